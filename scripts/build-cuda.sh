@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds probegan with CUDA (cargo feature `cuda`) on a machine WITHOUT a GPU, following the
+# recipe in docs/ARCHITECTURE.md: nvcc and the CUDA 13.0 runtime libraries come from PyPI
+# wheels pinned to the target driver (580 = CUDA 13.0; PTX from a newer nvcc will not load),
+# the compute capability is given explicitly (no nvidia-smi at build time), and a stub
+# libcuda.so.1 satisfies the linker. The resulting binary needs the NVIDIA driver to start;
+# carry it to the GPU machine (which has no Rust toolchain).
+#
+# Usage: scripts/build-cuda.sh [extra cargo args]   (env: CUDA_COMPUTE_CAP, default 90 = H100/H200)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${CUDA_VENV:-$PWD/target/cuda-venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q \
+  "nvidia-cuda-nvcc==13.0.88" "nvidia-cuda-runtime==13.0.*" "nvidia-cublas==13.0.*" \
+  "nvidia-curand==10.4.0.*" "nvidia-cuda-nvrtc==13.0.*" >/dev/null \
+  || { echo "build-cuda: could not install the CUDA 13.0 wheels from PyPI" >&2; exit 1; }
+SITE="$("$VENV/bin/python" -c 'import site; print(site.getsitepackages()[0])')"
+CUDA_ROOT="$SITE/nvidia/cu13"
+[ -d "$CUDA_ROOT" ] || CUDA_ROOT="$SITE/nvidia/cuda_nvcc"
+NVCC="$(find "$SITE/nvidia" -name nvcc -type f | head -n1)"
+[ -n "$NVCC" ] || { echo "build-cuda: nvcc not found in the wheels under $SITE/nvidia" >&2; exit 1; }
+CUDA_HOME="$(dirname "$(dirname "$NVCC")")"
+LIBDIRS="$(find "$SITE/nvidia" -name 'lib*.so*' -printf '%h\n' | sort -u | tr '\n' ':')"
+# A stub libcuda.so(.1) for linking only; the real one comes with the driver at run time.
+STUB="$PWD/target/cuda-stub"
+mkdir -p "$STUB"
+if [ ! -f "$STUB/libcuda.so.1" ]; then
+  echo 'void cuInit(void){}' > "$STUB/stub.c"
+  gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$STUB/libcuda.so.1" "$STUB/stub.c"
+  ln -sf libcuda.so.1 "$STUB/libcuda.so"
+fi
+for d in $(echo "$LIBDIRS" | tr ':' ' '); do
+  for f in "$d"/lib*.so.*; do
+    [ -e "$f" ] || continue
+    base="$(basename "$f" | sed 's/\.so\..*/.so/')"
+    [ -e "$d/$base" ] || ln -sf "$(basename "$f")" "$d/$base"
+  done
+done
+export CUDA_HOME CUDA_PATH="$CUDA_HOME" PATH="$(dirname "$NVCC"):$PATH"
+export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
+export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
+export LIBRARY_PATH="$STUB:$LIBDIRS${LIBRARY_PATH:-}"
+export RUSTFLAGS="${RUSTFLAGS:-} -L $STUB $(echo "$LIBDIRS" | tr ':' '\n' | sed '/^$/d; s/^/-L /' | tr '\n' ' ')"
+cargo build --release --features cuda --target-dir target/cuda "$@"
+echo "built target/cuda/release/probegan (needs the NVIDIA driver and the CUDA 13.0 runtime libs: LD_LIBRARY_PATH=$LIBDIRS)"

@@ -1,0 +1,10 @@
+//! `probegan check` (not yet implemented).
+
+use anyhow::{bail, Result};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<()> {
+    bail!("`probegan check` is not implemented yet")
+}

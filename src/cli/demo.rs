@@ -1,0 +1,10 @@
+//! `probegan demo` (not yet implemented).
+
+use anyhow::{bail, Result};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<()> {
+    bail!("`probegan demo` is not implemented yet")
+}

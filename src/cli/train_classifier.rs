@@ -1,0 +1,10 @@
+//! `probegan train-classifier` (not yet implemented).
+
+use anyhow::{bail, Result};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<()> {
+    bail!("`probegan train-classifier` is not implemented yet")
+}

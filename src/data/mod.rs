@@ -1,0 +1,24 @@
+//! Datasets: IDX (MNIST/Fashion-MNIST), image folders, CSV metadata with groups, class
+//! filtering, seeded batching and augmentation. Everything is held in memory (see
+//! `dataset.rs` for why) as one `Dataset` type that both the classifier trainer and the GAN
+//! trainer read.
+
+mod csv_metadata;
+mod dataset;
+pub mod idx;
+mod idx_dataset;
+mod image_folder;
+mod images;
+mod load_report;
+mod source;
+
+pub use csv_metadata::{load_csv, split_matches, CsvSpec};
+pub use dataset::{Augment, Batch, Batches, Dataset};
+pub use idx_dataset::{
+    dataset_from_idx_bytes, is_idx_dir, load_idx_dir, system_fashion_mnist, Split, FASHION_MNIST_CLASSES,
+    SYSTEM_FASHION_MNIST,
+};
+pub use image_folder::load_image_folder;
+pub use images::{decode_image, image_file_to_generator_space};
+pub use load_report::{LoadOptions, LoadReport};
+pub use source::DataSource;

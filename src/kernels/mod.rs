@@ -1,0 +1,168 @@
+//! The project's own hot kernels, shared by the ONNX engine and the GAN nets.
+//!
+//! Every function here takes and returns candle `Tensor`s, works on any device, and is
+//! differentiable to second order (the WGAN-GP penalty differentiates through D's backward).
+//! On CPU they dispatch to fast custom ops; elsewhere to candle's own ops.
+//!
+//! Layout is always NCHW; weights are OIHW (conv) and IOHW (conv-transpose), as in ONNX/PyTorch.
+//!
+//! Files: `geometry` (shapes), `compose` (device-agnostic compositions of stock candle ops, exact
+//! autodiff to any order; the reference and the non-CPU path).
+
+use candle_core::{Result, Tensor, D};
+
+pub mod compose;
+pub mod geometry;
+
+
+/// Padding as (top, left, bottom, right), the ONNX `pads` order regrouped per side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pad2d {
+    pub top: usize,
+    pub left: usize,
+    pub bottom: usize,
+    pub right: usize,
+}
+
+impl Pad2d {
+    pub fn same(p: usize) -> Self {
+        Pad2d { top: p, left: p, bottom: p, right: p }
+    }
+    pub fn is_symmetric(&self) -> bool {
+        self.top == self.bottom && self.left == self.right
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dSpec {
+    pub stride: (usize, usize),
+    pub padding: Pad2d,
+    pub dilation: (usize, usize),
+    pub groups: usize,
+}
+
+impl Default for Conv2dSpec {
+    fn default() -> Self {
+        Conv2dSpec { stride: (1, 1), padding: Pad2d::default(), dilation: (1, 1), groups: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvTranspose2dSpec {
+    pub stride: (usize, usize),
+    /// Cropped from the full transposed output, per side.
+    pub padding: Pad2d,
+    /// Extra rows/cols added at the bottom/right of the output.
+    pub output_padding: (usize, usize),
+    pub dilation: (usize, usize),
+    pub groups: usize,
+}
+
+impl Default for ConvTranspose2dSpec {
+    fn default() -> Self {
+        ConvTranspose2dSpec {
+            stride: (1, 1),
+            padding: Pad2d::default(),
+            output_padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2dSpec {
+    pub kernel: (usize, usize),
+    pub stride: (usize, usize),
+    pub padding: Pad2d,
+    pub dilation: (usize, usize),
+    pub ceil_mode: bool,
+    /// Average pooling only: whether padded cells count in the divisor.
+    pub count_include_pad: bool,
+}
+
+/// 2-D convolution. `x`: [N, C, H, W]; `w`: [O, C/groups, kh, kw]; `bias`: [O].
+pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Result<Tensor> {
+    compose::conv2d(x, w, bias, spec)
+}
+
+/// Transposed 2-D convolution. `x`: [N, C, H, W]; `w`: [C, O/groups, kh, kw]; `bias`: [O].
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &ConvTranspose2dSpec,
+) -> Result<Tensor> {
+    compose::conv_transpose2d(x, w, bias, spec)
+}
+
+/// Batch norm with batch statistics (training mode). Returns (y, batch_mean, batch_biased_var),
+/// mean/var shaped [C], so callers can update running statistics.
+pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let c = x.dim(1)?;
+    let xt = x.transpose(0, 1)?.contiguous()?.reshape((c, ()))?;
+    let mean = xt.mean_keepdim(D::Minus1)?;
+    let centered = xt.broadcast_sub(&mean)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    let y = centered.broadcast_div(&(var.clone() + eps)?.sqrt()?)?;
+    let y = y.reshape(x.transpose(0, 1)?.shape())?.transpose(0, 1)?;
+    let y = affine_per_channel(&y, gamma, beta)?;
+    Ok((y, mean.flatten_all()?, var.flatten_all()?))
+}
+
+/// Batch norm with given statistics (inference mode).
+pub fn batch_norm_eval(
+    x: &Tensor,
+    mean: &Tensor,
+    var: &Tensor,
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    let shape = per_channel_shape(x)?;
+    let y = x
+        .broadcast_sub(&mean.reshape(shape.clone())?)?
+        .broadcast_div(&(var.reshape(shape)? + eps)?.sqrt()?)?;
+    affine_per_channel(&y, gamma, beta)
+}
+
+fn per_channel_shape(x: &Tensor) -> Result<Vec<usize>> {
+    let mut s = vec![1; x.rank()];
+    s[1] = x.dim(1)?;
+    Ok(s)
+}
+
+fn affine_per_channel(y: &Tensor, gamma: Option<&Tensor>, beta: Option<&Tensor>) -> Result<Tensor> {
+    let shape = per_channel_shape(y)?;
+    let y = match gamma {
+        Some(g) => y.broadcast_mul(&g.reshape(shape.clone())?)?,
+        None => y.clone(),
+    };
+    match beta {
+        Some(b) => y.broadcast_add(&b.reshape(shape)?),
+        None => Ok(y),
+    }
+}
+
+/// Max pooling with exact gradients (any kernel, stride, padding, dilation, ceil mode).
+pub fn max_pool2d(x: &Tensor, spec: &Pool2dSpec) -> Result<Tensor> {
+    compose::check_pool_pads(spec)?;
+    compose::max_pool2d(x, spec)
+}
+
+/// Average pooling with exact gradients (`count_include_pad` honoured).
+pub fn avg_pool2d(x: &Tensor, spec: &Pool2dSpec) -> Result<Tensor> {
+    compose::check_pool_pads(spec)?;
+    compose::avg_pool2d(x, spec)
+}
+
+/// Nearest-neighbour upsampling by integer factors. Built from broadcast views because
+/// candle's `upsample_nearest2d` backward overwrites instead of accumulating.
+pub fn upsample_nearest2d(x: &Tensor, factor_h: usize, factor_w: usize) -> Result<Tensor> {
+    compose::upsample_nearest2d(x, factor_h, factor_w)
+}

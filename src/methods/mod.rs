@@ -1,0 +1,1 @@
+//! (module methods: see docs/ARCHITECTURE.md)

@@ -1,0 +1,134 @@
+//! Two-headed discriminator: one residual trunk, a projection head D_c (conditional, Miyato &
+//! Koyama 2018) and a linear head D_u (unconditional). ProbeGAN trains D_c with hinge loss on
+//! seen classes and D_u with WGAN-GP on everything; other methods use only D_c.
+
+use super::mode::Mode;
+use super::params::{Init, Scope};
+use super::spectral::{Embedding, SnConv2d, SnLinear};
+use super::NetConfig;
+use crate::kernels::{self, Pad2d, Pool2dSpec};
+use anyhow::Result;
+use candle_core::Tensor;
+
+fn avg_pool2(x: &Tensor) -> Result<Tensor> {
+    let spec = Pool2dSpec {
+        kernel: (2, 2),
+        stride: (2, 2),
+        padding: Pad2d::default(),
+        dilation: (1, 1),
+        ceil_mode: false,
+        count_include_pad: true,
+    };
+    Ok(kernels::avg_pool2d(x, &spec)?)
+}
+
+struct DownBlock {
+    conv1: SnConv2d,
+    conv2: SnConv2d,
+    shortcut: Option<SnConv2d>,
+    down: bool,
+    /// The first block sees raw pixels: no ReLU before its first convolution.
+    preactivation: bool,
+}
+
+impl DownBlock {
+    fn new(s: &Scope, c_in: usize, c_out: usize, down: bool, preactivation: bool) -> Result<Self> {
+        let shortcut = if c_in != c_out || down { Some(SnConv2d::new(&s.pp("shortcut"), c_in, c_out, 1, 0)?) } else { None };
+        Ok(DownBlock {
+            conv1: SnConv2d::new(&s.pp("conv1"), c_in, c_out, 3, 1)?,
+            conv2: SnConv2d::new(&s.pp("conv2"), c_out, c_out, 3, 1)?,
+            shortcut,
+            down,
+            preactivation,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let h = if self.preactivation { x.relu()? } else { x.clone() };
+        let h = self.conv1.forward(&h, mode)?.relu()?;
+        let mut h = self.conv2.forward(&h, mode)?;
+        if self.down {
+            h = avg_pool2(&h)?;
+        }
+        let sc = match &self.shortcut {
+            // Pool before the 1x1 conv on raw input (cheaper, same as BigGAN's first block).
+            Some(conv) if !self.preactivation => {
+                let x = if self.down { avg_pool2(x)? } else { x.clone() };
+                conv.forward(&x, mode)?
+            }
+            Some(conv) => {
+                let s = conv.forward(x, mode)?;
+                if self.down {
+                    avg_pool2(&s)?
+                } else {
+                    s
+                }
+            }
+            None => x.clone(),
+        };
+        Ok((h + sc)?)
+    }
+}
+
+pub struct Discriminator {
+    pub num_classes: usize,
+    blocks: Vec<DownBlock>,
+    /// D_c's unconditional part, `psi(h)`.
+    head_c: SnLinear,
+    /// D_c's projection: `<embed(y), h>`.
+    projection: Embedding,
+    head_u: SnLinear,
+}
+
+impl Discriminator {
+    pub fn new(s: &Scope, config: &NetConfig, num_classes: usize) -> Result<Self> {
+        config.validate()?;
+        let downs = (config.resolution / 8).trailing_zeros() as usize;
+        let mut blocks = Vec::new();
+        let mut c_in = config.channels;
+        for (i, &w) in config.d_widths.iter().enumerate() {
+            blocks.push(DownBlock::new(&s.pp(&format!("block{i}")), c_in, w, i < downs, i > 0)?);
+            c_in = w;
+        }
+        let projection = Embedding::new(&s.pp("projection"), num_classes, c_in, Init::Xavier { fan_in: num_classes, fan_out: c_in })?;
+        Ok(Discriminator {
+            num_classes,
+            blocks,
+            head_c: SnLinear::new(&s.pp("head_c"), c_in, 1, true)?,
+            projection,
+            head_u: SnLinear::new(&s.pp("head_u"), c_in, 1, true)?,
+        })
+    }
+
+    /// Shared features: residual trunk, ReLU, global sum pooling -> [N, width].
+    pub fn features(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let mut h = x.clone();
+        for b in &self.blocks {
+            h = b.forward(&h, mode)?;
+        }
+        Ok(h.relu()?.sum((2, 3))?)
+    }
+
+    /// D_c for integer labels: [N].
+    pub fn head_conditional(&self, h: &Tensor, labels: &Tensor, mode: Mode) -> Result<Tensor> {
+        let e = self.projection.lookup(labels, mode)?;
+        self.head_conditional_embedded(h, &e, mode)
+    }
+
+    /// D_c for a given projection vector per sample (soft labels: `probs @ table`).
+    pub fn head_conditional_embedded(&self, h: &Tensor, e: &Tensor, mode: Mode) -> Result<Tensor> {
+        let psi = self.head_c.forward(h, mode)?.squeeze(1)?;
+        let proj = (h * e)?.sum(1)?;
+        Ok((psi + proj)?)
+    }
+
+    /// Projection vectors for soft labels ([N, K] probabilities -> [N, width]).
+    pub fn project_soft(&self, probs: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.projection.mix(probs, mode)
+    }
+
+    /// D_u: [N].
+    pub fn head_unconditional(&self, h: &Tensor, mode: Mode) -> Result<Tensor> {
+        Ok(self.head_u.forward(h, mode)?.squeeze(1)?)
+    }
+}

@@ -1,0 +1,168 @@
+//! Conditional generator G(z, y): BigGAN-style residual up-blocks with class-conditional BN.
+//!
+//! `z` enters a linear layer to a 4x4 map; each up-block doubles the resolution with nearest
+//! upsampling followed by a 3x3 convolution (no transposed convolution, so no checkerboard).
+//! The class enters through an embedding `e_y` that conditions every BN; callers may pass
+//! any embedding (soft-label mixtures, or AM's optimised new class vector).
+
+use super::batchnorm::{BatchNorm, ConditionalBatchNorm};
+use super::mode::Mode;
+use super::params::{Init, Scope};
+use super::spectral::{Embedding, SnConv2d, SnLinear};
+use crate::kernels;
+use anyhow::{bail, Result};
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// Architecture of both networks; part of the run config (`[model]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// Output side in pixels: 32 or 64 (any 4·2^k works).
+    pub resolution: usize,
+    /// Image channels (1 grey, 3 colour).
+    pub channels: usize,
+    pub z_dim: usize,
+    pub embed_dim: usize,
+    /// Generator widths: the 4x4 base, then each up-block's output (log2(resolution/4)+1 values).
+    pub g_widths: Vec<usize>,
+    /// Discriminator block widths; the first log2(resolution/8) blocks halve the resolution.
+    pub d_widths: Vec<usize>,
+}
+
+impl NetConfig {
+    pub fn validate(&self) -> Result<()> {
+        let r = self.resolution;
+        if r < 8 || !r.is_power_of_two() {
+            bail!("model.resolution = {r}: expected a power of two >= 8 (e.g. 32 or 64)");
+        }
+        let ups = (r / 4).trailing_zeros() as usize;
+        if self.g_widths.len() != ups + 1 {
+            bail!(
+                "model.g_widths has {} values; resolution {r} needs {} (the 4x4 base + {ups} up-blocks)",
+                self.g_widths.len(),
+                ups + 1
+            );
+        }
+        let downs = (r / 8).trailing_zeros() as usize;
+        if self.d_widths.len() < downs.max(1) {
+            bail!("model.d_widths has {} values; resolution {r} needs at least {downs}", self.d_widths.len());
+        }
+        if self.channels == 0 || self.z_dim == 0 || self.embed_dim == 0 {
+            bail!("model.channels, z_dim and embed_dim must be positive");
+        }
+        if self.g_widths.iter().chain(&self.d_widths).any(|&w| w == 0) {
+            bail!("model widths must be positive");
+        }
+        Ok(())
+    }
+}
+
+struct UpBlock {
+    bn1: ConditionalBatchNorm,
+    conv1: SnConv2d,
+    bn2: ConditionalBatchNorm,
+    conv2: SnConv2d,
+    shortcut: SnConv2d,
+}
+
+impl UpBlock {
+    fn new(s: &Scope, c_in: usize, c_out: usize, cond: usize) -> Result<Self> {
+        Ok(UpBlock {
+            bn1: ConditionalBatchNorm::new(&s.pp("bn1"), c_in, cond)?,
+            conv1: SnConv2d::new(&s.pp("conv1"), c_in, c_out, 3, 1)?,
+            bn2: ConditionalBatchNorm::new(&s.pp("bn2"), c_out, cond)?,
+            conv2: SnConv2d::new(&s.pp("conv2"), c_out, c_out, 3, 1)?,
+            shortcut: SnConv2d::new(&s.pp("shortcut"), c_in, c_out, 1, 0)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, cond: &Tensor, mode: Mode) -> Result<Tensor> {
+        let h = self.bn1.forward(x, cond, mode)?.relu()?;
+        let h = kernels::upsample_nearest2d(&h, 2, 2)?;
+        let h = self.conv1.forward(&h, mode)?;
+        let h = self.bn2.forward(&h, cond, mode)?.relu()?;
+        let h = self.conv2.forward(&h, mode)?;
+        let sc = self.shortcut.forward(&kernels::upsample_nearest2d(x, 2, 2)?, mode)?;
+        Ok((h + sc)?)
+    }
+
+    fn set_cumulative_stats(&self, on: bool) {
+        self.bn1.set_cumulative_stats(on);
+        self.bn2.set_cumulative_stats(on);
+    }
+}
+
+pub struct Generator {
+    pub config: NetConfig,
+    pub num_classes: usize,
+    pub embedding: Embedding,
+    linear: SnLinear,
+    blocks: Vec<UpBlock>,
+    out_bn: BatchNorm,
+    out_conv: SnConv2d,
+}
+
+impl Generator {
+    pub fn new(s: &Scope, config: &NetConfig, num_classes: usize) -> Result<Self> {
+        config.validate()?;
+        let w = &config.g_widths;
+        let embedding = Embedding::new(&s.pp("embedding"), num_classes, config.embed_dim, Init::Normal(1.0))?;
+        let linear = SnLinear::new(&s.pp("linear"), config.z_dim, w[0] * 16, true)?;
+        let blocks = (1..w.len())
+            .map(|i| UpBlock::new(&s.pp(&format!("block{}", i - 1)), w[i - 1], w[i], config.embed_dim))
+            .collect::<Result<Vec<_>>>()?;
+        let last = *w.last().unwrap();
+        Ok(Generator {
+            config: config.clone(),
+            num_classes,
+            embedding,
+            linear,
+            blocks,
+            out_bn: BatchNorm::new(&s.pp("out_bn"), last)?,
+            out_conv: SnConv2d::new(&s.pp("out_conv"), last, config.channels, 3, 1)?,
+        })
+    }
+
+    /// Class embeddings for integer labels ([N] u32) -> [N, embed_dim].
+    pub fn embed(&self, labels: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.embedding.lookup(labels, mode)
+    }
+
+    /// `z`: [N, z_dim]; `e`: [N, embed_dim]. Returns [N, C, R, R] in [-1, 1].
+    pub fn forward_embedded(&self, z: &Tensor, e: &Tensor, mode: Mode) -> Result<Tensor> {
+        let n = z.dim(0)?;
+        let mut h = self.linear.forward(z, mode)?.reshape((n, self.config.g_widths[0], 4, 4))?;
+        for block in &self.blocks {
+            h = block.forward(&h, e, mode)?;
+        }
+        let h = self.out_bn.forward(&h, mode)?.relu()?;
+        Ok(self.out_conv.forward(&h, mode)?.tanh()?)
+    }
+
+    pub fn forward(&self, z: &Tensor, labels: &Tensor, mode: Mode) -> Result<Tensor> {
+        let e = self.embed(labels, mode)?;
+        self.forward_embedded(z, &e, mode)
+    }
+
+    /// Replace BN running statistics by their average over `batches` forward passes in
+    /// training mode (BigGAN's "standing statistics"): the EMA generator never trains, so its
+    /// running statistics would otherwise describe another network. `make_batch(i)` returns
+    /// (z, labels) for batch i.
+    pub fn standing_stats(&self, batches: usize, mut make_batch: impl FnMut(usize) -> Result<(Tensor, Tensor)>) -> Result<()> {
+        self.set_cumulative_stats(true);
+        let result = (0..batches).try_for_each(|i| {
+            let (z, y) = make_batch(i)?;
+            self.forward(&z, &y, Mode::TRAIN_FROZEN).map(|_| ())
+        });
+        self.set_cumulative_stats(false);
+        result
+    }
+
+    fn set_cumulative_stats(&self, on: bool) {
+        for b in &self.blocks {
+            b.set_cumulative_stats(on);
+        }
+        self.out_bn.set_cumulative_stats(on);
+    }
+}

@@ -1,0 +1,74 @@
+//! BatchNormalization (inference statistics, or batch statistics when `training_mode`),
+//! InstanceNormalization and LayerNormalization.
+
+use super::{input, norm_axis, op, opt_input, NodeInfo, Op};
+use crate::kernels;
+use crate::onnx::value::Value;
+use anyhow::{bail, Result};
+use candle_core::{Tensor, D};
+
+pub fn batch_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
+    let eps = info.attrs.float("epsilon", 1e-5)? as f64;
+    let training = info.attrs.int("training_mode", 0)? != 0;
+    op(move |ctx, ins| {
+        let x = input(ins, 0)?.float(ctx)?;
+        let f = |i: usize| -> Result<Tensor> { input(ins, i)?.float(ctx) };
+        let (scale, bias) = (f(1)?, f(2)?);
+        if x.rank() < 2 || scale.elem_count() != x.dim(1)? {
+            bail!("BatchNormalization: input {:?} does not match {} channel parameters", x.dims(), scale.elem_count());
+        }
+        let y = if training {
+            kernels::batch_norm_train(&x, Some(&scale), Some(&bias), eps)?.0
+        } else {
+            kernels::batch_norm_eval(&x, &f(3)?, &f(4)?, Some(&scale), Some(&bias), eps)?
+        };
+        Ok(vec![Value::Device(y)])
+    })
+}
+
+/// Normalise `x` over its dims from `first` on (biased variance, as ONNX defines).
+fn normalize_from(x: &Tensor, first: usize, eps: f64) -> Result<Tensor> {
+    let d = x.dims().to_vec();
+    let outer: usize = d[..first].iter().product();
+    let flat = x.reshape((outer, ()))?;
+    let mean = flat.mean_keepdim(D::Minus1)?;
+    let centered = flat.broadcast_sub(&mean)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    Ok(centered.broadcast_div(&(var + eps)?.sqrt()?)?.reshape(d)?)
+}
+
+pub fn instance_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
+    let eps = info.attrs.float("epsilon", 1e-5)? as f64;
+    op(move |ctx, ins| {
+        let x = input(ins, 0)?.float(ctx)?;
+        if x.rank() < 3 {
+            bail!("InstanceNormalization needs [N, C, spatial...], got {:?}", x.dims());
+        }
+        let y = normalize_from(&x, 2, eps)?;
+        let mut shape = vec![1; x.rank()];
+        shape[1] = x.dim(1)?;
+        let s = input(ins, 1)?.float(ctx)?.reshape(shape.clone())?;
+        let b = input(ins, 2)?.float(ctx)?.reshape(shape)?;
+        Ok(vec![Value::Device(y.broadcast_mul(&s)?.broadcast_add(&b)?)])
+    })
+}
+
+pub fn layer_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
+    let eps = info.attrs.float("epsilon", 1e-5)? as f64;
+    let axis = info.attrs.int("axis", -1)?;
+    if info.node.output.iter().skip(1).any(|o| !o.is_empty()) {
+        bail!("LayerNormalization's Mean/InvStdDev outputs are not supported");
+    }
+    op(move |ctx, ins| {
+        let x = input(ins, 0)?.float(ctx)?;
+        let a = norm_axis(axis, x.rank())?;
+        let mut y = normalize_from(&x, a, eps)?;
+        if let Some(s) = opt_input(ins, 1) {
+            y = y.broadcast_mul(&s.float(ctx)?)?;
+        }
+        if let Some(b) = opt_input(ins, 2) {
+            y = y.broadcast_add(&b.float(ctx)?)?;
+        }
+        Ok(vec![Value::Device(y)])
+    })
+}

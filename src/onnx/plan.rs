@@ -1,0 +1,252 @@
+//! Compile a validated ONNX graph once into a plan — one step per node, constants decoded once
+//! and placed on the device, constant subgraphs folded at load time — and run it many times.
+
+use super::attrs::Attrs;
+use super::graph::{node_label, onnx_opset, unsupported_nodes, validate_and_order};
+use super::ops::{self, shape::place, NodeInfo, Op};
+use super::proto::{elem_kind_of_value_info, tensor_from_proto, value_info_dims, Kind};
+use super::value::{Ctx, Value};
+use super::{batch, Dim, IoInfo};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path;
+use tract_onnx::pb;
+
+struct Step {
+    op: Box<dyn Op>,
+    inputs: Vec<Option<usize>>,
+    outputs: Vec<Option<usize>>,
+    label: String,
+}
+
+pub struct InputSlot {
+    pub id: usize,
+    pub info: IoInfo,
+    pub kind: Kind,
+    /// Dim 0 is the batch and accepts any size (declared 1 or symbolic).
+    pub free_batch: bool,
+}
+
+pub struct Plan {
+    pub ctx: Ctx,
+    names: Vec<String>,
+    ids: HashMap<String, usize>,
+    steps: Vec<Step>,
+    consts: Vec<(usize, Value)>,
+    pub inputs: Vec<InputSlot>,
+    pub outputs: Vec<(usize, IoInfo)>,
+    /// Index of the last step reading each value (values not read by any step: none).
+    last_use: Vec<Option<usize>>,
+    pub notes: Vec<String>,
+    pub folded: usize,
+}
+
+pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device, dtype: DType) -> Result<Plan> {
+    let graph = model.graph.as_ref().context("the model has no graph")?;
+    let opset = onnx_opset(model);
+    let unsupported = unsupported_nodes(graph, opset);
+    if !unsupported.is_empty() {
+        bail!("{} unsupported node(s):\n  {}", unsupported.len(), unsupported.join("\n  "));
+    }
+    let order = validate_and_order(graph)?;
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut id_of = |name: &str, ids: &mut HashMap<String, usize>| -> usize {
+        *ids.entry(name.to_string()).or_insert_with(|| {
+            names.push(name.to_string());
+            names.len() - 1
+        })
+    };
+    let cpu_ctx = Ctx { device: Device::Cpu, dtype };
+    let ctx = Ctx { device: device.clone(), dtype };
+
+    let mut consts: HashMap<usize, Tensor> = HashMap::new();
+    for t in &graph.initializer {
+        let what = format!("initializer '{}'", t.name);
+        let id = id_of(&t.name, &mut ids);
+        consts.insert(id, tensor_from_proto(t, base_dir, dtype, &what)?);
+    }
+    let mut notes = Vec::new();
+    let mut batch_major: HashMap<usize, bool> = HashMap::new();
+    let mut inputs = Vec::new();
+    for vi in graph.input.iter().filter(|i| !graph.initializer.iter().any(|t| t.name == i.name)) {
+        let id = id_of(&vi.name, &mut ids);
+        let (elem_type, dims) = value_info_dims(vi);
+        let kind = elem_kind_of_value_info(vi).unwrap_or(Kind::Float);
+        let mut dims = dims.unwrap_or_default();
+        let free_batch = dims.len() >= 2 && matches!(dims[0], Dim::Fixed(1) | Dim::Free(_));
+        if free_batch {
+            if dims[0] == Dim::Fixed(1) {
+                notes.push(format!("input '{}' declares batch 1; the batch dimension is treated as free", vi.name));
+                dims[0] = Dim::Free("N".into());
+            }
+            batch_major.insert(id, true);
+        }
+        inputs.push(InputSlot { id, info: IoInfo { name: vi.name.clone(), dims, elem_type }, kind, free_batch });
+    }
+
+    let notes_cell = RefCell::new(notes);
+    let mut steps = Vec::new();
+    let mut folded = 0;
+    for &ni in &order {
+        let node = &graph.node[ni];
+        let label = node_label(node, ni);
+        let in_ids: Vec<Option<usize>> =
+            node.input.iter().map(|s| if s.is_empty() { None } else { Some(id_of(s, &mut ids)) }).collect();
+        let out_ids: Vec<Option<usize>> =
+            node.output.iter().map(|s| if s.is_empty() { None } else { Some(id_of(s, &mut ids)) }).collect();
+        let info = NodeInfo {
+            node,
+            opset,
+            attrs: Attrs::new(node),
+            consts: in_ids.iter().map(|i| i.and_then(|i| consts.get(&i).cloned())).collect(),
+            batch_major: in_ids.iter().map(|i| i.is_some_and(|i| batch_major.get(&i) == Some(&true))).collect(),
+            notes: &notes_cell,
+        };
+        let ctor = ops::constructor(&node.op_type).with_context(|| format!("{label}: unsupported op"))?;
+        let op = ctor(&info).with_context(|| format!("{label} (opset {opset})"))?;
+        if batch::output_is_batch_major(&info) {
+            if let Some(Some(o)) = out_ids.first() {
+                batch_major.insert(*o, true);
+            }
+        }
+        let foldable = in_ids.iter().flatten().all(|i| consts.contains_key(i));
+        if foldable {
+            let vals: Vec<Option<Value>> = in_ids
+                .iter()
+                .map(|i| i.map(|i| place(&consts[&i], &cpu_ctx)).transpose())
+                .collect::<Result<_>>()?;
+            let outs = op.run(&cpu_ctx, &vals).with_context(|| format!("{label}: folding a constant subgraph"))?;
+            for (o, v) in out_ids.iter().zip(outs) {
+                if let Some(o) = o {
+                    consts.insert(*o, v.tensor().clone());
+                }
+            }
+            folded += 1;
+            continue;
+        }
+        steps.push(Step { op, inputs: in_ids, outputs: out_ids, label });
+    }
+
+    let mut outputs = Vec::new();
+    for vi in &graph.output {
+        let id = id_of(&vi.name, &mut ids);
+        let (elem_type, dims) = value_info_dims(vi);
+        let mut dims = dims.unwrap_or_default();
+        if batch_major.get(&id) == Some(&true) && dims.first() == Some(&Dim::Fixed(1)) {
+            dims[0] = Dim::Free("N".into());
+        }
+        outputs.push((id, IoInfo { name: vi.name.clone(), dims, elem_type }));
+    }
+    let mut last_use = vec![None; names.len()];
+    for (si, s) in steps.iter().enumerate() {
+        for i in s.inputs.iter().flatten() {
+            last_use[*i] = Some(si);
+        }
+    }
+    let needed: Vec<usize> = steps
+        .iter()
+        .flat_map(|s| s.inputs.iter().flatten().copied())
+        .chain(outputs.iter().map(|(i, _)| *i))
+        .collect();
+    let mut placed = Vec::new();
+    let mut done = std::collections::HashSet::new();
+    for id in needed {
+        if let Some(t) = consts.get(&id) {
+            if done.insert(id) {
+                placed.push((id, place(t, &ctx)?));
+            }
+        }
+    }
+    Ok(Plan {
+        ctx,
+        names,
+        ids,
+        steps,
+        consts: placed,
+        inputs,
+        outputs,
+        last_use,
+        notes: notes_cell.into_inner(),
+        folded,
+    })
+}
+
+impl Plan {
+    pub fn value_id(&self, name: &str) -> Option<usize> {
+        self.ids.get(name).copied()
+    }
+
+    pub fn value_names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn num_steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn bind_input(&self, slot: &InputSlot, t: &Tensor) -> Result<Value> {
+        let name = &slot.info.name;
+        let dims = &slot.info.dims;
+        if !dims.is_empty() {
+            let shown: Vec<String> = dims.iter().map(|d| match d { Dim::Fixed(n) => n.to_string(), Dim::Free(s) => s.clone() }).collect();
+            let ok = t.rank() == dims.len()
+                && dims.iter().zip(t.dims()).enumerate().all(|(i, (d, &n))| match d {
+                    Dim::Fixed(f) => *f == n || (i == 0 && slot.free_batch),
+                    Dim::Free(_) => true,
+                });
+            if !ok {
+                bail!("input '{name}': expected shape [{}], got {:?}", shown.join(", "), t.dims());
+            }
+        }
+        Ok(match slot.kind {
+            Kind::Float => {
+                if !t.dtype().is_float() {
+                    bail!("input '{name}': expected a float tensor, got {:?}", t.dtype());
+                }
+                Value::Device(Value::Device(t.clone()).float(&self.ctx)?)
+            }
+            Kind::Int => Value::Host(t.to_device(&Device::Cpu)?.to_dtype(DType::I64)?),
+            Kind::Bool => Value::Host(t.to_device(&Device::Cpu)?.to_dtype(DType::U8)?),
+        })
+    }
+
+    /// Evaluate; returns the values with ids `want` (graph outputs or intermediates).
+    pub fn run(&self, inputs: &[Tensor], want: &[usize]) -> Result<Vec<Value>> {
+        if inputs.len() != self.inputs.len() {
+            let names: Vec<&str> = self.inputs.iter().map(|s| s.info.name.as_str()).collect();
+            bail!("the model takes {} input(s) ({}), got {}", self.inputs.len(), names.join(", "), inputs.len());
+        }
+        let mut slots: Vec<Option<Value>> = vec![None; self.names.len()];
+        for (id, v) in &self.consts {
+            slots[*id] = Some(v.clone());
+        }
+        for (slot, t) in self.inputs.iter().zip(inputs) {
+            slots[slot.id] = Some(self.bind_input(slot, t)?);
+        }
+        let keep = |id: usize| want.contains(&id);
+        for (si, step) in self.steps.iter().enumerate() {
+            let ins: Vec<Option<Value>> = step.inputs.iter().map(|i| i.and_then(|i| slots[i].clone())).collect();
+            let outs = step.op.run(&self.ctx, &ins).with_context(|| step.label.clone())?;
+            if outs.len() < step.outputs.iter().filter(|o| o.is_some()).count() {
+                bail!("{}: produced {} outputs, {} declared", step.label, outs.len(), step.outputs.len());
+            }
+            for (o, v) in step.outputs.iter().zip(outs) {
+                if let Some(o) = o {
+                    slots[*o] = Some(v);
+                }
+            }
+            // Free what no later step reads, so inference holds only live activations.
+            for i in step.inputs.iter().flatten() {
+                if self.last_use[*i] == Some(si) && !keep(*i) {
+                    slots[*i] = None;
+                }
+            }
+        }
+        want.iter()
+            .map(|&id| slots[id].clone().with_context(|| format!("value '{}' was not computed", self.names[id])))
+            .collect()
+    }
+}

@@ -1,0 +1,1 @@
+//! (module report: see docs/ARCHITECTURE.md)

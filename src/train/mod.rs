@@ -1,0 +1,1 @@
+//! (module train: see docs/ARCHITECTURE.md)

@@ -1,0 +1,1 @@
+//! Training target classifiers with candle and exporting them as ONNX.
