@@ -1,10 +1,141 @@
-//! `probegan classify` (not yet implemented).
+//! `probegan classify MODEL IMAGE... [--adapter A.toml] [--top K] [--json]`: top-k classes.
+//! Without an adapter the input is read from the model's declared input (size, channels,
+//! NCHW or NHWC), pixels in 0..1, classes named by their logit index.
 
-use anyhow::{bail, Result};
+use crate::adapter::{Adapter, Fit, InputSpec, Layout, ResizeMethod, ValueRange};
+use crate::device::DeviceArgs;
+use crate::onnx::{Dim, OnnxModel};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// ONNX file or zoo name.
+    pub model: String,
+    /// Image files (PNG or JPEG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Adapter TOML (input format, class names); defaults to the zoo entry's adapter.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// How many classes to show per image.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    bail!("`probegan classify` is not implemented yet")
+#[derive(serde::Serialize)]
+struct Guess {
+    class: String,
+    index: usize,
+    probability: f32,
+}
+
+#[derive(serde::Serialize)]
+struct Row {
+    image: String,
+    top: Vec<Guess>,
+}
+
+/// The adapter to use: explicit, the zoo's, or one derived from the model's declared input.
+pub fn adapter_for(model: &OnnxModel, explicit: Option<&Path>, zoo: Option<&Path>) -> Result<Adapter> {
+    if let Some(p) = explicit.or(zoo) {
+        let a = Adapter::load(p)?;
+        a.validate_against(model)?;
+        return Ok(a);
+    }
+    default_adapter(model)
+}
+
+/// Size, channels and layout from the model's input; 0..1 pixels; classes named by index.
+pub fn default_adapter(model: &OnnxModel) -> Result<Adapter> {
+    let input = model.inputs().first().context("the model has no inputs")?;
+    let fixed = |i: usize| match input.dims.get(i) {
+        Some(Dim::Fixed(n)) => Some(*n),
+        _ => None,
+    };
+    if input.dims.len() != 4 {
+        bail!("input '{}' is not an image batch [N, C, H, W] or [N, H, W, C]; pass --adapter", input.name);
+    }
+    let nhwc = matches!(fixed(3), Some(1 | 3)) && !matches!(fixed(1), Some(1 | 3));
+    let (c, h, w) = if nhwc { (fixed(3), fixed(1), fixed(2)) } else { (fixed(1), fixed(2), fixed(3)) };
+    let (Some(c), Some(h), Some(w)) = (c, h, w) else {
+        bail!("input '{}' has free spatial dims; pass --adapter with the input size", input.name);
+    };
+    let k = num_logits(model, if nhwc { [1, h, w, c] } else { [1, c, h, w] })?;
+    let spec = InputSpec {
+        height: h,
+        width: w,
+        channels: c,
+        layout: if nhwc { Layout::Nhwc } else { Layout::Nchw },
+        range: ValueRange::ZeroOne,
+        mean: vec![0.0; c],
+        std: vec![1.0; c],
+        bgr: false,
+        resize: ResizeMethod::Bilinear,
+        fit: Fit::Stretch,
+    };
+    Adapter::from_parts(spec, (0..k).map(|i| i.to_string()).collect(), None)
+}
+
+fn num_logits(model: &OnnxModel, shape: [usize; 4]) -> Result<usize> {
+    if let Some(o) = model.outputs().first() {
+        if let Some(Dim::Fixed(k)) = o.dims.last() {
+            return Ok(*k);
+        }
+    }
+    let x = Tensor::zeros(&shape, DType::F32, model.device())?;
+    let y = &model.forward(&[x])?[0];
+    Ok(y.elem_count())
+}
+
+/// Probabilities: softmax of logits, unless the model already outputs a distribution.
+pub fn probabilities(out: &Tensor) -> Result<Tensor> {
+    let out = out.to_dtype(DType::F32)?;
+    let rows: Vec<Vec<f32>> = out.to_device(&Device::Cpu)?.to_vec2()?;
+    let is_dist = rows.iter().all(|r| r.iter().all(|&v| v >= 0.0) && (r.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+    Ok(if is_dist { out } else { candle_nn::ops::softmax(&out, 1)? })
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let resolved = crate::zoo::resolve_model_arg(&args.model)?;
+    let device = args.device.device()?;
+    let model = OnnxModel::load(&resolved.path, &device)?;
+    let adapter = adapter_for(&model, args.adapter.as_deref(), resolved.adapter.as_deref())?;
+    let x = adapter.images_to_input(&args.images, &device)?;
+    let out = &model.forward(&[x])?[0];
+    let out = if out.rank() > 2 { out.flatten_from(1)? } else { out.clone() };
+    let probs = probabilities(&adapter.select_logits(&out)?)?;
+    let probs: Vec<Vec<f32>> = probs.to_device(&Device::Cpu)?.to_vec2()?;
+    let names = adapter.class_names();
+    let rows: Vec<Row> = args
+        .images
+        .iter()
+        .zip(&probs)
+        .map(|(img, p)| {
+            let mut idx: Vec<usize> = (0..p.len()).collect();
+            idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+            let top = idx
+                .iter()
+                .take(args.top.max(1))
+                .map(|&i| Guess { class: names.get(i).cloned().unwrap_or_else(|| i.to_string()), index: i, probability: p[i] })
+                .collect();
+            Row { image: img.display().to_string(), top }
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for r in &rows {
+            println!("{}", r.image);
+            for g in &r.top {
+                println!("  {:>6.2}%  {} (#{})", 100.0 * g.probability, g.class, g.index);
+            }
+        }
+    }
+    Ok(())
 }

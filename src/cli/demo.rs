@@ -1,10 +1,136 @@
-//! `probegan demo` (not yet implemented).
+//! `probegan demo`: the embedded default. Bundled Fashion-MNIST subset and bundled regular
+//! classifier, one class withheld, a few CPU minutes of ProbeGAN, then a sample grid and a
+//! one-line verdict from the bundled judge (a separately trained classifier). Every asset
+//! comes from `crate::embedded`, so it runs from any directory.
 
-use anyhow::{bail, Result};
+use crate::classifier::Classifier;
+use crate::device::DeviceArgs;
+use crate::train::{load_sampler, setup, Config, StopReason, Trainer};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The demo's config, compiled in.
+pub const DEMO_CONFIG: &str = include_str!("../../configs/demo.toml");
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Output folder (run directory, grid, verdict).
+    #[arg(long, default_value = "probegan-demo")]
+    pub out: PathBuf,
+    /// The class to withhold from the data (a Fashion-MNIST class name).
+    #[arg(long, default_value = "Trouser")]
+    pub unseen: String,
+    /// Generator steps (the default takes a few minutes on 2 CPU cores).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Samples of the unseen class the judge scores.
+    #[arg(long, default_value_t = 500)]
+    pub judge_samples: usize,
+    /// Override any demo config value (see `configs/demo.toml`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    bail!("`probegan demo` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let device = args.device.device()?;
+    let mut overrides = vec![
+        format!("run.out_dir={}", toml_string(&args.out.display().to_string())),
+        format!("data.unseen=[{}]", toml_string(&args.unseen)),
+    ];
+    if let Some(s) = args.steps {
+        overrides.push(format!("run.steps={s}"));
+    }
+    overrides.extend(args.overrides.iter().cloned());
+    let config = Config::from_toml_str(DEMO_CONFIG, &overrides).context("demo config")?;
+    let dataset = setup::load_dataset(&config)?;
+    let (classifier, info) = setup::load_classifier(&config, &device)?;
+    let mut trainer = Trainer::new(config, &dataset, classifier, info, &device)?;
+    let resumable = crate::train::checkpoint::list_checkpoints(&trainer.run_dir)?.last().map(|(s, _)| *s);
+    if let Some(step) = resumable {
+        if step < trainer.config.run.steps {
+            trainer.resume()?;
+            eprintln!("continuing the demo in {} from step {step}", trainer.run_dir.display());
+        } else {
+            eprintln!("{} already holds a finished demo; judging it again", trainer.run_dir.display());
+        }
+    }
+    trainer.init_run_dir()?;
+    let unseen_name = trainer.class_names()[trainer.unseen()[0]].clone();
+    eprintln!(
+        "probegan demo: learning `{unseen_name}` from the classifier alone ({} steps; images of `{unseen_name}` are withheld)",
+        trainer.config.run.steps
+    );
+    trainer.progress = true;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    if trainer.step() < trainer.config.run.steps && trainer.run(&stop)? == StopReason::Interrupted {
+        eprintln!("interrupted; run `probegan demo --out {}` again to continue", args.out.display());
+        return Ok(());
+    }
+    let run_dir = trainer.run_dir.clone();
+    drop(trainer);
+
+    // Verdict from the bundled judge on fresh samples.
+    let sampler = load_sampler(&run_dir, &device)?;
+    let judge = setup::embedded_classifier("judge", &device)?;
+    let unseen = sampler.unseen()[0];
+    let rate = |class: usize, n: usize, seed: u64| -> Result<f64> { recognition_rate(&sampler, judge.as_ref(), class, n, seed) };
+    let unseen_rate = rate(unseen, args.judge_samples, 1)?;
+    let seen: Vec<usize> = (0..sampler.class_names().len()).filter(|&c| c != unseen).collect();
+    let per_seen = (args.judge_samples / seen.len()).max(20);
+    let mut seen_sum = 0.0;
+    for &c in &seen {
+        seen_sum += rate(c, per_seen, 2 + c as u64)?;
+    }
+    let seen_rate = seen_sum / seen.len() as f64;
+
+    let grid = args.out.join("demo_grid.png");
+    let mut rows = vec![];
+    for c in 0..sampler.class_names().len() {
+        rows.push(sampler.sample(c, 10, 100 + c as u64)?);
+    }
+    crate::train::grid::save_class_grid(&candle_core::Tensor::cat(&rows, 0)?, 10, &[unseen], &grid)?;
+    let verdict = format!(
+        "verdict: the independent judge recognises {:.0}% of {} generated `{unseen_name}` images (never seen in training; seen classes: {:.0}%). Grid: {}",
+        unseen_rate * 100.0,
+        args.judge_samples,
+        seen_rate * 100.0,
+        grid.display()
+    );
+    std::fs::write(
+        args.out.join("verdict.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "unseen": unseen_name, "unseen_recognition": unseen_rate, "seen_recognition": seen_rate,
+            "judge_samples": args.judge_samples, "grid": grid,
+        }))?,
+    )?;
+    println!("{verdict}");
+    Ok(())
+}
+
+/// Fraction of `n` samples of `class` the judge labels `class`.
+pub fn recognition_rate(
+    sampler: &crate::train::GeneratorSampler,
+    judge: &dyn Classifier,
+    class: usize,
+    n: usize,
+    seed: u64,
+) -> Result<f64> {
+    let x = sampler.sample(class, n, seed)?;
+    let mut hits = 0usize;
+    for start in (0..n).step_by(250) {
+        let len = 250.min(n - start);
+        let pred = judge.logits(&x.narrow(0, start, len)?)?.argmax(1)?.to_vec1::<u32>()?;
+        hits += pred.iter().filter(|&&p| p as usize == class).count();
+    }
+    Ok(hits as f64 / n as f64)
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
 }

@@ -1,10 +1,180 @@
-//! `probegan eval` (not yet implemented).
+//! `probegan eval --run RUN_DIR | --checkpoint C --judge J.onnx [--judge-adapter A] --real DATA`:
+//! sample every class, score with an independent judge, the target classifier and feature
+//! metrics, and write `eval.json` plus the report's images (default: `RUN_DIR/eval/`).
 
-use anyhow::{bail, Result};
+use crate::classifier::{Classifier, OnnxClassifier};
+use crate::device::DeviceArgs;
+use crate::metrics::evaluate::{evaluate, evaluate_selection, EvalInputs, EvalOptions, SampleFn};
+use crate::metrics::evaluation::EVAL_FILE;
+use crate::metrics::features::{FeatureExtractor, OnnxFeatures};
+use crate::metrics::kid::KidOptions;
+use crate::report::html::{num, pct};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(group(clap::ArgGroup::new("source").required(true).args(["run", "checkpoint"])))]
+pub struct Args {
+    /// A run directory (its newest checkpoint is evaluated).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// One checkpoint folder (RUN_DIR/checkpoints/step_NNNNNN).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// The judge: an ONNX classifier independent of the one used in training.
+    #[arg(long)]
+    pub judge: PathBuf,
+    /// The judge's adapter (default: the .toml beside the .onnx with the same stem).
+    #[arg(long)]
+    pub judge_adapter: Option<PathBuf>,
+    /// Real data for FID/KID/precision-recall/spectrum/neighbours (`fashion-mnist`, a folder, a CSV).
+    #[arg(long)]
+    pub real: Option<String>,
+    /// Which split of --real to compare against.
+    #[arg(long, default_value = "test", value_parser = ["train", "test"])]
+    pub real_split: String,
+    /// Feature model (default: the judge) and its layer (default: its penultimate layer).
+    #[arg(long)]
+    pub feature_model: Option<PathBuf>,
+    #[arg(long)]
+    pub feature_adapter: Option<PathBuf>,
+    #[arg(long)]
+    pub feature_layer: Option<String>,
+    /// Generated samples per class.
+    #[arg(long, default_value_t = 500)]
+    pub n: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also rank every checkpoint of the run without unseen-class data (and, where real unseen
+    /// data exist, report the agreement with unseen intra-FID).
+    #[arg(long)]
+    pub select: bool,
+    /// Output folder (default: RUN_DIR/eval).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the record as JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    bail!("`probegan eval` is not implemented yet")
+fn adapter_beside(model: &Path, given: &Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(a) = given {
+        return Ok(a.clone());
+    }
+    let beside = model.with_extension("toml");
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    bail!("{}: no adapter given and none beside the model ({}); pass --judge-adapter", model.display(), beside.display())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let device = args.device.device()?;
+    let source = args.checkpoint.clone().or(args.run.clone()).context("give --run or --checkpoint")?;
+    let ckpt = crate::train::latest_checkpoint(&source)?;
+    let run_dir = crate::train::checkpoint::run_dir_of(&ckpt)?;
+    let sampler = crate::train::load_sampler(&ckpt, &device)?;
+    let info = sampler.info().clone();
+
+    let judge_adapter = adapter_beside(&args.judge, &args.judge_adapter)?;
+    let judge = OnnxClassifier::load(&args.judge, &judge_adapter, &device).context("loading the judge")?;
+    let target: Option<OnnxClassifier> = {
+        let c = &info.classifier;
+        let loaded = match &c.model {
+            Some(m) => OnnxClassifier::load(Path::new(m), Path::new(&c.adapter), &device),
+            None => OnnxClassifier::from_adapter_file(Path::new(&c.adapter), &device),
+        };
+        match loaded {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("warning: target-classifier confidence skipped: cannot load the run's classifier ({e:#})");
+                None
+            }
+        }
+    };
+    let (fmodel, fadapter) = match &args.feature_model {
+        Some(m) => (m.clone(), Some(adapter_beside(m, &args.feature_adapter)?)),
+        None => (args.judge.clone(), Some(judge_adapter.clone())),
+    };
+    let fadapter = fadapter.map(|a| crate::adapter::Adapter::load(&a)).transpose()?;
+    let features = OnnxFeatures::load(&fmodel, fadapter, args.feature_layer.as_deref(), &device)?;
+    let real = match &args.real {
+        Some(spec) => {
+            let split = if args.real_split == "train" { crate::data::Split::Train } else { crate::data::Split::Test };
+            let src = crate::data::DataSource::parse(spec, crate::data::CsvSpec::default())?;
+            Some(src.load(split, &crate::data::LoadOptions::default())?.0)
+        }
+        None => None,
+    };
+
+    let inputs = EvalInputs {
+        class_names: info.class_names.clone(),
+        unseen: info.unseen_indices.clone(),
+        judge: Some(&judge as &dyn Classifier),
+        judge_name: format!("{} ({})", args.judge.display(), judge_adapter.display()),
+        target: target.as_ref().map(|t| t as &dyn Classifier),
+        features: Some(&features as &dyn FeatureExtractor),
+        real: real.as_ref(),
+        device: device.clone(),
+    };
+    let opts = EvalOptions { samples_per_class: args.n, seed: args.seed, kid: KidOptions { seed: args.seed, ..EvalOptions::default().kid }, ..Default::default() };
+    let out_dir = args.out.clone().unwrap_or_else(|| run_dir.join("eval"));
+    let sample = |c: usize, n: usize, seed: u64| sampler.sample(c, n, seed);
+    let mut report = evaluate(&inputs, &sample, &opts, &out_dir)?;
+    report.source = ckpt.display().to_string();
+    report.step = ckpt
+        .file_name()
+        .and_then(|n| n.to_string_lossy().strip_prefix("step_").and_then(|s| s.parse().ok()));
+
+    if args.select {
+        let mut samplers: Vec<(u64, Box<SampleFn>)> = vec![];
+        for (step, path) in crate::train::checkpoint::list_checkpoints(&run_dir)? {
+            let s = crate::train::load_sampler(&path, &device)?;
+            samplers.push((step as u64, Box::new(move |c, n, seed| s.sample(c, n, seed))));
+        }
+        report.selection = Some(evaluate_selection(&inputs, &samplers, &opts)?);
+    }
+    report.save(&out_dir.join(EVAL_FILE))?;
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("evaluated {} ({} samples per class); record: {}", report.source, report.samples_per_class, out_dir.join(EVAL_FILE).display());
+    println!("{:<16} {:>8} {:>8} {:>10} {:>10}", "class", "judge", "target", "intra-FID", "diversity");
+    for c in &report.classes {
+        println!(
+            "{:<16} {:>8} {:>8} {:>10} {:>10}{}",
+            c.name,
+            pct(c.judge_recognition),
+            pct(c.target_confidence),
+            num(c.intra_fid),
+            num(c.diversity.map(|d| d.mean_pairwise_distance)),
+            if c.unseen { "  (unseen)" } else { "" }
+        );
+    }
+    let o = &report.overall;
+    println!(
+        "unseen recognition {}  seen {}  FID {}  KID {}  precision {}  recall {}  density {}  coverage {}  spectrum Δ {}",
+        pct(o.unseen_recognition),
+        pct(o.seen_recognition),
+        num(o.fid),
+        o.kid.map(|k| format!("{:.5}±{:.5}", k.mean, k.std)).unwrap_or_else(|| "—".into()),
+        num(o.prdc.map(|p| p.precision)),
+        num(o.prdc.map(|p| p.recall)),
+        num(o.prdc.map(|p| p.density)),
+        num(o.prdc.map(|p| p.coverage)),
+        num(o.spectral_discrepancy)
+    );
+    if let Some(sel) = &report.selection {
+        if let Some(s) = &sel.selection {
+            println!("label-free checkpoint choice: step {}", sel.checkpoints[s.chosen].step);
+        }
+        if let Some(a) = &sel.agreement {
+            println!("agreement with unseen intra-FID: Spearman {}  regret {:.3}", a.spearman.map(|r| format!("{r:.3}")).unwrap_or_else(|| "undefined".into()), a.regret);
+        }
+    }
+    Ok(())
 }

@@ -1,10 +1,61 @@
-//! `probegan sample` (not yet implemented).
+//! `probegan sample --checkpoint C --class NAME [--n 64] [--out grid.png] [--out-dir D]`
 
+use crate::device::DeviceArgs;
+use crate::train::{grid::save_class_grid, load_sampler};
 use anyhow::{bail, Result};
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// A checkpoint folder, or a run folder (its newest checkpoint).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Class name (or index) to sample.
+    #[arg(long)]
+    pub class: String,
+    #[arg(long, default_value_t = 64)]
+    pub n: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write one grid PNG here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write each sample as its own PNG into this folder.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Grid columns.
+    #[arg(long, default_value_t = 8)]
+    pub cols: usize,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    bail!("`probegan sample` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    if args.out.is_none() && args.out_dir.is_none() {
+        bail!("nothing to write: pass --out grid.png and/or --out-dir DIR");
+    }
+    if args.n == 0 {
+        bail!("--n must be at least 1");
+    }
+    let device = args.device.device()?;
+    let sampler = load_sampler(&args.checkpoint, &device)?;
+    let class = sampler.class_index(&args.class)?;
+    let x = sampler.sample(class, args.n, args.seed)?;
+    if let Some(out) = &args.out {
+        save_class_grid(&x, args.cols, &[], out)?;
+        println!("wrote {}", out.display());
+    }
+    if let Some(dir) = &args.out_dir {
+        std::fs::create_dir_all(dir)?;
+        let tiles = crate::report::png::to_rgb_images(&x)?;
+        for (i, t) in tiles.iter().enumerate() {
+            crate::report::png::save_png(t, &dir.join(format!("{}_{i:04}.png", sanitize(&sampler.class_names()[class]))))?;
+        }
+        println!("wrote {} images to {}", tiles.len(), dir.display());
+    }
+    Ok(())
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
 }

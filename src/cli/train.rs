@@ -1,10 +1,77 @@
-//! `probegan train` (not yet implemented).
+//! `probegan train --config configs/X.toml [--set k=v]... [--resume] [--device D]`
 
-use anyhow::{bail, Result};
+use crate::device::DeviceArgs;
+use crate::train::{setup, Config, StopReason, Trainer};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Experiment config (TOML), e.g. configs/probegan_fmnist32.toml.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Override a config value, e.g. `--set train.lr_g=1e-4 --set data.unseen=["Trouser"]`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Continue from the newest checkpoint in the run's out_dir.
+    #[arg(long)]
+    pub resume: bool,
+    /// Hide the progress bar (logs still go to metrics.jsonl).
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    bail!("`probegan train` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let device = args.device.device()?;
+    let config = Config::load(&args.config, &args.overrides)?;
+    let dataset = setup::load_dataset(&config)?;
+    let (classifier, info) = setup::load_classifier(&config, &device)?;
+    let mut trainer = Trainer::new(config, &dataset, classifier, info, &device)?;
+    if args.resume {
+        let step = trainer.resume()?;
+        eprintln!("resuming {} from step {step}", trainer.run_dir.display());
+    } else if trainer.run_dir.join("checkpoints").is_dir()
+        && crate::train::checkpoint::list_checkpoints(&trainer.run_dir)?.len() > 0
+    {
+        anyhow::bail!(
+            "{} already holds checkpoints; pass --resume to continue it, or choose another run.out_dir (--set run.out_dir=...)",
+            trainer.run_dir.display()
+        );
+    }
+    trainer.init_run_dir()?;
+    trainer.progress = !args.quiet;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: saving a checkpoint after this step (press again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    let reason = trainer.run(&stop)?;
+    let t = &trainer.timings;
+    if t.steps > 0 {
+        eprintln!(
+            "{} steps: {:.3} s/step (D {:.3}, G {:.3}, EMA {:.3})",
+            t.steps,
+            (t.d_s + t.g_s + t.ema_s) / t.steps as f64,
+            t.d_s / t.steps as f64,
+            t.g_s / t.steps as f64,
+            t.ema_s / t.steps as f64
+        );
+    }
+    match reason {
+        StopReason::Finished => eprintln!("done: {}", trainer.run_dir.display()),
+        StopReason::Interrupted => {
+            eprintln!("interrupted at step {}; continue with --resume", trainer.step());
+            std::process::exit(130);
+        }
+    }
+    Ok(())
 }

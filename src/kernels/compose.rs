@@ -132,12 +132,19 @@ fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
 }
 
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Result<Tensor> {
-    ConvGeometry::for_conv(x.dims(), w.dims(), spec)?;
+    let geo = ConvGeometry::for_conv(x.dims(), w.dims(), spec)?;
     let p = spec.padding;
-    let (x, pad) = if p.is_symmetric() && p.top == p.left {
+    // Rows/cols the windows actually reach, in padded coordinates. Candle's conv2d backward
+    // derives one output_padding from the height and applies it to the width too, so the
+    // input must be cut to exactly what the windows read (the cut's backward is exact).
+    let used_h = (geo.oh - 1) * spec.stride.0 + (geo.kh - 1) * spec.dilation.0 + 1;
+    let used_w = (geo.ow - 1) * spec.stride.1 + (geo.kw - 1) * spec.dilation.1 + 1;
+    let exact = used_h == geo.h + p.top + p.bottom && used_w == geo.w + p.left + p.right;
+    let (x, pad) = if exact && p.is_symmetric() && p.top == p.left {
         (x.clone(), p.top)
     } else {
-        (x.pad_with_zeros(2, p.top, p.bottom)?.pad_with_zeros(3, p.left, p.right)?, 0)
+        let xp = x.pad_with_zeros(2, p.top, p.bottom)?.pad_with_zeros(3, p.left, p.right)?;
+        (xp.narrow(2, 0, used_h)?.narrow(3, 0, used_w)?, 0)
     };
     // Unequal dilations: dilate the kernel itself with zeros.
     let (w, dil) = if spec.dilation.0 == spec.dilation.1 {

@@ -11,8 +11,12 @@
 
 use candle_core::{Result, Tensor, D};
 
+mod channel;
 pub mod compose;
+mod conv;
+mod cpu;
 pub mod geometry;
+mod pool;
 
 
 /// Padding as (top, left, bottom, right), the ONNX `pads` order regrouped per side.
@@ -83,6 +87,10 @@ pub struct Pool2dSpec {
 
 /// 2-D convolution. `x`: [N, C, H, W]; `w`: [O, C/groups, kh, kw]; `bias`: [O].
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Result<Tensor> {
+    if x.device().is_cpu() && is_fast_dtype(x) {
+        let geo = geometry::ConvGeometry::for_conv(x.dims(), w.dims(), spec)?;
+        return add_channel_bias(conv::conv2d(x, w, geo)?, bias);
+    }
     compose::conv2d(x, w, bias, spec)
 }
 
@@ -93,12 +101,54 @@ pub fn conv_transpose2d(
     bias: Option<&Tensor>,
     spec: &ConvTranspose2dSpec,
 ) -> Result<Tensor> {
+    if x.device().is_cpu() && is_fast_dtype(x) {
+        let geo = geometry::ConvGeometry::for_conv_transpose(x.dims(), w.dims(), spec)?;
+        // output_padding reaching past a stride (allowed when dilation > stride) has no exact
+        // adjoint convolution; that rare case takes the composed path.
+        if geo.is_exact_adjoint() {
+            return add_channel_bias(conv::conv_transpose2d(x, w, geo)?, bias);
+        }
+    }
     compose::conv_transpose2d(x, w, bias, spec)
+}
+
+/// Whether the CPU custom ops handle this dtype (f32, and f64 for exact tests).
+fn is_fast_dtype(x: &Tensor) -> bool {
+    matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+}
+
+/// Adds a per-channel bias. On CPU a fused op: the stock broadcast add's backward is a slow
+/// single-threaded reduction over N, H, W.
+fn add_channel_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    match bias {
+        Some(b) if y.device().is_cpu() && is_fast_dtype(&y) && b.dtype() == y.dtype() => channel::channel_shift(&y, &b.flatten_all()?),
+        Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+        None => Ok(y),
+    }
 }
 
 /// Batch norm with batch statistics (training mode). Returns (y, batch_mean, batch_biased_var),
 /// mean/var shaped [C], so callers can update running statistics.
 pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    if x.device().is_cpu() && is_fast_dtype(x) && x.rank() >= 2 {
+        let (xhat, mean, var) = channel::bn_normalize(x, eps)?;
+        let y = match (gamma, beta) {
+            (Some(g), Some(b)) => channel::channel_affine(&xhat, g, b)?,
+            (Some(g), None) => channel::channel_scale(&xhat, g)?,
+            (None, Some(b)) => channel::channel_shift(&xhat, b)?,
+            (None, None) => xhat,
+        };
+        return Ok((y, mean, var));
+    }
+    compose_batch_norm_train(x, gamma, beta, eps)
+}
+
+fn compose_batch_norm_train(
     x: &Tensor,
     gamma: Option<&Tensor>,
     beta: Option<&Tensor>,
@@ -124,6 +174,21 @@ pub fn batch_norm_eval(
     beta: Option<&Tensor>,
     eps: f64,
 ) -> Result<Tensor> {
+    if x.device().is_cpu() && is_fast_dtype(x) && x.rank() >= 2 {
+        // Fold the statistics into one per-channel affine map (differentiable in all of them).
+        let rstd = (var + eps)?.sqrt()?.recip()?;
+        let scale = match gamma {
+            Some(g) => (g * &rstd)?,
+            None => rstd,
+        };
+        let shift = (mean * &scale)?.neg()?;
+        let shift = match beta {
+            Some(b) => (b + shift)?,
+            None => shift,
+        };
+        return channel::channel_affine(x, &scale, &shift);
+    }
+
     let shape = per_channel_shape(x)?;
     let y = x
         .broadcast_sub(&mean.reshape(shape.clone())?)?
@@ -152,17 +217,26 @@ fn affine_per_channel(y: &Tensor, gamma: Option<&Tensor>, beta: Option<&Tensor>)
 /// Max pooling with exact gradients (any kernel, stride, padding, dilation, ceil mode).
 pub fn max_pool2d(x: &Tensor, spec: &Pool2dSpec) -> Result<Tensor> {
     compose::check_pool_pads(spec)?;
+    if x.device().is_cpu() && is_fast_dtype(x) {
+        return pool::max_pool2d(x, spec);
+    }
     compose::max_pool2d(x, spec)
 }
 
 /// Average pooling with exact gradients (`count_include_pad` honoured).
 pub fn avg_pool2d(x: &Tensor, spec: &Pool2dSpec) -> Result<Tensor> {
     compose::check_pool_pads(spec)?;
+    if x.device().is_cpu() && is_fast_dtype(x) {
+        return pool::avg_pool2d(x, spec);
+    }
     compose::avg_pool2d(x, spec)
 }
 
 /// Nearest-neighbour upsampling by integer factors. Built from broadcast views because
 /// candle's `upsample_nearest2d` backward overwrites instead of accumulating.
 pub fn upsample_nearest2d(x: &Tensor, factor_h: usize, factor_w: usize) -> Result<Tensor> {
+    if x.device().is_cpu() && is_fast_dtype(x) {
+        return pool::upsample_nearest2d(x, factor_h, factor_w);
+    }
     compose::upsample_nearest2d(x, factor_h, factor_w)
 }

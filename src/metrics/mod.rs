@@ -22,10 +22,13 @@
 //! - [`diversity`]: mean pairwise distance and near-duplicates,
 //! - [`spectrum`]: azimuthally averaged power spectrum (spectral-decay artefacts),
 //! - [`neighbours`]: nearest real neighbours (near-copies of training images),
+//! - [`evaluation`]: the record `probegan eval` writes and `probegan report` reads,
 //! - [`selection`]: label-free checkpoint selection and its Spearman agreement with intra-FID.
 
 pub mod confidence;
 pub mod diversity;
+pub mod evaluate;
+pub mod evaluation;
 pub mod features;
 pub mod fid;
 pub mod gaussian;

@@ -70,8 +70,9 @@ pub fn select_checkpoint(checkpoints: &[CheckpointSignals]) -> Result<Selection>
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Agreement {
-    /// Spearman correlation between the label-free score and −intra-FID (1 = same order).
-    pub spearman: f64,
+    /// Spearman correlation between the label-free score and −intra-FID (1 = same order);
+    /// None when either ranking is constant (all scores tied).
+    pub spearman: Option<f64>,
     /// Index of the checkpoint with the lowest intra-FID.
     pub best_by_intra_fid: usize,
     /// intra-FID of the label-free choice minus the lowest intra-FID (0 = same pick).
@@ -89,7 +90,7 @@ pub fn agreement(selection: &Selection, unseen_intra_fid: &[f64]) -> Result<Agre
     let neg: Vec<f64> = unseen_intra_fid.iter().map(|v| -v).collect();
     let best = (0..neg.len()).fold(0, |b, i| if neg[i] > neg[b] { i } else { b });
     Ok(Agreement {
-        spearman: spearman(&selection.scores, &neg)?,
+        spearman: spearman(&selection.scores, &neg).ok(),
         best_by_intra_fid: best,
         regret: unseen_intra_fid[selection.chosen] - unseen_intra_fid[best],
     })
@@ -156,7 +157,7 @@ mod tests {
         let a = agreement(&s, &[80.0, 50.0, 30.0, 60.0]).unwrap();
         assert_eq!(a.best_by_intra_fid, 2);
         assert_eq!(a.regret, 0.0);
-        assert!(a.spearman > 0.9, "{a:?}");
+        assert!(a.spearman.unwrap() > 0.9, "{a:?}");
         assert!(agreement(&s, &[1.0]).is_err());
         assert!(select_checkpoint(&[]).is_err());
     }

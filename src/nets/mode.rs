@@ -3,7 +3,8 @@
 /// Passed to every forward call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mode {
-    /// Batch-norm uses (and records) batch statistics; spectral norm runs a power iteration.
+    /// Batch-norm uses (and records) batch statistics; spectral norm runs a power iteration
+    /// unless the weights are also frozen.
     pub train: bool,
     /// Weights enter the graph detached: no gradient is computed for them. Used for the
     /// discriminator during the generator step (and vice versa), so backward skips them.

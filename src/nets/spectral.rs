@@ -1,7 +1,8 @@
 //! Spectral normalisation (Miyato et al. 2018) for convolutions and linear layers.
 //!
 //! The weight is divided by an estimate of its largest singular value, from one power
-//! iteration per training call. The left singular vector `u` is a buffer: it is saved in
+//! iteration per call that trains this network (`Mode::TRAIN`; not when the network is
+//! frozen for the other player's step or for standing statistics). The left singular vector `u` is a buffer: it is saved in
 //! checkpoints so that a resumed run continues the same estimate (bit-identical resume).
 
 use super::mode::{weight, Mode};
@@ -29,7 +30,7 @@ impl SpectralNorm {
         let w_mat = w.reshape((out_dim, ()))?;
         let w_det = w_mat.detach();
         let mut u = self.u.as_detached_tensor().copy()?.reshape((1, out_dim))?;
-        let v = if mode.train {
+        let v = if mode.train && !mode.frozen {
             let v = normalize(&u.matmul(&w_det)?)?; // [1, rest]
             u = normalize(&v.matmul(&w_det.t()?)?)?; // [1, out]
             self.u.set(&u.flatten_all()?)?;

@@ -1,1 +1,38 @@
-//! (module train: see docs/ARCHITECTURE.md)
+//! The one training loop shared by every method, and the run directory it writes.
+//!
+//! Run directory layout (the contract with `metrics`, `report` and `sample`):
+//!
+//! ```text
+//! RUN_DIR/run.json            method, resolved config, classifier (adapter/model), class
+//!                             names, unseen classes (indices and names), seed, net config
+//! RUN_DIR/config.toml         the resolved config (file + --set overrides)
+//! RUN_DIR/metrics.jsonl       one JSON object per logged step: {"step", losses by name,
+//!                             "p_unseen" (classifier probability of the unseen class on EMA
+//!                             samples), "it_per_s", "time_s"}
+//! RUN_DIR/samples/step_NNNNNN.png   grid, one row per class, unseen rows framed in red
+//! RUN_DIR/checkpoints/step_NNNNNN/
+//!     generator.safetensors       G parameters and buffers (SN vectors, BN statistics)
+//!     generator_ema.safetensors   EMA of G (what sampling uses)
+//!     discriminator.safetensors
+//!     optimizers.safetensors      Adam moments (`g.m.NAME`, `g.v.NAME`, `d.…`, `am.…`)
+//!     state.json                  step, RNG state, optimiser step counts, metrics so far
+//! ```
+//!
+//! Checkpoints are written to a temporary folder, fsynced, then renamed, so a crash never
+//! leaves a half-written `step_NNNNNN`; the newest `run.keep_checkpoints` are kept.
+
+pub mod checkpoint;
+pub mod config;
+pub mod grid;
+pub mod optim;
+pub mod rng_state;
+pub mod sampler;
+pub mod setup;
+pub mod train_data;
+pub mod trainer;
+
+pub use checkpoint::{latest_checkpoint, RunInfo};
+pub use config::Config;
+pub use sampler::{load_sampler, GeneratorSampler};
+pub use train_data::{RealBatch, TrainData};
+pub use trainer::{StopReason, Trainer};

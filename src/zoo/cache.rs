@@ -105,6 +105,13 @@ pub fn fetch(entry: &ZooEntry, origin: Origin, root: &Path, opts: &ZooOptions, v
         }
         std::fs::create_dir_all(&model_dir)
             .map_err(|e| super::download::describe_io(e, &model_dir, "creating"))?;
+        // One downloader per model at a time: a second process waits here, then finds the
+        // file in place instead of appending to the same partial file.
+        let _lock = lock_model_dir(&dest)?;
+        if cached_problem(entry, &dest, false)?.is_none() {
+            let adapter = adapter_for(entry, origin, &model_dir)?;
+            return Ok(Fetched { model: dest, adapter, downloaded: false });
+        }
         let expected = Expected { sha256: &entry.sha256, size: entry.size };
         download_verified(&entry.urls, &expected, &dest, &opts.download)
             .with_context(|| format!("fetching zoo model `{}`", entry.name))?;
@@ -112,6 +119,24 @@ pub fn fetch(entry: &ZooEntry, origin: Origin, root: &Path, opts: &ZooOptions, v
     }
     let adapter = adapter_for(entry, origin, &model_dir)?;
     Ok(Fetched { model: dest, adapter, downloaded })
+}
+
+/// Hold an exclusive advisory lock on `dest.lock` until the returned file is dropped.
+fn lock_model_dir(dest: &Path) -> Result<std::fs::File> {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let path = dest.with_file_name(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| super::download::describe_io(e, &path, "opening"))?;
+    if file.try_lock().is_err() {
+        eprintln!("waiting for another probegan process downloading {} ...", dest.display());
+        file.lock().with_context(|| format!("locking {}", path.display()))?;
+    }
+    Ok(file)
 }
 
 /// Why the file at `dest` cannot be used as is (None: it is fine).

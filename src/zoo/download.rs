@@ -59,7 +59,10 @@ pub fn download_verified(urls: &[String], expected: &Expected, dest: &Path, opts
     for url in urls {
         match download_one(&client, url, expected, dest, opts) {
             Ok(()) => return Ok(()),
-            Err(e) => errors.push(format!("{url}: {e:#}")),
+            Err(e) => {
+                let msg = format!("{e:#}");
+                errors.push(if msg.contains(url.as_str()) { msg } else { format!("{url}: {msg}") });
+            }
         }
     }
     if errors.len() == 1 {

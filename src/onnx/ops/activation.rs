@@ -78,7 +78,14 @@ pub fn parametric(info: &NodeInfo) -> Result<Box<dyn Op>> {
 pub fn prelu(_info: &NodeInfo) -> Result<Box<dyn Op>> {
     op(|ctx, ins| {
         let x = dev(input(ins, 0)?, ctx)?;
-        let slope = dev(input(ins, 1)?, ctx)?;
+        let mut slope = dev(input(ins, 1)?, ctx)?;
+        // Old PyTorch exports give a per-channel slope as [C]; ONNX broadcasting would align it
+        // with the last axis, so place it on axis 1 when that is the only fit.
+        if slope.rank() == 1 && x.rank() > 2 && slope.dim(0)? == x.dim(1)? && slope.dim(0)? != x.dim(x.rank() - 1)? {
+            let mut shape = vec![1; x.rank() - 1];
+            shape[0] = slope.dim(0)?;
+            slope = slope.reshape(shape)?;
+        }
         Ok(vec![Value::Device(leaky(&x, &slope)?)])
     })
 }

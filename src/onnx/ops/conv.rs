@@ -141,7 +141,11 @@ pub fn conv_transpose(info: &NodeInfo) -> Result<Box<dyn Op>> {
             };
             match target {
                 Some(t) => {
-                    let total = full.checked_sub(t).context("ConvTranspose: output_shape larger than the full output")?;
+                    // A target beyond the full output grows it at the end, like output_padding.
+                    if t > full {
+                        op_[i] += t - full;
+                    }
+                    let total = full.saturating_sub(t);
                     let upper = w.auto_pad != "SAME_LOWER";
                     pads[i] = if upper { total / 2 } else { total - total / 2 };
                     pads[i + r] = total - pads[i];

@@ -2,7 +2,7 @@
 //! Integer operands on the host stay on the host (shape arithmetic).
 
 use super::{broadcast_shape, input, op, NodeInfo, Op};
-use crate::onnx::value::{unify, Ctx, Value};
+use crate::onnx::value::{unify, Value};
 use anyhow::{bail, Result};
 use candle_core::{DType, Tensor};
 

@@ -10,6 +10,7 @@ use candle_core::{Tensor, D};
 pub fn batch_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let eps = info.attrs.float("epsilon", 1e-5)? as f64;
     let training = info.attrs.int("training_mode", 0)? != 0;
+    let momentum = info.attrs.float("momentum", 0.9)? as f64;
     op(move |ctx, ins| {
         let x = input(ins, 0)?.float(ctx)?;
         let f = |i: usize| -> Result<Tensor> { input(ins, i)?.float(ctx) };
@@ -17,24 +18,36 @@ pub fn batch_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
         if x.rank() < 2 || scale.elem_count() != x.dim(1)? {
             bail!("BatchNormalization: input {:?} does not match {} channel parameters", x.dims(), scale.elem_count());
         }
-        let y = if training {
-            kernels::batch_norm_train(&x, Some(&scale), Some(&bias), eps)?.0
-        } else {
-            kernels::batch_norm_eval(&x, &f(3)?, &f(4)?, Some(&scale), Some(&bias), eps)?
-        };
+        if training {
+            // Batch statistics; the extra outputs are the updated running statistics.
+            let (y, mean, var) = kernels::batch_norm_train(&x, Some(&scale), Some(&bias), eps)?;
+            let run_mean = ((f(3)? * momentum)? + (mean * (1.0 - momentum))?)?;
+            let run_var = ((f(4)? * momentum)? + (var * (1.0 - momentum))?)?;
+            return Ok(vec![Value::Device(y), Value::Device(run_mean), Value::Device(run_var)]);
+        }
+        let y = kernels::batch_norm_eval(&x, &f(3)?, &f(4)?, Some(&scale), Some(&bias), eps)?;
         Ok(vec![Value::Device(y)])
     })
 }
 
 /// Normalise `x` over its dims from `first` on (biased variance, as ONNX defines).
 fn normalize_from(x: &Tensor, first: usize, eps: f64) -> Result<Tensor> {
+    Ok(normalize_with_stats(x, first, eps)?.0)
+}
+
+/// (normalised x, mean, 1/std), the statistics shaped like x with the normalised dims as 1.
+fn normalize_with_stats(x: &Tensor, first: usize, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
     let d = x.dims().to_vec();
     let outer: usize = d[..first].iter().product();
     let flat = x.reshape((outer, ()))?;
     let mean = flat.mean_keepdim(D::Minus1)?;
     let centered = flat.broadcast_sub(&mean)?;
     let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-    Ok(centered.broadcast_div(&(var + eps)?.sqrt()?)?.reshape(d)?)
+    let inv_std = (var + eps)?.sqrt()?.recip()?;
+    let y = centered.broadcast_mul(&inv_std)?.reshape(d.clone())?;
+    let mut sd = d[..first].to_vec();
+    sd.extend(std::iter::repeat_n(1, d.len() - first));
+    Ok((y, mean.reshape(sd.clone())?, inv_std.reshape(sd)?))
 }
 
 pub fn instance_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
@@ -56,19 +69,16 @@ pub fn instance_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
 pub fn layer_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let eps = info.attrs.float("epsilon", 1e-5)? as f64;
     let axis = info.attrs.int("axis", -1)?;
-    if info.node.output.iter().skip(1).any(|o| !o.is_empty()) {
-        bail!("LayerNormalization's Mean/InvStdDev outputs are not supported");
-    }
     op(move |ctx, ins| {
         let x = input(ins, 0)?.float(ctx)?;
         let a = norm_axis(axis, x.rank())?;
-        let mut y = normalize_from(&x, a, eps)?;
+        let (mut y, mean, inv_std) = normalize_with_stats(&x, a, eps)?;
         if let Some(s) = opt_input(ins, 1) {
             y = y.broadcast_mul(&s.float(ctx)?)?;
         }
         if let Some(b) = opt_input(ins, 2) {
             y = y.broadcast_add(&b.float(ctx)?)?;
         }
-        Ok(vec![Value::Device(y)])
+        Ok(vec![Value::Device(y), Value::Device(mean), Value::Device(inv_std)])
     })
 }

@@ -123,10 +123,12 @@ fn fast_nearest(s: &Spec) -> bool {
 
 fn source_coord(s: &Spec, i: usize, n_in: usize, n_out: usize, scale: f64) -> f64 {
     let i = i as f64;
+    // ONNX uses the unrounded resized length in_len * scale here.
+    let len_out = n_in as f64 * scale;
     match s.coord.as_str() {
         "half_pixel" => (i + 0.5) / scale - 0.5,
         "pytorch_half_pixel" => if n_out > 1 { (i + 0.5) / scale - 0.5 } else { 0.0 },
-        "align_corners" => if n_out == 1 { 0.0 } else { i * (n_in as f64 - 1.0) / (n_out as f64 - 1.0) },
+        "align_corners" => if n_out == 1 || len_out <= 1.0 { 0.0 } else { i * (n_in as f64 - 1.0) / (len_out - 1.0) },
         "tf_half_pixel_for_nn" => (i + 0.5) / scale,
         "half_pixel_symmetric" => {
             let adj = n_out as f64 / (n_in as f64 * scale);

@@ -1,0 +1,95 @@
+//! ProbeGAN (Zhang et al., AAAI 2022): learn a class the data lacks from the classifier alone.
+//!
+//! D_c (projection, hinge) is trained on seen classes only: fakes of the unseen class are
+//! masked out, so nothing tells G what the unseen class looks like except the classifier.
+//! D_u (linear, WGAN-GP + drift) sees all fakes, labels uniform over *all* classes, against
+//! real seen images: the unseen class is diluted among the others, so D_u keeps unseen fakes
+//! on the data manifold without pulling them towards any seen class. G minimises both
+//! adversarial terms plus the classifier's cross-entropy over all classes.
+
+use super::common::{classifier_ce, d_hinge_conditional, d_wgan_gp_unconditional, draw_fakes, Terms};
+use super::tilemix::tilemix;
+use super::{LossTerms, Method, StepContext};
+use crate::losses;
+use crate::nets::Mode;
+use crate::train::Config;
+use anyhow::Result;
+use candle_core::Tensor;
+
+pub struct ProbeGan {
+    /// All classes are seen (the ORACLE upper bound): nothing is masked.
+    pub oracle: bool,
+    pub tilemix: usize,
+}
+
+impl ProbeGan {
+    pub fn new(config: &Config) -> Self {
+        ProbeGan { oracle: false, tilemix: config.loss.tilemix }
+    }
+
+    fn mask(&self, ctx: &StepContext, labels: &[u32]) -> Result<Option<Tensor>> {
+        if self.oracle {
+            Ok(None)
+        } else {
+            Ok(Some(ctx.seen_mask(labels)?))
+        }
+    }
+}
+
+impl Method for ProbeGan {
+    fn name(&self) -> &'static str {
+        if self.oracle {
+            "oracle"
+        } else {
+            "probegan"
+        }
+    }
+
+    fn real_classes(&self, num_classes: usize, unseen: &[usize]) -> Vec<usize> {
+        (0..num_classes).filter(|c| self.oracle || !unseen.contains(c)).collect()
+    }
+
+    fn d_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
+        let n = ctx.config.train.batch_size;
+        let real = ctx.data.sample(ctx.rng, n)?;
+        let all = ctx.all_classes();
+        let fake = draw_fakes(ctx, &all, n, Mode::TRAIN_FROZEN)?;
+        let x_fake = fake.images.detach();
+        let d = &ctx.nets.d;
+        // One trunk pass over reals and fakes together (D has no batch norm, so this is exact).
+        let h = d.features(&Tensor::cat(&[&real.images, &x_fake], 0)?, Mode::TRAIN)?;
+        let (h_real, h_fake) = (h.narrow(0, 0, n)?, h.narrow(0, n, n)?);
+        let mut terms = Terms::default();
+        let mask = self.mask(ctx, &fake.labels_host)?;
+        d_hinge_conditional(ctx, &mut terms, &h_real, &real.labels, &h_fake, &fake.labels, mask.as_ref())?;
+        if self.tilemix > 1 {
+            let xr = tilemix(&real.images, self.tilemix, ctx.rng)?;
+            let xf = tilemix(&x_fake, self.tilemix, ctx.rng)?;
+            let h = d.features(&Tensor::cat(&[&xr, &xf], 0)?, Mode::TRAIN)?;
+            let (hr, hf) = (h.narrow(0, 0, n)?, h.narrow(0, n, n)?);
+            d_wgan_gp_unconditional(ctx, &mut terms, &hr, &hf, &xr, &xf)?;
+        } else {
+            d_wgan_gp_unconditional(ctx, &mut terms, &h_real, &h_fake, &real.images, &x_fake)?;
+        }
+        terms.finish()
+    }
+
+    fn g_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
+        let n = ctx.config.train.batch_size;
+        let all = ctx.all_classes();
+        let fake = draw_fakes(ctx, &all, n, Mode::TRAIN)?;
+        let d = &ctx.nets.d;
+        let h = d.features(&fake.images, Mode::TRAIN_FROZEN)?;
+        let mut terms = Terms::default();
+        let mask = self.mask(ctx, &fake.labels_host)?;
+        let dc = d.head_conditional(&h, &fake.labels, Mode::TRAIN_FROZEN)?;
+        terms.add("g_c_hinge", losses::hinge_g(&dc, mask.as_ref())?, 1.0)?;
+        let loss = &ctx.config.loss;
+        let du_in = if self.tilemix > 1 { d.features(&tilemix(&fake.images, self.tilemix, ctx.rng)?, Mode::TRAIN_FROZEN)? } else { h };
+        let du = d.head_unconditional(&du_in, Mode::TRAIN_FROZEN)?;
+        terms.add("g_u_wgan", losses::hinge_g(&du, None)?, loss.d_u_weight)?;
+        terms.add("g_u_drift", losses::drift(&du, 1.0)?, loss.drift * loss.d_u_weight)?;
+        classifier_ce(ctx, &mut terms, &fake.images, &fake.labels, loss.ce_weight)?;
+        terms.finish()
+    }
+}

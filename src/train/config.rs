@@ -1,0 +1,210 @@
+//! Run configuration: a TOML file in `configs/` plus `--set section.key=value` overrides.
+//!
+//! The config is data: one struct per TOML table, unknown keys are errors (a typo must not
+//! silently train the wrong thing), and the resolved config is written into the run dir.
+
+use crate::nets::NetConfig;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub run: RunConfig,
+    pub data: DataConfig,
+    pub classifier: ClassifierConfig,
+    pub model: NetConfig,
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub loss: LossConfig,
+    #[serde(default)]
+    pub am: AmConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// `probegan`, `naive`, `oracle`, `am` or `soft-label`.
+    pub method: String,
+    /// Run directory (relative paths are relative to the working directory).
+    pub out_dir: PathBuf,
+    pub seed: u64,
+    /// Generator steps (one step = `train.d_steps` D updates + one G update).
+    pub steps: usize,
+    #[serde(default = "d_log_every")]
+    pub log_every: usize,
+    #[serde(default = "d_sample_every")]
+    pub sample_every: usize,
+    #[serde(default = "d_checkpoint_every")]
+    pub checkpoint_every: usize,
+    #[serde(default = "d_keep")]
+    pub keep_checkpoints: usize,
+    /// Columns of the sample grid (samples per class row).
+    #[serde(default = "d_grid_cols")]
+    pub grid_columns: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A `--data` source: `embedded`, `fashion-mnist`, an IDX folder, an image folder, a CSV.
+    pub source: String,
+    /// Classes the auditor has no data for (names or indices).
+    pub unseen: Vec<String>,
+    /// Cap on training images per class (0 = all), for quick runs.
+    #[serde(default)]
+    pub max_per_class: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    /// Adapter TOML (naming its model), or `embedded:regular` / `embedded:robust`.
+    pub adapter: String,
+    /// Model path overriding the adapter's own.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    /// Discriminator updates per generator update.
+    pub d_steps: usize,
+    pub lr_g: f64,
+    pub lr_d: f64,
+    #[serde(default)]
+    pub beta1: f64,
+    #[serde(default = "d_beta2")]
+    pub beta2: f64,
+    pub ema_decay: f64,
+    /// Steps before the EMA starts averaging (until then it copies G).
+    #[serde(default)]
+    pub ema_start: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LossConfig {
+    /// Weight of the classifier cross-entropy in G's loss (lambda_g).
+    pub ce_weight: f64,
+    /// WGAN-GP weight on D_u.
+    pub gp_weight: f64,
+    /// Drift weight: drift * E[D_u²] on real and fake outputs.
+    pub drift: f64,
+    /// Weight of D_u's adversarial term in G's loss.
+    pub d_u_weight: f64,
+    /// TileMix on D_u's input: tiles per side (0 or 1 = off).
+    pub tilemix: usize,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        LossConfig { ce_weight: 1.0, gp_weight: 10.0, drift: 1e-4, d_u_weight: 1.0, tilemix: 0 }
+    }
+}
+
+/// BigGAN-AM: the last `steps` of the run optimise a new class embedding instead of the GAN.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AmConfig {
+    pub steps: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+}
+
+impl Default for AmConfig {
+    fn default() -> Self {
+        AmConfig { steps: 200, lr: 0.01, batch_size: 32 }
+    }
+}
+
+fn d_log_every() -> usize {
+    10
+}
+fn d_sample_every() -> usize {
+    500
+}
+fn d_checkpoint_every() -> usize {
+    500
+}
+fn d_keep() -> usize {
+    3
+}
+fn d_grid_cols() -> usize {
+    8
+}
+fn d_beta2() -> f64 {
+    0.999
+}
+
+impl Config {
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        Self::from_toml_str(&text, overrides).with_context(|| format!("config {}", path.display()))
+    }
+
+    pub fn from_toml_str(text: &str, overrides: &[String]) -> Result<Config> {
+        let mut value: toml::Value = toml::from_str(text).context("invalid TOML")?;
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        let config: Config = value.try_into().context("invalid config")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        let t = &self.train;
+        if t.batch_size < 2 {
+            bail!("train.batch_size = {}: batch norm needs at least 2", t.batch_size);
+        }
+        if !(0.0..1.0).contains(&t.ema_decay) {
+            bail!("train.ema_decay = {}: expected 0 <= decay < 1", t.ema_decay);
+        }
+        if !(0.0..1.0).contains(&t.beta1) || !(0.0..1.0).contains(&t.beta2) {
+            bail!("train.beta1/beta2 must be in [0, 1)");
+        }
+        if self.run.keep_checkpoints == 0 {
+            bail!("run.keep_checkpoints must be at least 1");
+        }
+        if self.run.log_every == 0 || self.run.sample_every == 0 || self.run.checkpoint_every == 0 {
+            bail!("run.log_every, sample_every and checkpoint_every must be positive");
+        }
+        crate::methods::check_method_name(&self.run.method)?;
+        Ok(())
+    }
+}
+
+/// Apply `section.key=value`; the value is parsed as TOML (numbers, booleans, arrays,
+/// quoted strings) and otherwise taken as a bare string.
+pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
+    let (path, raw) = assignment
+        .split_once('=')
+        .with_context(|| format!("--set {assignment}: expected key=value, e.g. train.lr_g=1e-4"))?;
+    let path = path.trim();
+    if path.is_empty() || path.split('.').any(|p| p.is_empty()) {
+        bail!("--set {assignment}: empty key");
+    }
+    let raw = raw.trim();
+    let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").unwrap(),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let keys: Vec<&str> = path.split('.').collect();
+    let mut node = root;
+    for k in &keys[..keys.len() - 1] {
+        let table = node.as_table_mut().with_context(|| format!("--set {path}: `{k}` is inside a non-table value"))?;
+        node = table.entry(k.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    let table = node.as_table_mut().with_context(|| format!("--set {path}: parent is not a table"))?;
+    table.insert(keys[keys.len() - 1].to_string(), value);
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! From a config to the pieces a `Trainer` needs: the dataset and the classifier.
+
+use super::checkpoint::ClassifierInfo;
+use super::config::Config;
+use crate::classifier::{Classifier, OnnxClassifier};
+use crate::data::{CsvSpec, DataSource, Dataset, LoadOptions, Split};
+use anyhow::{Context, Result};
+use candle_core::Device;
+use std::path::Path;
+use std::sync::Arc;
+
+pub fn load_dataset(config: &Config) -> Result<Dataset> {
+    let source = DataSource::parse(&config.data.source, CsvSpec::default())
+        .with_context(|| format!("data.source = {:?}", config.data.source))?;
+    let (ds, _report) = source.load(Split::Train, &LoadOptions::default())?;
+    Ok(ds)
+}
+
+/// `embedded:NAME` uses a bundled model; otherwise an adapter file (with an optional model
+/// path overriding the adapter's).
+pub fn load_classifier(config: &Config, device: &Device) -> Result<(Arc<dyn Classifier>, ClassifierInfo)> {
+    let c = &config.classifier;
+    let info = ClassifierInfo { adapter: c.adapter.clone(), model: c.model.clone() };
+    if let Some(name) = c.adapter.strip_prefix("embedded:") {
+        return Ok((embedded_classifier(name, device)?, info));
+    }
+    let clf = match &c.model {
+        Some(model) => OnnxClassifier::load(Path::new(model), Path::new(&c.adapter), device)?,
+        None => OnnxClassifier::from_adapter_file(Path::new(&c.adapter), device)?,
+    };
+    Ok((Arc::new(clf), info))
+}
+
+/// A bundled Fashion-MNIST classifier: `regular`, `robust` or `judge`.
+pub fn embedded_classifier(name: &str, device: &Device) -> Result<Arc<dyn Classifier>> {
+    let _ = device;
+    anyhow::bail!("embedded:{name}: bundled classifiers are not available in this build yet")
+}

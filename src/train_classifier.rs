@@ -1,1 +1,0 @@
-//! Training target classifiers with candle and exporting them as ONNX.
