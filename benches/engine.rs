@@ -1,3 +1,120 @@
+//! Engine benchmark: forward and forward+backward per batch for (a) a small CNN and (b) a
+//! MobileNetV2-style classifier (~6.1 M parameters: depthwise convs, BN, ReLU6, global
+//! pooling), both built by `scripts/make_bench_models.py`, against tract and, when
+//! `ORT_DYLIB_PATH` is set, onnxruntime — all measured in this one run.
+//!
+//!   ORT_DYLIB_PATH=$(python3 -c "import onnxruntime,os,glob;print(glob.glob(os.path.dirname(onnxruntime.__file__)+'/capi/libonnxruntime.so*')[0])") \
+//!     cargo bench --bench engine
+//!
+//! Environment: BENCH_MOBILENET_HW (input size, default 160), BENCH_MOBILENET_BATCH (8),
+//! BENCH_SMALL_BATCH (64), BENCH_SECONDS (time budget per measurement, default 3).
+
+use candle_core::{DType, Device, Tensor, Var};
+use probegan::onnx::reference::{HostArray, OrtRunner, Reference, TractRunner};
+use probegan::onnx::OnnxModel;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn env_usize(k: &str, d: usize) -> usize {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+}
+
+/// Median seconds per call: one warm-up, then repeat until the budget or 20 calls.
+fn time(mut f: impl FnMut()) -> f64 {
+    f();
+    let budget = env_usize("BENCH_SECONDS", 3) as f64;
+    let start = Instant::now();
+    let mut v = Vec::new();
+    while v.len() < 3 || (start.elapsed().as_secs_f64() < budget && v.len() < 20) {
+        let t = Instant::now();
+        f();
+        v.push(t.elapsed().as_secs_f64());
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn model_path(name: &str) -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let committed = root.join("tests/data/bench").join(format!("{name}.onnx"));
+    if committed.exists() {
+        return Some(committed);
+    }
+    // Large models are generated at bench time, not committed.
+    let dir = root.join("target/bench-models");
+    let p = dir.join(format!("{name}.onnx"));
+    if !p.exists() {
+        let ok = std::process::Command::new("python3")
+            .arg(root.join("scripts/make_bench_models.py"))
+            .arg(&dir)
+            .arg(name)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipping {name}: `python3 scripts/make_bench_models.py` failed (needs numpy and onnx)");
+            return None;
+        }
+    }
+    Some(p)
+}
+
+fn bench(name: &str, path: &Path, shape: [usize; 4]) {
+    let dev = Device::Cpu;
+    let model = OnnxModel::load(path, &dev).expect("load");
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+    let x = Tensor::from_vec(data.clone(), &shape, &dev).unwrap();
+    let fwd = time(|| {
+        let y = model.forward(&[x.clone()]).unwrap();
+        let _ = y[0].sum_all().unwrap().to_scalar::<f32>().unwrap();
+    });
+    let xv = Var::from_tensor(&x).unwrap();
+    let fwd_bwd = time(|| {
+        let y = model.forward(&[xv.as_tensor().clone()]).unwrap();
+        let g = y[0].sum_all().unwrap().backward().unwrap();
+        let _ = g.get(xv.as_tensor()).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+    });
+    let host = [HostArray { shape: shape.to_vec(), data }];
+    let tract = TractRunner::load(path).ok().map(|t| {
+        t.run(&host).expect("tract run");
+        time(|| {
+            t.run(&host).unwrap();
+        })
+    });
+    let ort = if OrtRunner::available() {
+        let o = OrtRunner::load(path, 0).expect("onnxruntime load");
+        Some(time(|| {
+            o.run(&host).unwrap();
+        }))
+    } else {
+        None
+    };
+    let ms = |s: f64| format!("{:9.2} ms", s * 1e3);
+    let ratio = |a: f64, b: Option<f64>| b.map(|b| format!("{:6.2}x", a / b)).unwrap_or_else(|| "    n/a".into());
+    println!("\n{name}  input {shape:?}  ({})", path.display());
+    println!("  ours forward            {}", ms(fwd));
+    println!("  ours forward+backward   {}   (backward/forward {:.2})", ms(fwd_bwd), fwd_bwd / fwd);
+    if let Some(t) = tract {
+        println!("  tract forward           {}", ms(t));
+    }
+    match ort {
+        Some(o) => println!("  onnxruntime forward     {}", ms(o)),
+        None => println!("  onnxruntime forward       (set ORT_DYLIB_PATH to measure)"),
+    }
+    println!("  ratio ours/tract        fwd {}   fwd+bwd {}", ratio(fwd, tract), ratio(fwd_bwd, tract));
+    println!("  ratio ours/onnxruntime  fwd {}   fwd+bwd {}", ratio(fwd, ort), ratio(fwd_bwd, ort));
+}
+
 fn main() {
-    eprintln!("benchmark not written yet");
+    probegan::init();
+    let _ = DType::F32;
+    println!("engine benchmark ({} CPU threads)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    if let Some(p) = model_path("small_cnn") {
+        let b = env_usize("BENCH_SMALL_BATCH", 64);
+        bench("small_cnn", &p, [b, 3, 32, 32]);
+    }
+    if let Some(p) = model_path("mobilenet") {
+        let (b, hw) = (env_usize("BENCH_MOBILENET_BATCH", 8), env_usize("BENCH_MOBILENET_HW", 160));
+        bench("mobilenet_v2_1.4 (6.16 M params)", &p, [b, 3, hw, hw]);
+    }
 }

@@ -202,13 +202,13 @@ fn shape_family() {
     check("shape", "Transpose, Slice step 2, Gather, Flatten, Concat", &g, &x(&[2, 3, 4]));
     let mut g = GraphBuilder::new(13);
     g.input("x", &[2, 6]);
-    g.init_i64("split", &[2], vec![2, 4]).init_i64("ax", &[1], vec![1]).init_i64("rep", &[2], vec![2, 1]).init_i64("shp", &[3], vec![3, 1, 2]);
+    g.init_i64("split", &[2], vec![2, 4]).init_i64("ax", &[1], vec![1]).init_i64("rep", &[2], vec![2, 1]).init_i64("shp", &[3], vec![3, 1, 2]).init_i64("flat", &[1], vec![-1]);
     g.node("Split", &["x", "split"], &["a", "b"], vec![attr_int("axis", 1)]);
     g.node("Unsqueeze", &["a", "ax"], &["u"], vec![]);
     g.node("Squeeze", &["u", "ax"], &["sq"], vec![]);
     g.node("Tile", &["sq", "rep"], &["ti"], vec![]);
     g.node("Expand", &["ti", "shp"], &["ex"], vec![]);
-    g.node("Reshape", &["b", "ax"], &["r"], vec![]);
+    g.node("Reshape", &["b", "flat"], &["r"], vec![]);
     g.output("ex").output("r");
     check("shape", "Split, Unsqueeze, Squeeze, Tile, Expand, Reshape", &g, &x(&[2, 6]));
     for mode in ["constant", "reflect", "edge"] {

@@ -215,6 +215,10 @@ fn chromium_renders_a_non_blank_report() {
         .output()
         .unwrap();
     assert!(shot.exists(), "chromium wrote no screenshot: {}", String::from_utf8_lossy(&out.stderr));
+    if let Ok(keep) = std::env::var("PROBEGAN_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, &keep).unwrap();
+        std::fs::copy(&html_path, format!("{keep}.html")).unwrap();
+    }
     let img = image::open(&shot).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (1200, 2400));
     let total = img.pixels().count();

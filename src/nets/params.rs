@@ -32,14 +32,21 @@ struct Entry {
 
 pub struct ParamStore {
     device: Device,
+    dtype: DType,
     entries: Mutex<BTreeMap<String, Entry>>,
     rng: Mutex<ChaCha8Rng>,
 }
 
 impl ParamStore {
     pub fn new(device: &Device, seed: u64) -> Self {
+        Self::with_dtype(device, seed, DType::F32)
+    }
+
+    /// Same initial values, held in `dtype` (f64 for finite-difference tests).
+    pub fn with_dtype(device: &Device, seed: u64, dtype: DType) -> Self {
         ParamStore {
             device: device.clone(),
+            dtype,
             entries: Mutex::new(BTreeMap::new()),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
         }
@@ -72,7 +79,7 @@ impl ParamStore {
                 }
             }
         };
-        let var = Var::from_tensor(&Tensor::from_vec(values, shape, &self.device)?)?;
+        let var = Var::from_tensor(&Tensor::from_vec(values, shape, &self.device)?.to_dtype(self.dtype)?)?;
         entries.insert(name.to_string(), Entry { var: var.clone(), trainable });
         Ok(var)
     }
@@ -112,7 +119,7 @@ impl ParamStore {
             if t.dims() != var.dims() {
                 bail!("{origin}: tensor `{name}` has shape {:?}, the network expects {:?}", t.dims(), var.dims());
             }
-            var.set(&t.to_dtype(DType::F32)?.to_device(&self.device)?)?;
+            var.set(&t.to_dtype(self.dtype)?.to_device(&self.device)?)?;
         }
         if tensors.len() != all.len() {
             let extra: Vec<_> = tensors.keys().filter(|k| self.get(k).is_none()).take(5).collect();

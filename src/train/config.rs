@@ -201,7 +201,7 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
     let keys: Vec<&str> = path.split('.').collect();
     let mut node = root;
     for k in &keys[..keys.len() - 1] {
-        let table = node.as_table_mut().with_context(|| format!("--set {path}: `{k}` is inside a non-table value"))?;
+        let table = node.as_table_mut().with_context(|| format!("--set {path}: `{k}` is not a table"))?;
         node = table.entry(k.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
     }
     let table = node.as_table_mut().with_context(|| format!("--set {path}: parent is not a table"))?;

@@ -1,0 +1,55 @@
+//! Config files and `--set` overrides.
+
+use probegan::train::config::apply_override;
+use probegan::train::Config;
+
+fn base() -> String {
+    std::fs::read_to_string("configs/probegan_fmnist32.toml").unwrap()
+}
+
+#[test]
+fn every_shipped_config_parses() {
+    for e in std::fs::read_dir("configs").unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            Config::load(&p, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
+        }
+    }
+}
+
+#[test]
+fn overrides_set_numbers_strings_arrays_and_new_keys() {
+    let c = Config::from_toml_str(
+        &base(),
+        &[
+            "train.lr_g=1e-4".into(),
+            "run.method=naive".into(),
+            "data.unseen=[\"Bag\", \"Coat\"]".into(),
+            "model.g_widths=[16,16,16,16]".into(),
+            "loss.tilemix=2".into(),
+            "run.out_dir = runs/x y".into(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.train.lr_g, 1e-4);
+    assert_eq!(c.run.method, "naive");
+    assert_eq!(c.data.unseen, vec!["Bag".to_string(), "Coat".to_string()]);
+    assert_eq!(c.model.g_widths, vec![16; 4]);
+    assert_eq!(c.loss.tilemix, 2);
+    assert_eq!(c.run.out_dir, std::path::PathBuf::from("runs/x y"));
+}
+
+#[test]
+fn bad_overrides_and_configs_are_clear_errors() {
+    let err = |o: &str| format!("{:#}", Config::from_toml_str(&base(), &[o.to_string()]).unwrap_err());
+    assert!(err("train.lr_g").contains("expected key=value"));
+    assert!(err("train.lr_gg=1").contains("lr_gg"), "unknown keys are rejected: {}", err("train.lr_gg=1"));
+    assert!(err("train.lr_g=fast").contains("lr_g"));
+    assert!(err("run.method=gan").contains("unknown method `gan`"));
+    assert!(err("model.g_widths=[8,8]").contains("g_widths"));
+    assert!(err("model.resolution=48").contains("power of two"));
+    assert!(err("train.ema_decay=1.5").contains("ema_decay"));
+    let mut v: toml::Value = toml::from_str("a = 1").unwrap();
+    assert!(apply_override(&mut v, "a.b=2").unwrap_err().to_string().contains("not a table"));
+    assert!(apply_override(&mut v, "=2").is_err());
+}
