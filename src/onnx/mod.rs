@@ -26,6 +26,7 @@ pub mod attrs;
 pub mod batch;
 pub mod builder;
 pub mod export;
+pub mod fuse;
 pub mod graph;
 pub mod ops;
 pub mod plan;

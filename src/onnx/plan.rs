@@ -50,6 +50,16 @@ pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device,
     if !unsupported.is_empty() {
         bail!("{} unsupported node(s):\n  {}", unsupported.len(), unsupported.join("\n  "));
     }
+    validate_and_order(graph)?;
+    let fused = super::fuse::fold_conv_batch_norm(graph, base_dir)?;
+    let mut fold_note = None;
+    let graph = match &fused {
+        Some((g, n)) => {
+            fold_note = Some(format!("{n} BatchNormalization node(s) folded into the preceding Conv"));
+            g
+        }
+        None => graph,
+    };
     let order = validate_and_order(graph)?;
     let mut ids: HashMap<String, usize> = HashMap::new();
     let mut names: Vec<String> = Vec::new();
@@ -87,6 +97,7 @@ pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device,
         inputs.push(InputSlot { id, info: IoInfo { name: vi.name.clone(), dims, elem_type }, kind, free_batch });
     }
 
+    notes.extend(fold_note);
     let notes_cell = RefCell::new(notes);
     let mut steps = Vec::new();
     let mut folded = 0;
