@@ -6,7 +6,7 @@ use crate::classifier::{Classifier, OnnxClassifier};
 use crate::device::DeviceArgs;
 use crate::metrics::evaluate::{evaluate, evaluate_selection, EvalInputs, EvalOptions, SampleFn};
 use crate::metrics::evaluation::EVAL_FILE;
-use crate::metrics::features::{FeatureExtractor, OnnxFeatures};
+use crate::metrics::features::load_fastest;
 use crate::metrics::kid::KidOptions;
 use crate::report::html::{num, pct};
 use anyhow::{bail, Context, Result};
@@ -99,7 +99,7 @@ pub fn run(args: Args) -> Result<()> {
         None => (args.judge.clone(), Some(judge_adapter.clone())),
     };
     let fadapter = fadapter.map(|a| crate::adapter::Adapter::load(&a)).transpose()?;
-    let features = OnnxFeatures::load(&fmodel, fadapter, args.feature_layer.as_deref(), &device)?;
+    let features = load_fastest(&fmodel, fadapter, args.feature_layer.as_deref(), &device)?;
     let real = match &args.real {
         Some(spec) => {
             let split = if args.real_split == "train" { crate::data::Split::Train } else { crate::data::Split::Test };
@@ -115,7 +115,7 @@ pub fn run(args: Args) -> Result<()> {
         judge: Some(&judge as &dyn Classifier),
         judge_name: format!("{} ({})", args.judge.display(), judge_adapter.display()),
         target: target.as_ref().map(|t| t as &dyn Classifier),
-        features: Some(&features as &dyn FeatureExtractor),
+        features: Some(features.as_ref()),
         real: real.as_ref(),
         device: device.clone(),
     };

@@ -132,7 +132,7 @@ fn list(opts: &ZooOptions, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(());
     }
-    println!("{:<20} {:>10} {:<13} {:<7} {}", "NAME", "SIZE", "LICENSE", "CACHED", "DESCRIPTION");
+    println!("{:<20} {:>10} {:<13} {:<7} DESCRIPTION", "NAME", "SIZE", "LICENSE", "CACHED");
     for (e, origin) in registry.entries() {
         let size = e.size.map(human_size).unwrap_or_else(|| "?".into());
         let cached = if zoo::is_cached(e, &root) { "yes" } else { "no" };

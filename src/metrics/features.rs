@@ -67,6 +67,77 @@ impl FeatureExtractor for OnnxFeatures {
     }
 }
 
+/// onnxruntime (inference only, fastest on CPU): the model is re-saved with the wanted
+/// intermediate value added as a graph output, since onnxruntime only returns outputs.
+pub struct OrtFeatures {
+    runner: crate::onnx::reference::OrtRunner,
+    adapter: Option<Adapter>,
+    output: String,
+    origin: String,
+    pub batch: usize,
+}
+
+impl OrtFeatures {
+    pub fn load(path: &Path, adapter: Option<Adapter>, output: Option<&str>) -> Result<Self> {
+        use tract_onnx::pb::{type_proto, TypeProto, ValueInfoProto};
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let origin = path.display().to_string();
+        let output = match output {
+            Some(o) => o.to_string(),
+            None => penultimate_value_of(&bytes, &origin)?,
+        };
+        let mut model = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).with_context(|| format!("{origin}: not an ONNX protobuf"))?;
+        let graph = model.graph.as_mut().with_context(|| format!("{origin}: the model has no graph"))?;
+        graph.output.retain(|o| o.name != output);
+        graph.output.push(ValueInfoProto {
+            name: output.clone(),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: 1, shape: None })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        // Beside the original, so external-data files still resolve; removed once loaded.
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(".probegan-features-{}-{}.onnx", std::process::id(), output.len()));
+        std::fs::write(&tmp, model.encode_to_vec()).with_context(|| format!("writing {}", tmp.display()))?;
+        let runner = crate::onnx::reference::OrtRunner::load(&tmp, 0);
+        let _ = std::fs::remove_file(&tmp);
+        Ok(Self { runner: runner?, adapter, output, origin, batch: DEFAULT_BATCH })
+    }
+}
+
+impl FeatureExtractor for OrtFeatures {
+    fn features(&self, images: &Tensor) -> Result<Tensor> {
+        use crate::onnx::reference::{HostArray, Reference};
+        extract_in_batches(images, self.batch, |x| {
+            let input = match &self.adapter {
+                Some(a) => a.generator_to_input(x)?,
+                None => x.clone(),
+            };
+            let outs = self.runner.run(&[HostArray::from_tensor(&input)?]).with_context(|| format!("{}: computing `{}`", self.origin, self.output))?;
+            // The added output is the last one.
+            outs.last().context("onnxruntime returned no outputs")?.to_tensor(x.device())
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("{} : {} (onnxruntime)", self.origin, self.output)
+    }
+}
+
+/// The fastest extractor present: onnxruntime when `ORT_DYLIB_PATH` is set and the device is
+/// the CPU, otherwise the candle engine (any device).
+pub fn load_fastest(path: &Path, adapter: Option<Adapter>, output: Option<&str>, device: &Device) -> Result<Box<dyn FeatureExtractor>> {
+    if device.is_cpu() && crate::onnx::reference::OrtRunner::available() {
+        match OrtFeatures::load(path, adapter.clone(), output) {
+            Ok(f) => return Ok(Box::new(f)),
+            Err(e) => eprintln!("note: onnxruntime features unavailable ({e:#}); using the candle engine"),
+        }
+    }
+    Ok(Box::new(OnnxFeatures::load(path, adapter, output, device)?))
+}
+
 /// Run `f` on batches of `images`, flatten each result to `[n, D]` and concatenate (f32).
 pub fn extract_in_batches(images: &Tensor, batch: usize, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
     let n = images.dim(0)?;

@@ -95,7 +95,7 @@ fn setup(run: &RunDir) -> String {
         rows.push(vec!["feature extractor".into(), escape(&e.feature_extractor)]);
         rows.push(vec!["evaluated checkpoint".into(), escape(&format!("{}{}", e.source, e.step.map(|s| format!(" (step {s})")).unwrap_or_default()))]);
     }
-    let mut s = format!("<h2>Setup</h2>{}", table(&["".into(), "".into()], &rows));
+    let mut s = format!("<h2>Setup</h2>{}", table(&["setting".into(), "value".into()], &rows));
     if let Some(cfg) = &run.config_toml {
         s.push_str(&format!("<details><summary>config.toml</summary><pre>{}</pre></details>", escape(cfg)));
     }

@@ -115,7 +115,7 @@ impl RunDir {
         out
     }
 
-    /// Numeric series of metrics.jsonl: key -> (step, value), keys in first-seen order.
+    /// Numeric series of metrics.jsonl: key -> (step, value), keys in alphabetical order.
     pub fn metric_series(&self) -> Vec<(String, Vec<(f64, f64)>)> {
         let mut series: Vec<(String, Vec<(f64, f64)>)> = vec![];
         for (i, row) in self.metrics.iter().enumerate() {

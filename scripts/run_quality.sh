@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The quality table of issue 4 (docs/results.md): ProbeGAN, NAIVE and AM, each of the 10
+# leave-one-class-out settings of Fashion-MNIST, against the regular and the robust bundled
+# classifier, all with the same budget (configs/*_fmnist32.toml), judged by the bundled judge
+# on the full Fashion-MNIST test set.
+#
+#   scripts/run_quality.sh                      # everything (60 runs; long on CPU)
+#   METHODS="probegan naive" CLASSES="1 5" CLASSIFIERS=regular STEPS=1500 scripts/run_quality.sh
+#   DEVICE=cuda scripts/run_quality.sh          # on a CUDA build
+#
+# Results: runs/quality/<classifier>/<method>/class<i>/ (run dirs with eval/eval.json) and
+# runs/quality/table.md (unseen- and seen-class recognition by the judge).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${BIN:-target/release/probegan}
+METHODS=${METHODS:-"probegan naive am"}
+CLASSES=${CLASSES:-"0 1 2 3 4 5 6 7 8 9"}
+CLASSIFIERS=${CLASSIFIERS:-"regular robust"}
+STEPS=${STEPS:-3000}
+DEVICE=${DEVICE:-cpu}
+OUT=${OUT:-runs/quality}
+JUDGE=${JUDGE:-models/fmnist_judge.onnx}
+NAMES=("T-shirt/top" "Trouser" "Pullover" "Dress" "Coat" "Sandal" "Shirt" "Sneaker" "Bag" "Ankle boot")
+
+[ -x "$BIN" ] || cargo build --release
+for clf in $CLASSIFIERS; do
+  for method in $METHODS; do
+    for c in $CLASSES; do
+      dir="$OUT/$clf/$method/class$c"
+      if [ -f "$dir/eval/eval.json" ]; then echo "skip $dir (done)"; continue; fi
+      resume=""
+      [ -d "$dir/checkpoints" ] && resume="--resume"
+      echo "== $clf $method unseen=${NAMES[$c]} -> $dir"
+      nice "$BIN" train --config "configs/${method}_fmnist32.toml" --quiet --device "$DEVICE" $resume \
+        --set "classifier.adapter=\"embedded:$clf\"" \
+        --set "data.unseen=[\"${NAMES[$c]}\"]" \
+        --set "run.steps=$STEPS" \
+        --set "run.out_dir=\"$dir\""
+      nice "$BIN" eval --run "$dir" --judge "$JUDGE" --device "$DEVICE"
+    done
+  done
+done
+
+# Table: judge recognition of the unseen class and mean over seen classes, per run.
+python3 - "$OUT" <<'PY'
+import json, sys, pathlib, statistics as st
+root = pathlib.Path(sys.argv[1])
+rows = {}
+for ev in sorted(root.glob("*/*/class*/eval/eval.json")):
+    clf, method, cls = ev.parts[-5], ev.parts[-4], ev.parts[-3]
+    e = json.loads(ev.read_text())
+    rows.setdefault((clf, method), []).append((cls, e))
+print("| classifier | method | settings | unseen recognition (mean) | seen recognition (mean) | unseen per setting |")
+print("|---|---|---|---|---|---|")
+for (clf, method), items in sorted(rows.items()):
+    un = [(c, e["overall"].get("unseen_recognition")) for c, e in items]
+    un = [(c, float(v)) for c, v in un if v is not None]
+    seen = [float(e["overall"]["seen_recognition"]) for _, e in items if e["overall"].get("seen_recognition") is not None]
+    m = lambda xs: f"{st.mean(xs):.3f}" if xs else "-"
+    print(f"| {clf} | {method} | {len(items)} | {m([v for _, v in un])} | {m(seen)} | " + ", ".join(f"{c}:{v:.2f}" for c, v in un) + " |")
+PY
