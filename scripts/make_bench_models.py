@@ -4,7 +4,7 @@
   small_cnn.onnx   a small CNN: 2x (conv3x3, BN, ReLU, maxpool), global pool, Gemm; 32x32x3 -> 10
   mobilenet.onnx   a MobileNetV2-style classifier, width 1.4 (~6.1 M parameters): inverted
                    residuals with depthwise convs, BN, ReLU6 (Clip), global average pooling,
-                   Gemm; 224x224x3 -> 1000 (any input size works)
+                   Gemm; 3xHxW -> 1000 (H, W symbolic)
 
 BN stays as separate nodes, as a PyTorch export in training-friendly form leaves it.
 Batch is a symbolic dimension N.
@@ -71,7 +71,8 @@ class Net:
         return self.op("Gemm", [f, w, b], transB=1)
 
     def save(self, out, path, hw, name):
-        inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, hw, hw])
+        # hw=None: spatial size left symbolic (fully convolutional up to the global pool).
+        inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, hw or "H", hw or "W"])
         outp = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", None])
         self.nodes[-1].output[0] = "logits"
         graph = helper.make_graph(self.nodes, name, [inp], [outp], self.inits)
@@ -117,7 +118,7 @@ def mobilenet(path, width=1.4):
     last = 1792 if width > 1.0 else 1280
     x = n.relu6(n.bn(n.conv(x, c, last, 1), last))
     n.head(x, last, 1000)
-    n.save(None, path, 224, "mobilenet_v2_1.4")
+    n.save(None, path, None, "mobilenet_v2_1.4")
 
 
 if __name__ == "__main__":

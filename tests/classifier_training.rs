@@ -50,7 +50,7 @@ fn exported_onnx_agrees_with_tract_and_onnxruntime() {
         .unwrap();
     let input = tract_ndarray::Array4::from_shape_vec((4, 1, 28, 28), xv.clone()).unwrap().into_tensor();
     let res = model.run(tvec!(input.into())).unwrap();
-    let tract_out: Vec<f32> = res[0].clone().into_tensor().to_array_view::<f32>().unwrap().iter().copied().collect();
+    let tract_out: Vec<f32> = res[0].clone().into_tensor().to_plain_array_view::<f32>().unwrap().iter().copied().collect();
     let d = max_abs_diff(&ours, &tract_out);
     assert!(d < 1e-4, "candle vs tract: max |diff| {d}");
 

@@ -248,6 +248,9 @@ fn conv_cases() -> Vec<(Vec<usize>, Vec<usize>, Conv2dSpec)> {
         (vec![1, 3, 6, 7], vec![3, 1, 3, 3], Conv2dSpec { stride: (1, 2), padding: pad(2, 1, 0, 1), dilation: (2, 1), groups: 3 }),
         (vec![2, 4, 4, 4], vec![3, 4, 1, 1], Conv2dSpec::default()),
         (vec![1, 2, 9, 8], vec![2, 2, 4, 4], Conv2dSpec { stride: (2, 2), padding: Pad2d::same(1), ..Default::default() }),
+        // depthwise (its own CPU path), odd size, stride 2, asymmetric pad
+        (vec![2, 3, 7, 5], vec![3, 1, 3, 3], Conv2dSpec { stride: (2, 2), padding: pad(1, 1, 0, 1), groups: 3, ..Default::default() }),
+        (vec![1, 4, 5, 6], vec![4, 1, 3, 2], Conv2dSpec { stride: (1, 1), padding: Pad2d::same(1), dilation: (1, 2), groups: 4 }),
     ]
 }
 
@@ -286,6 +289,8 @@ fn conv_t_cases() -> Vec<(Vec<usize>, Vec<usize>, ConvTranspose2dSpec)> {
         (vec![2, 4, 3, 4], vec![4, 3, 3, 2], ConvTranspose2dSpec { stride: (2, 3), padding: pad(1, 0, 0, 1), output_padding: (1, 2), dilation: (1, 1), groups: 2 }),
         (vec![1, 3, 4, 3], vec![3, 1, 2, 3], ConvTranspose2dSpec { stride: (1, 2), padding: pad(0, 1, 1, 0), output_padding: (0, 1), dilation: (2, 1), groups: 3 }),
         (vec![2, 3, 5, 4], vec![3, 2, 1, 1], ConvTranspose2dSpec::default()),
+        // depthwise transposed convolution
+        (vec![2, 3, 3, 4], vec![3, 1, 3, 3], ConvTranspose2dSpec { stride: (2, 2), padding: Pad2d::same(1), output_padding: (1, 0), groups: 3, ..Default::default() }),
     ]
 }
 

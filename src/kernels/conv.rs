@@ -29,6 +29,15 @@ impl ConvGeometry {
     fn og(&self) -> usize {
         self.o / self.groups
     }
+    /// One input and one output channel per group: a matrix multiply per channel would be
+    /// 1×kk·P, all overhead, so these run as per-tap multiply-adds instead.
+    fn is_depthwise(&self) -> bool {
+        self.groups > 1 && self.cg() == 1 && self.og() == 1
+    }
+    /// The geometry of one channel of one image (for depthwise lowering).
+    fn single_channel(&self) -> ConvGeometry {
+        ConvGeometry { n: 1, c: 1, o: 1, groups: 1, ..*self }
+    }
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == (1, 1) && self.pad == Default::default()
     }
@@ -132,6 +141,9 @@ impl ConvGeometry {
     }
 
     fn forward<T: Elem>(&self, x: &[T], w: &[T]) -> Result<Vec<T>> {
+        if self.is_depthwise() {
+            return Ok(self.depthwise_forward(x, w));
+        }
         let (p, cgkk, og) = (self.p(), self.cg() * self.kk(), self.og());
         let (xs, ys) = (self.c * self.h * self.w, self.o * p);
         let mut y = zeros::<T>(self.n * ys);
@@ -156,6 +168,9 @@ impl ConvGeometry {
     }
 
     fn backward_data<T: Elem>(&self, gy: &[T], w: &[T]) -> Result<Vec<T>> {
+        if self.is_depthwise() {
+            return Ok(self.depthwise_backward_data(gy, w));
+        }
         let (p, cgkk, og) = (self.p(), self.cg() * self.kk(), self.og());
         let (xs, ys) = (self.c * self.h * self.w, self.o * p);
         let mut dx = zeros::<T>(self.n * xs);
@@ -179,6 +194,9 @@ impl ConvGeometry {
     }
 
     fn backward_weight<T: Elem>(&self, x: &[T], gy: &[T]) -> Result<Vec<T>> {
+        if self.is_depthwise() {
+            return Ok(self.depthwise_backward_weight(x, gy));
+        }
         let (p, cgkk, og) = (self.p(), self.cg() * self.kk(), self.og());
         let (xs, ys) = (self.c * self.h * self.w, self.o * p);
         let wsize = self.o * cgkk;
@@ -213,6 +231,87 @@ impl ConvGeometry {
             dw.iter_mut().zip(&part).for_each(|(a, b)| *a += *b);
         }
         Ok(dw)
+    }
+}
+
+// ---------- depthwise (one channel per group) ----------
+impl ConvGeometry {
+    fn depthwise_forward<T: Elem>(&self, x: &[T], w: &[T]) -> Vec<T> {
+        let (p, kk, hw) = (self.p(), self.kk(), self.h * self.w);
+        let one = self.single_channel();
+        let mut y = zeros::<T>(self.n * self.o * p);
+        y.par_chunks_mut((self.o * p).max(1)).enumerate().for_each_init(
+            || zeros::<T>(kk * p),
+            |col, (n, yn)| {
+                for ch in 0..self.c {
+                    one.im2col(&x[(n * self.c + ch) * hw..][..hw], col);
+                    let yr = &mut yn[ch * p..(ch + 1) * p];
+                    for t in 0..kk {
+                        let wt = w[ch * kk + t];
+                        for (o, v) in yr.iter_mut().zip(&col[t * p..(t + 1) * p]) {
+                            *o += wt * *v;
+                        }
+                    }
+                }
+            },
+        );
+        y
+    }
+
+    fn depthwise_backward_data<T: Elem>(&self, gy: &[T], w: &[T]) -> Vec<T> {
+        let (p, kk, hw) = (self.p(), self.kk(), self.h * self.w);
+        let one = self.single_channel();
+        let mut dx = zeros::<T>(self.n * self.c * hw);
+        dx.par_chunks_mut((self.c * hw).max(1)).enumerate().for_each_init(
+            || zeros::<T>(kk * p),
+            |col, (n, dxn)| {
+                for ch in 0..self.c {
+                    let gr = &gy[(n * self.o + ch) * p..][..p];
+                    for t in 0..kk {
+                        let wt = w[ch * kk + t];
+                        for (c, g) in col[t * p..(t + 1) * p].iter_mut().zip(gr) {
+                            *c = wt * *g;
+                        }
+                    }
+                    one.col2im(col, &mut dxn[ch * hw..(ch + 1) * hw]);
+                }
+            },
+        );
+        dx
+    }
+
+    fn depthwise_backward_weight<T: Elem>(&self, x: &[T], gy: &[T]) -> Vec<T> {
+        let (p, kk, hw) = (self.p(), self.kk(), self.h * self.w);
+        let one = self.single_channel();
+        let chunks = rayon::current_num_threads().min(self.n).max(1);
+        let per = self.n.div_ceil(chunks);
+        let partials: Vec<Vec<T>> = (0..chunks)
+            .into_par_iter()
+            .map(|t| {
+                let mut dw = zeros::<T>(self.o * kk);
+                let mut col = zeros::<T>(kk * p);
+                for n in t * per..((t + 1) * per).min(self.n) {
+                    for ch in 0..self.c {
+                        one.im2col(&x[(n * self.c + ch) * hw..][..hw], &mut col);
+                        let gr = &gy[(n * self.o + ch) * p..][..p];
+                        for k in 0..kk {
+                            let mut acc = T::ZERO;
+                            for (c, g) in col[k * p..(k + 1) * p].iter().zip(gr) {
+                                acc += *c * *g;
+                            }
+                            dw[ch * kk + k] += acc;
+                        }
+                    }
+                }
+                dw
+            })
+            .collect();
+        let mut it = partials.into_iter();
+        let mut dw = it.next().unwrap_or_else(|| zeros::<T>(self.o * kk));
+        for part in it {
+            dw.iter_mut().zip(&part).for_each(|(a, b)| *a += *b);
+        }
+        dw
     }
 }
 

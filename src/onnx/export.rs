@@ -189,7 +189,7 @@ mod tests {
             .into_runnable()
             .unwrap();
         let out = model.run(tvec!(tract_ndarray::arr2(&[[1f32, 2., 3.]]).into_tensor().into())).unwrap();
-        let v: Vec<f32> = out[0].clone().into_tensor().to_array_view::<f32>().unwrap().iter().copied().collect();
+        let v: Vec<f32> = out[0].clone().into_tensor().to_plain_array_view::<f32>().unwrap().iter().copied().collect();
         assert_eq!(v, vec![4.0, 5.0]);
     }
 }
