@@ -105,8 +105,57 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
     println!("  ratio ours/onnxruntime  fwd {}   fwd+bwd {}", ratio(fwd, ort), ratio(fwd_bwd, ort));
 }
 
+/// Per-layer timings on MobileNet-sized tensors, to say what limits the whole-model numbers.
+fn layer_breakdown() {
+    use probegan::onnx::builder::{attr_int, attr_ints, GraphBuilder};
+    let dev = Device::Cpu;
+    let (n, c, hw) = (8usize, 192usize, 40usize);
+    let layers: Vec<(&str, GraphBuilder)> = vec![
+        ("depthwise conv 3x3 (192 ch)", {
+            let mut g = GraphBuilder::new(13);
+            g.input("x", &[-1, c as i64, hw as i64, hw as i64]).init_f32("w", &[c as i64, 1, 3, 3], vec![0.1; c * 9]);
+            g.node("Conv", &["x", "w"], &["y"], vec![attr_int("group", c as i64), attr_ints("pads", &[1, 1, 1, 1])]);
+            g.output("y");
+            g
+        }),
+        ("pointwise conv 1x1 (192->64)", {
+            let mut g = GraphBuilder::new(13);
+            g.input("x", &[-1, c as i64, hw as i64, hw as i64]).init_f32("w", &[64, c as i64, 1, 1], vec![0.01; c * 64]);
+            g.node("Conv", &["x", "w"], &["y"], vec![]);
+            g.output("y");
+            g
+        }),
+        ("Clip 0..6 (ReLU6)", {
+            let mut g = GraphBuilder::new(13);
+            g.input("x", &[-1, c as i64, hw as i64, hw as i64]).init_f32("lo", &[], vec![0.0]).init_f32("hi", &[], vec![6.0]);
+            g.node("Clip", &["x", "lo", "hi"], &["y"], vec![]);
+            g.output("y");
+            g
+        }),
+    ];
+    println!("\nper-layer breakdown, input [{n}, {c}, {hw}, {hw}]");
+    let x = Tensor::ones((n, c, hw, hw), DType::F32, &dev).unwrap();
+    let xv = Var::from_tensor(&x).unwrap();
+    for (name, g) in layers {
+        let m = OnnxModel::from_bytes(&g.to_bytes(), name, &dev).unwrap();
+        let f = time(|| {
+            let _ = m.forward(&[x.clone()]).unwrap()[0].sum_all().unwrap().to_scalar::<f32>().unwrap();
+        });
+        let fb = time(|| {
+            let y = m.forward(&[xv.as_tensor().clone()]).unwrap();
+            let gr = y[0].sum_all().unwrap().backward().unwrap();
+            let _ = gr.get(xv.as_tensor()).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        });
+        println!("  {name:<30} forward {:8.2} ms   forward+backward {:8.2} ms", f * 1e3, fb * 1e3);
+    }
+}
+
 fn main() {
     probegan::init();
+    if std::env::var_os("BENCH_LAYERS").is_some() {
+        layer_breakdown();
+        return;
+    }
     let _ = DType::F32;
     println!("engine benchmark ({} CPU threads)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     if let Some(p) = model_path("small_cnn") {

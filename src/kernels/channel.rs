@@ -28,30 +28,48 @@ fn runs(n: usize, c: usize, inner: usize, ch: usize) -> impl Iterator<Item = std
     (0..n).map(move |b| (b * c + ch) * inner..(b * c + ch + 1) * inner)
 }
 
-/// Per-channel f64 sums of `f(i)` over every element index `i` of the channel.
+/// Per-channel f64 totals of `f(run)` over the channel's runs (one run of `inner` per image).
 fn channel_reduce<F>(n: usize, c: usize, inner: usize, f: F) -> Vec<f64>
 where
-    F: Fn(usize) -> f64 + Sync,
+    F: Fn(usize, std::ops::Range<usize>) -> f64 + Sync,
 {
-    (0..c)
-        .into_par_iter()
-        .map(|ch| runs(n, c, inner, ch).map(|r| r.map(&f).sum::<f64>()).sum())
-        .collect()
+    (0..c).into_par_iter().map(|ch| runs(n, c, inner, ch).map(|r| f(ch, r)).sum()).collect()
 }
 
-/// `out[i] = f(i, channel of i)`, in parallel over images.
+/// Σ f(a[i], b[i]) over a run with 8 independent accumulators, so the compiler vectorizes it
+/// (one f64 accumulator would serialise every add); runs are short, so T's precision suffices.
+#[inline]
+fn fold_run<T: Elem>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> f64 {
+    let mut acc = [T::ZERO; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += f(x[k], y[k]);
+        }
+    }
+    let mut t: f64 = acc.iter().map(|v| v.to_f64()).sum();
+    for (x, y) in ra.iter().zip(rb) {
+        t += f(*x, *y).to_f64();
+    }
+    t
+}
+
+fn sum_run<T: Elem>(a: &[T]) -> f64 {
+    fold_run(a, a, |x, _| x)
+}
+
+/// `out[run] = f(in[run], channel)`, run by run, in parallel over images.
 fn channel_map<T: Elem, F>(n: usize, c: usize, inner: usize, f: F) -> Vec<T>
 where
-    F: Fn(usize, usize) -> T + Sync,
+    F: Fn(std::ops::Range<usize>, usize, &mut [T]) + Sync,
 {
     let mut out = vec![T::ZERO; n * c * inner];
     let per = (c * inner).max(1);
     out.par_chunks_mut(per).enumerate().for_each(|(b, img)| {
         for ch in 0..c {
             let base = (b * c + ch) * inner;
-            for (k, o) in img[ch * inner..(ch + 1) * inner].iter_mut().enumerate() {
-                *o = f(base + k, ch);
-            }
+            f(base..base + inner, ch, &mut img[ch * inner..(ch + 1) * inner]);
         }
     });
     out
@@ -87,7 +105,7 @@ impl CustomOp1 for ChannelSum {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, inner) = nci(l.shape())?;
-        let out = dispatch1!(self.name(), s, l, |x, T| Ok::<_, candle_core::Error>(vec_of::<T>(channel_reduce(n, c, inner, |i| x[i].to_f64()))))?;
+        let out = dispatch1!(self.name(), s, l, |x, T| Ok::<_, candle_core::Error>(vec_of::<T>(channel_reduce(n, c, inner, |_, r| sum_run(&x[r])))))?;
         Ok((out, Shape::from(c)))
     }
     fn bwd(&self, x: &Tensor, _: &Tensor, k: &Tensor) -> Result<Option<Tensor>> {
@@ -102,7 +120,7 @@ impl CustomOp1 for ChannelBroadcast {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, inner) = nci(&self.0)?;
         check_vec(self.name(), l, c)?;
-        let out = dispatch1!(self.name(), s, l, |v, T| Ok::<_, candle_core::Error>(channel_map::<T, _>(n, c, inner, |_, ch| v[ch])))?;
+        let out = dispatch1!(self.name(), s, l, |v, T| Ok::<_, candle_core::Error>(channel_map::<T, _>(n, c, inner, |_, ch, o| o.fill(v[ch]))))?;
         Ok((out, self.0.clone()))
     }
     fn bwd(&self, _: &Tensor, _: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -117,7 +135,7 @@ impl CustomOp2 for ChannelDot {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         check_same(self.name(), l1, l2)?;
         let (n, c, inner) = nci(l1.shape())?;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |a, b, T| Ok::<_, candle_core::Error>(vec_of::<T>(channel_reduce(n, c, inner, |i| (a[i] * b[i]).to_f64()))))?;
+        let out = dispatch2!(self.name(), s1, l1, s2, l2, |a, b, T| Ok::<_, candle_core::Error>(vec_of::<T>(channel_reduce(n, c, inner, |_, r| fold_run(&a[r.clone()], &b[r], |p, q| p * q)))))?;
         Ok((out, Shape::from(c)))
     }
     fn bwd(&self, a: &Tensor, b: &Tensor, _: &Tensor, k: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -150,7 +168,10 @@ impl CustomOp3 for ChannelAffine {
 fn affine<T: Elem>(x: &[T], l1: &Layout, s: &[T], l2: &Layout, b: &[T], l3: &Layout, n: usize, c: usize, inner: usize, op: &str) -> Result<Vec<T>> {
     use super::cpu::slice;
     let (x, s, b) = (slice(x, l1, op)?, slice(s, l2, op)?, slice(b, l3, op)?);
-    Ok(channel_map::<T, _>(n, c, inner, |i, ch| x[i] * s[ch] + b[ch]))
+    Ok(channel_map::<T, _>(n, c, inner, |r, ch, o| {
+        let (sc, sh) = (s[ch], b[ch]);
+        o.iter_mut().zip(&x[r]).for_each(|(o, v)| *o = *v * sc + sh)
+    }))
 }
 
 impl CustomOp2 for ChannelShift {
@@ -160,7 +181,10 @@ impl CustomOp2 for ChannelShift {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, inner) = nci(l1.shape())?;
         check_vec(self.name(), l2, c)?;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, b, T| Ok::<_, candle_core::Error>(channel_map::<T, _>(n, c, inner, |i, ch| x[i] + b[ch])))?;
+        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, b, T| Ok::<_, candle_core::Error>(channel_map::<T, _>(n, c, inner, |r, ch, o| {
+            let sh = b[ch];
+            o.iter_mut().zip(&x[r]).for_each(|(o, v)| *o = *v + sh)
+        })))?;
         Ok((out, l1.shape().clone()))
     }
     fn bwd(&self, _: &Tensor, _: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -197,11 +221,15 @@ pub fn channel_dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// Per-channel mean and biased variance, two-pass in f64 for accuracy.
 fn moments<T: Elem>(x: &[T], n: usize, c: usize, inner: usize) -> (Vec<f64>, Vec<f64>) {
     let m = (n * inner).max(1) as f64;
-    let mean: Vec<f64> = channel_reduce(n, c, inner, |i| x[i].to_f64()).into_iter().map(|s| s / m).collect();
-    let var = (0..c)
-        .into_par_iter()
-        .map(|ch| runs(n, c, inner, ch).map(|r| r.map(|i| (x[i].to_f64() - mean[ch]).powi(2)).sum::<f64>()).sum::<f64>() / m)
-        .collect();
+    let mean: Vec<f64> = channel_reduce(n, c, inner, |_, r| sum_run(&x[r])).into_iter().map(|s| s / m).collect();
+    let mt: Vec<T> = mean.iter().map(|v| T::from_f64(*v)).collect();
+    let var = channel_reduce(n, c, inner, |ch, r| {
+        let mu = mt[ch];
+        fold_run(&x[r.clone()], &x[r], |v, _| (v - mu) * (v - mu))
+    })
+    .into_iter()
+    .map(|s| s / m)
+    .collect();
     (mean, var)
 }
 
@@ -228,7 +256,10 @@ impl CustomOp1 for BnNormalize {
         let out = dispatch1!(self.name(), s, l, |x, T| {
             let (mean, var) = moments(x, n, c, inner);
             let (mt, rt): (Vec<T>, Vec<T>) = mean.iter().zip(&var).map(|(m, v)| (T::from_f64(*m), T::from_f64(1.0 / (v + eps).sqrt()))).unzip();
-            let y = channel_map::<T, _>(n, c, inner, |i, ch| (x[i] - mt[ch]) * rt[ch]);
+            let y = channel_map::<T, _>(n, c, inner, |r, ch, o| {
+                let (mu, rs) = (mt[ch], rt[ch]);
+                o.iter_mut().zip(&x[r]).for_each(|(o, v)| *o = (*v - mu) * rs)
+            });
             if let Ok(mut st) = stats.lock() {
                 *st = mean.into_iter().chain(var).collect();
             }
@@ -253,23 +284,23 @@ impl CustomOp2 for BnNormalizeBwd {
         let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, g, T| {
             let (mean, var) = moments(x, n, c, inner);
             let rstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-            let sums: Vec<(f64, f64)> = (0..c)
-                .into_par_iter()
-                .map(|ch| {
-                    runs(n, c, inner, ch).fold((0.0, 0.0), |acc, r| {
-                        r.fold(acc, |(sg, sgx), i| {
-                            let gi = g[i].to_f64();
-                            (sg + gi, sgx + gi * (x[i].to_f64() - mean[ch]) * rstd[ch])
-                        })
-                    })
-                })
-                .collect();
+            let mt: Vec<T> = mean.iter().map(|v| T::from_f64(*v)).collect();
+            let sg = channel_reduce(n, c, inner, |_, r| sum_run(&g[r]));
+            let sgx = channel_reduce(n, c, inner, |ch, r| {
+                let mu = mt[ch];
+                fold_run(&g[r.clone()], &x[r], |gi, xi| gi * (xi - mu))
+            });
+            let sums: Vec<(f64, f64)> = (0..c).map(|ch| (sg[ch], sgx[ch] * rstd[ch])).collect();
             // dx = rstd·g − rstd·mean(g) − x̂·rstd·mean(g·x̂), x̂ = (x − mean)·rstd
             let a: Vec<T> = rstd.iter().map(|r| T::from_f64(*r)).collect();
             let b: Vec<T> = (0..c).map(|ch| T::from_f64(rstd[ch] * sums[ch].0 / m)).collect();
             let k: Vec<T> = (0..c).map(|ch| T::from_f64(rstd[ch] * rstd[ch] * sums[ch].1 / m)).collect();
-            let mt: Vec<T> = mean.iter().map(|v| T::from_f64(*v)).collect();
-            Ok::<_, candle_core::Error>(channel_map::<T, _>(n, c, inner, |i, ch| a[ch] * g[i] - b[ch] - (x[i] - mt[ch]) * k[ch]))
+            Ok::<_, candle_core::Error>(channel_map::<T, _>(n, c, inner, |r, ch, o| {
+                let (a, b, k, mu) = (a[ch], b[ch], k[ch], mt[ch]);
+                for ((o, gi), xi) in o.iter_mut().zip(&g[r.clone()]).zip(&x[r]) {
+                    *o = a * *gi - b - (*xi - mu) * k;
+                }
+            }))
         })?;
         Ok((out, l1.shape().clone()))
     }
