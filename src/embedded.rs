@@ -1,6 +1,7 @@
 //! Assets compiled into the binary, so `probegan demo` runs from any directory with nothing
 //! but the executable: the stratified Fashion-MNIST subset (`data/fashion-mnist-subset/`,
-//! 1000 train + 300 test images per class, ~5.7 MB gzipped IDX).
+//! 1000 train + 300 test images per class, ~5.7 MB gzipped IDX) and the three bundled
+//! Fashion-MNIST classifiers with their adapters (~1.7 MB of ONNX).
 
 use crate::data::{dataset_from_idx_bytes, Dataset, Split, FASHION_MNIST_CLASSES};
 use anyhow::Result;
@@ -22,4 +23,56 @@ pub fn fashion_mnist_subset_split(split: Split) -> Result<Dataset> {
         Split::Train => dataset_from_idx_bytes(SUBSET_TRAIN_IMAGES, SUBSET_TRAIN_LABELS, names, "embedded fashion-mnist-subset train"),
         Split::Test => dataset_from_idx_bytes(SUBSET_TEST_IMAGES, SUBSET_TEST_LABELS, names, "embedded fashion-mnist-subset test"),
     }
+}
+
+/// One classifier compiled into the binary, with its adapter.
+#[derive(Debug, Clone, Copy)]
+pub struct BundledModel {
+    /// `regular`, `robust` or `judge`.
+    pub name: &'static str,
+    /// The file it came from in the repository (`models/...`).
+    pub file: &'static str,
+    pub onnx: &'static [u8],
+    /// Adapter TOML (`adapters/fmnist_<name>.toml`); its `model` path is ignored when the
+    /// bytes above are used.
+    pub adapter_toml: &'static str,
+}
+
+/// The three bundled Fashion-MNIST classifiers (see `models/README.md`): the regular
+/// audit target, a PGD-robust one, and a judge of another architecture and seed.
+pub const BUNDLED_MODELS: [BundledModel; 3] = [
+    BundledModel {
+        name: "regular",
+        file: "models/fmnist_regular.onnx",
+        onnx: include_bytes!("../models/fmnist_regular.onnx"),
+        adapter_toml: include_str!("../adapters/fmnist_regular.toml"),
+    },
+    BundledModel {
+        name: "robust",
+        file: "models/fmnist_robust.onnx",
+        onnx: include_bytes!("../models/fmnist_robust.onnx"),
+        adapter_toml: include_str!("../adapters/fmnist_robust.toml"),
+    },
+    BundledModel {
+        name: "judge",
+        file: "models/fmnist_judge.onnx",
+        onnx: include_bytes!("../models/fmnist_judge.onnx"),
+        adapter_toml: include_str!("../adapters/fmnist_judge.toml"),
+    },
+];
+
+/// A bundled model by name (`regular`, `robust`, `judge`).
+pub fn bundled_model(name: &str) -> Result<&'static BundledModel> {
+    BUNDLED_MODELS.iter().find(|m| m.name == name).ok_or_else(|| {
+        anyhow::anyhow!("no bundled model {name:?}; the bundled ones are regular, robust and judge")
+    })
+}
+
+/// A bundled model compiled for `device` behind its adapter, ready for training.
+pub fn bundled_classifier(name: &str, device: &candle_core::Device) -> Result<crate::classifier::OnnxClassifier> {
+    let m = bundled_model(name)?;
+    let origin = format!("embedded adapters/fmnist_{name}.toml");
+    let adapter = crate::adapter::Adapter::from_toml_str_in(m.adapter_toml, &origin, std::path::Path::new("adapters"))?;
+    let model = crate::onnx::OnnxModel::from_bytes(m.onnx, &format!("embedded {}", m.file), device)?;
+    crate::classifier::OnnxClassifier::new(model, adapter)
 }
