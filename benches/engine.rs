@@ -15,6 +15,10 @@ use probegan::onnx::OnnxModel;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+// As the probegan binary does: glibc malloc's heap trimming makes large-tensor timings swing 2-8x.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_usize(k: &str, d: usize) -> usize {
     std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
 }
@@ -122,6 +126,13 @@ fn layer_breakdown() {
             let mut g = GraphBuilder::new(13);
             g.input("x", &[-1, c as i64, hw as i64, hw as i64]).init_f32("w", &[64, c as i64, 1, 1], vec![0.01; c * 64]);
             g.node("Conv", &["x", "w"], &["y"], vec![]);
+            g.output("y");
+            g
+        }),
+        ("Relu (elementwise floor)", {
+            let mut g = GraphBuilder::new(13);
+            g.input("x", &[-1, c as i64, hw as i64, hw as i64]);
+            g.node("Relu", &["x"], &["y"], vec![]);
             g.output("y");
             g
         }),

@@ -229,9 +229,11 @@ fn main() -> Result<()> {
     let alloc = if use_system() { "glibc malloc" } else { "mimalloc" };
     let wanted: Vec<String> = std::env::var("BENCH_ROWS").map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_default();
     let no_candle = std::env::var("BENCH_NO_CANDLE").is_ok();
-    let torch_ok = std::process::Command::new("python3").args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let torch_ok = std::env::var("BENCH_NO_TORCH").is_err() && std::process::Command::new("python3").args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
     println!("kernels benchmark: batch {N}, f32, {threads} rayon threads, allocator {alloc}; median ms fwd / fwd+bwd");
-    if !torch_ok {
+    if std::env::var("BENCH_NO_TORCH").is_ok() {
+        println!("note: BENCH_NO_TORCH set: the PyTorch column is skipped");
+    } else if !torch_ok {
         println!("note: `python3 -c 'import torch'` fails: the PyTorch column is skipped");
     }
     println!("{:<34} {:>17} {:>17} {:>17} {:>13} {:>13}", "layer", "ours", "candle", "torch", "ours/candle", "ours/torch");
@@ -246,7 +248,7 @@ fn main() -> Result<()> {
         let cell = |v: Option<(f64, f64)>| v.map(|(a, b)| format!("{a:7.2} /{b:7.2}")).unwrap_or_else(|| "-".into());
         let ratio = |v: Option<(f64, f64)>| v.map(|(a, b)| format!("{:5.2} /{:5.2}", ours.0 / a, ours.1 / b)).unwrap_or_else(|| "-".into());
         if let Err(e) = &torch {
-            if torch_ok {
+            if torch_ok && std::env::var("BENCH_NO_TORCH").is_err() {
                 println!("note: {}: torch column skipped: {e}", row.name);
             }
         }

@@ -2,12 +2,27 @@
 //!
 //! Every function here takes and returns candle `Tensor`s, works on any device, and is
 //! differentiable to second order (the WGAN-GP penalty differentiates through D's backward).
-//! On CPU they dispatch to fast custom ops; elsewhere to candle's own ops.
+//! On CPU (f32, and f64 for exact tests) they dispatch to fast custom ops; on other devices or
+//! dtypes to `compose`, compositions of candle's stock ops.
 //!
 //! Layout is always NCHW; weights are OIHW (conv) and IOHW (conv-transpose), as in ONNX/PyTorch.
 //!
-//! Files: `geometry` (shapes), `compose` (device-agnostic compositions of stock candle ops, exact
-//! autodiff to any order; the reference and the non-CPU path).
+//! Files: `geometry` (output sizes, shape checks), `compose` (device-agnostic compositions of
+//! stock candle ops with exact autodiff; the reference and the non-CPU path), `conv` (im2col +
+//! `gemm` convolution: forward, input-gradient and weight-gradient ops, each the others'
+//! derivative; transposed convolution is the input-gradient op), `channel` (per-channel sums,
+//! affine maps and fused batch norm), `pool` (max/avg pooling, nearest upsampling), `cpu`
+//! (element types, storage access, matrix multiply).
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use probegan::kernels::{conv2d, Conv2dSpec, Pad2d};
+//! let x = Tensor::zeros((2, 3, 8, 8), candle_core::DType::F32, &Device::Cpu)?;
+//! let w = Tensor::zeros((4, 3, 3, 3), candle_core::DType::F32, &Device::Cpu)?;
+//! let spec = Conv2dSpec { padding: Pad2d::same(1), ..Default::default() };
+//! assert_eq!(conv2d(&x, &w, None, &spec)?.dims(), &[2, 4, 8, 8]);
+//! # Ok::<(), candle_core::Error>(())
+//! ```
 
 use candle_core::{Result, Tensor, D};
 
@@ -17,7 +32,6 @@ mod conv;
 mod cpu;
 pub mod geometry;
 mod pool;
-
 
 /// Padding as (top, left, bottom, right), the ONNX `pads` order regrouped per side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -128,7 +142,9 @@ fn add_channel_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
 }
 
 /// Batch norm with batch statistics (training mode). Returns (y, batch_mean, batch_biased_var),
-/// mean/var shaped [C], so callers can update running statistics.
+/// mean/var shaped [C], so callers can update running statistics (on CPU they carry no
+/// gradient: they feed running averages only; `y` is differentiable to any order).
+/// `x` is [N, C, ...] (any rank >= 2).
 pub fn batch_norm_train(
     x: &Tensor,
     gamma: Option<&Tensor>,
