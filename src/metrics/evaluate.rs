@@ -279,7 +279,20 @@ pub fn evaluate_selection(inputs: &EvalInputs, samplers: &[(u64, Box<SampleFn>)]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::judge::tests::MeanPixelClassifier;
+
+    /// Class = the brighter of the first two channels (the third is background, so the
+    /// images are RGB and can go into the report).
+    struct FirstTwoChannels {
+        names: Vec<String>,
+    }
+    impl Classifier for FirstTwoChannels {
+        fn logits(&self, x: &Tensor) -> Result<Tensor> {
+            Ok((x.narrow(1, 0, 2)?.mean(3)?.mean(2)? * 10.0)?)
+        }
+        fn class_names(&self) -> &[String] {
+            &self.names
+        }
+    }
 
     /// Identity-ish features: the per-channel mean and the pixel std, so classes separate.
     struct MeanStd;
@@ -300,21 +313,21 @@ mod tests {
         let names: Vec<String> = vec!["r".into(), "g".into()];
         // class c: channel c bright, the other dark, plus noise
         let sample = |c: usize, n: usize, _seed: u64| -> Result<Tensor> {
-            let noise = Tensor::randn(0f32, 0.3, (n, 2, 8, 8), &Device::Cpu)?;
-            let base = if c == 0 { [0.6f32, -0.6] } else { [-0.6, 0.6] };
-            let b = Tensor::new(&base, &Device::Cpu)?.reshape((1, 2, 1, 1))?;
+            let noise = Tensor::randn(0f32, 0.3, (n, 3, 8, 8), &Device::Cpu)?;
+            let base = if c == 0 { [0.6f32, -0.6, 0.0] } else { [-0.6, 0.6, 0.0] };
+            let b = Tensor::new(&base, &Device::Cpu)?.reshape((1, 3, 1, 1))?;
             Ok(noise.broadcast_add(&b)?.clamp(-1f32, 1f32)?)
         };
         let real_x = Tensor::cat(&[sample(0, 60, 0).unwrap(), sample(1, 60, 0).unwrap()], 0).unwrap();
         let real = Dataset::new(
             real_x.flatten_all().unwrap().to_vec1().unwrap(),
-            (2, 8, 8),
+            (3, 8, 8),
             (0..120).map(|i| (i / 60) as u32).collect(),
             names.clone(),
             None,
         )
         .unwrap();
-        let clf = MeanPixelClassifier { names: names.clone() };
+        let clf = FirstTwoChannels { names: names.clone() };
         let inputs = EvalInputs {
             class_names: names.clone(),
             unseen: vec![1],
