@@ -33,16 +33,19 @@ pub struct Args {
     /// Which split of --real to compare against.
     #[arg(long, default_value = "test", value_parser = ["train", "test"])]
     pub real_split: String,
-    /// Feature model (default: the judge) and its layer (default: its penultimate layer).
+    /// Feature model for FID/KID/precision-recall (default: the judge).
     #[arg(long)]
     pub feature_model: Option<PathBuf>,
+    /// The feature model's adapter (default: the .toml beside it).
     #[arg(long)]
     pub feature_adapter: Option<PathBuf>,
+    /// The ONNX value used as features (default: the input of the final Gemm/MatMul).
     #[arg(long)]
     pub feature_layer: Option<String>,
     /// Generated samples per class.
     #[arg(long, default_value_t = 500)]
     pub n: usize,
+    /// Seed of the generated samples and of KID's subsets.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Also rank every checkpoint of the run without unseen-class data (and, where real unseen
