@@ -197,10 +197,12 @@ fn stop_flag_saves_and_sampler_loads() {
 fn every_method_trains() {
     let ds = dataset();
     let clf = classifier(&ds);
-    for method in ["naive", "oracle", "am", "soft-label"] {
+    for method in ["naive", "oracle", "am", "soft-label", "probegan+tilemix"] {
         let dir = tempfile::tempdir().unwrap();
-        let set = format!("run.method=\"{method}\"");
-        let mut t = trainer(config(dir.path(), &[&set, "run.steps=4"]), &ds, clf.clone());
+        let name = method.trim_end_matches("+tilemix");
+        let set = format!("run.method=\"{name}\"");
+        let tiles = if method.ends_with("+tilemix") { "loss.tilemix=2" } else { "loss.tilemix=0" };
+        let mut t = trainer(config(dir.path(), &[&set, tiles, "run.steps=4"]), &ds, clf.clone());
         t.run(&AtomicBool::new(false)).unwrap_or_else(|e| panic!("{method}: {e:#}"));
         let m = std::fs::read_to_string(t.run_dir.join("metrics.jsonl")).unwrap();
         assert!(m.lines().count() >= 2, "{method}: metrics logged");

@@ -24,7 +24,7 @@ pub fn tilemix<R: Rng>(x: &Tensor, n: usize, rng: &mut R) -> Result<Tensor> {
             let mut perm: Vec<u32> = (0..b as u32).collect();
             perm.shuffle(rng);
             let idx = Tensor::from_vec(perm, b, x.device())?;
-            cols.push(x.narrow(2, i * th, th)?.narrow(3, j * tw, tw)?.index_select(&idx, 0)?);
+            cols.push(x.narrow(2, i * th, th)?.narrow(3, j * tw, tw)?.contiguous()?.index_select(&idx, 0)?);
         }
         rows.push(Tensor::cat(&cols, 3)?);
     }
