@@ -84,6 +84,11 @@ impl ConvGeometry {
                             Some(r) => {
                                 dst[..j0].fill(T::ZERO);
                                 dst[j1..].fill(T::ZERO);
+                                if j0 >= j1 {
+                                    // No output column of this kernel tap reads inside the
+                                    // input (e.g. a 1-wide input with wide padding).
+                                    continue;
+                                }
                                 let src = &xc[r * self.w..];
                                 let x0 = x0 as usize;
                                 if sw == 1 {
