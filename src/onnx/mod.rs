@@ -5,12 +5,13 @@
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
-//! use candle_core::{Device, Tensor};
+//! use candle_core::{DType, Device, Var};
 //! let model = probegan::onnx::OnnxModel::load("model.onnx".as_ref(), &Device::Cpu)?;
-//! let x = Tensor::zeros((8, 3, 32, 32), candle_core::DType::F32, &Device::Cpu)?.requires_grad_()?;
-//! let logits = &model.forward(&[x.clone()])?[0];
-//! let grads = logits.sum_all()?.backward()?; // gradients reach `x`
-//! # let _ = grads; Ok(()) }
+//! let x = Var::zeros((8, 3, 32, 32), DType::F32, &Device::Cpu)?;
+//! let logits = &model.forward(&[x.as_tensor().clone()])?[0];
+//! let grads = logits.sum_all()?.backward()?;
+//! let dx = grads.get(&x); // gradients reach the input
+//! # let _ = dx; Ok(()) }
 //! ```
 //!
 //! Layout: `proto` (bytes -> protobuf, tensors, external data), `graph` (names, cycles,
