@@ -85,9 +85,11 @@ pub fn run(args: Args) -> Result<()> {
     let judge = OnnxClassifier::load(&args.judge, &judge_adapter, &device).context("loading the judge")?;
     let target: Option<OnnxClassifier> = {
         let c = &info.classifier;
-        let loaded = match &c.model {
-            Some(m) => OnnxClassifier::load(Path::new(m), Path::new(&c.adapter), &device),
-            None => OnnxClassifier::from_adapter_file(Path::new(&c.adapter), &device),
+        let loaded = match (&c.model, c.adapter.strip_prefix("embedded:")) {
+            // Runs of the embedded default name a classifier compiled into the binary.
+            (_, Some(name)) => crate::embedded::bundled_classifier(name, &device),
+            (Some(m), None) => OnnxClassifier::load(Path::new(m), Path::new(&c.adapter), &device),
+            (None, None) => OnnxClassifier::from_adapter_file(Path::new(&c.adapter), &device),
         };
         match loaded {
             Ok(t) => Some(t),
