@@ -4,13 +4,12 @@
 //! The run's last `am.steps` steps are the second phase; it works on the EMA generator, the
 //! one sampling uses, whose batch-norm statistics the loop fixes from seen classes first.
 
-use super::common::{d_hinge_conditional, draw_fakes, Terms};
+use super::common::{d_loss_seen_cgan, draw_fakes, Terms};
 use super::{GUpdate, LossTerms, Method, StepContext};
 use crate::losses;
 use crate::nets::Mode;
 use crate::train::Config;
 use anyhow::{bail, Result};
-use candle_core::Tensor;
 
 pub struct Am;
 
@@ -42,14 +41,7 @@ impl Method for Am {
     }
 
     fn d_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
-        let n = ctx.config.train.batch_size;
-        let real = ctx.data.sample(ctx.rng, n)?;
-        let seen = ctx.seen_classes();
-        let fake = draw_fakes(ctx, &seen, n, Mode::TRAIN_FROZEN)?;
-        let h = ctx.nets.d.features(&Tensor::cat(&[&real.images, &fake.images.detach()], 0)?, Mode::TRAIN)?;
-        let mut terms = Terms::default();
-        d_hinge_conditional(ctx, &mut terms, &h.narrow(0, 0, n)?, &real.labels, &h.narrow(0, n, n)?, &fake.labels, None)?;
-        terms.finish()
+        d_loss_seen_cgan(ctx)
     }
 
     fn g_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {

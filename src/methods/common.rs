@@ -68,6 +68,20 @@ pub fn d_hinge_conditional(
     Ok(())
 }
 
+/// The D step of a conditional GAN on the seen classes only (NAIVE, and AM's first phase):
+/// D_c's hinge loss on real images and on fakes of seen labels. D_c never sees unseen-class
+/// fakes, so only seen labels are drawn (no compute wasted).
+pub fn d_loss_seen_cgan(ctx: &mut StepContext) -> Result<LossTerms> {
+    let n = ctx.config.train.batch_size;
+    let real = ctx.data.sample(ctx.rng, n)?;
+    let seen = ctx.seen_classes();
+    let fake = draw_fakes(ctx, &seen, n, Mode::TRAIN_FROZEN)?;
+    let h = ctx.nets.d.features(&Tensor::cat(&[&real.images, &fake.images.detach()], 0)?, Mode::TRAIN)?;
+    let mut terms = Terms::default();
+    d_hinge_conditional(ctx, &mut terms, &h.narrow(0, 0, n)?, &real.labels, &h.narrow(0, n, n)?, &fake.labels, None)?;
+    terms.finish()
+}
+
 /// D_u's WGAN critic loss with drift on both outputs, plus the gradient penalty on
 /// interpolates of `x_real` and `x_fake` (D_u's inputs, possibly TileMixed).
 #[allow(clippy::too_many_arguments)]

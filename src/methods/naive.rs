@@ -2,12 +2,11 @@
 //! without ProbeGAN's unconditional discriminator. Unseen-class fakes are constrained by the
 //! classifier only, so they drift off the data manifold (adversarial-looking patterns).
 
-use super::common::{classifier_ce, d_hinge_conditional, draw_fakes, Terms};
+use super::common::{classifier_ce, d_loss_seen_cgan, draw_fakes, Terms};
 use super::{LossTerms, Method, StepContext};
 use crate::losses;
 use crate::nets::Mode;
 use anyhow::Result;
-use candle_core::Tensor;
 
 pub struct Naive;
 
@@ -17,15 +16,7 @@ impl Method for Naive {
     }
 
     fn d_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
-        let n = ctx.config.train.batch_size;
-        let real = ctx.data.sample(ctx.rng, n)?;
-        // D_c never sees unseen-class fakes, so draw only seen labels (no compute wasted).
-        let seen = ctx.seen_classes();
-        let fake = draw_fakes(ctx, &seen, n, Mode::TRAIN_FROZEN)?;
-        let h = ctx.nets.d.features(&Tensor::cat(&[&real.images, &fake.images.detach()], 0)?, Mode::TRAIN)?;
-        let mut terms = Terms::default();
-        d_hinge_conditional(ctx, &mut terms, &h.narrow(0, 0, n)?, &real.labels, &h.narrow(0, n, n)?, &fake.labels, None)?;
-        terms.finish()
+        d_loss_seen_cgan(ctx)
     }
 
     fn g_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {

@@ -145,13 +145,7 @@ impl Trainer {
             timings: Timings::default(),
             progress: false,
         };
-        let mut method = std::mem::replace(&mut trainer.method, Box::new(methods::naive::Naive));
-        let prepared = {
-            let mut ctx = trainer.context();
-            method.prepare(&mut ctx)
-        };
-        trainer.method = method;
-        prepared?;
+        trainer.with_method(|method, ctx| method.prepare(ctx))?;
         Ok(trainer)
     }
 
@@ -171,8 +165,10 @@ impl Trainer {
         &self.class_names
     }
 
-    fn context(&mut self) -> StepContext<'_> {
-        StepContext {
+    /// Call the method with a fresh step context. Borrows the fields one by one, so the
+    /// method and the context it reads can be used together.
+    fn with_method<R>(&mut self, call: impl FnOnce(&mut dyn Method, &mut StepContext) -> Result<R>) -> Result<R> {
+        let mut ctx = StepContext {
             nets: &self.nets,
             classifier: self.classifier.as_ref(),
             data: &self.data,
@@ -180,7 +176,8 @@ impl Trainer {
             config: &self.config,
             unseen: &self.unseen,
             step: self.step,
-        }
+        };
+        call(self.method.as_mut(), &mut ctx)
     }
 
     /// Write run.json and config.toml (a fresh run), or check them (resume).
@@ -223,19 +220,7 @@ impl Trainer {
         let update = self.method.g_update(self.step, &self.config);
         let t0 = Instant::now();
         for _ in 0..d_steps {
-            let terms = {
-                let method = &self.method;
-                let mut ctx = StepContext {
-                    nets: &self.nets,
-                    classifier: self.classifier.as_ref(),
-                    data: &self.data,
-                    rng: &mut self.rng,
-                    config: &self.config,
-                    unseen: &self.unseen,
-                    step: self.step,
-                };
-                method.d_loss(&mut ctx)?
-            };
+            let terms = self.with_method(|method, ctx| method.d_loss(ctx))?;
             self.guard("discriminator", &terms)?;
             let grads = terms.total.backward()?;
             self.opt_d.step(&grads)?;
@@ -248,19 +233,7 @@ impl Trainer {
             self.refresh_ema_stats()?;
             self.ema_stats_fixed = true;
         }
-        let terms = {
-            let method = &self.method;
-            let mut ctx = StepContext {
-                nets: &self.nets,
-                classifier: self.classifier.as_ref(),
-                data: &self.data,
-                rng: &mut self.rng,
-                config: &self.config,
-                unseen: &self.unseen,
-                step: self.step,
-            };
-            method.g_loss(&mut ctx)?
-        };
+        let terms = self.with_method(|method, ctx| method.g_loss(ctx))?;
         self.guard("generator", &terms)?;
         let grads = terms.total.backward()?;
         match update {
