@@ -20,7 +20,10 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 /// Median seconds per call: one warm-up, then repeat until the budget or 20 calls.
@@ -66,7 +69,9 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
     let dev = Device::Cpu;
     let model = OnnxModel::load(path, &dev).expect("load");
     let n: usize = shape.iter().product();
-    let data: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+    let data: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+        .collect();
     let x = Tensor::from_vec(data.clone(), &shape, &dev).unwrap();
     let fwd = time(|| {
         let y = model.forward(&[x.clone()]).unwrap();
@@ -76,9 +81,18 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
     let fwd_bwd = time(|| {
         let y = model.forward(&[xv.as_tensor().clone()]).unwrap();
         let g = y[0].sum_all().unwrap().backward().unwrap();
-        let _ = g.get(xv.as_tensor()).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        let _ = g
+            .get(xv.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
     });
-    let host = [HostArray { shape: shape.to_vec(), data }];
+    let host = [HostArray {
+        shape: shape.to_vec(),
+        data,
+    }];
     let tract = TractRunner::load(path).ok().map(|t| {
         t.run(&host).expect("tract run");
         time(|| {
@@ -94,10 +108,17 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
         None
     };
     let ms = |s: f64| format!("{:9.2} ms", s * 1e3);
-    let ratio = |a: f64, b: Option<f64>| b.map(|b| format!("{:6.2}x", a / b)).unwrap_or_else(|| "    n/a".into());
+    let ratio = |a: f64, b: Option<f64>| {
+        b.map(|b| format!("{:6.2}x", a / b))
+            .unwrap_or_else(|| "    n/a".into())
+    };
     println!("\n{name}  input {shape:?}  ({})", path.display());
     println!("  ours forward            {}", ms(fwd));
-    println!("  ours forward+backward   {}   (backward/forward {:.2})", ms(fwd_bwd), fwd_bwd / fwd);
+    println!(
+        "  ours forward+backward   {}   (backward/forward {:.2})",
+        ms(fwd_bwd),
+        fwd_bwd / fwd
+    );
     if let Some(t) = tract {
         println!("  tract forward           {}", ms(t));
     }
@@ -105,8 +126,16 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
         Some(o) => println!("  onnxruntime forward     {}", ms(o)),
         None => println!("  onnxruntime forward       (set ORT_DYLIB_PATH to measure)"),
     }
-    println!("  ratio ours/tract        fwd {}   fwd+bwd {}", ratio(fwd, tract), ratio(fwd_bwd, tract));
-    println!("  ratio ours/onnxruntime  fwd {}   fwd+bwd {}", ratio(fwd, ort), ratio(fwd_bwd, ort));
+    println!(
+        "  ratio ours/tract        fwd {}   fwd+bwd {}",
+        ratio(fwd, tract),
+        ratio(fwd_bwd, tract)
+    );
+    println!(
+        "  ratio ours/onnxruntime  fwd {}   fwd+bwd {}",
+        ratio(fwd, ort),
+        ratio(fwd_bwd, ort)
+    );
 }
 
 /// Per-layer timings on MobileNet-sized tensors, to say what limits the whole-model numbers.
@@ -117,14 +146,24 @@ fn layer_breakdown() {
     let layers: Vec<(&str, GraphBuilder)> = vec![
         ("depthwise conv 3x3 (192 ch)", {
             let mut g = GraphBuilder::new(13);
-            g.input("x", &[-1, c as i64, hw as i64, hw as i64]).init_f32("w", &[c as i64, 1, 3, 3], vec![0.1; c * 9]);
-            g.node("Conv", &["x", "w"], &["y"], vec![attr_int("group", c as i64), attr_ints("pads", &[1, 1, 1, 1])]);
+            g.input("x", &[-1, c as i64, hw as i64, hw as i64])
+                .init_f32("w", &[c as i64, 1, 3, 3], vec![0.1; c * 9]);
+            g.node(
+                "Conv",
+                &["x", "w"],
+                &["y"],
+                vec![
+                    attr_int("group", c as i64),
+                    attr_ints("pads", &[1, 1, 1, 1]),
+                ],
+            );
             g.output("y");
             g
         }),
         ("pointwise conv 1x1 (192->64)", {
             let mut g = GraphBuilder::new(13);
-            g.input("x", &[-1, c as i64, hw as i64, hw as i64]).init_f32("w", &[64, c as i64, 1, 1], vec![0.01; c * 64]);
+            g.input("x", &[-1, c as i64, hw as i64, hw as i64])
+                .init_f32("w", &[64, c as i64, 1, 1], vec![0.01; c * 64]);
             g.node("Conv", &["x", "w"], &["y"], vec![]);
             g.output("y");
             g
@@ -138,7 +177,9 @@ fn layer_breakdown() {
         }),
         ("Clip 0..6 (ReLU6)", {
             let mut g = GraphBuilder::new(13);
-            g.input("x", &[-1, c as i64, hw as i64, hw as i64]).init_f32("lo", &[], vec![0.0]).init_f32("hi", &[], vec![6.0]);
+            g.input("x", &[-1, c as i64, hw as i64, hw as i64])
+                .init_f32("lo", &[], vec![0.0])
+                .init_f32("hi", &[], vec![6.0]);
             g.node("Clip", &["x", "lo", "hi"], &["y"], vec![]);
             g.output("y");
             g
@@ -150,14 +191,28 @@ fn layer_breakdown() {
     for (name, g) in layers {
         let m = OnnxModel::from_bytes(&g.to_bytes(), name, &dev).unwrap();
         let f = time(|| {
-            let _ = m.forward(&[x.clone()]).unwrap()[0].sum_all().unwrap().to_scalar::<f32>().unwrap();
+            let _ = m.forward(&[x.clone()]).unwrap()[0]
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
         });
         let fb = time(|| {
             let y = m.forward(&[xv.as_tensor().clone()]).unwrap();
             let gr = y[0].sum_all().unwrap().backward().unwrap();
-            let _ = gr.get(xv.as_tensor()).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            let _ = gr
+                .get(xv.as_tensor())
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
         });
-        println!("  {name:<30} forward {:8.2} ms   forward+backward {:8.2} ms", f * 1e3, fb * 1e3);
+        println!(
+            "  {name:<30} forward {:8.2} ms   forward+backward {:8.2} ms",
+            f * 1e3,
+            fb * 1e3
+        );
     }
 }
 
@@ -168,13 +223,21 @@ fn main() {
         return;
     }
     let _ = DType::F32;
-    println!("engine benchmark ({} CPU threads)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "engine benchmark ({} CPU threads)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     if let Some(p) = model_path("small_cnn") {
         let b = env_usize("BENCH_SMALL_BATCH", 64);
         bench("small_cnn", &p, [b, 3, 32, 32]);
     }
     if let Some(p) = model_path("mobilenet") {
-        let (b, hw) = (env_usize("BENCH_MOBILENET_BATCH", 8), env_usize("BENCH_MOBILENET_HW", 160));
+        let (b, hw) = (
+            env_usize("BENCH_MOBILENET_BATCH", 8),
+            env_usize("BENCH_MOBILENET_HW", 160),
+        );
         bench("mobilenet_v2_1.4 (6.16 M params)", &p, [b, 3, hw, hw]);
     }
 }

@@ -45,16 +45,32 @@ fn use_system() -> bool {
 
 unsafe impl GlobalAlloc for Switch {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if use_system() { System.alloc(l) } else { mimalloc::MiMalloc.alloc(l) }
+        if use_system() {
+            System.alloc(l)
+        } else {
+            mimalloc::MiMalloc.alloc(l)
+        }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        if use_system() { System.dealloc(p, l) } else { mimalloc::MiMalloc.dealloc(p, l) }
+        if use_system() {
+            System.dealloc(p, l)
+        } else {
+            mimalloc::MiMalloc.dealloc(p, l)
+        }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        if use_system() { System.alloc_zeroed(l) } else { mimalloc::MiMalloc.alloc_zeroed(l) }
+        if use_system() {
+            System.alloc_zeroed(l)
+        } else {
+            mimalloc::MiMalloc.alloc_zeroed(l)
+        }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if use_system() { System.realloc(p, l, n) } else { mimalloc::MiMalloc.realloc(p, l, n) }
+        if use_system() {
+            System.realloc(p, l, n)
+        } else {
+            mimalloc::MiMalloc.realloc(p, l, n)
+        }
     }
 }
 
@@ -64,7 +80,10 @@ static GLOBAL: Switch = Switch;
 // ---------- timing ----------
 
 fn env_f64(k: &str, d: f64) -> f64 {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 /// Median ms per call: one warm-up, then at least 5 calls, more while within the budget.
@@ -109,12 +128,27 @@ fn stock_bias(y: Tensor, b: &Tensor) -> Result<Tensor> {
     y.broadcast_add(&b.reshape((1, (), 1, 1))?)
 }
 
-fn conv_row(name: &'static str, label: &'static str, c: usize, o: usize, hw: usize, k: usize, pad: usize) -> Result<Row> {
-    let spec = Conv2dSpec { padding: Pad2d::same(pad), ..Default::default() };
+fn conv_row(
+    name: &'static str,
+    label: &'static str,
+    c: usize,
+    o: usize,
+    hw: usize,
+    k: usize,
+    pad: usize,
+) -> Result<Row> {
+    let spec = Conv2dSpec {
+        padding: Pad2d::same(pad),
+        ..Default::default()
+    };
     Ok(Row {
         name,
         label,
-        inputs: vec![randn(&[N, c, hw, hw], 1.0)?, randn(&[o, c, k, k], 0.05)?, randn(&[o], 1.0)?],
+        inputs: vec![
+            randn(&[N, c, hw, hw], 1.0)?,
+            randn(&[o, c, k, k], 0.05)?,
+            randn(&[o], 1.0)?,
+        ],
         ours: Box::new(move |t| kernels::conv2d(&t[0], &t[1], Some(&t[2]), &spec)),
         stock: Box::new(move |t| stock_bias(t[0].conv2d(&t[1], pad, 1, 1, 1)?, &t[2])),
     })
@@ -127,41 +161,90 @@ fn rows() -> Result<Vec<Row>> {
         conv_row("conv3x3_128_8", "conv 3x3 128->128 @8x8", 128, 128, 8, 3, 1)?,
         conv_row("conv1x1_64_32", "conv 1x1 64->64 @32x32", 64, 64, 32, 1, 0)?,
     ];
-    let tspec = ConvTranspose2dSpec { stride: (2, 2), padding: Pad2d::same(1), ..Default::default() };
+    let tspec = ConvTranspose2dSpec {
+        stride: (2, 2),
+        padding: Pad2d::same(1),
+        ..Default::default()
+    };
     r.push(Row {
         name: "convT4x4s2_128_64_8",
         label: "conv-T 4x4 s2 128->64 8->16",
-        inputs: vec![randn(&[N, 128, 8, 8], 1.0)?, randn(&[128, 64, 4, 4], 0.05)?, randn(&[64], 1.0)?],
+        inputs: vec![
+            randn(&[N, 128, 8, 8], 1.0)?,
+            randn(&[128, 64, 4, 4], 0.05)?,
+            randn(&[64], 1.0)?,
+        ],
         ours: Box::new(move |t| kernels::conv_transpose2d(&t[0], &t[1], Some(&t[2]), &tspec)),
         stock: Box::new(|t| stock_bias(t[0].conv_transpose2d(&t[1], 1, 0, 2, 1)?, &t[2])),
     });
-    let spec1 = Conv2dSpec { padding: Pad2d::same(1), ..Default::default() };
+    let spec1 = Conv2dSpec {
+        padding: Pad2d::same(1),
+        ..Default::default()
+    };
     r.push(Row {
         name: "up2_conv3x3_64_16",
         label: "nearest x2 + conv 3x3 64 16->32",
-        inputs: vec![randn(&[N, 64, 16, 16], 1.0)?, randn(&[64, 64, 3, 3], 0.05)?, randn(&[64], 1.0)?],
-        ours: Box::new(move |t| kernels::conv2d(&kernels::upsample_nearest2d(&t[0], 2, 2)?, &t[1], Some(&t[2]), &spec1)),
-        stock: Box::new(|t| stock_bias(t[0].upsample_nearest2d(32, 32)?.conv2d(&t[1], 1, 1, 1, 1)?, &t[2])),
+        inputs: vec![
+            randn(&[N, 64, 16, 16], 1.0)?,
+            randn(&[64, 64, 3, 3], 0.05)?,
+            randn(&[64], 1.0)?,
+        ],
+        ours: Box::new(move |t| {
+            kernels::conv2d(
+                &kernels::upsample_nearest2d(&t[0], 2, 2)?,
+                &t[1],
+                Some(&t[2]),
+                &spec1,
+            )
+        }),
+        stock: Box::new(|t| {
+            stock_bias(
+                t[0].upsample_nearest2d(32, 32)?.conv2d(&t[1], 1, 1, 1, 1)?,
+                &t[2],
+            )
+        }),
     });
     r.push(Row {
         name: "batchnorm_train_64_32",
         label: "batch norm train 64ch @32x32",
-        inputs: vec![randn(&[N, 64, 32, 32], 1.0)?, randn(&[64], 1.0)?, randn(&[64], 1.0)?],
+        inputs: vec![
+            randn(&[N, 64, 32, 32], 1.0)?,
+            randn(&[64], 1.0)?,
+            randn(&[64], 1.0)?,
+        ],
         ours: Box::new(|t| Ok(kernels::batch_norm_train(&t[0], Some(&t[1]), Some(&t[2]), 1e-5)?.0)),
         stock: Box::new(|t| {
             // The broadcast-op formulation a candle user writes.
-            let (x, g, b) = (&t[0], t[1].reshape((1, (), 1, 1))?, t[2].reshape((1, (), 1, 1))?);
+            let (x, g, b) = (
+                &t[0],
+                t[1].reshape((1, (), 1, 1))?,
+                t[2].reshape((1, (), 1, 1))?,
+            );
             let mean = x.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3)?;
             let xc = x.broadcast_sub(&mean)?;
-            let var = xc.sqr()?.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3)?;
-            xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?.broadcast_mul(&g)?.broadcast_add(&b)
+            let var = xc
+                .sqr()?
+                .mean_keepdim(0)?
+                .mean_keepdim(2)?
+                .mean_keepdim(3)?;
+            xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?
+                .broadcast_mul(&g)?
+                .broadcast_add(&b)
         }),
     });
-    let s2 = Conv2dSpec { stride: (2, 2), padding: Pad2d::same(1), ..Default::default() };
+    let s2 = Conv2dSpec {
+        stride: (2, 2),
+        padding: Pad2d::same(1),
+        ..Default::default()
+    };
     let disc = move |t: &[Tensor], stock: bool| -> Result<Tensor> {
         let mut h = t[0].clone();
         for i in 0..3 {
-            let y = if stock { stock_bias(h.conv2d(&t[1 + i], 1, 2, 1, 1)?, &t[4 + i])? } else { kernels::conv2d(&h, &t[1 + i], Some(&t[4 + i]), &s2)? };
+            let y = if stock {
+                stock_bias(h.conv2d(&t[1 + i], 1, 2, 1, 1)?, &t[4 + i])?
+            } else {
+                kernels::conv2d(&h, &t[1 + i], Some(&t[4 + i]), &s2)?
+            };
             h = lrelu(&y)?;
         }
         h.flatten_from(1)?.matmul(&t[7].t()?)?.broadcast_add(&t[8])
@@ -195,7 +278,8 @@ fn measure(inputs: &[Tensor], f: &Layer) -> Result<(f64, f64)> {
         let g = f(&ts)?.sum_all()?.backward()?;
         // Touch every gradient so none is skipped.
         for t in &ts {
-            g.get(t).ok_or_else(|| candle_core::Error::Msg("missing gradient".into()))?;
+            g.get(t)
+                .ok_or_else(|| candle_core::Error::Msg("missing gradient".into()))?;
         }
         Ok(())
     })?;
@@ -209,14 +293,26 @@ fn torch_row(name: &str, threads: usize) -> std::result::Result<(f64, f64), Stri
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/kernels_torch.py");
     let out = std::process::Command::new("python3")
-        .args([script, "--threads", &threads.to_string(), "--rows", name, "--seconds", &env_f64("BENCH_SECONDS", 1.5).to_string()])
+        .args([
+            script,
+            "--threads",
+            &threads.to_string(),
+            "--rows",
+            name,
+            "--seconds",
+            &env_f64("BENCH_SECONDS", 1.5).to_string(),
+        ])
         .output()
         .map_err(|e| format!("cannot run python3: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("kernels_torch.py failed: {}", err.lines().last().unwrap_or("")));
+        return Err(format!(
+            "kernels_torch.py failed: {}",
+            err.lines().last().unwrap_or("")
+        ));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("bad JSON from kernels_torch.py: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("bad JSON from kernels_torch.py: {e}"))?;
     let r = &v["rows"][name];
     match (r["fwd"].as_f64(), r["fwd_bwd"].as_f64()) {
         (Some(a), Some(b)) => Ok((a, b)),
@@ -226,38 +322,81 @@ fn torch_row(name: &str, threads: usize) -> std::result::Result<(f64, f64), Stri
 
 fn main() -> Result<()> {
     let threads = rayon::current_num_threads();
-    let alloc = if use_system() { "glibc malloc" } else { "mimalloc" };
-    let wanted: Vec<String> = std::env::var("BENCH_ROWS").map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_default();
+    let alloc = if use_system() {
+        "glibc malloc"
+    } else {
+        "mimalloc"
+    };
+    let wanted: Vec<String> = std::env::var("BENCH_ROWS")
+        .map(|s| s.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
     let no_candle = std::env::var("BENCH_NO_CANDLE").is_ok();
-    let torch_ok = std::env::var("BENCH_NO_TORCH").is_err() && std::process::Command::new("python3").args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let torch_ok = std::env::var("BENCH_NO_TORCH").is_err()
+        && std::process::Command::new("python3")
+            .args(["-c", "import torch"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
     println!("kernels benchmark: batch {N}, f32, {threads} rayon threads, allocator {alloc}; median ms fwd / fwd+bwd");
     if std::env::var("BENCH_NO_TORCH").is_ok() {
         println!("note: BENCH_NO_TORCH set: the PyTorch column is skipped");
     } else if !torch_ok {
         println!("note: `python3 -c 'import torch'` fails: the PyTorch column is skipped");
     }
-    println!("{:<34} {:>17} {:>17} {:>17} {:>13} {:>13}", "layer", "ours", "candle", "torch", "ours/candle", "ours/torch");
+    println!(
+        "{:<34} {:>17} {:>17} {:>17} {:>13} {:>13}",
+        "layer", "ours", "candle", "torch", "ours/candle", "ours/torch"
+    );
     let mut json = BTreeMap::new();
     for row in rows()? {
         if !wanted.is_empty() && !wanted.iter().any(|w| w == row.name) {
             continue;
         }
-        let torch = if torch_ok { torch_row(row.name, threads) } else { Err("no torch".into()) };
+        let torch = if torch_ok {
+            torch_row(row.name, threads)
+        } else {
+            Err("no torch".into())
+        };
         let ours = measure(&row.inputs, &row.ours)?;
-        let stock = if no_candle { None } else { Some(measure(&row.inputs, &row.stock)?) };
-        let cell = |v: Option<(f64, f64)>| v.map(|(a, b)| format!("{a:7.2} /{b:7.2}")).unwrap_or_else(|| "-".into());
-        let ratio = |v: Option<(f64, f64)>| v.map(|(a, b)| format!("{:5.2} /{:5.2}", ours.0 / a, ours.1 / b)).unwrap_or_else(|| "-".into());
+        let stock = if no_candle {
+            None
+        } else {
+            Some(measure(&row.inputs, &row.stock)?)
+        };
+        let cell = |v: Option<(f64, f64)>| {
+            v.map(|(a, b)| format!("{a:7.2} /{b:7.2}"))
+                .unwrap_or_else(|| "-".into())
+        };
+        let ratio = |v: Option<(f64, f64)>| {
+            v.map(|(a, b)| format!("{:5.2} /{:5.2}", ours.0 / a, ours.1 / b))
+                .unwrap_or_else(|| "-".into())
+        };
         if let Err(e) = &torch {
             if torch_ok && std::env::var("BENCH_NO_TORCH").is_err() {
                 println!("note: {}: torch column skipped: {e}", row.name);
             }
         }
         let t = torch.ok();
-        println!("{:<34} {:>17} {:>17} {:>17} {:>13} {:>13}", row.label, cell(Some(ours)), cell(stock), cell(t), ratio(stock), ratio(t));
-        json.insert(row.name, serde_json::json!({"ours": ours, "candle": stock, "torch": t}));
+        println!(
+            "{:<34} {:>17} {:>17} {:>17} {:>13} {:>13}",
+            row.label,
+            cell(Some(ours)),
+            cell(stock),
+            cell(t),
+            ratio(stock),
+            ratio(t)
+        );
+        json.insert(
+            row.name,
+            serde_json::json!({"ours": ours, "candle": stock, "torch": t}),
+        );
     }
     if let Ok(path) = std::env::var("BENCH_JSON") {
-        std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap_or_default()).map_err(candle_core::Error::wrap)?;
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&json).unwrap_or_default(),
+        )
+        .map_err(candle_core::Error::wrap)?;
     }
     let _ = DType::F32;
     Ok(())

@@ -14,7 +14,10 @@ use std::process::Command;
 use std::time::Instant;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -22,14 +25,22 @@ fn main() -> anyhow::Result<()> {
     let n = 10_000;
     let d = env_usize("PROBEGAN_BENCH_DIM", 512);
     let reps = env_usize("PROBEGAN_BENCH_REPS", 3);
-    let kid_opts = kid::KidOptions { subsets: 50, subset_size: 1000, seed: 0 };
+    let kid_opts = kid::KidOptions {
+        subsets: 50,
+        subset_size: 1000,
+        seed: 0,
+    };
     // Post-ReLU-like features: non-negative, correlated through a shared latent.
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut gen = |shift: f64| -> Vec<f64> {
         (0..n)
             .flat_map(|_| {
                 let z: f64 = rng.random::<f64>() - 0.5;
-                (0..d).map(|j| (z * ((j % 7) as f64 - 3.0) + rng.random::<f64>() - 0.4 + shift).max(0.0)).collect::<Vec<_>>()
+                (0..d)
+                    .map(|j| {
+                        (z * ((j % 7) as f64 - 3.0) + rng.random::<f64>() - 0.4 + shift).max(0.0)
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect()
     };
@@ -40,7 +51,13 @@ fn main() -> anyhow::Result<()> {
     let subsets = kid::draw_subsets(n, n, &kid_opts)?;
 
     let mut times = vec![];
-    let (mut f, mut k) = (0.0, kid::Kid { mean: 0.0, std: 0.0 });
+    let (mut f, mut k) = (
+        0.0,
+        kid::Kid {
+            mean: 0.0,
+            std: 0.0,
+        },
+    );
     for _ in 0..reps {
         let t0 = Instant::now();
         f = fid::fid(&rt, &ft)?;
@@ -52,13 +69,22 @@ fn main() -> anyhow::Result<()> {
     println!("metrics/fid+kid n={n} d={d} kid={}x{}: probegan {ours:.3} s (median of {reps}); FID {f:.6} KID {:.6e}", kid_opts.subsets, kid_opts.subset_size, k.mean);
 
     let dir = tempfile::tempdir()?;
-    let write = |name: &str, v: &[f64]| std::fs::write(dir.path().join(name), v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+    let write = |name: &str, v: &[f64]| {
+        std::fs::write(
+            dir.path().join(name),
+            v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+        )
+    };
     write("real.f64", &real)?;
     write("fake.f64", &fake)?;
     let meta = serde_json::json!({"real": [n, d], "fake": [n, d], "kid_subsets": subsets});
     std::fs::write(dir.path().join("meta.json"), meta.to_string())?;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/metrics_numpy.py");
-    let out = Command::new("python3").arg(script).arg(dir.path()).arg(reps.to_string()).output();
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dir.path())
+        .arg(reps.to_string())
+        .output();
     match out {
         Ok(o) if o.status.success() => {
             let v: serde_json::Value = serde_json::from_slice(&o.stdout)?;

@@ -33,7 +33,10 @@ fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     probegan::init();
-    let steps: usize = std::env::var("PROBEGAN_BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let steps: usize = std::env::var("PROBEGAN_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let dev = Device::Cpu;
     let out = tempfile::tempdir()?;
     let set = [
@@ -45,17 +48,33 @@ fn main() -> anyhow::Result<()> {
     ];
     let mut config = Config::load(std::path::Path::new("configs/probegan_fmnist32.toml"), &set)?;
     let dataset = setup::load_dataset(&config)?;
-    let (classifier, which): (Arc<dyn Classifier>, String) = match setup::load_classifier(&config, &dev) {
-        Ok((c, _)) => (c, config.classifier.adapter.clone()),
-        Err(e) => {
-            eprintln!("note: bundled classifier unavailable ({e:#}); using a softmax-regression stand-in");
-            let td = TrainData::from_dataset(&dataset, &(0..10).collect::<Vec<_>>(), 32, 1, &dev)?;
-            let y = Tensor::from_vec(td.labels.clone(), td.len, &dev)?;
-            (Arc::new(PooledLinearClassifier::fit(dataset.class_names.clone(), &td.images, &y, 50, 0.5)?), "stand-in".into())
-        }
-    };
+    let (classifier, which): (Arc<dyn Classifier>, String) =
+        match setup::load_classifier(&config, &dev) {
+            Ok((c, _)) => (c, config.classifier.adapter.clone()),
+            Err(e) => {
+                eprintln!(
+                "note: bundled classifier unavailable ({e:#}); using a softmax-regression stand-in"
+            );
+                let td =
+                    TrainData::from_dataset(&dataset, &(0..10).collect::<Vec<_>>(), 32, 1, &dev)?;
+                let y = Tensor::from_vec(td.labels.clone(), td.len, &dev)?;
+                (
+                    Arc::new(PooledLinearClassifier::fit(
+                        dataset.class_names.clone(),
+                        &td.images,
+                        &y,
+                        50,
+                        0.5,
+                    )?),
+                    "stand-in".into(),
+                )
+            }
+        };
     config.run.steps = steps + 1;
-    let info = ClassifierInfo { adapter: which.clone(), model: None };
+    let info = ClassifierInfo {
+        adapter: which.clone(),
+        model: None,
+    };
     let mut t = Trainer::new(config.clone(), &dataset, classifier.clone(), info, &dev)?;
     let threads = rayon::current_num_threads();
     println!("# training benchmark: {} (batch {}, d_steps {}, G {:?}, D {:?}), classifier {which}, {threads} threads",
@@ -69,8 +88,14 @@ fn main() -> anyhow::Result<()> {
     let total = start.elapsed().as_secs_f64();
     let tm = &t.timings;
     let per = |x: f64| x / steps as f64;
-    println!("iteration: {:.3} s/it = {:.3} it/s  (D steps {:.3} s, G step {:.3} s, EMA {:.3} s)",
-        per(total), steps as f64 / total, per(tm.d_s), per(tm.g_s), per(tm.ema_s));
+    println!(
+        "iteration: {:.3} s/it = {:.3} it/s  (D steps {:.3} s, G step {:.3} s, EMA {:.3} s)",
+        per(total),
+        steps as f64 / total,
+        per(tm.d_s),
+        per(tm.g_s),
+        per(tm.ema_s)
+    );
 
     // Components, batch 64, medians of 5.
     let n = config.train.batch_size;
@@ -80,28 +105,75 @@ fn main() -> anyhow::Result<()> {
     let x = nets.g.forward(&z, &y, Mode::TRAIN_FROZEN)?.detach();
     let x2 = Tensor::cat(&[&x, &x], 0)?;
     let rows = [
-        ("G forward (train BN)", median_ms(5, || { nets.g.forward(&z, &y, Mode::TRAIN_FROZEN).unwrap(); })),
-        ("G forward+backward", median_ms(5, || {
-            let o = nets.g.forward(&z, &y, Mode::TRAIN).unwrap();
-            o.sum_all().unwrap().backward().unwrap();
-        })),
-        ("D forward, 2x64 (real+fake)", median_ms(5, || { nets.d.features(&x2, Mode::TRAIN_FROZEN).unwrap(); })),
-        ("D forward+backward, 2x64", median_ms(5, || {
-            let h = nets.d.features(&x2, Mode::TRAIN).unwrap();
-            nets.d.head_unconditional(&h, Mode::TRAIN).unwrap().sum_all().unwrap().backward().unwrap();
-        })),
-        ("gradient penalty fwd + 2nd-order bwd, 64", median_ms(5, || {
-            let a = Tensor::ones(n, candle_core::DType::F32, &dev).unwrap().affine(0.5, 0.0).unwrap();
-            let d = &nets.d;
-            let gp = probegan::losses::gradient_penalty(
-                |v: &Tensor| d.head_unconditional(&d.features(v, Mode::TRAIN)?, Mode::TRAIN), &x, &x.neg().unwrap(), &a).unwrap();
-            gp.backward().unwrap();
-        })),
-        ("classifier forward, 64", median_ms(5, || { classifier.logits(&x).unwrap(); })),
-        ("classifier forward+backward (to input), 64", median_ms(5, || {
-            let v = candle_core::Var::from_tensor(&x).unwrap();
-            classifier.logits(v.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
-        })),
+        (
+            "G forward (train BN)",
+            median_ms(5, || {
+                nets.g.forward(&z, &y, Mode::TRAIN_FROZEN).unwrap();
+            }),
+        ),
+        (
+            "G forward+backward",
+            median_ms(5, || {
+                let o = nets.g.forward(&z, &y, Mode::TRAIN).unwrap();
+                o.sum_all().unwrap().backward().unwrap();
+            }),
+        ),
+        (
+            "D forward, 2x64 (real+fake)",
+            median_ms(5, || {
+                nets.d.features(&x2, Mode::TRAIN_FROZEN).unwrap();
+            }),
+        ),
+        (
+            "D forward+backward, 2x64",
+            median_ms(5, || {
+                let h = nets.d.features(&x2, Mode::TRAIN).unwrap();
+                nets.d
+                    .head_unconditional(&h, Mode::TRAIN)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+            }),
+        ),
+        (
+            "gradient penalty fwd + 2nd-order bwd, 64",
+            median_ms(5, || {
+                let a = Tensor::ones(n, candle_core::DType::F32, &dev)
+                    .unwrap()
+                    .affine(0.5, 0.0)
+                    .unwrap();
+                let d = &nets.d;
+                let gp = probegan::losses::gradient_penalty(
+                    |v: &Tensor| d.head_unconditional(&d.features(v, Mode::TRAIN)?, Mode::TRAIN),
+                    &x,
+                    &x.neg().unwrap(),
+                    &a,
+                )
+                .unwrap();
+                gp.backward().unwrap();
+            }),
+        ),
+        (
+            "classifier forward, 64",
+            median_ms(5, || {
+                classifier.logits(&x).unwrap();
+            }),
+        ),
+        (
+            "classifier forward+backward (to input), 64",
+            median_ms(5, || {
+                let v = candle_core::Var::from_tensor(&x).unwrap();
+                classifier
+                    .logits(v.as_tensor())
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+            }),
+        ),
     ];
     println!("| component | ms |\n|---|---|");
     for (name, ms) in rows {
@@ -110,18 +182,36 @@ fn main() -> anyhow::Result<()> {
 
     // The PyTorch twin, when torch is importable.
     let py = std::process::Command::new("python3")
-        .args(["bench/probegan_torch.py", "--steps", &steps.to_string(), "--threads", &threads.to_string()])
+        .args([
+            "bench/probegan_torch.py",
+            "--steps",
+            &steps.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
         .output();
     match py {
         Ok(o) if o.status.success() => {
             let text = String::from_utf8_lossy(&o.stdout);
-            let s_it: Option<f64> = text.lines().find_map(|l| l.strip_prefix("s_per_it ")).and_then(|v| v.trim().parse().ok());
+            let s_it: Option<f64> = text
+                .lines()
+                .find_map(|l| l.strip_prefix("s_per_it "))
+                .and_then(|v| v.trim().parse().ok());
             print!("{text}");
             if let Some(s) = s_it {
-                println!("PyTorch eager: {s:.3} s/it; probegan throughput = {:.2}x PyTorch", s / per(total));
+                println!(
+                    "PyTorch eager: {s:.3} s/it; probegan throughput = {:.2}x PyTorch",
+                    s / per(total)
+                );
             }
         }
-        Ok(o) => println!("PyTorch twin skipped: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")),
+        Ok(o) => println!(
+            "PyTorch twin skipped: {}",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
         Err(e) => println!("PyTorch twin skipped: {e}"),
     }
     Ok(())

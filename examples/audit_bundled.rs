@@ -21,13 +21,23 @@ fn main() -> Result<()> {
     let x = subset.images_tensor(&device)?;
     let labels = subset.labels_tensor(&device)?;
     let logits = classifier.logits(&x)?;
-    let correct = logits.argmax(D::Minus1)?.eq(&labels)?.to_dtype(candle_core::DType::F32)?;
-    println!("accuracy on {n} embedded test images: {:.3}", correct.mean_all()?.to_scalar::<f32>()?);
+    let correct = logits
+        .argmax(D::Minus1)?
+        .eq(&labels)?
+        .to_dtype(candle_core::DType::F32)?;
+    println!(
+        "accuracy on {n} embedded test images: {:.3}",
+        correct.mean_all()?.to_scalar::<f32>()?
+    );
 
     // Gradient of one class's log-probability w.r.t. the input pixels.
     let x = candle_core::Var::from_tensor(&x.narrow(0, 0, 8)?)?;
     let log_p = candle_nn::ops::log_softmax(&classifier.logits(x.as_tensor())?, D::Minus1)?;
-    let trouser = classifier.class_names().iter().position(|c| c == "Trouser").unwrap_or(1);
+    let trouser = classifier
+        .class_names()
+        .iter()
+        .position(|c| c == "Trouser")
+        .unwrap_or(1);
     let objective = log_p.narrow(1, trouser, 1)?.sum_all()?;
     let grads = objective.backward()?;
     let g = grads.get(&x).expect("the input is a variable");

@@ -190,7 +190,11 @@ struct ClassesFile {
 enum SubsetEntry {
     Index(i64),
     Label(String),
-    Named { name: Option<String>, index: Option<i64>, label: Option<String> },
+    Named {
+        name: Option<String>,
+        index: Option<i64>,
+        label: Option<String>,
+    },
 }
 
 impl Adapter {
@@ -217,28 +221,50 @@ impl Adapter {
     }
 
     /// An adapter built in code: generator-space input of the given shape, all logits.
-    pub fn for_generator_space(channels: usize, height: usize, width: usize, class_names: Vec<String>) -> Result<Adapter> {
+    pub fn for_generator_space(
+        channels: usize,
+        height: usize,
+        width: usize,
+        class_names: Vec<String>,
+    ) -> Result<Adapter> {
         let input = InputSpec::generator_space(channels, height, width);
         Self::from_parts(input, class_names, None)
     }
 
     /// An adapter built in code from its parts. `logit_indices` picks one model logit per
     /// problem class (`None`: all logits, `class_names` index-aligned with them).
-    pub fn from_parts(input: InputSpec, class_names: Vec<String>, logit_indices: Option<Vec<usize>>) -> Result<Adapter> {
+    pub fn from_parts(
+        input: InputSpec,
+        class_names: Vec<String>,
+        logit_indices: Option<Vec<usize>>,
+    ) -> Result<Adapter> {
         validate_input(&input).map_err(|e| anyhow!("adapter: {e}"))?;
         if let Some(ix) = &logit_indices {
             if ix.len() != class_names.len() {
-                bail!("adapter: {} class names for {} logit indices", class_names.len(), ix.len());
+                bail!(
+                    "adapter: {} class names for {} logit indices",
+                    class_names.len(),
+                    ix.len()
+                );
             }
         }
         if class_names.is_empty() {
             bail!("adapter: no classes");
         }
-        Ok(Adapter { origin: None, class_names, logit_indices, model_labels: None, input, model: None, zoo: None })
+        Ok(Adapter {
+            origin: None,
+            class_names,
+            logit_indices,
+            model_labels: None,
+            input,
+            model: None,
+            zoo: None,
+        })
     }
 
     fn parse(text: &str, origin: &str, base: Option<&Path>) -> Result<Adapter> {
-        let file: AdapterFile = toml::from_str(text).map_err(|e| anyhow!("{origin}: invalid adapter TOML: {e}"))?;
+        let file: AdapterFile =
+            toml::from_str(text).map_err(|e| anyhow!("{origin}: invalid adapter TOML: {e}"))?;
         match file.modality.as_deref().unwrap_or("image") {
             "image" => {}
             "mel" => bail!("{origin}: modality \"mel\" (audio) is not supported yet; only \"image\""),
@@ -253,15 +279,28 @@ impl Adapter {
             }
         };
         let model_labels = match (&file.classes.names, &file.classes.labels_file) {
-            (Some(_), Some(_)) => bail!("{origin}: [classes] give either `names` or `labels_file`, not both"),
+            (Some(_), Some(_)) => {
+                bail!("{origin}: [classes] give either `names` or `labels_file`, not both")
+            }
             (Some(n), None) => Some(n.clone()),
             (None, Some(f)) => {
                 let path = resolve(f);
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("{origin}: [classes] cannot read labels_file {}", path.display()))?;
-                let labels: Vec<String> = text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "{origin}: [classes] cannot read labels_file {}",
+                        path.display()
+                    )
+                })?;
+                let labels: Vec<String> = text
+                    .lines()
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect();
                 if labels.is_empty() {
-                    bail!("{origin}: [classes] labels_file {} has no labels", path.display());
+                    bail!(
+                        "{origin}: [classes] labels_file {} has no labels",
+                        path.display()
+                    );
                 }
                 Some(labels)
             }
@@ -314,7 +353,10 @@ impl Adapter {
     }
 
     fn origin_str(&self) -> String {
-        self.origin.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "adapter".to_string())
+        self.origin
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "adapter".to_string())
     }
 
     /// The problem's class names, index-aligned with `select_logits`' output.
@@ -348,10 +390,16 @@ impl Adapter {
     }
 
     /// `validate_against` on declared shapes alone (testable without a compiled model).
-    pub fn validate_against_io(&self, inputs: &[crate::onnx::IoInfo], outputs: &[crate::onnx::IoInfo]) -> Result<()> {
+    pub fn validate_against_io(
+        &self,
+        inputs: &[crate::onnx::IoInfo],
+        outputs: &[crate::onnx::IoInfo],
+    ) -> Result<()> {
         use crate::onnx::Dim;
         let origin = self.origin_str();
-        let input = inputs.first().ok_or_else(|| anyhow!("{origin}: the model declares no input"))?;
+        let input = inputs
+            .first()
+            .ok_or_else(|| anyhow!("{origin}: the model declares no input"))?;
         let fixed = |d: &Dim| match d {
             Dim::Fixed(n) => Some(*n),
             Dim::Free(_) => None,
@@ -367,8 +415,16 @@ impl Adapter {
             Layout::Nchw => (&input.dims[1], &input.dims[2], &input.dims[3]),
             Layout::Nhwc => (&input.dims[3], &input.dims[1], &input.dims[2]),
         };
-        let layout = if self.input.layout == Layout::Nchw { "NCHW" } else { "NHWC" };
-        for (what, dim, want) in [("channels", c, self.input.channels), ("height", h, self.input.height), ("width", w, self.input.width)] {
+        let layout = if self.input.layout == Layout::Nchw {
+            "NCHW"
+        } else {
+            "NHWC"
+        };
+        for (what, dim, want) in [
+            ("channels", c, self.input.channels),
+            ("height", h, self.input.height),
+            ("width", w, self.input.width),
+        ] {
             if let Some(n) = fixed(dim) {
                 if n != want {
                     bail!(
@@ -379,7 +435,9 @@ impl Adapter {
                 }
             }
         }
-        let output = outputs.first().ok_or_else(|| anyhow!("{origin}: the model declares no output"))?;
+        let output = outputs
+            .first()
+            .ok_or_else(|| anyhow!("{origin}: the model declares no output"))?;
         if let Some(Dim::Fixed(k)) = output.dims.last() {
             let k = *k;
             if let Some(labels) = &self.model_labels {
@@ -390,7 +448,10 @@ impl Adapter {
                     bail!("{origin}: adapter's label list has {} entries but the model output {:?} has {k} logits", labels.len(), output.name);
                 }
             } else if self.logit_indices.is_none() && self.class_names.len() != k {
-                bail!("{origin}: adapter names {} classes but the model has {k} logits", self.class_names.len());
+                bail!(
+                    "{origin}: adapter names {} classes but the model has {k} logits",
+                    self.class_names.len()
+                );
             }
             if let Some(ix) = &self.logit_indices {
                 if let Some((i, bad)) = ix.iter().enumerate().find(|(_, &j)| j >= k) {
@@ -413,7 +474,10 @@ impl Adapter {
         let mut batch = Vec::with_capacity(paths.len());
         for p in paths {
             let x = crate::data::image_file_to_generator_space(p, self.input.channels, device)?;
-            batch.push(self.generator_to_input(&x).with_context(|| format!("{}: cannot convert for the model", p.display()))?);
+            batch.push(
+                self.generator_to_input(&x)
+                    .with_context(|| format!("{}: cannot convert for the model", p.display()))?,
+            );
         }
         Ok(Tensor::cat(&batch, 0)?)
     }
@@ -422,7 +486,12 @@ impl Adapter {
     /// the classifier's input tensor.
     pub fn generator_to_input(&self, x: &Tensor) -> Result<Tensor> {
         let spec = &self.input;
-        let (_, c, h, w) = x.dims4().map_err(|e| anyhow!("{}: generator batch must be [N,C,H,W]: {e}", self.origin_str()))?;
+        let (_, c, h, w) = x.dims4().map_err(|e| {
+            anyhow!(
+                "{}: generator batch must be [N,C,H,W]: {e}",
+                self.origin_str()
+            )
+        })?;
         // Channels first: resizing fewer channels is cheaper.
         let mut y = match (c, spec.channels) {
             (a, b) if a == b => x.clone(),
@@ -434,10 +503,16 @@ impl Adapter {
                 let b = x.narrow(1, 2, 1)?;
                 ((r * 0.299)? + (g * 0.587)?)?.add(&(b * 0.114)?)?
             }
-            (a, b) => bail!("{}: cannot convert {a} generator channels to the model's {b}", self.origin_str()),
+            (a, b) => bail!(
+                "{}: cannot convert {a} generator channels to the model's {b}",
+                self.origin_str()
+            ),
         };
         if spec.bgr && spec.channels == 3 {
-            y = Tensor::cat(&[y.narrow(1, 2, 1)?, y.narrow(1, 1, 1)?, y.narrow(1, 0, 1)?], 1)?;
+            y = Tensor::cat(
+                &[y.narrow(1, 2, 1)?, y.narrow(1, 1, 1)?, y.narrow(1, 0, 1)?],
+                1,
+            )?;
         }
         if (h, w) != (spec.height, spec.width) {
             y = self.resize(&y, h, w)?;
@@ -448,8 +523,21 @@ impl Adapter {
         }
         if spec.mean.iter().any(|&m| m != 0.0) || spec.std.iter().any(|&s| s != 1.0) {
             let n = spec.channels;
-            let mean = Tensor::from_vec(spec.mean.iter().map(|&m| m as f32).collect::<Vec<_>>(), (1, n, 1, 1), y.device())?.to_dtype(y.dtype())?;
-            let inv = Tensor::from_vec(spec.std.iter().map(|&s| (1.0 / s) as f32).collect::<Vec<_>>(), (1, n, 1, 1), y.device())?.to_dtype(y.dtype())?;
+            let mean = Tensor::from_vec(
+                spec.mean.iter().map(|&m| m as f32).collect::<Vec<_>>(),
+                (1, n, 1, 1),
+                y.device(),
+            )?
+            .to_dtype(y.dtype())?;
+            let inv = Tensor::from_vec(
+                spec.std
+                    .iter()
+                    .map(|&s| (1.0 / s) as f32)
+                    .collect::<Vec<_>>(),
+                (1, n, 1, 1),
+                y.device(),
+            )?
+            .to_dtype(y.dtype())?;
             y = y.broadcast_sub(&mean)?.broadcast_mul(&inv)?;
         }
         if spec.layout == Layout::Nhwc {
@@ -472,7 +560,10 @@ impl Adapter {
             Fit::Stretch => (th, tw),
             Fit::CenterCrop => {
                 let s = (th as f64 / h as f64).max(tw as f64 / w as f64);
-                (((h as f64 * s).round() as usize).max(th), ((w as f64 * s).round() as usize).max(tw))
+                (
+                    ((h as f64 * s).round() as usize).max(th),
+                    ((w as f64 * s).round() as usize).max(tw),
+                )
             }
         };
         let dev = y.device();
@@ -480,27 +571,45 @@ impl Adapter {
         let aw = interpolation_matrix(w, rw, (rw - tw) / 2, tw, spec.resize);
         let ah = Tensor::from_vec(ah, (th, h), dev)?.to_dtype(y.dtype())?;
         // Transposed: [w, tw].
-        let aw = Tensor::from_vec(aw, (tw, w), dev)?.to_dtype(y.dtype())?.t()?.contiguous()?;
+        let aw = Tensor::from_vec(aw, (tw, w), dev)?
+            .to_dtype(y.dtype())?
+            .t()?
+            .contiguous()?;
         let y = ah.broadcast_matmul(&y.contiguous()?)?;
         Ok(y.broadcast_matmul(&aw)?)
     }
 
     /// Map the model's full logits ([N, K]) onto the problem's classes ([N, num_classes]).
     pub fn select_logits(&self, logits: &Tensor) -> Result<Tensor> {
-        let logits = if logits.rank() > 2 { logits.flatten_from(1)? } else { logits.clone() };
+        let logits = if logits.rank() > 2 {
+            logits.flatten_from(1)?
+        } else {
+            logits.clone()
+        };
         let k = logits.dim(logits.rank() - 1)?;
         match &self.logit_indices {
             None => {
                 if k != self.class_names.len() {
-                    bail!("{}: the model returned {k} logits but the adapter names {} classes", self.origin_str(), self.class_names.len());
+                    bail!(
+                        "{}: the model returned {k} logits but the adapter names {} classes",
+                        self.origin_str(),
+                        self.class_names.len()
+                    );
                 }
                 Ok(logits)
             }
             Some(ix) => {
                 if let Some(&bad) = ix.iter().find(|&&j| j >= k) {
-                    bail!("{}: logit index {bad} is out of range for the model's {k} logits", self.origin_str());
+                    bail!(
+                        "{}: logit index {bad} is out of range for the model's {k} logits",
+                        self.origin_str()
+                    );
                 }
-                let idx = Tensor::from_vec(ix.iter().map(|&j| j as u32).collect::<Vec<_>>(), ix.len(), logits.device())?;
+                let idx = Tensor::from_vec(
+                    ix.iter().map(|&j| j as u32).collect::<Vec<_>>(),
+                    ix.len(),
+                    logits.device(),
+                )?;
                 Ok(logits.index_select(&idx, logits.rank() - 1)?)
             }
         }
@@ -514,11 +623,20 @@ fn first_duplicate(names: &[String]) -> Option<&String> {
 
 fn resolve_subset_entry(e: &SubsetEntry, labels: Option<&[String]>) -> Result<(String, usize)> {
     let by_label = |l: &str| -> Result<usize> {
-        let labels = labels.ok_or_else(|| anyhow!("class {l:?} given by name, but the adapter has no `names` or `labels_file`"))?;
+        let labels = labels.ok_or_else(|| {
+            anyhow!("class {l:?} given by name, but the adapter has no `names` or `labels_file`")
+        })?;
         labels.iter().position(|x| x == l).ok_or_else(|| {
-            let close: Vec<&String> = labels.iter().filter(|x| x.to_lowercase().contains(&l.to_lowercase())).take(5).collect();
+            let close: Vec<&String> = labels
+                .iter()
+                .filter(|x| x.to_lowercase().contains(&l.to_lowercase()))
+                .take(5)
+                .collect();
             if close.is_empty() {
-                anyhow!("unknown class name {l:?} (not among the model's {} labels)", labels.len())
+                anyhow!(
+                    "unknown class name {l:?} (not among the model's {} labels)",
+                    labels.len()
+                )
             } else {
                 anyhow!("unknown class name {l:?}; did you mean one of {close:?}?")
             }
@@ -553,7 +671,11 @@ fn resolve_subset_entry(e: &SubsetEntry, labels: Option<&[String]>) -> Result<(S
                     None => bail!("needs `index`, `label` or `name`"),
                 },
             };
-            let name = name.clone().or_else(|| label.clone()).or_else(|| label_of(i)).unwrap_or_else(|| format!("class {i}"));
+            let name = name
+                .clone()
+                .or_else(|| label.clone())
+                .or_else(|| label_of(i))
+                .unwrap_or_else(|| format!("class {i}"));
             (name, i)
         }
     })
@@ -566,14 +688,21 @@ fn parse_input(f: &InputFile) -> Result<InputSpec> {
         other => bail!("size must be [height, width] (or [side]), got {other:?}"),
     };
     let channels = f.channels.unwrap_or(3);
-    let layout = match f.layout.as_deref().unwrap_or("NCHW").to_ascii_uppercase().as_str() {
+    let layout = match f
+        .layout
+        .as_deref()
+        .unwrap_or("NCHW")
+        .to_ascii_uppercase()
+        .as_str()
+    {
         "NCHW" => Layout::Nchw,
         "NHWC" => Layout::Nhwc,
         other => bail!("layout {other:?}: expected \"NCHW\" or \"NHWC\""),
     };
     let range = match &f.range {
         None => ValueRange::ZeroOne,
-        Some(r) => ValueRange::parse(r).ok_or_else(|| anyhow!("range {r:?}: expected \"0..1\", \"0..255\" or \"-1..1\""))?,
+        Some(r) => ValueRange::parse(r)
+            .ok_or_else(|| anyhow!("range {r:?}: expected \"0..1\", \"0..255\" or \"-1..1\""))?,
     };
     let per_channel = |v: &Option<Vec<f64>>, default: f64, what: &str| -> Result<Vec<f64>> {
         match v {
@@ -585,23 +714,52 @@ fn parse_input(f: &InputFile) -> Result<InputSpec> {
     };
     let mean = per_channel(&f.mean, 0.0, "mean")?;
     let std = per_channel(&f.std, 1.0, "std")?;
-    let bgr = match f.channel_order.as_deref().unwrap_or("RGB").to_ascii_uppercase().as_str() {
+    let bgr = match f
+        .channel_order
+        .as_deref()
+        .unwrap_or("RGB")
+        .to_ascii_uppercase()
+        .as_str()
+    {
         "RGB" => false,
         "BGR" => true,
         other => bail!("channel_order {other:?}: expected \"RGB\" or \"BGR\""),
     };
-    let resize = match f.resize.as_deref().unwrap_or("bilinear").to_ascii_lowercase().as_str() {
+    let resize = match f
+        .resize
+        .as_deref()
+        .unwrap_or("bilinear")
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "bilinear" | "linear" => ResizeMethod::Bilinear,
         "nearest" => ResizeMethod::Nearest,
         "none" => ResizeMethod::None,
         other => bail!("resize {other:?}: expected \"bilinear\", \"nearest\" or \"none\""),
     };
-    let fit = match f.fit.as_deref().unwrap_or("stretch").to_ascii_lowercase().as_str() {
+    let fit = match f
+        .fit
+        .as_deref()
+        .unwrap_or("stretch")
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "stretch" => Fit::Stretch,
         "center-crop" | "center_crop" => Fit::CenterCrop,
         other => bail!("fit {other:?}: expected \"stretch\" or \"center-crop\""),
     };
-    let spec = InputSpec { height, width, channels, layout, range, mean, std, bgr, resize, fit };
+    let spec = InputSpec {
+        height,
+        width,
+        channels,
+        layout,
+        range,
+        mean,
+        std,
+        bgr,
+        resize,
+        fit,
+    };
     validate_input(&spec)?;
     Ok(spec)
 }
@@ -611,7 +769,10 @@ fn validate_input(s: &InputSpec) -> Result<()> {
         bail!("size {}x{} is out of range (1..=8192)", s.height, s.width);
     }
     if s.channels != 1 && s.channels != 3 {
-        bail!("channels {}: image adapters support 1 (grey) or 3 (colour)", s.channels);
+        bail!(
+            "channels {}: image adapters support 1 (grey) or 3 (colour)",
+            s.channels
+        );
     }
     if s.mean.len() != s.channels || s.std.len() != s.channels {
         bail!("mean/std need one value per channel ({})", s.channels);
@@ -628,7 +789,13 @@ fn validate_input(s: &InputSpec) -> Result<()> {
 /// Row-major `[out, in]` matrix mapping an axis of `in_len` samples to `out_len` samples of
 /// a `resized_len` resampling, starting at `crop_start` (center-crop). Half-pixel centres
 /// (align_corners = false), like PIL, PyTorch and ONNX Resize's default.
-pub fn interpolation_matrix(in_len: usize, resized_len: usize, crop_start: usize, out_len: usize, method: ResizeMethod) -> Vec<f32> {
+pub fn interpolation_matrix(
+    in_len: usize,
+    resized_len: usize,
+    crop_start: usize,
+    out_len: usize,
+    method: ResizeMethod,
+) -> Vec<f32> {
     let mut m = vec![0f32; out_len * in_len];
     let scale = in_len as f64 / resized_len as f64;
     for o in 0..out_len {

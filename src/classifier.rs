@@ -55,7 +55,10 @@ impl Classifier for OnnxClassifier {
     fn logits(&self, x: &Tensor) -> Result<Tensor> {
         let input = self.adapter.generator_to_input(x)?;
         let outputs = self.model.forward(&[input])?;
-        let first = outputs.into_iter().next().context("the ONNX model returned no outputs")?;
+        let first = outputs
+            .into_iter()
+            .next()
+            .context("the ONNX model returned no outputs")?;
         self.adapter.select_logits(&first)
     }
 

@@ -43,7 +43,8 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     if !candle_core::utils::cuda_is_available() {
         bail!("--device {spec}: this probegan was built without CUDA; rebuild with `scripts/build-cuda.sh` (cargo feature `cuda`)");
     }
-    Device::new_cuda(ordinal).with_context(|| format!("--device {spec}: cannot open CUDA device {ordinal}"))
+    Device::new_cuda(ordinal)
+        .with_context(|| format!("--device {spec}: cannot open CUDA device {ordinal}"))
 }
 
 #[cfg(test)]

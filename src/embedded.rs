@@ -6,10 +6,14 @@
 use crate::data::{dataset_from_idx_bytes, Dataset, Split, FASHION_MNIST_CLASSES};
 use anyhow::Result;
 
-const SUBSET_TRAIN_IMAGES: &[u8] = include_bytes!("../data/fashion-mnist-subset/train-images-idx3-ubyte.gz");
-const SUBSET_TRAIN_LABELS: &[u8] = include_bytes!("../data/fashion-mnist-subset/train-labels-idx1-ubyte.gz");
-const SUBSET_TEST_IMAGES: &[u8] = include_bytes!("../data/fashion-mnist-subset/t10k-images-idx3-ubyte.gz");
-const SUBSET_TEST_LABELS: &[u8] = include_bytes!("../data/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz");
+const SUBSET_TRAIN_IMAGES: &[u8] =
+    include_bytes!("../data/fashion-mnist-subset/train-images-idx3-ubyte.gz");
+const SUBSET_TRAIN_LABELS: &[u8] =
+    include_bytes!("../data/fashion-mnist-subset/train-labels-idx1-ubyte.gz");
+const SUBSET_TEST_IMAGES: &[u8] =
+    include_bytes!("../data/fashion-mnist-subset/t10k-images-idx3-ubyte.gz");
+const SUBSET_TEST_LABELS: &[u8] =
+    include_bytes!("../data/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz");
 
 /// The bundled subset's training half: 10,000 images, 1,000 per class, `[1, 28, 28]`.
 pub fn fashion_mnist_subset() -> Result<Dataset> {
@@ -18,10 +22,23 @@ pub fn fashion_mnist_subset() -> Result<Dataset> {
 
 /// The bundled subset's train (10,000) or test (3,000) half.
 pub fn fashion_mnist_subset_split(split: Split) -> Result<Dataset> {
-    let names = FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect();
+    let names = FASHION_MNIST_CLASSES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     match split {
-        Split::Train => dataset_from_idx_bytes(SUBSET_TRAIN_IMAGES, SUBSET_TRAIN_LABELS, names, "embedded fashion-mnist-subset train"),
-        Split::Test => dataset_from_idx_bytes(SUBSET_TEST_IMAGES, SUBSET_TEST_LABELS, names, "embedded fashion-mnist-subset test"),
+        Split::Train => dataset_from_idx_bytes(
+            SUBSET_TRAIN_IMAGES,
+            SUBSET_TRAIN_LABELS,
+            names,
+            "embedded fashion-mnist-subset train",
+        ),
+        Split::Test => dataset_from_idx_bytes(
+            SUBSET_TEST_IMAGES,
+            SUBSET_TEST_LABELS,
+            names,
+            "embedded fashion-mnist-subset test",
+        ),
     }
 }
 
@@ -63,16 +80,29 @@ pub const BUNDLED_MODELS: [BundledModel; 3] = [
 
 /// A bundled model by name (`regular`, `robust`, `judge`).
 pub fn bundled_model(name: &str) -> Result<&'static BundledModel> {
-    BUNDLED_MODELS.iter().find(|m| m.name == name).ok_or_else(|| {
-        anyhow::anyhow!("no bundled model {name:?}; the bundled ones are regular, robust and judge")
-    })
+    BUNDLED_MODELS
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no bundled model {name:?}; the bundled ones are regular, robust and judge"
+            )
+        })
 }
 
 /// A bundled model compiled for `device` behind its adapter, ready for training.
-pub fn bundled_classifier(name: &str, device: &candle_core::Device) -> Result<crate::classifier::OnnxClassifier> {
+pub fn bundled_classifier(
+    name: &str,
+    device: &candle_core::Device,
+) -> Result<crate::classifier::OnnxClassifier> {
     let m = bundled_model(name)?;
     let origin = format!("embedded adapters/fmnist_{name}.toml");
-    let adapter = crate::adapter::Adapter::from_toml_str_in(m.adapter_toml, &origin, std::path::Path::new("adapters"))?;
-    let model = crate::onnx::OnnxModel::from_bytes(m.onnx, &format!("embedded {}", m.file), device)?;
+    let adapter = crate::adapter::Adapter::from_toml_str_in(
+        m.adapter_toml,
+        &origin,
+        std::path::Path::new("adapters"),
+    )?;
+    let model =
+        crate::onnx::OnnxModel::from_bytes(m.onnx, &format!("embedded {}", m.file), device)?;
     crate::classifier::OnnxClassifier::new(model, adapter)
 }

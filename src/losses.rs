@@ -96,7 +96,11 @@ pub fn gradient_penalty(
     alpha: &Tensor,
 ) -> Result<Tensor> {
     if real.dims() != fake.dims() {
-        bail!("gradient penalty: real {:?} and fake {:?} batches differ in shape", real.dims(), fake.dims());
+        bail!(
+            "gradient penalty: real {:?} and fake {:?} batches differ in shape",
+            real.dims(),
+            fake.dims()
+        );
     }
     let n = real.dim(0)?;
     let a = alpha.reshape((n, 1, 1, 1))?;
@@ -132,32 +136,68 @@ mod tests {
     fn hinge_and_masks() {
         let out = t(&[2.0, 0.5, -1.0, 0.0]);
         // real: max(0, 1-x) = [0, .5, 2, 1] -> mean .875
-        assert!((hinge_d_real(&out, None).unwrap().to_scalar::<f32>().unwrap() - 0.875).abs() < 1e-6);
+        assert!(
+            (hinge_d_real(&out, None)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                - 0.875)
+                .abs()
+                < 1e-6
+        );
         // fake: max(0, 1+x) = [3, 1.5, 0, 1] masked to first two -> 2.25
         let m = t(&[1.0, 1.0, 0.0, 0.0]);
-        assert!((hinge_d_fake(&out, Some(&m)).unwrap().to_scalar::<f32>().unwrap() - 2.25).abs() < 1e-6);
+        assert!(
+            (hinge_d_fake(&out, Some(&m))
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                - 2.25)
+                .abs()
+                < 1e-6
+        );
         let empty = t(&[0.0; 4]);
-        assert_eq!(hinge_g(&out, Some(&empty)).unwrap().to_scalar::<f32>().unwrap(), 0.0);
+        assert_eq!(
+            hinge_g(&out, Some(&empty))
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap(),
+            0.0
+        );
     }
 
     #[test]
     fn cross_entropy_matches_direct_formula() {
-        let logits = Tensor::new(&[[1.0f32, 2.0, 3.0], [100.0, 0.0, -100.0]], &Device::Cpu).unwrap();
+        let logits =
+            Tensor::new(&[[1.0f32, 2.0, 3.0], [100.0, 0.0, -100.0]], &Device::Cpu).unwrap();
         let labels = Tensor::new(&[2u32, 1], &Device::Cpu).unwrap();
-        let ce = cross_entropy_per_sample(&logits, &labels).unwrap().to_vec1::<f32>().unwrap();
+        let ce = cross_entropy_per_sample(&logits, &labels)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let e0 = -(3f64.exp() / (1f64.exp() + 2f64.exp() + 3f64.exp())).ln();
         assert!((ce[0] as f64 - e0).abs() < 1e-5);
-        assert!((ce[1] - 100.0).abs() < 1e-3, "stable for large logits: {}", ce[1]);
-        let soft = soft_cross_entropy(&logits.narrow(0, 0, 1).unwrap(), &t(&[0.0, 0.0, 1.0]).unsqueeze(0).unwrap())
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        assert!(
+            (ce[1] - 100.0).abs() < 1e-3,
+            "stable for large logits: {}",
+            ce[1]
+        );
+        let soft = soft_cross_entropy(
+            &logits.narrow(0, 0, 1).unwrap(),
+            &t(&[0.0, 0.0, 1.0]).unsqueeze(0).unwrap(),
+        )
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
         assert!((soft as f64 - e0).abs() < 1e-5);
     }
 
     #[test]
     fn softplus_is_stable() {
-        let v = softplus(&t(&[-50.0, 0.0, 50.0])).unwrap().to_vec1::<f32>().unwrap();
+        let v = softplus(&t(&[-50.0, 0.0, 50.0]))
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert!(v[0] < 1e-20 && (v[1] - 2f32.ln()).abs() < 1e-6 && (v[2] - 50.0).abs() < 1e-5);
     }
 
@@ -167,18 +207,33 @@ mod tests {
     fn gradient_penalty_value_and_second_order_gradient() {
         crate::init();
         let dev = Device::Cpu;
-        let w = Var::from_tensor(&Tensor::new(&[[[[0.6f32, 0.3], [0.9, 1.2]]]], &dev).unwrap()).unwrap();
-        let real = Tensor::new(&[[[[1.0f32, 2.0], [3.0, 4.0]]], [[[0.0, 1.0], [0.0, 1.0]]]], &dev).unwrap();
+        let w = Var::from_tensor(&Tensor::new(&[[[[0.6f32, 0.3], [0.9, 1.2]]]], &dev).unwrap())
+            .unwrap();
+        let real = Tensor::new(
+            &[[[[1.0f32, 2.0], [3.0, 4.0]]], [[[0.0, 1.0], [0.0, 1.0]]]],
+            &dev,
+        )
+        .unwrap();
         let fake = real.affine(-1.0, 0.5).unwrap();
         let alpha = t(&[0.3, 0.8]);
-        let critic = |x: &Tensor| -> Result<Tensor> { Ok(x.broadcast_mul(w.as_tensor())?.flatten_from(1)?.sum(1)?) };
+        let critic = |x: &Tensor| -> Result<Tensor> {
+            Ok(x.broadcast_mul(w.as_tensor())?.flatten_from(1)?.sum(1)?)
+        };
         let gp = gradient_penalty(critic, &real, &fake, &alpha).unwrap();
         let norm = (0.36f64 + 0.09 + 0.81 + 1.44).sqrt();
         assert!((gp.to_scalar::<f32>().unwrap() as f64 - (norm - 1.0).powi(2)).abs() < 1e-5);
         let g = gp.backward().unwrap();
-        let gw = g.get(w.as_tensor()).expect("second-order gradient reaches the critic").flatten_all().unwrap();
+        let gw = g
+            .get(w.as_tensor())
+            .expect("second-order gradient reaches the critic")
+            .flatten_all()
+            .unwrap();
         let gw = gw.to_vec1::<f32>().unwrap();
         let expect = 2.0 * (norm - 1.0) * 0.6 / norm;
-        assert!((gw[0] as f64 - expect).abs() < 1e-4, "{} vs {expect}", gw[0]);
+        assert!(
+            (gw[0] as f64 - expect).abs() < 1e-4,
+            "{} vs {expect}",
+            gw[0]
+        );
     }
 }

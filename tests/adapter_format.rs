@@ -7,7 +7,13 @@ use probegan::onnx::{Dim, IoInfo};
 fn io(name: &str, dims: &[Option<usize>]) -> IoInfo {
     IoInfo {
         name: name.into(),
-        dims: dims.iter().map(|d| match d { Some(n) => Dim::Fixed(*n), None => Dim::Free("N".into()) }).collect(),
+        dims: dims
+            .iter()
+            .map(|d| match d {
+                Some(n) => Dim::Fixed(*n),
+                None => Dim::Free("N".into()),
+            })
+            .collect(),
         elem_type: "float".into(),
     }
 }
@@ -46,22 +52,53 @@ fn parses_every_field() {
 #[test]
 fn errors_name_the_file_and_the_problem() {
     let bad_name = FULL.replace("subset = [\"c\"", "subset = [\"zebra\"");
-    let e = Adapter::from_toml_str(&bad_name, "bad.toml").unwrap_err().to_string();
+    let e = Adapter::from_toml_str(&bad_name, "bad.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bad.toml") && e.contains("zebra"), "{e}");
     let bad_index = FULL.replace("index = 1", "index = 9");
-    let e = Adapter::from_toml_str(&bad_index, "idx.toml").unwrap_err().to_string();
-    assert!(e.contains("idx.toml") && e.contains("9") && e.contains("out of range"), "{e}");
-    let e = Adapter::from_toml_str(&FULL.replace("0..255", "0..9"), "r.toml").unwrap_err().to_string();
+    let e = Adapter::from_toml_str(&bad_index, "idx.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("idx.toml") && e.contains("9") && e.contains("out of range"),
+        "{e}"
+    );
+    let e = Adapter::from_toml_str(&FULL.replace("0..255", "0..9"), "r.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("r.toml") && e.contains("range"), "{e}");
-    let e = Adapter::from_toml_str(&FULL.replace("\"image\"", "\"mel\""), "m.toml").unwrap_err().to_string();
+    let e = Adapter::from_toml_str(&FULL.replace("\"image\"", "\"mel\""), "m.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("mel") && e.contains("not supported"), "{e}");
-    let e = Adapter::from_toml_str(&FULL.replace("mean = [1.0, 2.0, 3.0]", "mean = [1.0, 2.0]"), "c.toml").unwrap_err().to_string();
+    let e = Adapter::from_toml_str(
+        &FULL.replace("mean = [1.0, 2.0, 3.0]", "mean = [1.0, 2.0]"),
+        "c.toml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("mean") && e.contains("3 channels"), "{e}");
-    let e = Adapter::from_toml_str(&FULL.replace("std = [2.0, 4.0, 8.0]", "std = [0.0]"), "s.toml").unwrap_err().to_string();
+    let e = Adapter::from_toml_str(
+        &FULL.replace("std = [2.0, 4.0, 8.0]", "std = [0.0]"),
+        "s.toml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("std"), "{e}");
-    let e = Adapter::from_toml_str("[input]\nsize=[2,2]\n[classes]\nnames=[\"a\",\"a\"]\n", "d.toml").unwrap_err().to_string();
+    let e = Adapter::from_toml_str(
+        "[input]\nsize=[2,2]\n[classes]\nnames=[\"a\",\"a\"]\n",
+        "d.toml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("twice"), "{e}");
-    let e = Adapter::from_toml_str("[input]\nsize=[2,2]\nwhat=1\n[classes]\nnames=[\"a\"]\n", "u.toml").unwrap_err().to_string();
+    let e = Adapter::from_toml_str(
+        "[input]\nsize=[2,2]\nwhat=1\n[classes]\nnames=[\"a\"]\n",
+        "u.toml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("u.toml") && e.contains("what"), "{e}");
 }
 
@@ -71,11 +108,19 @@ fn labels_file_resolves_relative_to_the_adapter() {
     std::fs::create_dir(dir.path().join("sub")).unwrap();
     std::fs::write(dir.path().join("sub/labels.txt"), "cat\ndog\n\nbird\n").unwrap();
     let path = dir.path().join("sub/a.toml");
-    std::fs::write(&path, "[input]\nsize=[8,8]\n[classes]\nlabels_file=\"labels.txt\"\nsubset=[\"bird\",\"cat\"]\n").unwrap();
+    std::fs::write(
+        &path,
+        "[input]\nsize=[8,8]\n[classes]\nlabels_file=\"labels.txt\"\nsubset=[\"bird\",\"cat\"]\n",
+    )
+    .unwrap();
     let a = Adapter::load(&path).unwrap();
     assert_eq!(a.class_names(), ["bird", "cat"]);
     assert_eq!(a.logit_indices().unwrap(), [2, 0]);
-    std::fs::write(&path, "[input]\nsize=[8,8]\n[classes]\nlabels_file=\"nope.txt\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[input]\nsize=[8,8]\n[classes]\nlabels_file=\"nope.txt\"\n",
+    )
+    .unwrap();
     let e = format!("{:#}", Adapter::load(&path).unwrap_err());
     assert!(e.contains("a.toml") && e.contains("nope.txt"), "{e}");
 }
@@ -84,17 +129,46 @@ fn labels_file_resolves_relative_to_the_adapter() {
 fn validates_against_declared_model_shapes() {
     let a = Adapter::from_toml_str(FULL, "full.toml").unwrap();
     // NHWC [N, 4, 6, 3], 4 logits: fine; 3 logits: subset index 3 is out of range.
-    a.validate_against_io(&[io("x", &[None, Some(4), Some(6), Some(3)])], &[io("y", &[None, Some(4)])]).unwrap();
-    let e = a.validate_against_io(&[io("x", &[None, Some(4), Some(6), Some(3)])], &[io("y", &[None, Some(3)])]).unwrap_err().to_string();
+    a.validate_against_io(
+        &[io("x", &[None, Some(4), Some(6), Some(3)])],
+        &[io("y", &[None, Some(4)])],
+    )
+    .unwrap();
+    let e = a
+        .validate_against_io(
+            &[io("x", &[None, Some(4), Some(6), Some(3)])],
+            &[io("y", &[None, Some(3)])],
+        )
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("full.toml") && e.contains("3 logits"), "{e}");
-    let e = a.validate_against_io(&[io("x", &[None, Some(5), Some(6), Some(3)])], &[io("y", &[None, Some(4)])]).unwrap_err().to_string();
+    let e = a
+        .validate_against_io(
+            &[io("x", &[None, Some(5), Some(6), Some(3)])],
+            &[io("y", &[None, Some(4)])],
+        )
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("height 4") && e.contains("height 5"), "{e}");
-    let e = a.validate_against_io(&[io("x", &[None, Some(4), Some(6), Some(1)])], &[io("y", &[None, Some(4)])]).unwrap_err().to_string();
+    let e = a
+        .validate_against_io(
+            &[io("x", &[None, Some(4), Some(6), Some(1)])],
+            &[io("y", &[None, Some(4)])],
+        )
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("channels"), "{e}");
-    let e = a.validate_against_io(&[io("x", &[None, Some(24)])], &[io("y", &[None, Some(4)])]).unwrap_err().to_string();
+    let e = a
+        .validate_against_io(&[io("x", &[None, Some(24)])], &[io("y", &[None, Some(4)])])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("rank"), "{e}");
     // Free dims accept anything.
-    a.validate_against_io(&[io("x", &[None, None, None, Some(3)])], &[io("y", &[None, None])]).unwrap();
+    a.validate_against_io(
+        &[io("x", &[None, None, None, Some(3)])],
+        &[io("y", &[None, None])],
+    )
+    .unwrap();
 }
 
 #[test]
@@ -116,13 +190,33 @@ fn value_range_mean_std_bgr_and_layout() {
 
 #[test]
 fn grey_rgb_conversions() {
-    let grey = Adapter::from_toml_str("[input]\nsize=[1,1]\nchannels=1\nrange=\"-1..1\"\n[classes]\nnames=[\"a\"]\n", "g").unwrap();
+    let grey = Adapter::from_toml_str(
+        "[input]\nsize=[1,1]\nchannels=1\nrange=\"-1..1\"\n[classes]\nnames=[\"a\"]\n",
+        "g",
+    )
+    .unwrap();
     let rgb = Tensor::from_vec(vec![1f32, 0., -1.], (1, 3, 1, 1), &Device::Cpu).unwrap();
-    let y: Vec<f32> = grey.generator_to_input(&rgb).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let y: Vec<f32> = grey
+        .generator_to_input(&rgb)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     assert!((y[0] - (0.299 - 0.114)).abs() < 1e-6, "{y:?}");
-    let colour = Adapter::from_toml_str("[input]\nsize=[1,1]\nchannels=3\nrange=\"-1..1\"\n[classes]\nnames=[\"a\"]\n", "c").unwrap();
+    let colour = Adapter::from_toml_str(
+        "[input]\nsize=[1,1]\nchannels=3\nrange=\"-1..1\"\n[classes]\nnames=[\"a\"]\n",
+        "c",
+    )
+    .unwrap();
     let g = Tensor::from_vec(vec![0.5f32], (1, 1, 1, 1), &Device::Cpu).unwrap();
-    let y: Vec<f32> = colour.generator_to_input(&g).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let y: Vec<f32> = colour
+        .generator_to_input(&g)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     assert_eq!(y, vec![0.5, 0.5, 0.5]);
 }
 
@@ -135,7 +229,10 @@ fn bilinear_matches_half_pixel_reference_values() {
     // Shrinking by 2 averages neighbouring pairs (antialiased).
     let m = interpolation_matrix(4, 2, 0, 2, ResizeMethod::Bilinear);
     let row0 = &m[0..4];
-    assert!((row0[0] - row0[1]).abs() < 1e-6 && row0[0] > 0.3, "{row0:?}");
+    assert!(
+        (row0[0] - row0[1]).abs() < 1e-6 && row0[0] > 0.3,
+        "{row0:?}"
+    );
     for o in 0..2 {
         assert!((m[o * 4..o * 4 + 4].iter().sum::<f32>() - 1.0).abs() < 1e-6);
     }
@@ -149,8 +246,19 @@ fn center_crop_keeps_the_middle() {
     )
     .unwrap();
     // 2x4 image; cover 2x2 at scale 1 -> crop columns 1..3.
-    let x = Tensor::from_vec(vec![0f32, 1., 2., 3., 4., 5., 6., 7.], (1, 1, 2, 4), &Device::Cpu).unwrap();
-    let y: Vec<f32> = a.generator_to_input(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let x = Tensor::from_vec(
+        vec![0f32, 1., 2., 3., 4., 5., 6., 7.],
+        (1, 1, 2, 4),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let y: Vec<f32> = a
+        .generator_to_input(&x)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     assert_eq!(y, vec![1.0, 2.0, 5.0, 6.0]);
 }
 
@@ -164,10 +272,21 @@ fn generator_to_input_gradient_matches_finite_differences() {
     let dev = Device::Cpu;
     let x0 = Tensor::rand(-1f64, 1f64, (2, 1, 9, 4), &dev).unwrap();
     let w = Tensor::rand(-1f64, 1f64, (2, 3, 5, 7), &dev).unwrap();
-    let f = |x: &Tensor| -> Tensor { (a.generator_to_input(x).unwrap() * &w).unwrap().sum_all().unwrap() };
+    let f = |x: &Tensor| -> Tensor {
+        (a.generator_to_input(x).unwrap() * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+    };
     let x = Var::from_tensor(&x0).unwrap();
     let grads = f(x.as_tensor()).backward().unwrap();
-    let g: Vec<f64> = grads.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let g: Vec<f64> = grads
+        .get(x.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     let base: Vec<f64> = x0.flatten_all().unwrap().to_vec1().unwrap();
     let h = 1e-5;
     for i in [0, 5, 17, 36, 71] {
@@ -175,10 +294,18 @@ fn generator_to_input_gradient_matches_finite_differences() {
         p[i] += h;
         let mut m = base.clone();
         m[i] -= h;
-        let fp = f(&Tensor::from_vec(p, (2, 1, 9, 4), &dev).unwrap()).to_scalar::<f64>().unwrap();
-        let fm = f(&Tensor::from_vec(m, (2, 1, 9, 4), &dev).unwrap()).to_scalar::<f64>().unwrap();
+        let fp = f(&Tensor::from_vec(p, (2, 1, 9, 4), &dev).unwrap())
+            .to_scalar::<f64>()
+            .unwrap();
+        let fm = f(&Tensor::from_vec(m, (2, 1, 9, 4), &dev).unwrap())
+            .to_scalar::<f64>()
+            .unwrap();
         let fd = (fp - fm) / (2.0 * h);
-        assert!((fd - g[i]).abs() < 1e-6 * (1.0 + fd.abs()), "coord {i}: fd {fd} vs autodiff {}", g[i]);
+        assert!(
+            (fd - g[i]).abs() < 1e-6 * (1.0 + fd.abs()),
+            "coord {i}: fd {fd} vs autodiff {}",
+            g[i]
+        );
     }
     let _ = DType::F64;
 }
@@ -186,20 +313,37 @@ fn generator_to_input_gradient_matches_finite_differences() {
 #[test]
 fn select_logits_picks_the_subset() {
     let a = Adapter::from_toml_str(FULL, "full.toml").unwrap();
-    let logits = Tensor::from_vec(vec![0f32, 1., 2., 3., 10., 11., 12., 13.], (2, 4), &Device::Cpu).unwrap();
+    let logits = Tensor::from_vec(
+        vec![0f32, 1., 2., 3., 10., 11., 12., 13.],
+        (2, 4),
+        &Device::Cpu,
+    )
+    .unwrap();
     let s: Vec<Vec<f32>> = a.select_logits(&logits).unwrap().to_vec2().unwrap();
     assert_eq!(s, vec![vec![2., 0., 3., 1.], vec![12., 10., 13., 11.]]);
     let short = Tensor::zeros((1, 3), DType::F32, &Device::Cpu).unwrap();
-    assert!(a.select_logits(&short).unwrap_err().to_string().contains("out of range"));
+    assert!(a
+        .select_logits(&short)
+        .unwrap_err()
+        .to_string()
+        .contains("out of range"));
 }
 
 #[test]
 fn images_to_input_decodes_and_names_bad_files() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("img.png");
-    image::RgbImage::from_fn(8, 6, |x, _| image::Rgb([(x * 30) as u8, 0, 255])).save(&p).unwrap();
-    let a = Adapter::from_toml_str("[input]\nsize=[3,4]\nchannels=3\nrange=\"0..1\"\n[classes]\nnames=[\"a\"]\n", "i").unwrap();
-    let y = a.images_to_input(&[p.clone(), p.clone()], &Device::Cpu).unwrap();
+    image::RgbImage::from_fn(8, 6, |x, _| image::Rgb([(x * 30) as u8, 0, 255]))
+        .save(&p)
+        .unwrap();
+    let a = Adapter::from_toml_str(
+        "[input]\nsize=[3,4]\nchannels=3\nrange=\"0..1\"\n[classes]\nnames=[\"a\"]\n",
+        "i",
+    )
+    .unwrap();
+    let y = a
+        .images_to_input(&[p.clone(), p.clone()], &Device::Cpu)
+        .unwrap();
     assert_eq!(y.dims(), [2, 3, 3, 4]);
     let v: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
     assert!(v.iter().all(|&x| (-1e-5..=1.0 + 1e-5).contains(&x)));

@@ -11,10 +11,14 @@ use probegan::kernels::{self, Conv2dSpec, ConvTranspose2dSpec, Pad2d, Pool2dSpec
 
 /// Deterministic pseudo-random values in [-1, 1] (no RNG crate state to keep in sync).
 fn rand_vec(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         })
         .collect()
@@ -26,14 +30,34 @@ fn rand_t(shape: &[usize], seed: u64) -> Tensor {
 }
 
 fn scalar(t: &Tensor) -> f64 {
-    t.to_dtype(candle_core::DType::F64).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()
+    t.to_dtype(candle_core::DType::F64)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.dims(), b.dims(), "shape mismatch");
-    let a = a.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap();
-    let b = b.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap();
-    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    let a = a
+        .flatten_all()
+        .unwrap()
+        .to_dtype(candle_core::DType::F64)
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
+    let b = b
+        .flatten_all()
+        .unwrap()
+        .to_dtype(candle_core::DType::F64)
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 /// `L = sum(tanh(op(inputs)) * r)`: tanh makes second derivatives non-trivial even for ops
@@ -54,14 +78,18 @@ fn grad_norm_loss<F>(op: &F, inputs: &[Tensor], seed: u64) -> Result<Tensor>
 where
     F: Fn(&[Tensor]) -> Result<Tensor>,
 {
-    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let vars: Vec<Var> = inputs
+        .iter()
+        .map(|t| Var::from_tensor(t).unwrap())
+        .collect();
     let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
     let l = weighted_loss(op, &ts, seed)?;
     let grads = l.backward()?;
     let mut total: Option<Tensor> = None;
     for (i, t) in ts.iter().enumerate() {
         if let Some(g) = grads.get(t) {
-            let s = (g.sqr()?.sum_all()? + (g * rand_t(g.dims(), seed + 1000 + i as u64))?.sum_all()?)?;
+            let s = (g.sqr()?.sum_all()?
+                + (g * rand_t(g.dims(), seed + 1000 + i as u64))?.sum_all()?)?;
             total = Some(match total {
                 Some(acc) => (acc + s)?,
                 None => s,
@@ -76,7 +104,10 @@ fn check_grad<V>(what: &str, value: V, inputs: &[Tensor], tol: f64)
 where
     V: Fn(&[Tensor]) -> Result<Tensor>,
 {
-    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let vars: Vec<Var> = inputs
+        .iter()
+        .map(|t| Var::from_tensor(t).unwrap())
+        .collect();
     let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
     let v = value(&ts).unwrap();
     let grads = v.backward().unwrap();
@@ -101,7 +132,10 @@ where
             worst = worst.max((numeric - analytic[j]).abs());
             scale = scale.max(numeric.abs());
         }
-        assert!(worst / scale < tol, "{what}: input {i}: max |autodiff - finite diff| = {worst:.3e} (scale {scale:.3e})");
+        assert!(
+            worst / scale < tol,
+            "{what}: input {i}: max |autodiff - finite diff| = {worst:.3e} (scale {scale:.3e})"
+        );
     }
 }
 
@@ -110,8 +144,18 @@ fn check_op<F>(what: &str, op: F, inputs: &[Tensor])
 where
     F: Fn(&[Tensor]) -> Result<Tensor>,
 {
-    check_grad(&format!("{what} (first order)"), |ins| weighted_loss(&op, ins, 77), inputs, 1e-6);
-    check_grad(&format!("{what} (second order)"), |ins| grad_norm_loss(&op, ins, 77), inputs, 1e-5);
+    check_grad(
+        &format!("{what} (first order)"),
+        |ins| weighted_loss(&op, ins, 77),
+        inputs,
+        1e-6,
+    );
+    check_grad(
+        &format!("{what} (second order)"),
+        |ins| grad_norm_loss(&op, ins, 77),
+        inputs,
+        1e-5,
+    );
 }
 
 // ---------- naive references ----------
@@ -122,7 +166,10 @@ fn at(v: &[f64], dims: &[usize], idx: [usize; 4]) -> f64 {
 
 fn naive_conv2d(x: &Tensor, w: &Tensor, s: &Conv2dSpec) -> Tensor {
     let (xd, wd) = (x.dims().to_vec(), w.dims().to_vec());
-    let (xv, wv) = (x.flatten_all().unwrap().to_vec1::<f64>().unwrap(), w.flatten_all().unwrap().to_vec1::<f64>().unwrap());
+    let (xv, wv) = (
+        x.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+        w.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+    );
     let (n, c, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
     let (o, cg, kh, kw) = (wd[0], wd[1], wd[2], wd[3]);
     let og = o / s.groups;
@@ -140,10 +187,13 @@ fn naive_conv2d(x: &Tensor, w: &Tensor, s: &Conv2dSpec) -> Tensor {
                     for ci in 0..cg {
                         for a in 0..kh {
                             for bb in 0..kw {
-                                let y = (i * s.stride.0 + a * s.dilation.0) as isize - p.top as isize;
-                                let xx = (j * s.stride.1 + bb * s.dilation.1) as isize - p.left as isize;
+                                let y =
+                                    (i * s.stride.0 + a * s.dilation.0) as isize - p.top as isize;
+                                let xx =
+                                    (j * s.stride.1 + bb * s.dilation.1) as isize - p.left as isize;
                                 if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < wi {
-                                    acc += at(&xv, &xd, [b, g * cg + ci, y as usize, xx as usize]) * at(&wv, &wd, [oc, ci, a, bb]);
+                                    acc += at(&xv, &xd, [b, g * cg + ci, y as usize, xx as usize])
+                                        * at(&wv, &wd, [oc, ci, a, bb]);
                                 }
                             }
                         }
@@ -159,14 +209,19 @@ fn naive_conv2d(x: &Tensor, w: &Tensor, s: &Conv2dSpec) -> Tensor {
 /// Transposed convolution by its scatter definition (PyTorch semantics).
 fn naive_conv_transpose2d(x: &Tensor, w: &Tensor, s: &ConvTranspose2dSpec) -> Tensor {
     let (xd, wd) = (x.dims().to_vec(), w.dims().to_vec());
-    let (xv, wv) = (x.flatten_all().unwrap().to_vec1::<f64>().unwrap(), w.flatten_all().unwrap().to_vec1::<f64>().unwrap());
+    let (xv, wv) = (
+        x.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+        w.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+    );
     let (n, c, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
     let (_, og, kh, kw) = (wd[0], wd[1], wd[2], wd[3]);
     let cg = c / s.groups;
     let o = og * s.groups;
     let p = s.padding;
-    let oh = (h - 1) * s.stride.0 + (kh - 1) * s.dilation.0 + 1 + s.output_padding.0 - p.top - p.bottom;
-    let ow = (wi - 1) * s.stride.1 + (kw - 1) * s.dilation.1 + 1 + s.output_padding.1 - p.left - p.right;
+    let oh =
+        (h - 1) * s.stride.0 + (kh - 1) * s.dilation.0 + 1 + s.output_padding.0 - p.top - p.bottom;
+    let ow =
+        (wi - 1) * s.stride.1 + (kw - 1) * s.dilation.1 + 1 + s.output_padding.1 - p.left - p.right;
     let mut out = vec![0.0; n * o * oh * ow];
     for b in 0..n {
         for ci in 0..c {
@@ -177,10 +232,13 @@ fn naive_conv_transpose2d(x: &Tensor, w: &Tensor, s: &ConvTranspose2dSpec) -> Te
                     for oc in 0..og {
                         for a in 0..kh {
                             for bb in 0..kw {
-                                let y = (i * s.stride.0 + a * s.dilation.0) as isize - p.top as isize;
-                                let xx = (j * s.stride.1 + bb * s.dilation.1) as isize - p.left as isize;
+                                let y =
+                                    (i * s.stride.0 + a * s.dilation.0) as isize - p.top as isize;
+                                let xx =
+                                    (j * s.stride.1 + bb * s.dilation.1) as isize - p.left as isize;
                                 if y >= 0 && xx >= 0 && (y as usize) < oh && (xx as usize) < ow {
-                                    out[((b * o + g * og + oc) * oh + y as usize) * ow + xx as usize] += xvv * at(&wv, &wd, [ci, oc, a, bb]);
+                                    out[((b * o + g * og + oc) * oh + y as usize) * ow
+                                        + xx as usize] += xvv * at(&wv, &wd, [ci, oc, a, bb]);
                                 }
                             }
                         }
@@ -200,7 +258,11 @@ fn naive_pool(x: &Tensor, s: &Pool2dSpec, max: bool) -> Tensor {
     let p = s.padding;
     let len = |l: usize, k: usize, st: usize, p0: usize, p1: usize, d: usize| {
         let span = l + p0 + p1 - (k - 1) * d - 1;
-        let mut o = if s.ceil_mode { span.div_ceil(st) } else { span / st } + 1;
+        let mut o = if s.ceil_mode {
+            span.div_ceil(st)
+        } else {
+            span / st
+        } + 1;
         if s.ceil_mode && (o - 1) * st >= l + p0 {
             o -= 1;
         }
@@ -218,8 +280,10 @@ fn naive_pool(x: &Tensor, s: &Pool2dSpec, max: bool) -> Tensor {
                         for bb in 0..s.kernel.1 {
                             let yp = i * s.stride.0 + a * s.dilation.0; // padded coordinates
                             let xp = j * s.stride.1 + bb * s.dilation.1;
-                            let inside_padded = yp < h + p.top + p.bottom && xp < w + p.left + p.right;
-                            let real = yp >= p.top && yp < p.top + h && xp >= p.left && xp < p.left + w;
+                            let inside_padded =
+                                yp < h + p.top + p.bottom && xp < w + p.left + p.right;
+                            let real =
+                                yp >= p.top && yp < p.top + h && xp >= p.left && xp < p.left + w;
                             if real {
                                 let v = at(&xv, &xd, [b, ch, yp - p.top, xp - p.left]);
                                 m = m.max(v);
@@ -241,28 +305,93 @@ fn naive_pool(x: &Tensor, s: &Pool2dSpec, max: bool) -> Tensor {
 // ---------- conv2d ----------
 
 fn conv_cases() -> Vec<(Vec<usize>, Vec<usize>, Conv2dSpec)> {
-    let pad = |t, l, b, r| Pad2d { top: t, left: l, bottom: b, right: r };
+    let pad = |t, l, b, r| Pad2d {
+        top: t,
+        left: l,
+        bottom: b,
+        right: r,
+    };
     vec![
-        (vec![2, 3, 5, 6], vec![4, 3, 3, 3], Conv2dSpec { padding: Pad2d::same(1), ..Default::default() }),
-        (vec![2, 4, 7, 5], vec![6, 2, 3, 2], Conv2dSpec { stride: (2, 1), padding: pad(1, 0, 2, 1), dilation: (1, 2), groups: 2 }),
-        (vec![1, 3, 6, 7], vec![3, 1, 3, 3], Conv2dSpec { stride: (1, 2), padding: pad(2, 1, 0, 1), dilation: (2, 1), groups: 3 }),
+        (
+            vec![2, 3, 5, 6],
+            vec![4, 3, 3, 3],
+            Conv2dSpec {
+                padding: Pad2d::same(1),
+                ..Default::default()
+            },
+        ),
+        (
+            vec![2, 4, 7, 5],
+            vec![6, 2, 3, 2],
+            Conv2dSpec {
+                stride: (2, 1),
+                padding: pad(1, 0, 2, 1),
+                dilation: (1, 2),
+                groups: 2,
+            },
+        ),
+        (
+            vec![1, 3, 6, 7],
+            vec![3, 1, 3, 3],
+            Conv2dSpec {
+                stride: (1, 2),
+                padding: pad(2, 1, 0, 1),
+                dilation: (2, 1),
+                groups: 3,
+            },
+        ),
         (vec![2, 4, 4, 4], vec![3, 4, 1, 1], Conv2dSpec::default()),
-        (vec![1, 2, 9, 8], vec![2, 2, 4, 4], Conv2dSpec { stride: (2, 2), padding: Pad2d::same(1), ..Default::default() }),
+        (
+            vec![1, 2, 9, 8],
+            vec![2, 2, 4, 4],
+            Conv2dSpec {
+                stride: (2, 2),
+                padding: Pad2d::same(1),
+                ..Default::default()
+            },
+        ),
         // depthwise (its own CPU path), odd size, stride 2, asymmetric pad
-        (vec![2, 3, 7, 5], vec![3, 1, 3, 3], Conv2dSpec { stride: (2, 2), padding: pad(1, 1, 0, 1), groups: 3, ..Default::default() }),
-        (vec![1, 4, 5, 6], vec![4, 1, 3, 2], Conv2dSpec { stride: (1, 1), padding: Pad2d::same(1), dilation: (1, 2), groups: 4 }),
+        (
+            vec![2, 3, 7, 5],
+            vec![3, 1, 3, 3],
+            Conv2dSpec {
+                stride: (2, 2),
+                padding: pad(1, 1, 0, 1),
+                groups: 3,
+                ..Default::default()
+            },
+        ),
+        (
+            vec![1, 4, 5, 6],
+            vec![4, 1, 3, 2],
+            Conv2dSpec {
+                stride: (1, 1),
+                padding: Pad2d::same(1),
+                dilation: (1, 2),
+                groups: 4,
+            },
+        ),
     ]
 }
 
 #[test]
 fn conv2d_matches_naive_reference() {
     for (k, (xs, ws, spec)) in conv_cases().into_iter().enumerate() {
-        let (x, w, b) = (rand_t(&xs, 1 + k as u64), rand_t(&ws, 100 + k as u64), rand_t(&[ws[0]], 200 + k as u64));
-        let want = naive_conv2d(&x, &w, &spec).broadcast_add(&b.reshape((1, (), 1, 1)).unwrap()).unwrap();
+        let (x, w, b) = (
+            rand_t(&xs, 1 + k as u64),
+            rand_t(&ws, 100 + k as u64),
+            rand_t(&[ws[0]], 200 + k as u64),
+        );
+        let want = naive_conv2d(&x, &w, &spec)
+            .broadcast_add(&b.reshape((1, (), 1, 1)).unwrap())
+            .unwrap();
         let got = kernels::conv2d(&x, &w, Some(&b), &spec).unwrap();
         assert!(max_abs_diff(&got, &want) < 1e-12, "case {k} {spec:?}");
         let got = kernels::compose::conv2d(&x, &w, Some(&b), &spec).unwrap();
-        assert!(max_abs_diff(&got, &want) < 1e-12, "compose case {k} {spec:?}");
+        assert!(
+            max_abs_diff(&got, &want) < 1e-12,
+            "compose case {k} {spec:?}"
+        );
         let x32 = x.to_dtype(candle_core::DType::F32).unwrap();
         let w32 = w.to_dtype(candle_core::DType::F32).unwrap();
         let b32 = b.to_dtype(candle_core::DType::F32).unwrap();
@@ -274,23 +403,82 @@ fn conv2d_matches_naive_reference() {
 #[test]
 fn conv2d_gradients_first_and_second_order() {
     for (k, (xs, ws, spec)) in conv_cases().into_iter().enumerate() {
-        let inputs = [rand_t(&xs, 1 + k as u64), rand_t(&ws, 100 + k as u64), rand_t(&[ws[0]], 200 + k as u64)];
-        check_op(&format!("conv2d case {k}"), |t| kernels::conv2d(&t[0], &t[1], Some(&t[2]), &spec), &inputs);
-        check_op(&format!("compose::conv2d case {k}"), |t| kernels::compose::conv2d(&t[0], &t[1], Some(&t[2]), &spec), &inputs);
+        let inputs = [
+            rand_t(&xs, 1 + k as u64),
+            rand_t(&ws, 100 + k as u64),
+            rand_t(&[ws[0]], 200 + k as u64),
+        ];
+        check_op(
+            &format!("conv2d case {k}"),
+            |t| kernels::conv2d(&t[0], &t[1], Some(&t[2]), &spec),
+            &inputs,
+        );
+        check_op(
+            &format!("compose::conv2d case {k}"),
+            |t| kernels::compose::conv2d(&t[0], &t[1], Some(&t[2]), &spec),
+            &inputs,
+        );
     }
 }
 
 // ---------- conv_transpose2d ----------
 
 fn conv_t_cases() -> Vec<(Vec<usize>, Vec<usize>, ConvTranspose2dSpec)> {
-    let pad = |t, l, b, r| Pad2d { top: t, left: l, bottom: b, right: r };
+    let pad = |t, l, b, r| Pad2d {
+        top: t,
+        left: l,
+        bottom: b,
+        right: r,
+    };
     vec![
-        (vec![2, 4, 3, 3], vec![4, 3, 4, 4], ConvTranspose2dSpec { stride: (2, 2), padding: Pad2d::same(1), ..Default::default() }),
-        (vec![2, 4, 3, 4], vec![4, 3, 3, 2], ConvTranspose2dSpec { stride: (2, 3), padding: pad(1, 0, 0, 1), output_padding: (1, 2), dilation: (1, 1), groups: 2 }),
-        (vec![1, 3, 4, 3], vec![3, 1, 2, 3], ConvTranspose2dSpec { stride: (1, 2), padding: pad(0, 1, 1, 0), output_padding: (0, 1), dilation: (2, 1), groups: 3 }),
-        (vec![2, 3, 5, 4], vec![3, 2, 1, 1], ConvTranspose2dSpec::default()),
+        (
+            vec![2, 4, 3, 3],
+            vec![4, 3, 4, 4],
+            ConvTranspose2dSpec {
+                stride: (2, 2),
+                padding: Pad2d::same(1),
+                ..Default::default()
+            },
+        ),
+        (
+            vec![2, 4, 3, 4],
+            vec![4, 3, 3, 2],
+            ConvTranspose2dSpec {
+                stride: (2, 3),
+                padding: pad(1, 0, 0, 1),
+                output_padding: (1, 2),
+                dilation: (1, 1),
+                groups: 2,
+            },
+        ),
+        (
+            vec![1, 3, 4, 3],
+            vec![3, 1, 2, 3],
+            ConvTranspose2dSpec {
+                stride: (1, 2),
+                padding: pad(0, 1, 1, 0),
+                output_padding: (0, 1),
+                dilation: (2, 1),
+                groups: 3,
+            },
+        ),
+        (
+            vec![2, 3, 5, 4],
+            vec![3, 2, 1, 1],
+            ConvTranspose2dSpec::default(),
+        ),
         // depthwise transposed convolution
-        (vec![2, 3, 3, 4], vec![3, 1, 3, 3], ConvTranspose2dSpec { stride: (2, 2), padding: Pad2d::same(1), output_padding: (1, 0), groups: 3, ..Default::default() }),
+        (
+            vec![2, 3, 3, 4],
+            vec![3, 1, 3, 3],
+            ConvTranspose2dSpec {
+                stride: (2, 2),
+                padding: Pad2d::same(1),
+                output_padding: (1, 0),
+                groups: 3,
+                ..Default::default()
+            },
+        ),
     ]
 }
 
@@ -300,11 +488,16 @@ fn conv_transpose2d_matches_naive_reference() {
         let (x, w) = (rand_t(&xs, 3 + k as u64), rand_t(&ws, 300 + k as u64));
         let o = ws[1] * spec.groups;
         let b = rand_t(&[o], 400 + k as u64);
-        let want = naive_conv_transpose2d(&x, &w, &spec).broadcast_add(&b.reshape((1, (), 1, 1)).unwrap()).unwrap();
+        let want = naive_conv_transpose2d(&x, &w, &spec)
+            .broadcast_add(&b.reshape((1, (), 1, 1)).unwrap())
+            .unwrap();
         let got = kernels::conv_transpose2d(&x, &w, Some(&b), &spec).unwrap();
         assert!(max_abs_diff(&got, &want) < 1e-12, "case {k} {spec:?}");
         let got = kernels::compose::conv_transpose2d(&x, &w, Some(&b), &spec).unwrap();
-        assert!(max_abs_diff(&got, &want) < 1e-12, "compose case {k} {spec:?}");
+        assert!(
+            max_abs_diff(&got, &want) < 1e-12,
+            "compose case {k} {spec:?}"
+        );
     }
 }
 
@@ -312,24 +505,93 @@ fn conv_transpose2d_matches_naive_reference() {
 fn conv_transpose2d_gradients_first_and_second_order() {
     for (k, (xs, ws, spec)) in conv_t_cases().into_iter().enumerate() {
         let o = ws[1] * spec.groups;
-        let inputs = [rand_t(&xs, 3 + k as u64), rand_t(&ws, 300 + k as u64), rand_t(&[o], 400 + k as u64)];
-        check_op(&format!("conv_transpose2d case {k}"), |t| kernels::conv_transpose2d(&t[0], &t[1], Some(&t[2]), &spec), &inputs);
-        check_op(&format!("compose::conv_transpose2d case {k}"), |t| kernels::compose::conv_transpose2d(&t[0], &t[1], Some(&t[2]), &spec), &inputs);
+        let inputs = [
+            rand_t(&xs, 3 + k as u64),
+            rand_t(&ws, 300 + k as u64),
+            rand_t(&[o], 400 + k as u64),
+        ];
+        check_op(
+            &format!("conv_transpose2d case {k}"),
+            |t| kernels::conv_transpose2d(&t[0], &t[1], Some(&t[2]), &spec),
+            &inputs,
+        );
+        check_op(
+            &format!("compose::conv_transpose2d case {k}"),
+            |t| kernels::compose::conv_transpose2d(&t[0], &t[1], Some(&t[2]), &spec),
+            &inputs,
+        );
     }
 }
 
 // ---------- pooling ----------
 
 fn pool_cases() -> Vec<(Vec<usize>, Pool2dSpec)> {
-    let pad = |t, l, b, r| Pad2d { top: t, left: l, bottom: b, right: r };
-    let base = Pool2dSpec { kernel: (2, 2), stride: (2, 2), padding: Pad2d::default(), dilation: (1, 1), ceil_mode: false, count_include_pad: true };
+    let pad = |t, l, b, r| Pad2d {
+        top: t,
+        left: l,
+        bottom: b,
+        right: r,
+    };
+    let base = Pool2dSpec {
+        kernel: (2, 2),
+        stride: (2, 2),
+        padding: Pad2d::default(),
+        dilation: (1, 1),
+        ceil_mode: false,
+        count_include_pad: true,
+    };
     vec![
         (vec![2, 2, 5, 5], base),
-        (vec![1, 2, 7, 6], Pool2dSpec { kernel: (3, 3), stride: (2, 2), padding: Pad2d::same(1), ..base }),
-        (vec![1, 2, 7, 6], Pool2dSpec { kernel: (3, 3), stride: (2, 2), padding: Pad2d::same(1), count_include_pad: false, ..base }),
-        (vec![2, 1, 7, 8], Pool2dSpec { kernel: (3, 2), stride: (2, 3), padding: pad(1, 0, 1, 1), ceil_mode: true, ..base }),
-        (vec![1, 2, 8, 7], Pool2dSpec { kernel: (2, 3), stride: (1, 2), padding: pad(0, 1, 1, 1), dilation: (2, 1), ceil_mode: true, count_include_pad: false, ..base }),
-        (vec![1, 1, 6, 6], Pool2dSpec { kernel: (3, 3), stride: (1, 1), padding: Pad2d::same(1), ..base }),
+        (
+            vec![1, 2, 7, 6],
+            Pool2dSpec {
+                kernel: (3, 3),
+                stride: (2, 2),
+                padding: Pad2d::same(1),
+                ..base
+            },
+        ),
+        (
+            vec![1, 2, 7, 6],
+            Pool2dSpec {
+                kernel: (3, 3),
+                stride: (2, 2),
+                padding: Pad2d::same(1),
+                count_include_pad: false,
+                ..base
+            },
+        ),
+        (
+            vec![2, 1, 7, 8],
+            Pool2dSpec {
+                kernel: (3, 2),
+                stride: (2, 3),
+                padding: pad(1, 0, 1, 1),
+                ceil_mode: true,
+                ..base
+            },
+        ),
+        (
+            vec![1, 2, 8, 7],
+            Pool2dSpec {
+                kernel: (2, 3),
+                stride: (1, 2),
+                padding: pad(0, 1, 1, 1),
+                dilation: (2, 1),
+                ceil_mode: true,
+                count_include_pad: false,
+                ..base
+            },
+        ),
+        (
+            vec![1, 1, 6, 6],
+            Pool2dSpec {
+                kernel: (3, 3),
+                stride: (1, 1),
+                padding: Pad2d::same(1),
+                ..base
+            },
+        ),
     ]
 }
 
@@ -338,13 +600,25 @@ fn pooling_matches_naive_reference() {
     for (k, (xs, spec)) in pool_cases().into_iter().enumerate() {
         let x = rand_t(&xs, 5 + k as u64);
         let got = kernels::max_pool2d(&x, &spec).unwrap();
-        assert!(max_abs_diff(&got, &naive_pool(&x, &spec, true)) < 1e-12, "max case {k} {spec:?}");
+        assert!(
+            max_abs_diff(&got, &naive_pool(&x, &spec, true)) < 1e-12,
+            "max case {k} {spec:?}"
+        );
         let got = kernels::avg_pool2d(&x, &spec).unwrap();
-        assert!(max_abs_diff(&got, &naive_pool(&x, &spec, false)) < 1e-12, "avg case {k} {spec:?}");
+        assert!(
+            max_abs_diff(&got, &naive_pool(&x, &spec, false)) < 1e-12,
+            "avg case {k} {spec:?}"
+        );
         let got = kernels::compose::max_pool2d(&x, &spec).unwrap();
-        assert!(max_abs_diff(&got, &naive_pool(&x, &spec, true)) < 1e-12, "compose max case {k} {spec:?}");
+        assert!(
+            max_abs_diff(&got, &naive_pool(&x, &spec, true)) < 1e-12,
+            "compose max case {k} {spec:?}"
+        );
         let got = kernels::compose::avg_pool2d(&x, &spec).unwrap();
-        assert!(max_abs_diff(&got, &naive_pool(&x, &spec, false)) < 1e-12, "compose avg case {k} {spec:?}");
+        assert!(
+            max_abs_diff(&got, &naive_pool(&x, &spec, false)) < 1e-12,
+            "compose avg case {k} {spec:?}"
+        );
     }
 }
 
@@ -352,16 +626,39 @@ fn pooling_matches_naive_reference() {
 fn pooling_gradients_first_and_second_order() {
     for (k, (xs, spec)) in pool_cases().into_iter().enumerate() {
         let inputs = [rand_t(&xs, 5 + k as u64)];
-        check_op(&format!("max_pool2d case {k}"), |t| kernels::max_pool2d(&t[0], &spec), &inputs);
-        check_op(&format!("avg_pool2d case {k}"), |t| kernels::avg_pool2d(&t[0], &spec), &inputs);
-        check_op(&format!("compose::max_pool2d case {k}"), |t| kernels::compose::max_pool2d(&t[0], &spec), &inputs);
-        check_op(&format!("compose::avg_pool2d case {k}"), |t| kernels::compose::avg_pool2d(&t[0], &spec), &inputs);
+        check_op(
+            &format!("max_pool2d case {k}"),
+            |t| kernels::max_pool2d(&t[0], &spec),
+            &inputs,
+        );
+        check_op(
+            &format!("avg_pool2d case {k}"),
+            |t| kernels::avg_pool2d(&t[0], &spec),
+            &inputs,
+        );
+        check_op(
+            &format!("compose::max_pool2d case {k}"),
+            |t| kernels::compose::max_pool2d(&t[0], &spec),
+            &inputs,
+        );
+        check_op(
+            &format!("compose::avg_pool2d case {k}"),
+            |t| kernels::compose::avg_pool2d(&t[0], &spec),
+            &inputs,
+        );
     }
 }
 
 #[test]
 fn pooling_rejects_padding_as_large_as_the_kernel() {
-    let spec = Pool2dSpec { kernel: (2, 2), stride: (1, 1), padding: Pad2d::same(2), dilation: (1, 1), ceil_mode: false, count_include_pad: true };
+    let spec = Pool2dSpec {
+        kernel: (2, 2),
+        stride: (1, 1),
+        padding: Pad2d::same(2),
+        dilation: (1, 1),
+        ceil_mode: false,
+        count_include_pad: true,
+    };
     let err = kernels::max_pool2d(&rand_t(&[1, 1, 4, 4], 1), &spec).unwrap_err();
     assert!(err.to_string().contains("padding"), "{err}");
 }
@@ -383,14 +680,30 @@ fn upsample_nearest_values_and_gradients() {
         }
     }
     // The input also feeds another consumer: candle's own upsample gets this case wrong.
-    check_op("upsample_nearest2d", |t| kernels::upsample_nearest2d(&t[0], 2, 3)?.sum_keepdim(3)?.broadcast_add(&t[0].sum_keepdim(3)?.repeat((1, 1, 2, 1))?), &[x]);
+    check_op(
+        "upsample_nearest2d",
+        |t| {
+            kernels::upsample_nearest2d(&t[0], 2, 3)?
+                .sum_keepdim(3)?
+                .broadcast_add(&t[0].sum_keepdim(3)?.repeat((1, 1, 2, 1))?)
+        },
+        &[x],
+    );
 }
 
 #[test]
 fn batch_norm_train_gradients_first_and_second_order() {
     // inner size 12: exercises both the 8-wide vector loop and its remainder.
-    let inputs = [rand_t(&[2, 2, 3, 4], 11), rand_t(&[2], 12), rand_t(&[2], 13)];
-    check_op("batch_norm_train", |t| Ok(kernels::batch_norm_train(&t[0], Some(&t[1]), Some(&t[2]), 1e-5)?.0), &inputs);
+    let inputs = [
+        rand_t(&[2, 2, 3, 4], 11),
+        rand_t(&[2], 12),
+        rand_t(&[2], 13),
+    ];
+    check_op(
+        "batch_norm_train",
+        |t| Ok(kernels::batch_norm_train(&t[0], Some(&t[1]), Some(&t[2]), 1e-5)?.0),
+        &inputs,
+    );
 }
 
 #[test]
@@ -399,9 +712,14 @@ fn batch_norm_train_values_and_statistics() {
     let (y, mean, var) = kernels::batch_norm_train(&x, None, None, 0.0).unwrap();
     let xv = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
     let yv = y.flatten_all().unwrap().to_vec1::<f64>().unwrap();
-    let (mv, vv) = (mean.to_vec1::<f64>().unwrap(), var.to_vec1::<f64>().unwrap());
+    let (mv, vv) = (
+        mean.to_vec1::<f64>().unwrap(),
+        var.to_vec1::<f64>().unwrap(),
+    );
     for c in 0..3 {
-        let idx: Vec<usize> = (0..4).flat_map(|n| (0..10).map(move |k| (n * 3 + c) * 10 + k)).collect();
+        let idx: Vec<usize> = (0..4)
+            .flat_map(|n| (0..10).map(move |k| (n * 3 + c) * 10 + k))
+            .collect();
         let m = idx.iter().map(|&i| xv[i]).sum::<f64>() / 40.0;
         let v = idx.iter().map(|&i| (xv[i] - m).powi(2)).sum::<f64>() / 40.0;
         assert!((m - mv[c]).abs() < 1e-12 && (v - vv[c]).abs() < 1e-12);
@@ -414,6 +732,13 @@ fn batch_norm_train_values_and_statistics() {
 #[test]
 fn batch_norm_eval_gradients() {
     let inputs = [rand_t(&[2, 3, 2, 2], 31), rand_t(&[3], 32)];
-    let (mean, var) = (rand_t(&[3], 33), (rand_t(&[3], 34).abs().unwrap() + 0.5).unwrap());
-    check_op("batch_norm_eval", |t| kernels::batch_norm_eval(&t[0], &mean, &var, Some(&t[1]), None, 1e-5), &inputs);
+    let (mean, var) = (
+        rand_t(&[3], 33),
+        (rand_t(&[3], 34).abs().unwrap() + 0.5).unwrap(),
+    );
+    check_op(
+        "batch_norm_eval",
+        |t| kernels::batch_norm_eval(&t[0], &mean, &var, Some(&t[1]), None, 1e-5),
+        &inputs,
+    );
 }

@@ -6,12 +6,19 @@ use candle_core::{Device, Tensor};
 use probegan::metrics::features::{penultimate_value, FeatureExtractor, OnnxFeatures, OrtFeatures};
 use prost::Message;
 use tract_onnx::pb::{
-    tensor_proto::DataType, tensor_shape_proto::dimension::Value as DimValue, tensor_shape_proto::Dimension, type_proto,
-    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    tensor_proto::DataType, tensor_shape_proto::dimension::Value as DimValue,
+    tensor_shape_proto::Dimension, type_proto, GraphProto, ModelProto, NodeProto,
+    OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 fn init(name: &str, dims: &[i64], data: Vec<f32>) -> TensorProto {
-    TensorProto { name: name.into(), dims: dims.to_vec(), data_type: DataType::Float as i32, float_data: data, ..Default::default() }
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: DataType::Float as i32,
+        float_data: data,
+        ..Default::default()
+    }
 }
 
 fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
@@ -60,14 +67,21 @@ fn tiny_classifier(w1: &[f32], w2: &[f32]) -> Vec<u8> {
             node("Add", &["mm", "b"], "logits"),
             node("Softmax", &["logits"], "probs"),
         ],
-        initializer: vec![init("W1", &[16, 8], w1.to_vec()), init("W2", &[8, 3], w2.to_vec()), init("b", &[3], vec![0.1, -0.2, 0.3])],
+        initializer: vec![
+            init("W1", &[16, 8], w1.to_vec()),
+            init("W2", &[8, 3], w2.to_vec()),
+            init("b", &[3], vec![0.1, -0.2, 0.3]),
+        ],
         input: vec![value("x", &[None, Some(1), Some(4), Some(4)])],
         output: vec![value("probs", &[None, Some(3)])],
         ..Default::default()
     };
     ModelProto {
         ir_version: 8,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }],
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
         producer_name: "probegan-test".into(),
         graph: Some(graph),
         ..Default::default()
@@ -76,7 +90,9 @@ fn tiny_classifier(w1: &[f32], w2: &[f32]) -> Vec<u8> {
 }
 
 fn setup() -> (tempfile::TempDir, std::path::PathBuf, Tensor, Vec<f32>) {
-    let w1: Vec<f32> = (0..128).map(|i| ((i * 37 % 17) as f32 - 8.0) / 10.0).collect();
+    let w1: Vec<f32> = (0..128)
+        .map(|i| ((i * 37 % 17) as f32 - 8.0) / 10.0)
+        .collect();
     let w2: Vec<f32> = (0..24).map(|i| ((i * 11 % 7) as f32 - 3.0) / 5.0).collect();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.onnx");

@@ -23,13 +23,18 @@ fn features(rng: &mut ChaCha8Rng, n: usize, d: usize, mix: &[f64], shift: f64) -
     let raw: Vec<f64> = (0..n * d)
         .map(|i| {
             let u: f64 = rng.random();
-            if i % 3 == 0 { (u - 0.5) * 3.0 } else { (u * 2.0).powi(2) }
+            if i % 3 == 0 {
+                (u - 0.5) * 3.0
+            } else {
+                (u * 2.0).powi(2)
+            }
         })
         .collect();
     let mut out = vec![0.0; n * d];
     for r in 0..n {
         for c in 0..d {
-            out[r * d + c] = (0..d).map(|k| raw[r * d + k] * mix[k * d + c]).sum::<f64>() + shift * (c % 4) as f64;
+            out[r * d + c] = (0..d).map(|k| raw[r * d + k] * mix[k * d + c]).sum::<f64>()
+                + shift * (c % 4) as f64;
         }
     }
     out
@@ -49,18 +54,31 @@ fn check_case(name: &str, n_real: usize, n_fake: usize, d: usize, shift: f64) {
     let ft = Tensor::from_vec(fake.clone(), (n_fake, d), &Device::Cpu).unwrap();
 
     let ours_fid = fid::fid(&rt, &ft).unwrap();
-    let opts = kid::KidOptions { subsets: 20, subset_size: 300, seed: 3 };
+    let opts = kid::KidOptions {
+        subsets: 20,
+        subset_size: 300,
+        seed: 3,
+    };
     let subsets = kid::draw_subsets(n_real, n_fake, &opts).unwrap();
     let ours_kid = kid::kid_on_subsets(&rt, &ft, &subsets).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     write_f64(&dir.path().join("real.f64"), &real);
     write_f64(&dir.path().join("fake.f64"), &fake);
-    let meta = serde_json::json!({"real": [n_real, d], "fake": [n_fake, d], "kid_subsets": subsets});
+    let meta =
+        serde_json::json!({"real": [n_real, d], "fake": [n_fake, d], "kid_subsets": subsets});
     std::fs::write(dir.path().join("meta.json"), meta.to_string()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fid_reference.py");
-    let out = Command::new("python3").arg(&script).arg(dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let (tf, tk, ts) = (
         theirs["fid"].as_f64().unwrap(),
@@ -75,9 +93,20 @@ fn check_case(name: &str, n_real: usize, n_fake: usize, d: usize, shift: f64) {
         ours_kid.std,
         rel(ours_kid.mean, tk)
     );
-    assert!(rel(ours_fid, tf) < 1e-3, "{name}: FID {ours_fid} vs scipy {tf}");
-    assert!(rel(ours_kid.mean, tk) < 1e-3, "{name}: KID {} vs numpy {tk}", ours_kid.mean);
-    assert!(rel(ours_kid.std, ts) < 1e-3, "{name}: KID std {} vs numpy {ts}", ours_kid.std);
+    assert!(
+        rel(ours_fid, tf) < 1e-3,
+        "{name}: FID {ours_fid} vs scipy {tf}"
+    );
+    assert!(
+        rel(ours_kid.mean, tk) < 1e-3,
+        "{name}: KID {} vs numpy {tk}",
+        ours_kid.mean
+    );
+    assert!(
+        rel(ours_kid.std, ts) < 1e-3,
+        "{name}: KID std {} vs numpy {ts}",
+        ours_kid.std
+    );
 }
 
 #[test]

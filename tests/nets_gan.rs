@@ -6,12 +6,21 @@ use probegan::nets::{ema_update, Discriminator, Generator, Mode, NetConfig, Para
 
 fn cfg(res: usize) -> NetConfig {
     let ups = (res / 4).trailing_zeros() as usize;
-    NetConfig { resolution: res, channels: 1, z_dim: 8, embed_dim: 8, g_widths: vec![16; ups + 1], d_widths: vec![8, 8, 8, 8] }
+    NetConfig {
+        resolution: res,
+        channels: 1,
+        z_dim: 8,
+        embed_dim: 8,
+        g_widths: vec![16; ups + 1],
+        d_widths: vec![8, 8, 8, 8],
+    }
 }
 
 fn z(n: usize, seed: u64) -> Tensor {
     let mut r = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
-    let v: Vec<f32> = (0..n * 8).map(|_| probegan::nets::params::gaussian(&mut r) as f32).collect();
+    let v: Vec<f32> = (0..n * 8)
+        .map(|_| probegan::nets::params::gaussian(&mut r) as f32)
+        .collect();
     Tensor::from_vec(v, (n, 8), &Device::Cpu).unwrap()
 }
 
@@ -26,17 +35,49 @@ fn shapes_at_32_and_64_and_class_conditioning() {
         let y = Tensor::new(&[0u32, 1, 2, 1], &Device::Cpu).unwrap();
         let x = g.forward(&z(4, 0), &y, Mode::TRAIN).unwrap();
         assert_eq!(x.dims(), &[4, 1, res, res]);
-        assert!(x.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() <= 1.0);
+        assert!(
+            x.abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                <= 1.0
+        );
         let h = d.features(&x, Mode::TRAIN).unwrap();
-        assert_eq!(d.head_conditional(&h, &y, Mode::TRAIN).unwrap().dims(), &[4]);
+        assert_eq!(
+            d.head_conditional(&h, &y, Mode::TRAIN).unwrap().dims(),
+            &[4]
+        );
         assert_eq!(d.head_unconditional(&h, Mode::TRAIN).unwrap().dims(), &[4]);
         // Same z, different class -> different image (in eval mode, no batch coupling).
         let zz = z(1, 5).repeat((2, 1)).unwrap();
-        let x = g.forward(&zz, &Tensor::new(&[0u32, 2], &Device::Cpu).unwrap(), Mode::EVAL).unwrap();
-        let diff = (x.get(0).unwrap() - x.get(1).unwrap()).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        let x = g
+            .forward(
+                &zz,
+                &Tensor::new(&[0u32, 2], &Device::Cpu).unwrap(),
+                Mode::EVAL,
+            )
+            .unwrap();
+        let diff = (x.get(0).unwrap() - x.get(1).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff > 1e-3);
     }
-    assert!(Generator::new(&ParamStore::new(&Device::Cpu, 0).root(), &NetConfig { g_widths: vec![8, 8], ..cfg(32) }, 2).is_err());
+    assert!(Generator::new(
+        &ParamStore::new(&Device::Cpu, 0).root(),
+        &NetConfig {
+            g_widths: vec![8, 8],
+            ..cfg(32)
+        },
+        2
+    )
+    .is_err());
 }
 
 #[test]
@@ -52,7 +93,7 @@ fn spectral_norm_bounds_the_linear_layer_after_power_iterations() {
     }
     let eye = Tensor::eye(12, DType::F32, &Device::Cpu).unwrap();
     let w = lin.forward(&eye, Mode::EVAL).unwrap(); // [12, 7] = W_sn^T
-    // Largest singular value via many power iterations on W^T W.
+                                                    // Largest singular value via many power iterations on W^T W.
     let wtw = w.t().unwrap().matmul(&w).unwrap();
     let mut v = Tensor::ones((7, 1), DType::F32, &Device::Cpu).unwrap();
     for _ in 0..200 {
@@ -60,8 +101,20 @@ fn spectral_norm_bounds_the_linear_layer_after_power_iterations() {
         let n = nv.sqr().unwrap().sum_all().unwrap().sqrt().unwrap();
         v = nv.broadcast_div(&n).unwrap();
     }
-    let sigma2 = v.t().unwrap().matmul(&wtw.matmul(&v).unwrap()).unwrap().reshape(()).unwrap().to_scalar::<f32>().unwrap();
-    assert!((sigma2.sqrt() - 1.0).abs() < 1e-3, "sigma = {}", sigma2.sqrt());
+    let sigma2 = v
+        .t()
+        .unwrap()
+        .matmul(&wtw.matmul(&v).unwrap())
+        .unwrap()
+        .reshape(())
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(
+        (sigma2.sqrt() - 1.0).abs() < 1e-3,
+        "sigma = {}",
+        sigma2.sqrt()
+    );
 }
 
 #[test]
@@ -70,14 +123,22 @@ fn ema_averages_parameters_and_copies_buffers() {
     let b = ParamStore::new(&Device::Cpu, 2);
     let _ga = Generator::new(&a.root(), &cfg(32), 2).unwrap();
     let _gb = Generator::new(&b.root(), &cfg(32), 2).unwrap();
-    let before: Vec<Vec<f32>> = a.all().iter().map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect();
+    let before: Vec<Vec<f32>> = a
+        .all()
+        .iter()
+        .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+        .collect();
     ema_update(&a, &b, 0.75).unwrap();
     let trainable: Vec<String> = a.trainable().into_iter().map(|(k, _)| k).collect();
     for (((k, va), vb), old) in a.all().iter().zip(b.all()).zip(before) {
         let va: Vec<f32> = va.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
         let vb: Vec<f32> = vb.1.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
         for i in 0..va.len() {
-            let want = if trainable.contains(k) { 0.75 * old[i] + 0.25 * vb[i] } else { vb[i] };
+            let want = if trainable.contains(k) {
+                0.75 * old[i] + 0.25 * vb[i]
+            } else {
+                vb[i]
+            };
             assert!((va[i] - want).abs() < 1e-6, "{k}[{i}]");
         }
     }
@@ -89,17 +150,32 @@ fn ema_averages_parameters_and_copies_buffers() {
 fn gradient_penalty_gradient_matches_finite_differences() {
     probegan::init();
     let dev = Device::Cpu;
-    let c = NetConfig { resolution: 8, channels: 1, z_dim: 4, embed_dim: 4, g_widths: vec![4, 4], d_widths: vec![3, 3] };
+    let c = NetConfig {
+        resolution: 8,
+        channels: 1,
+        z_dim: 4,
+        embed_dim: 4,
+        g_widths: vec![4, 4],
+        d_widths: vec![3, 3],
+    };
     let s = ParamStore::with_dtype(&dev, 7, DType::F64);
     let d = Discriminator::new(&s.root(), &c, 2).unwrap();
     // Fixed spectral-norm vectors (no power iteration) but differentiated weights.
-    let mode = Mode { train: false, frozen: false };
+    let mode = Mode {
+        train: false,
+        frozen: false,
+    };
     let real = Tensor::randn(0f64, 1.0, (2, 1, 8, 8), &dev).unwrap();
     let fake = Tensor::randn(0f64, 1.0, (2, 1, 8, 8), &dev).unwrap();
     let alpha = Tensor::new(&[0.3f64, 0.6], &dev).unwrap();
     let gp = || {
-        probegan::losses::gradient_penalty(|x: &Tensor| d.head_unconditional(&d.features(x, mode)?, mode), &real, &fake, &alpha)
-            .unwrap()
+        probegan::losses::gradient_penalty(
+            |x: &Tensor| d.head_unconditional(&d.features(x, mode)?, mode),
+            &real,
+            &fake,
+            &alpha,
+        )
+        .unwrap()
     };
     let loss = gp();
     let grads = loss.backward().unwrap();
@@ -108,7 +184,9 @@ fn gradient_penalty_gradient_matches_finite_differences() {
         if !(name.contains("conv1.weight") || name.contains("head_u.weight")) {
             continue;
         }
-        let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
         let g: Vec<f64> = g.flatten_all().unwrap().to_vec1().unwrap();
         let base: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
         for i in [0, base.len() / 2, base.len() - 1] {
@@ -116,12 +194,18 @@ fn gradient_penalty_gradient_matches_finite_differences() {
             let at = |delta: f64| {
                 let mut v = base.clone();
                 v[i] += delta;
-                var.set(&Tensor::from_vec(v, var.shape(), &dev).unwrap()).unwrap();
+                var.set(&Tensor::from_vec(v, var.shape(), &dev).unwrap())
+                    .unwrap();
                 gp().to_scalar::<f64>().unwrap()
             };
             let fd = (at(eps) - at(-eps)) / (2.0 * eps);
-            var.set(&Tensor::from_vec(base.clone(), var.shape(), &dev).unwrap()).unwrap();
-            assert!((fd - g[i]).abs() <= 1e-5 + 1e-4 * fd.abs(), "{name}[{i}]: analytic {} vs finite difference {fd}", g[i]);
+            var.set(&Tensor::from_vec(base.clone(), var.shape(), &dev).unwrap())
+                .unwrap();
+            assert!(
+                (fd - g[i]).abs() <= 1e-5 + 1e-4 * fd.abs(),
+                "{name}[{i}]: analytic {} vs finite difference {fd}",
+                g[i]
+            );
             checked += 1;
         }
     }

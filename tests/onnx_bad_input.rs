@@ -19,11 +19,25 @@ fn load_err(bytes: &[u8]) -> String {
 fn small_cnn() -> GraphBuilder {
     let mut g = GraphBuilder::new(13);
     g.input("x", &[1, 3, 8, 8]);
-    g.init_f32("w", &[4, 3, 3, 3], vec![0.1; 108]).init_f32("b", &[4], vec![0.0; 4]);
+    g.init_f32("w", &[4, 3, 3, 3], vec![0.1; 108])
+        .init_f32("b", &[4], vec![0.0; 4]);
     g.init_i64("shape", &[2], vec![1, -1]);
-    g.node("Conv", &["x", "w", "b"], &["c"], vec![attr_ints("pads", &[1, 1, 1, 1])]);
+    g.node(
+        "Conv",
+        &["x", "w", "b"],
+        &["c"],
+        vec![attr_ints("pads", &[1, 1, 1, 1])],
+    );
     g.node("Relu", &["c"], &["r"], vec![]);
-    g.node("MaxPool", &["r"], &["p"], vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])]);
+    g.node(
+        "MaxPool",
+        &["r"],
+        &["p"],
+        vec![
+            attr_ints("kernel_shape", &[2, 2]),
+            attr_ints("strides", &[2, 2]),
+        ],
+    );
     g.node("Reshape", &["p", "shape"], &["y"], vec![]);
     g.output("y");
     g
@@ -48,7 +62,11 @@ fn truncated_protobuf_never_panics() {
     }
     // Most cuts land inside a field; a few at field boundaries still parse and then fail
     // validation or load a smaller graph. None may panic.
-    assert!(errors > bytes.len() / 2, "{errors} of {} truncations were errors", bytes.len());
+    assert!(
+        errors > bytes.len() / 2,
+        "{errors} of {} truncations were errors",
+        bytes.len()
+    );
     let e = load_err(&bytes[..bytes.len() / 2]);
     assert!(e.contains("truncated") || e.contains("bad.onnx"), "{e}");
 }
@@ -89,7 +107,14 @@ fn unsupported_ops_are_listed_at_load() {
     g.node("Det", &["b"], &["y"], vec![]);
     g.output("y");
     let e = load_err(&g.to_bytes());
-    assert!(e.contains("2 unsupported") && e.contains("fancyop_1") && e.contains("FancyOp") && e.contains("opset 11") && e.contains("Det"), "{e}");
+    assert!(
+        e.contains("2 unsupported")
+            && e.contains("fancyop_1")
+            && e.contains("FancyOp")
+            && e.contains("opset 11")
+            && e.contains("Det"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -102,11 +127,16 @@ fn mismatched_shapes_are_errors() {
     assert!(e.contains("1 input"), "{e}");
     // A weight that does not fit its input names the node.
     let mut g = GraphBuilder::new(13);
-    g.input("x", &[1, 3, 8, 8]).init_f32("w", &[4, 5, 3, 3], vec![0.1; 180]);
+    g.input("x", &[1, 3, 8, 8])
+        .init_f32("w", &[4, 5, 3, 3], vec![0.1; 180]);
     g.node("Conv", &["x", "w"], &["y"], vec![]);
     g.output("y");
     let m = OnnxModel::from_bytes(&g.to_bytes(), "conv.onnx", &Device::Cpu).unwrap();
-    let e = format!("{:#}", m.forward(&[Tensor::zeros((1, 3, 8, 8), DType::F32, &Device::Cpu).unwrap()]).unwrap_err());
+    let e = format!(
+        "{:#}",
+        m.forward(&[Tensor::zeros((1, 3, 8, 8), DType::F32, &Device::Cpu).unwrap()])
+            .unwrap_err()
+    );
     assert!(e.contains("conv_0") && e.contains("channels"), "{e}");
 }
 
@@ -114,7 +144,12 @@ fn mismatched_shapes_are_errors() {
 fn absurd_sizes_are_refused_before_allocating() {
     let mut g = GraphBuilder::new(13);
     g.input("x", &[1, 4]);
-    g.init_raw(tensor("huge", DataType::Float, &[1 << 40, 1 << 40], vec![0; 16]));
+    g.init_raw(tensor(
+        "huge",
+        DataType::Float,
+        &[1 << 40, 1 << 40],
+        vec![0; 16],
+    ));
     g.node("Add", &["x", "huge"], &["y"], vec![]);
     g.output("y");
     let e = load_err(&g.to_bytes());
@@ -133,7 +168,10 @@ fn absurd_sizes_are_refused_before_allocating() {
     g.node("Add", &["x", "big"], &["y"], vec![]);
     g.output("y");
     let e = load_err(&g.to_bytes());
-    assert!(e.contains("constantofshape_0") && e.contains("refusing"), "{e}");
+    assert!(
+        e.contains("constantofshape_0") && e.contains("refusing"),
+        "{e}"
+    );
     let mut g = GraphBuilder::new(13);
     g.input("x", &[1, 4]);
     g.init_raw(tensor("neg", DataType::Float, &[-3], vec![]));
@@ -146,9 +184,15 @@ fn absurd_sizes_are_refused_before_allocating() {
 fn external(name: &str, location: &str, offset: Option<&str>) -> pb::TensorProto {
     let mut t = tensor(name, DataType::Float, &[4], vec![]);
     t.data_location = Some(pb::tensor_proto::DataLocation::External as i32);
-    t.external_data.push(pb::StringStringEntryProto { key: "location".into(), value: location.into() });
+    t.external_data.push(pb::StringStringEntryProto {
+        key: "location".into(),
+        value: location.into(),
+    });
     if let Some(o) = offset {
-        t.external_data.push(pb::StringStringEntryProto { key: "offset".into(), value: o.into() });
+        t.external_data.push(pb::StringStringEntryProto {
+            key: "offset".into(),
+            value: o.into(),
+        });
     }
     t
 }
@@ -156,8 +200,15 @@ fn external(name: &str, location: &str, offset: Option<&str>) -> pb::TensorProto
 #[test]
 fn external_data_is_read_beside_the_model_and_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-    std::fs::write(dir.path().join("weights.bin"), [vec![0u8; 8], data].concat()).unwrap();
+    let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    std::fs::write(
+        dir.path().join("weights.bin"),
+        [vec![0u8; 8], data].concat(),
+    )
+    .unwrap();
     let build = |t: pb::TensorProto| {
         let mut g = GraphBuilder::new(13);
         g.input("x", &[1, 4]).init_raw(t);
@@ -168,13 +219,31 @@ fn external_data_is_read_beside_the_model_and_checked() {
         OnnxModel::load(&p, &Device::Cpu)
     };
     let m = build(external("w", "weights.bin", Some("8"))).unwrap();
-    let y = m.forward(&[Tensor::zeros((1, 4), DType::F32, &Device::Cpu).unwrap()]).unwrap();
-    assert_eq!(y[0].flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
-    let e = format!("{:#}", build(external("w", "../../etc/passwd", None)).err().unwrap());
+    let y = m
+        .forward(&[Tensor::zeros((1, 4), DType::F32, &Device::Cpu).unwrap()])
+        .unwrap();
+    assert_eq!(
+        y[0].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        vec![1.0, 2.0, 3.0, 4.0]
+    );
+    let e = format!(
+        "{:#}",
+        build(external("w", "../../etc/passwd", None))
+            .err()
+            .unwrap()
+    );
     assert!(e.contains("relative path"), "{e}");
-    let e = format!("{:#}", build(external("w", "absent.bin", None)).err().unwrap());
+    let e = format!(
+        "{:#}",
+        build(external("w", "absent.bin", None)).err().unwrap()
+    );
     assert!(e.contains("absent.bin"), "{e}");
-    let e = format!("{:#}", build(external("w", "weights.bin", Some("100"))).err().unwrap());
+    let e = format!(
+        "{:#}",
+        build(external("w", "weights.bin", Some("100")))
+            .err()
+            .unwrap()
+    );
     assert!(e.contains("offset 100"), "{e}");
 }
 
@@ -185,7 +254,9 @@ fn randomized_mutations_never_panic() {
     probegan::init();
     let seeds = [small_cnn().to_bytes(), {
         let mut g = GraphBuilder::new(13);
-        g.input("x", &[1, 2, 4, 4]).init_i64("axes", &[1], vec![1]).init_f32("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]);
+        g.input("x", &[1, 2, 4, 4])
+            .init_i64("axes", &[1], vec![1])
+            .init_f32("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]);
         g.node("Resize", &["x", "", "scales"], &["r"], vec![]);
         g.node("ReduceMean", &["r"], &["m"], vec![]);
         g.node("Shape", &["r"], &["s"], vec![]);
@@ -219,7 +290,9 @@ fn randomized_mutations_never_panic() {
             }
         }
         let result = std::panic::catch_unwind(|| {
-            let Ok(m) = OnnxModel::from_bytes(&b, "mutant.onnx", &Device::Cpu) else { return false };
+            let Ok(m) = OnnxModel::from_bytes(&b, "mutant.onnx", &Device::Cpu) else {
+                return false;
+            };
             let inputs: Option<Vec<Tensor>> = m
                 .inputs()
                 .iter()
@@ -245,8 +318,13 @@ fn randomized_mutations_never_panic() {
         match result {
             Ok(true) => loaded += 1,
             Ok(false) => {}
-            Err(_) => panic!("iteration {it}: the loader panicked on a mutated model ({} bytes)", b.len()),
+            Err(_) => panic!(
+                "iteration {it}: the loader panicked on a mutated model ({} bytes)",
+                b.len()
+            ),
         }
     }
-    println!("{iterations} mutated models: {loaded} loaded, the rest rejected with errors, no panics");
+    println!(
+        "{iterations} mutated models: {loaded} loaded, the rest rejected with errors, no panics"
+    );
 }

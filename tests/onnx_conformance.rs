@@ -12,41 +12,123 @@ use tract_onnx::pb;
 
 /// Cases the engine knowingly does not pass, and why.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    ("test_convtranspose_3d", "3-D convolution: out of scope (image and audio classifiers are 1-D/2-D)"),
+    (
+        "test_convtranspose_3d",
+        "3-D convolution: out of scope (image and audio classifiers are 1-D/2-D)",
+    ),
     ("test_AvgPool3d", "3-D pooling/convolution: out of scope"),
-    ("test_AvgPool3d_stride", "3-D pooling/convolution: out of scope"),
-    ("test_AvgPool3d_stride1_pad0_gpu_input", "3-D pooling/convolution: out of scope"),
+    (
+        "test_AvgPool3d_stride",
+        "3-D pooling/convolution: out of scope",
+    ),
+    (
+        "test_AvgPool3d_stride1_pad0_gpu_input",
+        "3-D pooling/convolution: out of scope",
+    ),
     ("test_Conv3d", "3-D pooling/convolution: out of scope"),
-    ("test_Conv3d_dilated", "3-D pooling/convolution: out of scope"),
-    ("test_Conv3d_dilated_strided", "3-D pooling/convolution: out of scope"),
-    ("test_Conv3d_groups", "3-D pooling/convolution: out of scope"),
-    ("test_Conv3d_no_bias", "3-D pooling/convolution: out of scope"),
-    ("test_Conv3d_stride", "3-D pooling/convolution: out of scope"),
-    ("test_Conv3d_stride_padding", "3-D pooling/convolution: out of scope"),
+    (
+        "test_Conv3d_dilated",
+        "3-D pooling/convolution: out of scope",
+    ),
+    (
+        "test_Conv3d_dilated_strided",
+        "3-D pooling/convolution: out of scope",
+    ),
+    (
+        "test_Conv3d_groups",
+        "3-D pooling/convolution: out of scope",
+    ),
+    (
+        "test_Conv3d_no_bias",
+        "3-D pooling/convolution: out of scope",
+    ),
+    (
+        "test_Conv3d_stride",
+        "3-D pooling/convolution: out of scope",
+    ),
+    (
+        "test_Conv3d_stride_padding",
+        "3-D pooling/convolution: out of scope",
+    ),
     ("test_MaxPool3d", "3-D pooling/convolution: out of scope"),
-    ("test_MaxPool3d_stride", "3-D pooling/convolution: out of scope"),
-    ("test_MaxPool3d_stride_padding", "3-D pooling/convolution: out of scope"),
-    ("test_maxpool_with_argmax_2d_precomputed_pads", "MaxPool Indices output: not used by classifiers"),
-    ("test_maxpool_with_argmax_2d_precomputed_strides", "MaxPool Indices output: not used by classifiers"),
-    ("test_resize_downsample_scales_cubic", "Resize cubic: not implemented (nearest and linear are)"),
-    ("test_resize_downsample_scales_cubic_A_n0p5_exclude_outside", "Resize cubic: not implemented (nearest and linear are)"),
-    ("test_resize_downsample_scales_cubic_align_corners", "Resize cubic: not implemented (nearest and linear are)"),
-    ("test_resize_downsample_sizes_cubic", "Resize cubic: not implemented (nearest and linear are)"),
-    ("test_resize_upsample_scales_cubic", "Resize cubic: not implemented (nearest and linear are)"),
-    ("test_resize_upsample_scales_cubic_A_n0p5_exclude_outside", "Resize cubic: not implemented (nearest and linear are)"),
-    ("test_resize_upsample_scales_cubic_align_corners", "Resize cubic: not implemented (nearest and linear are)"),
-    ("test_resize_upsample_scales_cubic_asymmetric", "Resize cubic: not implemented (nearest and linear are)"),
-    ("test_resize_upsample_sizes_cubic", "Resize cubic: not implemented (nearest and linear are)"),
-    ("test_resize_tf_crop_and_resize", "Resize tf_crop_and_resize: not implemented"),
-    ("test_training_dropout", "training-mode Dropout is random; a frozen classifier runs dropout as identity"),
-    ("test_training_dropout_default", "training-mode Dropout is random; a frozen classifier runs dropout as identity"),
-    ("test_training_dropout_default_mask", "training-mode Dropout is random; a frozen classifier runs dropout as identity"),
-    ("test_training_dropout_mask", "training-mode Dropout is random; a frozen classifier runs dropout as identity"),
+    (
+        "test_MaxPool3d_stride",
+        "3-D pooling/convolution: out of scope",
+    ),
+    (
+        "test_MaxPool3d_stride_padding",
+        "3-D pooling/convolution: out of scope",
+    ),
+    (
+        "test_maxpool_with_argmax_2d_precomputed_pads",
+        "MaxPool Indices output: not used by classifiers",
+    ),
+    (
+        "test_maxpool_with_argmax_2d_precomputed_strides",
+        "MaxPool Indices output: not used by classifiers",
+    ),
+    (
+        "test_resize_downsample_scales_cubic",
+        "Resize cubic: not implemented (nearest and linear are)",
+    ),
+    (
+        "test_resize_downsample_scales_cubic_A_n0p5_exclude_outside",
+        "Resize cubic: not implemented (nearest and linear are)",
+    ),
+    (
+        "test_resize_downsample_scales_cubic_align_corners",
+        "Resize cubic: not implemented (nearest and linear are)",
+    ),
+    (
+        "test_resize_downsample_sizes_cubic",
+        "Resize cubic: not implemented (nearest and linear are)",
+    ),
+    (
+        "test_resize_upsample_scales_cubic",
+        "Resize cubic: not implemented (nearest and linear are)",
+    ),
+    (
+        "test_resize_upsample_scales_cubic_A_n0p5_exclude_outside",
+        "Resize cubic: not implemented (nearest and linear are)",
+    ),
+    (
+        "test_resize_upsample_scales_cubic_align_corners",
+        "Resize cubic: not implemented (nearest and linear are)",
+    ),
+    (
+        "test_resize_upsample_scales_cubic_asymmetric",
+        "Resize cubic: not implemented (nearest and linear are)",
+    ),
+    (
+        "test_resize_upsample_sizes_cubic",
+        "Resize cubic: not implemented (nearest and linear are)",
+    ),
+    (
+        "test_resize_tf_crop_and_resize",
+        "Resize tf_crop_and_resize: not implemented",
+    ),
+    (
+        "test_training_dropout",
+        "training-mode Dropout is random; a frozen classifier runs dropout as identity",
+    ),
+    (
+        "test_training_dropout_default",
+        "training-mode Dropout is random; a frozen classifier runs dropout as identity",
+    ),
+    (
+        "test_training_dropout_default_mask",
+        "training-mode Dropout is random; a frozen classifier runs dropout as identity",
+    ),
+    (
+        "test_training_dropout_mask",
+        "training-mode Dropout is random; a frozen classifier runs dropout as identity",
+    ),
 ];
 
 fn read_pb(path: &Path) -> Result<pb::TensorProto> {
     let bytes = std::fs::read(path)?;
-    pb::TensorProto::decode(bytes.as_slice()).with_context(|| format!("{}: bad TensorProto", path.display()))
+    pb::TensorProto::decode(bytes.as_slice())
+        .with_context(|| format!("{}: bad TensorProto", path.display()))
 }
 
 fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
@@ -55,7 +137,11 @@ fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            let n = name.strip_prefix(prefix)?.strip_suffix(".pb")?.parse().ok()?;
+            let n = name
+                .strip_prefix(prefix)?
+                .strip_suffix(".pb")?
+                .parse()
+                .ok()?;
             Some((n, e.path()))
         })
         .collect();
@@ -84,19 +170,37 @@ fn run_case(dir: &Path) -> Result<()> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("test_data_set"))
+            .filter(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("test_data_set")
+            })
             .collect();
         v.sort();
         v
     };
     let mut model: Option<(DType, OnnxModel)> = None;
     for set in sets {
-        let ins: Vec<pb::TensorProto> = numbered(&set, "input_").iter().map(|p| read_pb(p)).collect::<Result<_>>()?;
-        let outs: Vec<pb::TensorProto> = numbered(&set, "output_").iter().map(|p| read_pb(p)).collect::<Result<_>>()?;
-        let double = ins.iter().chain(&outs).any(|t| t.data_type == pb::tensor_proto::DataType::Double as i32);
+        let ins: Vec<pb::TensorProto> = numbered(&set, "input_")
+            .iter()
+            .map(|p| read_pb(p))
+            .collect::<Result<_>>()?;
+        let outs: Vec<pb::TensorProto> = numbered(&set, "output_")
+            .iter()
+            .map(|p| read_pb(p))
+            .collect::<Result<_>>()?;
+        let double = ins
+            .iter()
+            .chain(&outs)
+            .any(|t| t.data_type == pb::tensor_proto::DataType::Double as i32);
         let dtype = if double { DType::F64 } else { DType::F32 };
         if model.as_ref().map(|m| m.0) != Some(dtype) {
-            model = Some((dtype, OnnxModel::load_with(&model_path, &Device::Cpu, dtype)?));
+            model = Some((
+                dtype,
+                OnnxModel::load_with(&model_path, &Device::Cpu, dtype)?,
+            ));
         }
         let m = &model.as_ref().unwrap().1;
         let inputs: Vec<Tensor> = ins
@@ -109,7 +213,11 @@ fn run_case(dir: &Path) -> Result<()> {
         }
         for (i, (g, w)) in got.iter().zip(&outs).enumerate() {
             let want = proto::tensor_from_proto(w, None, dtype, "output")?;
-            close(g, &want, &format!("{} output {i}", set.file_name().unwrap().to_string_lossy()))?;
+            close(
+                g,
+                &want,
+                &format!("{} output {i}", set.file_name().unwrap().to_string_lossy()),
+            )?;
         }
     }
     Ok(())
@@ -123,7 +231,11 @@ fn onnx_backend_conformance() {
     let mut report = String::new();
     let (mut total_pass, mut total) = (0, 0);
     for suite in ["node", "pytorch-converted", "pytorch-operator"] {
-        let mut cases: Vec<PathBuf> = std::fs::read_dir(root.join(suite)).unwrap().flatten().map(|e| e.path()).collect();
+        let mut cases: Vec<PathBuf> = std::fs::read_dir(root.join(suite))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         cases.sort();
         let mut pass = 0;
         for case in &cases {
@@ -138,7 +250,10 @@ fn onnx_backend_conformance() {
                 Ok(()) => pass += 1,
                 Err(e) => {
                     let known = KNOWN_FAILURES.iter().any(|(k, _)| *k == name);
-                    report.push_str(&format!("  {}{suite}/{name}: {e}\n", if known { "(known) " } else { "" }));
+                    report.push_str(&format!(
+                        "  {}{suite}/{name}: {e}\n",
+                        if known { "(known) " } else { "" }
+                    ));
                     if !known || e == "PANIC" {
                         unexpected.push(name);
                     }
@@ -151,5 +266,9 @@ fn onnx_backend_conformance() {
     }
     println!("conformance total: {total_pass}/{total} passed");
     print!("{report}");
-    assert!(unexpected.is_empty(), "{} unexpected failures:\n{report}", unexpected.len());
+    assert!(
+        unexpected.is_empty(),
+        "{} unexpected failures:\n{report}",
+        unexpected.len()
+    );
 }

@@ -22,7 +22,10 @@ fn images(n: usize, class: usize, seed: f32) -> Tensor {
         for y in 0..28 {
             for x in 0..28 {
                 let on = match class {
-                    0 => (6..22).contains(&x) && (4..10).contains(&y) || (10..18).contains(&x) && y >= 4,
+                    0 => {
+                        (6..22).contains(&x) && (4..10).contains(&y)
+                            || (10..18).contains(&x) && y >= 4
+                    }
                     1 => ((8..13).contains(&x) || (15..20).contains(&x)) && y >= 3,
                     _ => (4..24).contains(&x) && (9..25).contains(&y),
                 };
@@ -44,7 +47,11 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
         "class_names": CLASSES, "unseen": ["Bag"], "seed": 7
     });
     std::fs::write(dir.join("run.json"), run.to_string()).unwrap();
-    std::fs::write(dir.join("config.toml"), "method = \"probegan\"\n[train]\nsteps = 200 # <b>not markup</b>\n").unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "method = \"probegan\"\n[train]\nsteps = 200 # <b>not markup</b>\n",
+    )
+    .unwrap();
     let mut jsonl = String::new();
     for step in (0..=200).step_by(20) {
         let s = step as f64;
@@ -59,19 +66,36 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
     std::fs::write(dir.join("metrics.jsonl"), jsonl).unwrap();
     let rows: Vec<Tensor> = (0..3).map(|c| images(8, c, 0.3)).collect();
     let tiles = to_rgb_images(&Tensor::cat(&rows, 0).unwrap()).unwrap();
-    save_png(&grid(&tiles, 8, 2).unwrap(), &dir.join("samples/step_000200.png")).unwrap();
+    save_png(
+        &grid(&tiles, 8, 2).unwrap(),
+        &dir.join("samples/step_000200.png"),
+    )
+    .unwrap();
 
     let mut classes = vec![];
     for (c, name) in CLASSES.iter().enumerate() {
         let file = format!("class_{c}.png");
-        save_png(&grid(&to_rgb_images(&images(16, c, 0.7)).unwrap(), 4, 1).unwrap(), &dir.join("eval").join(&file)).unwrap();
+        save_png(
+            &grid(&to_rgb_images(&images(16, c, 0.7)).unwrap(), 4, 1).unwrap(),
+            &dir.join("eval").join(&file),
+        )
+        .unwrap();
         classes.push(ClassEval {
             name: name.to_string(),
             unseen: *name == "Bag",
-            judge_recognition: Some(if *name == "Bag" { unseen_recognition } else { 0.95 }),
+            judge_recognition: Some(if *name == "Bag" {
+                unseen_recognition
+            } else {
+                0.95
+            }),
             target_confidence: Some(0.9),
             intra_fid: Some(10.0 + c as f64),
-            diversity: Some(Diversity { mean_pairwise_distance: 3.2, near_duplicates: 1, samples: 64, duplicate_threshold: 0.4 }),
+            diversity: Some(Diversity {
+                mean_pairwise_distance: 3.2,
+                near_duplicates: 1,
+                samples: 64,
+                duplicate_threshold: 0.4,
+            }),
             grid: Some(file),
         });
     }
@@ -79,12 +103,29 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
     let mut tile_files = vec![];
     for (i, t) in gallery_tiles.iter().enumerate() {
         let f = format!("tiles/g{i}.png");
-        save_png(&grid(std::slice::from_ref(t), 1, 0).unwrap(), &dir.join("eval").join(&f)).unwrap();
+        save_png(
+            &grid(std::slice::from_ref(t), 1, 0).unwrap(),
+            &dir.join("eval").join(&f),
+        )
+        .unwrap();
         tile_files.push(f);
     }
-    let judge_labels: Vec<String> = (0..12).map(|i| if i % 4 == 3 { "T-shirt".into() } else { "Bag".into() }).collect();
+    let judge_labels: Vec<String> = (0..12)
+        .map(|i| {
+            if i % 4 == 3 {
+                "T-shirt".into()
+            } else {
+                "Bag".into()
+            }
+        })
+        .collect();
     let signals: Vec<CheckpointSignals> = (1..=4)
-        .map(|i| CheckpointSignals { step: i * 50, unseen_confidence: 0.2 * i as f64, du_realism: None, diversity: 1.0 + i as f64 })
+        .map(|i| CheckpointSignals {
+            step: i * 50,
+            unseen_confidence: 0.2 * i as f64,
+            du_realism: None,
+            diversity: 1.0 + i as f64,
+        })
         .collect();
     let sel = select_checkpoint(&signals).unwrap();
     let intra = vec![90.0, 60.0, 45.0, 40.0];
@@ -100,8 +141,16 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
         classes,
         overall: OverallEval {
             fid: Some(12.5),
-            kid: Some(Kid { mean: 0.004, std: 0.001 }),
-            prdc: Some(Prdc { precision: 0.8, recall: 0.6, density: 0.9, coverage: 0.7 }),
+            kid: Some(Kid {
+                mean: 0.004,
+                std: 0.001,
+            }),
+            prdc: Some(Prdc {
+                precision: 0.8,
+                recall: 0.6,
+                density: 0.9,
+                coverage: 0.7,
+            }),
             judge_accuracy: Some(0.9),
             seen_recognition: Some(0.95),
             unseen_recognition: Some(unseen_recognition),
@@ -109,9 +158,16 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
         },
         spectrum: Some(SpectrumEval {
             real: (0..15).map(|r| 100.0 / (1.0 + r as f64).powi(2)).collect(),
-            generated: (0..15).map(|r| 100.0 / (1.0 + r as f64).powf(1.7)).collect(),
+            generated: (0..15)
+                .map(|r| 100.0 / (1.0 + r as f64).powf(1.7))
+                .collect(),
         }),
-        gallery: Some(Gallery { class: "Bag".into(), tiles: tile_files.clone(), judge_labels, judge_confidences: vec![0.9; 12] }),
+        gallery: Some(Gallery {
+            class: "Bag".into(),
+            tiles: tile_files.clone(),
+            judge_labels,
+            judge_confidences: vec![0.9; 12],
+        }),
         neighbours: Some(NeighbourPanel {
             space: "features".into(),
             median_real_nn: Some(2.5),
@@ -121,7 +177,12 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
                 neighbours: vec![(tile_files[1].clone(), 1.5), (tile_files[2].clone(), 1.9)],
             }],
         }),
-        selection: Some(SelectionEval { checkpoints: signals, selection: Some(sel), unseen_intra_fid: Some(intra), agreement: Some(agree) }),
+        selection: Some(SelectionEval {
+            checkpoints: signals,
+            selection: Some(sel),
+            unseen_intra_fid: Some(intra),
+            agreement: Some(agree),
+        }),
     };
     eval.save(&dir.join("eval").join(EVAL_FILE)).unwrap();
 }
@@ -161,10 +222,23 @@ fn report_has_every_section_and_no_network_references() {
     }
     // 3 class grids + 1 training grid + 12 gallery tiles + 3 neighbour tiles, all inline.
     assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 19);
-    for banned in ["src=\"http", "href=\"http", "<script", "<link", "url(http", "@import"] {
-        assert!(!html.contains(banned), "report references the network: `{banned}`");
+    for banned in [
+        "src=\"http",
+        "href=\"http",
+        "<script",
+        "<link",
+        "url(http",
+        "@import",
+    ] {
+        assert!(
+            !html.contains(banned),
+            "report references the network: `{banned}`"
+        );
     }
-    assert!(html.matches("<svg").count() >= 5, "training curves and spectrum plots");
+    assert!(
+        html.matches("<svg").count() >= 5,
+        "training curves and spectrum plots"
+    );
 }
 
 #[test]
@@ -175,11 +249,19 @@ fn missing_or_broken_run_dirs_are_clear_errors() {
     let e = probegan::report::render_report(dir.path()).unwrap_err();
     assert!(format!("{e:#}").contains("run.json"), "{e:#}");
     std::fs::write(dir.path().join("run.json"), "{\"method\":\"x\"}").unwrap();
-    std::fs::write(dir.path().join("metrics.jsonl"), "{\"step\":1}\nnot json\n{\"step\":3}\n").unwrap();
+    std::fs::write(
+        dir.path().join("metrics.jsonl"),
+        "{\"step\":1}\nnot json\n{\"step\":3}\n",
+    )
+    .unwrap();
     let e = probegan::report::render_report(dir.path()).unwrap_err();
     assert!(format!("{e:#}").contains("metrics.jsonl:2"), "{e:#}");
     // A bare run (no eval, no samples) still renders.
-    std::fs::write(dir.path().join("metrics.jsonl"), "{\"step\":1,\"loss\":2}\n").unwrap();
+    std::fs::write(
+        dir.path().join("metrics.jsonl"),
+        "{\"step\":1,\"loss\":2}\n",
+    )
+    .unwrap();
     let html = probegan::report::render_report(dir.path()).unwrap();
     assert!(html.contains("No evaluation yet"));
 }
@@ -214,7 +296,11 @@ fn chromium_renders_a_non_blank_report() {
         .arg(format!("file://{}", html_path.display()))
         .output()
         .unwrap();
-    assert!(shot.exists(), "chromium wrote no screenshot: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        shot.exists(),
+        "chromium wrote no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if let Ok(keep) = std::env::var("PROBEGAN_KEEP_SCREENSHOT") {
         std::fs::copy(&shot, &keep).unwrap();
         std::fs::copy(&html_path, format!("{keep}.html")).unwrap();
@@ -222,12 +308,30 @@ fn chromium_renders_a_non_blank_report() {
     let img = image::open(&shot).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (1200, 2400));
     let total = img.pixels().count();
-    let non_white = img.pixels().filter(|p| p.0.iter().any(|&c| c < 235)).count();
-    let mut colours: Vec<[u8; 3]> = img.pixels().map(|p| [p.0[0] & 0xf0, p.0[1] & 0xf0, p.0[2] & 0xf0]).collect();
+    let non_white = img
+        .pixels()
+        .filter(|p| p.0.iter().any(|&c| c < 235))
+        .count();
+    let mut colours: Vec<[u8; 3]> = img
+        .pixels()
+        .map(|p| [p.0[0] & 0xf0, p.0[1] & 0xf0, p.0[2] & 0xf0])
+        .collect();
     colours.sort();
     colours.dedup();
     let share = non_white as f64 / total as f64;
-    eprintln!("chromium screenshot: {:.1}% non-white pixels, {} colour buckets", 100.0 * share, colours.len());
-    assert!(share > 0.03, "screenshot nearly blank ({:.2}% non-white)", 100.0 * share);
-    assert!(colours.len() > 20, "screenshot has only {} colours", colours.len());
+    eprintln!(
+        "chromium screenshot: {:.1}% non-white pixels, {} colour buckets",
+        100.0 * share,
+        colours.len()
+    );
+    assert!(
+        share > 0.03,
+        "screenshot nearly blank ({:.2}% non-white)",
+        100.0 * share
+    );
+    assert!(
+        colours.len() > 20,
+        "screenshot has only {} colours",
+        colours.len()
+    );
 }

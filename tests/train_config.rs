@@ -41,15 +41,27 @@ fn overrides_set_numbers_strings_arrays_and_new_keys() {
 
 #[test]
 fn bad_overrides_and_configs_are_clear_errors() {
-    let err = |o: &str| format!("{:#}", Config::from_toml_str(&base(), &[o.to_string()]).unwrap_err());
+    let err = |o: &str| {
+        format!(
+            "{:#}",
+            Config::from_toml_str(&base(), &[o.to_string()]).unwrap_err()
+        )
+    };
     assert!(err("train.lr_g").contains("expected key=value"));
-    assert!(err("train.lr_gg=1").contains("lr_gg"), "unknown keys are rejected: {}", err("train.lr_gg=1"));
+    assert!(
+        err("train.lr_gg=1").contains("lr_gg"),
+        "unknown keys are rejected: {}",
+        err("train.lr_gg=1")
+    );
     assert!(err("train.lr_g=fast").contains("lr_g"));
     assert!(err("run.method=gan").contains("unknown method `gan`"));
     assert!(err("model.g_widths=[8,8]").contains("g_widths"));
     assert!(err("model.resolution=48").contains("power of two"));
     assert!(err("train.ema_decay=1.5").contains("ema_decay"));
     let mut v: toml::Value = toml::from_str("a = 1").unwrap();
-    assert!(apply_override(&mut v, "a.b=2").unwrap_err().to_string().contains("not a table"));
+    assert!(apply_override(&mut v, "a.b=2")
+        .unwrap_err()
+        .to_string()
+        .contains("not a table"));
     assert!(apply_override(&mut v, "=2").is_err());
 }

@@ -59,14 +59,23 @@ batch_size = 16
 "#;
 
 fn dataset() -> Dataset {
-    probegan::embedded::fashion_mnist_subset().unwrap().stratified_subset(40, 1)
+    probegan::embedded::fashion_mnist_subset()
+        .unwrap()
+        .stratified_subset(40, 1)
 }
 
 /// A softmax-regression classifier fitted to the (padded) data: a real, differentiable
 /// black box that knows all ten classes.
 fn classifier(ds: &Dataset) -> Arc<PooledLinearClassifier> {
     // Fitted on the data as the trainer sees it (resized to 32x32).
-    let td = probegan::train::TrainData::from_dataset(ds, &(0..10).collect::<Vec<_>>(), 32, 1, &Device::Cpu).unwrap();
+    let td = probegan::train::TrainData::from_dataset(
+        ds,
+        &(0..10).collect::<Vec<_>>(),
+        32,
+        1,
+        &Device::Cpu,
+    )
+    .unwrap();
     let y = Tensor::from_vec(td.labels.clone(), td.len, &Device::Cpu).unwrap();
     Arc::new(PooledLinearClassifier::fit(ds.class_names.clone(), &td.images, &y, 150, 0.5).unwrap())
 }
@@ -79,7 +88,10 @@ fn config(dir: &std::path::Path, overrides: &[&str]) -> Config {
 
 fn trainer(cfg: Config, ds: &Dataset, clf: Arc<PooledLinearClassifier>) -> Trainer {
     probegan::init();
-    let info = ClassifierInfo { adapter: "test".into(), model: None };
+    let info = ClassifierInfo {
+        adapter: "test".into(),
+        model: None,
+    };
     let t = Trainer::new(cfg, ds, clf, info, &Device::Cpu).unwrap();
     t.init_run_dir().unwrap();
     t
@@ -90,7 +102,14 @@ fn params(t: &Trainer) -> Vec<(String, Vec<f32>)> {
     let mut out = vec![];
     for (tag, store) in [("g", &n.g_store), ("ema", &n.ema_store), ("d", &n.d_store)] {
         for (k, v) in store.all() {
-            out.push((format!("{tag}.{k}"), v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()));
+            out.push((
+                format!("{tag}.{k}"),
+                v.as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+            ));
         }
     }
     out
@@ -101,7 +120,11 @@ fn probegan_losses_move_and_unseen_probability_rises() {
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset();
     let clf = classifier(&ds);
-    let mut t = trainer(config(dir.path(), &["run.steps=12", "run.checkpoint_every=100"]), &ds, clf);
+    let mut t = trainer(
+        config(dir.path(), &["run.steps=12", "run.checkpoint_every=100"]),
+        &ds,
+        clf,
+    );
     let p0 = t.unseen_probability(32).unwrap().unwrap();
     let first = t.train_step().unwrap();
     for _ in 0..10 {
@@ -109,12 +132,31 @@ fn probegan_losses_move_and_unseen_probability_rises() {
     }
     let last = t.train_step().unwrap();
     let p1 = t.unseen_probability(32).unwrap().unwrap();
-    for key in ["d_c_real", "d_c_fake", "d_u_wgan", "d_u_gp", "g_c_hinge", "g_u_wgan", "g_cls_ce"] {
-        assert!(first.contains_key(key) && last.contains_key(key), "missing {key}");
+    for key in [
+        "d_c_real",
+        "d_c_fake",
+        "d_u_wgan",
+        "d_u_gp",
+        "g_c_hinge",
+        "g_u_wgan",
+        "g_cls_ce",
+    ] {
+        assert!(
+            first.contains_key(key) && last.contains_key(key),
+            "missing {key}"
+        );
         assert_ne!(first[key], last[key], "{key} did not move");
     }
-    assert!(last["g_cls_ce"] < first["g_cls_ce"], "classifier loss fell: {} -> {}", first["g_cls_ce"], last["g_cls_ce"]);
-    assert!(p1 > p0 + 0.1, "unseen-class probability rose: {p0:.3} -> {p1:.3}");
+    assert!(
+        last["g_cls_ce"] < first["g_cls_ce"],
+        "classifier loss fell: {} -> {}",
+        first["g_cls_ce"],
+        last["g_cls_ce"]
+    );
+    assert!(
+        p1 > p0 + 0.1,
+        "unseen-class probability rose: {p0:.3} -> {p1:.3}"
+    );
 }
 
 #[test]
@@ -123,7 +165,10 @@ fn resume_is_bit_identical() {
     let clf = classifier(&ds);
     let a_dir = tempfile::tempdir().unwrap();
     let mut a = trainer(config(a_dir.path(), &[]), &ds, clf.clone());
-    assert_eq!(a.run(&AtomicBool::new(false)).unwrap(), StopReason::Finished);
+    assert_eq!(
+        a.run(&AtomicBool::new(false)).unwrap(),
+        StopReason::Finished
+    );
 
     let b_dir = tempfile::tempdir().unwrap();
     let mut b = trainer(config(b_dir.path(), &["run.steps=3"]), &ds, clf.clone());
@@ -136,14 +181,28 @@ fn resume_is_bit_identical() {
     assert_eq!(pa.len(), pc.len());
     for ((ka, va), (kc, vc)) in pa.iter().zip(&pc) {
         assert_eq!(ka, kc);
-        assert!(va.iter().zip(vc).all(|(x, y)| x.to_bits() == y.to_bits()), "{ka} differs after resume");
+        assert!(
+            va.iter().zip(vc).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{ka} differs after resume"
+        );
     }
     // keep_checkpoints = 2: steps 3 and 6 remain.
-    let steps: Vec<usize> = list_checkpoints(&c.run_dir).unwrap().into_iter().map(|(s, _)| s).collect();
+    let steps: Vec<usize> = list_checkpoints(&c.run_dir)
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
     assert_eq!(steps, vec![3, 6]);
     // The metrics log has one line per logged step, none duplicated by the resume.
     let lines = std::fs::read_to_string(c.run_dir.join("metrics.jsonl")).unwrap();
-    let logged: Vec<u64> = lines.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap()).collect();
+    let logged: Vec<u64> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
     assert_eq!(logged, vec![0, 2, 3, 4, 6]);
 }
 
@@ -156,14 +215,27 @@ fn nan_stops_with_message_and_keeps_last_checkpoint() {
     t.run(&AtomicBool::new(false)).unwrap();
     let before = list_checkpoints(&t.run_dir).unwrap();
     // Poison one generator weight: the next loss is NaN.
-    let (_, var) = t.nets().g_store.trainable().into_iter().find(|(k, _)| k.ends_with("out_conv.weight")).unwrap();
+    let (_, var) = t
+        .nets()
+        .g_store
+        .trainable()
+        .into_iter()
+        .find(|(k, _)| k.ends_with("out_conv.weight"))
+        .unwrap();
     let poisoned = (var.as_tensor().ones_like().unwrap() * f64::NAN).unwrap();
     var.set(&poisoned).unwrap();
     let mut t2 = t;
     t2.config.run.steps = 6;
     let err = t2.run(&AtomicBool::new(false)).unwrap_err().to_string();
-    assert!(err.contains("diverged at step 3") && err.contains("step_000003"), "{err}");
-    assert_eq!(list_checkpoints(&t2.run_dir).unwrap(), before, "last good checkpoint untouched");
+    assert!(
+        err.contains("diverged at step 3") && err.contains("step_000003"),
+        "{err}"
+    );
+    assert_eq!(
+        list_checkpoints(&t2.run_dir).unwrap(),
+        before,
+        "last good checkpoint untouched"
+    );
     // And a checkpoint of poisoned weights is refused.
     assert!(t2.save_checkpoint().is_err());
 }
@@ -175,7 +247,10 @@ fn stop_flag_saves_and_sampler_loads() {
     let clf = classifier(&ds);
     let mut t = trainer(config(dir.path(), &[]), &ds, clf);
     t.train_step().unwrap();
-    assert_eq!(t.run(&AtomicBool::new(true)).unwrap(), StopReason::Interrupted);
+    assert_eq!(
+        t.run(&AtomicBool::new(true)).unwrap(),
+        StopReason::Interrupted
+    );
     let ckpts = list_checkpoints(&t.run_dir).unwrap();
     assert_eq!(ckpts.last().unwrap().0, 1);
     let s = load_sampler(&t.run_dir, &Device::Cpu).unwrap();
@@ -184,8 +259,17 @@ fn stop_flag_saves_and_sampler_loads() {
     let x = s.sample(1, 5, 9).unwrap();
     assert_eq!(x.dims(), &[5, 1, 32, 32]);
     let again = s.sample(1, 5, 9).unwrap();
-    assert_eq!(x.flatten_all().unwrap().to_vec1::<f32>().unwrap(), again.flatten_all().unwrap().to_vec1::<f32>().unwrap());
-    let mx = x.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert_eq!(
+        x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        again.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    );
+    let mx = x
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(mx <= 1.0);
     assert!(s.sample(10, 1, 0).is_err());
     // Samples equal the trainer's EMA generator in evaluation mode.
@@ -201,12 +285,24 @@ fn every_method_trains() {
         let dir = tempfile::tempdir().unwrap();
         let name = method.trim_end_matches("+tilemix");
         let set = format!("run.method=\"{name}\"");
-        let tiles = if method.ends_with("+tilemix") { "loss.tilemix=2" } else { "loss.tilemix=0" };
-        let mut t = trainer(config(dir.path(), &[&set, tiles, "run.steps=4"]), &ds, clf.clone());
-        t.run(&AtomicBool::new(false)).unwrap_or_else(|e| panic!("{method}: {e:#}"));
+        let tiles = if method.ends_with("+tilemix") {
+            "loss.tilemix=2"
+        } else {
+            "loss.tilemix=0"
+        };
+        let mut t = trainer(
+            config(dir.path(), &[&set, tiles, "run.steps=4"]),
+            &ds,
+            clf.clone(),
+        );
+        t.run(&AtomicBool::new(false))
+            .unwrap_or_else(|e| panic!("{method}: {e:#}"));
         let m = std::fs::read_to_string(t.run_dir.join("metrics.jsonl")).unwrap();
         assert!(m.lines().count() >= 2, "{method}: metrics logged");
-        assert!(t.run_dir.join("samples/step_000004.png").is_file(), "{method}: grid written");
+        assert!(
+            t.run_dir.join("samples/step_000004.png").is_file(),
+            "{method}: grid written"
+        );
         if method == "am" {
             // Last 3 of 4 steps optimise only the EMA embedding's unseen row.
             assert!(m.contains("am_cls_ce"), "{method}: embedding phase ran");

@@ -22,7 +22,10 @@ fn serve(data: Vec<u8>, count: usize) -> String {
                 }
                 line.clear();
             }
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len());
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                data.len()
+            );
             let _ = stream.write_all(head.as_bytes());
             let _ = stream.write_all(&data);
         }
@@ -51,7 +54,10 @@ fn list_json_shows_builtin_models_not_cached() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let items = v.as_array().unwrap();
-    let vgg = items.iter().find(|i| i["name"] == "vgg16").expect("vgg16 listed");
+    let vgg = items
+        .iter()
+        .find(|i| i["name"] == "vgg16")
+        .expect("vgg16 listed");
     assert_eq!(vgg["size"], 553437328u64);
     assert_eq!(vgg["cached"], false);
     assert_eq!(vgg["origin"], "builtin");
@@ -66,23 +72,50 @@ fn add_fetch_path_and_offline_through_the_binary() {
     let sha = hex::encode(Sha256::digest(&data));
     let base = serve(data.clone(), 4);
     let adapter = tmp.path().join("mine.toml");
-    std::fs::write(&adapter, "[input]\nsize = [28, 28]\nchannels = 1\n[classes]\nnames = [\"a\", \"b\"]\n").unwrap();
+    std::fs::write(
+        &adapter,
+        "[input]\nsize = [28, 28]\nchannels = 1\n[classes]\nnames = [\"a\", \"b\"]\n",
+    )
+    .unwrap();
     let url = format!("{base}/mine.onnx");
     let size = data.len().to_string();
 
     // Offline and not cached: refused with a clear message, before anything is added.
     let out = probegan(tmp.path(), &["zoo", "fetch", "squeezenet1.1", "--offline"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("offline"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("offline"),
+        "{}",
+        text(&out.stderr)
+    );
 
-    let add = ["zoo", "add", "mine", "--url", &url, "--sha256", &sha, "--adapter", adapter.to_str().unwrap(), "--size", &size];
+    let add = [
+        "zoo",
+        "add",
+        "mine",
+        "--url",
+        &url,
+        "--sha256",
+        &sha,
+        "--adapter",
+        adapter.to_str().unwrap(),
+        "--size",
+        &size,
+    ];
     let out = probegan(tmp.path(), &add);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let again = probegan(tmp.path(), &add);
-    assert!(!again.status.success(), "adding the same name twice succeeded");
+    assert!(
+        !again.status.success(),
+        "adding the same name twice succeeded"
+    );
 
     let out = probegan(tmp.path(), &["zoo", "path", "mine"]);
-    assert!(!out.status.success() && text(&out.stderr).contains("not cached"), "{}", text(&out.stderr));
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("not cached"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = probegan(tmp.path(), &["zoo", "fetch", "mine"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -92,20 +125,49 @@ fn add_fetch_path_and_offline_through_the_binary() {
     let out = probegan(tmp.path(), &["zoo", "path", "mine"]);
     assert_eq!(text(&out.stdout).trim(), fetched);
     let out = probegan(tmp.path(), &["zoo", "path", "mine", "--adapter"]);
-    assert_eq!(Path::new(text(&out.stdout).trim()), adapter.canonicalize().unwrap());
+    assert_eq!(
+        Path::new(text(&out.stdout).trim()),
+        adapter.canonicalize().unwrap()
+    );
 
     // --dir puts the model (and nothing else) under DIR/NAME/.
     let elsewhere = tmp.path().join("elsewhere");
-    let out = probegan(tmp.path(), &["zoo", "fetch", "mine", "--dir", elsewhere.to_str().unwrap()]);
+    let out = probegan(
+        tmp.path(),
+        &["zoo", "fetch", "mine", "--dir", elsewhere.to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(Path::new(text(&out.stdout).trim()), elsewhere.join("mine").join("mine.onnx"));
-    assert_eq!(std::fs::read(elsewhere.join("mine/mine.onnx")).unwrap(), data);
+    assert_eq!(
+        Path::new(text(&out.stdout).trim()),
+        elsewhere.join("mine").join("mine.onnx")
+    );
+    assert_eq!(
+        std::fs::read(elsewhere.join("mine/mine.onnx")).unwrap(),
+        data
+    );
 
     // --offline re-verifies the cached file without the network.
     let out = probegan(tmp.path(), &["zoo", "fetch", "mine", "--offline"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let bad = probegan(tmp.path(), &["zoo", "add", "../escape", "--url", &url, "--sha256", &sha, "--adapter", adapter.to_str().unwrap()]);
+    let bad = probegan(
+        tmp.path(),
+        &[
+            "zoo",
+            "add",
+            "../escape",
+            "--url",
+            &url,
+            "--sha256",
+            &sha,
+            "--adapter",
+            adapter.to_str().unwrap(),
+        ],
+    );
     assert!(!bad.status.success());
-    assert!(text(&bad.stderr).contains("../escape"), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr).contains("../escape"),
+        "{}",
+        text(&bad.stderr)
+    );
 }

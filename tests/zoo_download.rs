@@ -2,7 +2,9 @@
 //! downloads, Range resume, truncated bodies, wrong size/hash, 404, stalls hitting the
 //! timeout, mirror fallback, a full disk, offline mode. Nothing here touches the internet.
 
-use probegan::zoo::{self, registry::normalize_sha256, DownloadOptions, Origin, Registry, ZooEntry, ZooOptions};
+use probegan::zoo::{
+    self, registry::normalize_sha256, DownloadOptions, Origin, Registry, ZooEntry, ZooOptions,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -59,11 +61,21 @@ impl Server {
         format!("{}{}", self.base, path)
     }
     fn requests(&self, path: &str) -> Vec<Seen> {
-        self.seen.lock().unwrap().iter().filter(|s| s.path == path).cloned().collect()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
     }
 }
 
-fn handle(mut stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+fn handle(
+    mut stream: TcpStream,
+    routes: &Mutex<HashMap<String, Route>>,
+    seen: &Mutex<Vec<Seen>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut first = String::new();
     reader.read_line(&mut first)?;
@@ -80,8 +92,16 @@ fn handle(mut stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &
             }
         }
     }
-    seen.lock().unwrap().push(Seen { path: path.clone(), range: range.clone() });
-    let route = routes.lock().unwrap().get(&path).cloned().unwrap_or(Route::NotFound);
+    seen.lock().unwrap().push(Seen {
+        path: path.clone(),
+        range: range.clone(),
+    });
+    let route = routes
+        .lock()
+        .unwrap()
+        .get(&path)
+        .cloned()
+        .unwrap_or(Route::NotFound);
     let head = |status: &str, len: usize, extra: &str| {
         format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\nConnection: close\r\n{extra}\r\n")
     };
@@ -102,8 +122,14 @@ fn handle(mut stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &
                     stream.write_all(head("416 Range Not Satisfiable", 0, &extra).as_bytes())?;
                 }
                 Some(s) => {
-                    let extra = format!("Content-Range: bytes {s}-{}/{}\r\n", data.len() - 1, data.len());
-                    stream.write_all(head("206 Partial Content", data.len() - s, &extra).as_bytes())?;
+                    let extra = format!(
+                        "Content-Range: bytes {s}-{}/{}\r\n",
+                        data.len() - 1,
+                        data.len()
+                    );
+                    stream.write_all(
+                        head("206 Partial Content", data.len() - s, &extra).as_bytes(),
+                    )?;
                     stream.write_all(&data[s..])?;
                 }
                 None => {
@@ -201,7 +227,11 @@ fn downloads_verifies_and_then_uses_the_cache() {
 
     let again = fetch(&e, &opts).unwrap();
     assert!(!again.downloaded);
-    assert_eq!(server.requests("/m.onnx").len(), 1, "a cached model was downloaded again");
+    assert_eq!(
+        server.requests("/m.onnx").len(),
+        1,
+        "a cached model was downloaded again"
+    );
 }
 
 #[test]
@@ -236,7 +266,11 @@ fn restarts_when_the_server_ignores_range() {
     std::fs::write(&part, &data[..10_000]).unwrap();
 
     let got = fetch(&e, &opts).unwrap();
-    assert_eq!(std::fs::read(&got.model).unwrap(), data, "appended a full body to the partial file");
+    assert_eq!(
+        std::fs::read(&got.model).unwrap(),
+        data,
+        "appended a full body to the partial file"
+    );
 }
 
 #[test]
@@ -251,13 +285,19 @@ fn truncated_response_keeps_the_partial_file_and_the_next_run_resumes() {
     let err = format!("{:#}", fetch(&e, &opts).unwrap_err());
     assert!(err.contains("40000 of 120000"), "{err}");
     assert!(err.contains("resume"), "{err}");
-    assert!(!zoo::model_path(&e, &opts.zoo_root()).unwrap().exists(), "truncated file became visible");
+    assert!(
+        !zoo::model_path(&e, &opts.zoo_root()).unwrap().exists(),
+        "truncated file became visible"
+    );
     assert_eq!(std::fs::metadata(part_of(&e, &opts)).unwrap().len(), 40_000);
 
     server.route("/t.onnx", Route::Serve(data.clone()));
     let got = fetch(&e, &opts).unwrap();
     assert_eq!(std::fs::read(&got.model).unwrap(), data);
-    assert_eq!(server.requests("/t.onnx").last().unwrap().range.as_deref(), Some("bytes=40000-"));
+    assert_eq!(
+        server.requests("/t.onnx").last().unwrap().range.as_deref(),
+        Some("bytes=40000-")
+    );
 }
 
 #[test]
@@ -271,9 +311,15 @@ fn wrong_hash_is_refused_and_discarded() {
     e.sha256 = normalize_sha256(&"0".repeat(64)).unwrap();
 
     let err = format!("{:#}", fetch(&e, &opts).unwrap_err());
-    assert!(err.contains("sha256 mismatch") && err.contains(&sha(&data)), "{err}");
+    assert!(
+        err.contains("sha256 mismatch") && err.contains(&sha(&data)),
+        "{err}"
+    );
     assert!(!zoo::model_path(&e, &opts.zoo_root()).unwrap().exists());
-    assert!(!part_of(&e, &opts).exists(), "a file with the wrong hash was kept for resuming");
+    assert!(
+        !part_of(&e, &opts).exists(),
+        "a file with the wrong hash was kept for resuming"
+    );
 }
 
 #[test]
@@ -287,7 +333,10 @@ fn wrong_size_is_refused_before_downloading() {
     e.size = Some(12_345);
 
     let err = format!("{:#}", fetch(&e, &opts).unwrap_err());
-    assert!(err.contains("wrong size") && err.contains("10000") && err.contains("12345"), "{err}");
+    assert!(
+        err.contains("wrong size") && err.contains("10000") && err.contains("12345"),
+        "{err}"
+    );
     assert!(!zoo::model_path(&e, &opts.zoo_root()).unwrap().exists());
 }
 
@@ -307,14 +356,21 @@ fn http_404_names_status_and_url() {
 fn stalled_server_hits_the_read_timeout() {
     let server = Server::start();
     let data = payload(1000);
-    let url = server.route("/slow.onnx", Route::Stall(data.clone(), Duration::from_secs(10)));
+    let url = server.route(
+        "/slow.onnx",
+        Route::Stall(data.clone(), Duration::from_secs(10)),
+    );
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(tmp.path());
     let e = entry("slow", vec![url], &data);
 
     let start = Instant::now();
     let err = format!("{:#}", fetch(&e, &opts).unwrap_err());
-    assert!(start.elapsed() < Duration::from_secs(5), "timeout took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "timeout took {:?}",
+        start.elapsed()
+    );
     assert!(err.contains("timed out"), "{err}");
 }
 
@@ -342,7 +398,10 @@ fn every_mirror_failing_lists_each_error() {
     let opts = options(tmp.path());
     let e = entry("both", vec![a.clone(), b.clone()], b"x");
     let err = format!("{:#}", fetch(&e, &opts).unwrap_err());
-    assert!(err.contains(&a) && err.contains(&b) && err.contains("every mirror"), "{err}");
+    assert!(
+        err.contains(&a) && err.contains(&b) && err.contains("every mirror"),
+        "{err}"
+    );
 }
 
 #[cfg(target_os = "linux")]
@@ -375,7 +434,10 @@ fn offline_mode_never_touches_the_network() {
     let e = entry("o", vec![url], &data);
 
     let err = format!("{:#}", fetch(&e, &opts).unwrap_err());
-    assert!(err.contains("offline") && err.contains("probegan zoo fetch o"), "{err}");
+    assert!(
+        err.contains("offline") && err.contains("probegan zoo fetch o"),
+        "{err}"
+    );
     assert!(server.requests("/o.onnx").is_empty());
 
     opts.offline = false;
@@ -412,7 +474,11 @@ fn resolve_model_arg_fetches_zoo_names_from_the_user_registry() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(tmp.path());
     let adapter = tmp.path().join("u.toml");
-    std::fs::write(&adapter, "[input]\nsize = [28, 28]\n[classes]\nnames = [\"a\", \"b\"]\n").unwrap();
+    std::fs::write(
+        &adapter,
+        "[input]\nsize = [28, 28]\n[classes]\nnames = [\"a\", \"b\"]\n",
+    )
+    .unwrap();
     let mut e = entry("user-model", vec![url], &data);
     e.adapter = Some(adapter.display().to_string());
     zoo::registry::add_user_entry(&opts.config_dir, e.clone()).unwrap();
@@ -426,9 +492,18 @@ fn resolve_model_arg_fetches_zoo_names_from_the_user_registry() {
     assert_eq!(direct.path, resolved.path);
     assert!(direct.adapter.is_none());
 
-    let err = format!("{:#}", zoo::resolve_model_arg_with("no-such-model", &opts).unwrap_err());
-    assert!(err.contains("user-model") && err.contains("resnet50-v2"), "{err}");
-    let err = format!("{:#}", zoo::resolve_model_arg_with("dir/missing.onnx", &opts).unwrap_err());
+    let err = format!(
+        "{:#}",
+        zoo::resolve_model_arg_with("no-such-model", &opts).unwrap_err()
+    );
+    assert!(
+        err.contains("user-model") && err.contains("resnet50-v2"),
+        "{err}"
+    );
+    let err = format!(
+        "{:#}",
+        zoo::resolve_model_arg_with("dir/missing.onnx", &opts).unwrap_err()
+    );
     assert!(err.contains("does not exist"), "{err}");
 
     let dup = zoo::registry::add_user_entry(&opts.config_dir, e).unwrap_err();
@@ -450,8 +525,14 @@ fn registry_names_that_escape_the_cache_are_rejected() {
         let opts = options(tmp.path());
         let mut e = entry("ok", vec!["https://example.invalid/x".into()], b"x");
         e.name = name.to_string();
-        assert!(zoo::registry::add_user_entry(&opts.config_dir, e.clone()).is_err(), "{name}");
-        assert!(zoo::fetch(&e, Origin::User, &opts.zoo_root(), &opts, false).is_err(), "{name}");
+        assert!(
+            zoo::registry::add_user_entry(&opts.config_dir, e.clone()).is_err(),
+            "{name}"
+        );
+        assert!(
+            zoo::fetch(&e, Origin::User, &opts.zoo_root(), &opts, false).is_err(),
+            "{name}"
+        );
         assert!(!tmp.path().join("evil").exists() && !tmp.path().join("cache/evil").exists());
     }
 }
@@ -475,9 +556,15 @@ fn builtin_entries_fetch_their_adapter_and_labels_beside_the_model() {
     let got = zoo::fetch(&e, Origin::Builtin, &opts.zoo_root(), &opts, false).unwrap();
     let adapter_path = got.adapter.unwrap();
     let text = std::fs::read_to_string(&adapter_path).unwrap();
-    assert!(text.contains("labels_file = \"imagenet_labels.txt\""), "{text}");
+    assert!(
+        text.contains("labels_file = \"imagenet_labels.txt\""),
+        "{text}"
+    );
     let labels = adapter_path.with_file_name("imagenet_labels.txt");
-    assert_eq!(std::fs::read_to_string(labels).unwrap().lines().count(), 1000);
+    assert_eq!(
+        std::fs::read_to_string(labels).unwrap().lines().count(),
+        1000
+    );
     let adapter = probegan::adapter::Adapter::load(&adapter_path).unwrap();
     assert_eq!(adapter.class_names().len(), 1000);
     assert_eq!(adapter.class_names()[285], "Egyptian cat");
@@ -488,7 +575,10 @@ fn concurrent_fetches_of_one_model_download_it_once() {
     let server = Server::start();
     let data = payload(500_000);
     // A short stall keeps the first download in flight while the second one starts.
-    let url = server.route("/c.onnx", Route::Stall(data.clone(), Duration::from_millis(250)));
+    let url = server.route(
+        "/c.onnx",
+        Route::Stall(data.clone(), Duration::from_millis(250)),
+    );
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(tmp.path());
     let e = entry("c", vec![url], &data);
@@ -502,5 +592,9 @@ fn concurrent_fetches_of_one_model_download_it_once() {
         let model = h.join().unwrap().unwrap();
         assert_eq!(std::fs::read(model).unwrap(), data);
     }
-    assert_eq!(server.requests("/c.onnx").len(), 1, "both threads downloaded");
+    assert_eq!(
+        server.requests("/c.onnx").len(),
+        1,
+        "both threads downloaded"
+    );
 }

@@ -6,12 +6,22 @@ use probegan::zoo::{embedded, Registry};
 #[test]
 fn builtin_registry_has_the_expected_models_with_real_looking_hashes() {
     let reg = Registry::builtin().unwrap();
-    for name in ["vgg16", "resnet50-v2", "squeezenet1.1", "mobilenetv2", "efficientnet-lite4", "mnist-8"] {
+    for name in [
+        "vgg16",
+        "resnet50-v2",
+        "squeezenet1.1",
+        "mobilenetv2",
+        "efficientnet-lite4",
+        "mnist-8",
+    ] {
         let (e, _) = reg.require(name).unwrap();
         assert_eq!(e.sha256.len(), 64);
         assert!(e.size.unwrap() > 1000, "{name}");
         assert!(e.urls.len() >= 2, "{name}: no mirror");
-        assert!(e.hash_source.as_deref().unwrap().contains("LFS pointer"), "{name}");
+        assert!(
+            e.hash_source.as_deref().unwrap().contains("LFS pointer"),
+            "{name}"
+        );
         assert_ne!(e.license, "unknown", "{name}");
     }
     let mut hashes: Vec<_> = reg.entries().map(|(e, _)| e.sha256.clone()).collect();

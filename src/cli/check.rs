@@ -36,12 +36,21 @@ pub struct CheckRow {
 }
 
 fn row(check: &str, status: &str, detail: impl Into<String>) -> CheckRow {
-    CheckRow { check: check.into(), status: status.into(), detail: detail.into() }
+    CheckRow {
+        check: check.into(),
+        status: status.into(),
+        detail: detail.into(),
+    }
 }
 
 /// A representative input for `model`, batch `n`: through the adapter from random generator
 /// space when there is one, otherwise uniform 0..1 in the declared shape.
-fn sample_input(model: &OnnxModel, adapter: Option<&crate::adapter::Adapter>, n: usize, seed: u64) -> Result<Tensor> {
+fn sample_input(
+    model: &OnnxModel,
+    adapter: Option<&crate::adapter::Adapter>,
+    n: usize,
+    seed: u64,
+) -> Result<Tensor> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     if let Some(a) = adapter {
         let s = a.input();
@@ -56,7 +65,10 @@ fn sample_input(model: &OnnxModel, adapter: Option<&crate::adapter::Adapter>, n:
         match d {
             _ if i == 0 => shape.push(n),
             Dim::Fixed(k) => shape.push(*k),
-            Dim::Free(s) => bail!("input '{}' has a free dimension '{s}'; pass --adapter to fix the input size", input.name),
+            Dim::Free(s) => bail!(
+                "input '{}' has a free dimension '{s}'; pass --adapter to fix the input size",
+                input.name
+            ),
         }
     }
     if shape.is_empty() {
@@ -77,20 +89,41 @@ fn compare(name: &str, ours: &[HostArray], theirs: &[HostArray]) -> CheckRow {
         return row(&check, "FAIL", "no outputs");
     };
     if a.shape != b.shape {
-        return row(&check, "FAIL", format!("shape {:?} vs {:?}", a.shape, b.shape));
+        return row(
+            &check,
+            "FAIL",
+            format!("shape {:?} vs {:?}", a.shape, b.shape),
+        );
     }
-    let diff = a.data.iter().zip(&b.data).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    let diff = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
     let scale = max_abs(&b.data).max(1.0);
     let ok = diff <= 1e-3 * scale && diff.is_finite();
-    row(&check, if ok { "PASS" } else { "FAIL" }, format!("max |diff| {diff:.2e} (output scale {scale:.2e}, tolerance 1e-3 x scale)"))
+    row(
+        &check,
+        if ok { "PASS" } else { "FAIL" },
+        format!("max |diff| {diff:.2e} (output scale {scale:.2e}, tolerance 1e-3 x scale)"),
+    )
 }
 
-pub fn run_checks(path: &Path, adapter_path: Option<&Path>, device: &Device, coords: usize) -> Result<Vec<CheckRow>> {
+pub fn run_checks(
+    path: &Path,
+    adapter_path: Option<&Path>,
+    device: &Device,
+    coords: usize,
+) -> Result<Vec<CheckRow>> {
     let mut rows = Vec::new();
     let model = match OnnxModel::load(path, device) {
         Ok(m) => {
             let (steps, folded) = m.step_counts();
-            rows.push(row("load", "PASS", format!("{steps} steps, {folded} folded; {}", m.notes().join("; "))));
+            rows.push(row(
+                "load",
+                "PASS",
+                format!("{steps} steps, {folded} folded; {}", m.notes().join("; ")),
+            ));
             m
         }
         Err(e) => {
@@ -111,13 +144,32 @@ pub fn run_checks(path: &Path, adapter_path: Option<&Path>, device: &Device, coo
     };
     let x2 = sample_input(&model, adapter.as_ref(), 2, 7)?;
     let ours = model.forward(&[x2.to_device(device)?])?;
-    let ours_host: Vec<HostArray> = ours.iter().map(HostArray::from_tensor).collect::<Result<_>>()?;
-    let finite = ours_host.iter().all(|a| a.data.iter().all(|v| v.is_finite()));
-    rows.push(row("finite outputs", if finite { "PASS" } else { "FAIL" }, format!("output shapes {:?}", ours_host.iter().map(|a| a.shape.clone()).collect::<Vec<_>>())));
+    let ours_host: Vec<HostArray> = ours
+        .iter()
+        .map(HostArray::from_tensor)
+        .collect::<Result<_>>()?;
+    let finite = ours_host
+        .iter()
+        .all(|a| a.data.iter().all(|v| v.is_finite()));
+    rows.push(row(
+        "finite outputs",
+        if finite { "PASS" } else { "FAIL" },
+        format!(
+            "output shapes {:?}",
+            ours_host
+                .iter()
+                .map(|a| a.shape.clone())
+                .collect::<Vec<_>>()
+        ),
+    ));
     let input_host = HostArray::from_tensor(&x2)?;
     match TractRunner::load(path).and_then(|t| t.run(std::slice::from_ref(&input_host))) {
         Ok(theirs) => rows.push(compare("tract", &ours_host, &theirs)),
-        Err(e) => rows.push(row("forward vs tract", "SKIP", format!("tract cannot run it: {e:#}"))),
+        Err(e) => rows.push(row(
+            "forward vs tract",
+            "SKIP",
+            format!("tract cannot run it: {e:#}"),
+        )),
     }
     if OrtRunner::available() {
         match OrtRunner::load(path, 0).and_then(|o| o.run(std::slice::from_ref(&input_host))) {
@@ -125,22 +177,39 @@ pub fn run_checks(path: &Path, adapter_path: Option<&Path>, device: &Device, coo
             Err(e) => rows.push(row("forward vs onnxruntime", "FAIL", format!("{e:#}"))),
         }
     } else {
-        rows.push(row("forward vs onnxruntime", "SKIP", "set ORT_DYLIB_PATH to compare"));
+        rows.push(row(
+            "forward vs onnxruntime",
+            "SKIP",
+            "set ORT_DYLIB_PATH to compare",
+        ));
     }
     // The batch must be free: each sample alone gives the same answer as in the batch.
     let single = model.forward(&[x2.narrow(0, 1, 1)?.to_device(device)?])?;
     let a = HostArray::from_tensor(&single[0])?;
     let b = HostArray::from_tensor(&ours[0].narrow(0, 1, 1)?)?;
-    let d = a.data.iter().zip(&b.data).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    let d = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
     let ok = a.shape == b.shape && d <= 1e-4 * max_abs(&b.data).max(1.0);
-    rows.push(row("batch independence", if ok { "PASS" } else { "FAIL" }, format!("sample 1 alone vs in a batch of 2: max |diff| {d:.2e}")));
+    rows.push(row(
+        "batch independence",
+        if ok { "PASS" } else { "FAIL" },
+        format!("sample 1 alone vs in a batch of 2: max |diff| {d:.2e}"),
+    ));
     rows.extend(gradient_rows(path, &model, &x2.narrow(0, 0, 1)?, coords)?);
     Ok(rows)
 }
 
 /// d(sum(w * out))/dx at a few coordinates: analytic (the model as loaded, and in f64) vs
 /// central finite differences in f64 on the CPU.
-fn gradient_rows(path: &Path, model: &OnnxModel, x: &Tensor, coords: usize) -> Result<Vec<CheckRow>> {
+fn gradient_rows(
+    path: &Path,
+    model: &OnnxModel,
+    x: &Tensor,
+    coords: usize,
+) -> Result<Vec<CheckRow>> {
     let m64 = OnnxModel::load_with(path, &Device::Cpu, DType::F64)?;
     let x64 = x.to_dtype(DType::F64)?.to_device(&Device::Cpu)?;
     let out_len = m64.forward(&[x64.clone()])?[0].elem_count();
@@ -153,10 +222,20 @@ fn gradient_rows(path: &Path, model: &OnnxModel, x: &Tensor, coords: usize) -> R
     };
     let xv = candle_core::Var::from_tensor(&x.to_device(model.device())?)?;
     let g = loss(model, xv.as_tensor())?.backward()?;
-    let g = g.get(xv.as_tensor()).context("no gradient reached the input")?.to_dtype(DType::F64)?.flatten_all()?.to_device(&Device::Cpu)?.to_vec1::<f64>()?;
+    let g = g
+        .get(xv.as_tensor())
+        .context("no gradient reached the input")?
+        .to_dtype(DType::F64)?
+        .flatten_all()?
+        .to_device(&Device::Cpu)?
+        .to_vec1::<f64>()?;
     let xv64 = candle_core::Var::from_tensor(&x64)?;
     let g64 = loss(&m64, xv64.as_tensor())?.backward()?;
-    let g64 = g64.get(xv64.as_tensor()).context("no gradient reached the input")?.flatten_all()?.to_vec1::<f64>()?;
+    let g64 = g64
+        .get(xv64.as_tensor())
+        .context("no gradient reached the input")?
+        .flatten_all()?
+        .to_vec1::<f64>()?;
     let gscale = g64.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let flat = x64.flatten_all()?.to_vec1::<f64>()?;
     let mut rows = Vec::new();

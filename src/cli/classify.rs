@@ -42,7 +42,11 @@ struct Row {
 }
 
 /// The adapter to use: explicit, the zoo's, or one derived from the model's declared input.
-pub fn adapter_for(model: &OnnxModel, explicit: Option<&Path>, zoo: Option<&Path>) -> Result<Adapter> {
+pub fn adapter_for(
+    model: &OnnxModel,
+    explicit: Option<&Path>,
+    zoo: Option<&Path>,
+) -> Result<Adapter> {
     if let Some(p) = explicit.or(zoo) {
         let a = Adapter::load(p)?;
         a.validate_against(model)?;
@@ -59,12 +63,22 @@ pub fn default_adapter(model: &OnnxModel) -> Result<Adapter> {
         _ => None,
     };
     if input.dims.len() != 4 {
-        bail!("input '{}' is not an image batch [N, C, H, W] or [N, H, W, C]; pass --adapter", input.name);
+        bail!(
+            "input '{}' is not an image batch [N, C, H, W] or [N, H, W, C]; pass --adapter",
+            input.name
+        );
     }
     let nhwc = matches!(fixed(3), Some(1 | 3)) && !matches!(fixed(1), Some(1 | 3));
-    let (c, h, w) = if nhwc { (fixed(3), fixed(1), fixed(2)) } else { (fixed(1), fixed(2), fixed(3)) };
+    let (c, h, w) = if nhwc {
+        (fixed(3), fixed(1), fixed(2))
+    } else {
+        (fixed(1), fixed(2), fixed(3))
+    };
     let (Some(c), Some(h), Some(w)) = (c, h, w) else {
-        bail!("input '{}' has free spatial dims; pass --adapter with the input size", input.name);
+        bail!(
+            "input '{}' has free spatial dims; pass --adapter with the input size",
+            input.name
+        );
     };
     let k = num_logits(model, if nhwc { [1, h, w, c] } else { [1, c, h, w] })?;
     let spec = InputSpec {
@@ -97,8 +111,14 @@ fn num_logits(model: &OnnxModel, shape: [usize; 4]) -> Result<usize> {
 pub fn probabilities(out: &Tensor) -> Result<Tensor> {
     let out = out.to_dtype(DType::F32)?;
     let rows: Vec<Vec<f32>> = out.to_device(&Device::Cpu)?.to_vec2()?;
-    let is_dist = rows.iter().all(|r| r.iter().all(|&v| v >= 0.0) && (r.iter().sum::<f32>() - 1.0).abs() < 1e-3);
-    Ok(if is_dist { out } else { candle_nn::ops::softmax(&out, 1)? })
+    let is_dist = rows
+        .iter()
+        .all(|r| r.iter().all(|&v| v >= 0.0) && (r.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+    Ok(if is_dist {
+        out
+    } else {
+        candle_nn::ops::softmax(&out, 1)?
+    })
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -108,7 +128,11 @@ pub fn run(args: Args) -> Result<()> {
     let adapter = adapter_for(&model, args.adapter.as_deref(), resolved.adapter.as_deref())?;
     let x = adapter.images_to_input(&args.images, &device)?;
     let out = &model.forward(&[x])?[0];
-    let out = if out.rank() > 2 { out.flatten_from(1)? } else { out.clone() };
+    let out = if out.rank() > 2 {
+        out.flatten_from(1)?
+    } else {
+        out.clone()
+    };
     let probs = probabilities(&adapter.select_logits(&out)?)?;
     let probs: Vec<Vec<f32>> = probs.to_device(&Device::Cpu)?.to_vec2()?;
     let names = adapter.class_names();
@@ -122,9 +146,16 @@ pub fn run(args: Args) -> Result<()> {
             let top = idx
                 .iter()
                 .take(args.top.max(1))
-                .map(|&i| Guess { class: names.get(i).cloned().unwrap_or_else(|| i.to_string()), index: i, probability: p[i] })
+                .map(|&i| Guess {
+                    class: names.get(i).cloned().unwrap_or_else(|| i.to_string()),
+                    index: i,
+                    probability: p[i],
+                })
                 .collect();
-            Row { image: img.display().to_string(), top }
+            Row {
+                image: img.display().to_string(),
+                top,
+            }
         })
         .collect();
     if args.json {
@@ -133,7 +164,12 @@ pub fn run(args: Args) -> Result<()> {
         for r in &rows {
             println!("{}", r.image);
             for g in &r.top {
-                println!("  {:>6.2}%  {} (#{})", 100.0 * g.probability, g.class, g.index);
+                println!(
+                    "  {:>6.2}%  {} (#{})",
+                    100.0 * g.probability,
+                    g.class,
+                    g.index
+                );
             }
         }
     }

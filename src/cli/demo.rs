@@ -38,7 +38,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let device = args.device.device()?;
     let mut overrides = vec![
-        format!("run.out_dir={}", toml_string(&args.out.display().to_string())),
+        format!(
+            "run.out_dir={}",
+            toml_string(&args.out.display().to_string())
+        ),
         format!("data.unseen=[{}]", toml_string(&args.unseen)),
     ];
     if let Some(s) = args.steps {
@@ -49,13 +52,21 @@ pub fn run(args: Args) -> Result<()> {
     let dataset = setup::load_dataset(&config)?;
     let (classifier, info) = setup::load_classifier(&config, &device)?;
     let mut trainer = Trainer::new(config, &dataset, classifier, info, &device)?;
-    let resumable = crate::train::checkpoint::list_checkpoints(&trainer.run_dir)?.last().map(|(s, _)| *s);
+    let resumable = crate::train::checkpoint::list_checkpoints(&trainer.run_dir)?
+        .last()
+        .map(|(s, _)| *s);
     if let Some(step) = resumable {
         if step < trainer.config.run.steps {
             trainer.resume()?;
-            eprintln!("continuing the demo in {} from step {step}", trainer.run_dir.display());
+            eprintln!(
+                "continuing the demo in {} from step {step}",
+                trainer.run_dir.display()
+            );
         } else {
-            eprintln!("{} already holds a finished demo; judging it again", trainer.run_dir.display());
+            eprintln!(
+                "{} already holds a finished demo; judging it again",
+                trainer.run_dir.display()
+            );
         }
     }
     trainer.init_run_dir()?;
@@ -67,9 +78,13 @@ pub fn run(args: Args) -> Result<()> {
     trainer.progress = true;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("installing the Ctrl-C handler")?;
     if trainer.step() < trainer.config.run.steps && trainer.run(&stop)? == StopReason::Interrupted {
-        eprintln!("interrupted; run `probegan demo --out {}` again to continue", args.out.display());
+        eprintln!(
+            "interrupted; run `probegan demo --out {}` again to continue",
+            args.out.display()
+        );
         return Ok(());
     }
     let run_dir = trainer.run_dir.clone();
@@ -79,9 +94,13 @@ pub fn run(args: Args) -> Result<()> {
     let sampler = load_sampler(&run_dir, &device)?;
     let judge = setup::embedded_classifier("judge", &device)?;
     let unseen = sampler.unseen()[0];
-    let rate = |class: usize, n: usize, seed: u64| -> Result<f64> { recognition_rate(&sampler, judge.as_ref(), class, n, seed) };
+    let rate = |class: usize, n: usize, seed: u64| -> Result<f64> {
+        recognition_rate(&sampler, judge.as_ref(), class, n, seed)
+    };
     let unseen_rate = rate(unseen, args.judge_samples, 1)?;
-    let seen: Vec<usize> = (0..sampler.class_names().len()).filter(|&c| c != unseen).collect();
+    let seen: Vec<usize> = (0..sampler.class_names().len())
+        .filter(|&c| c != unseen)
+        .collect();
     let per_seen = (args.judge_samples / seen.len()).max(20);
     let mut seen_sum = 0.0;
     for &c in &seen {
@@ -94,7 +113,12 @@ pub fn run(args: Args) -> Result<()> {
     for c in 0..sampler.class_names().len() {
         rows.push(sampler.sample(c, 10, 100 + c as u64)?);
     }
-    crate::train::grid::save_class_grid(&candle_core::Tensor::cat(&rows, 0)?, 10, &[unseen], &grid)?;
+    crate::train::grid::save_class_grid(
+        &candle_core::Tensor::cat(&rows, 0)?,
+        10,
+        &[unseen],
+        &grid,
+    )?;
     let verdict = format!(
         "verdict: the independent judge recognises {:.0}% of {} generated `{unseen_name}` images (never seen in training; seen classes: {:.0}%). Grid: {}",
         unseen_rate * 100.0,
@@ -125,7 +149,10 @@ pub fn recognition_rate(
     let mut hits = 0usize;
     for start in (0..n).step_by(250) {
         let len = 250.min(n - start);
-        let pred = judge.logits(&x.narrow(0, start, len)?)?.argmax(1)?.to_vec1::<u32>()?;
+        let pred = judge
+            .logits(&x.narrow(0, start, len)?)?
+            .argmax(1)?
+            .to_vec1::<u32>()?;
         hits += pred.iter().filter(|&&p| p as usize == class).count();
     }
     Ok(hits as f64 / n as f64)

@@ -70,19 +70,28 @@ fn adapter_beside(model: &Path, given: &Option<PathBuf>) -> Result<PathBuf> {
     if beside.is_file() {
         return Ok(beside);
     }
-    bail!("{}: no adapter given and none beside the model ({}); pass --judge-adapter", model.display(), beside.display())
+    bail!(
+        "{}: no adapter given and none beside the model ({}); pass --judge-adapter",
+        model.display(),
+        beside.display()
+    )
 }
 
 pub fn run(args: Args) -> Result<()> {
     let device = args.device.device()?;
-    let source = args.checkpoint.clone().or(args.run.clone()).context("give --run or --checkpoint")?;
+    let source = args
+        .checkpoint
+        .clone()
+        .or(args.run.clone())
+        .context("give --run or --checkpoint")?;
     let ckpt = crate::train::latest_checkpoint(&source)?;
     let run_dir = crate::train::checkpoint::run_dir_of(&ckpt)?;
     let sampler = crate::train::load_sampler(&ckpt, &device)?;
     let info = sampler.info().clone();
 
     let judge_adapter = adapter_beside(&args.judge, &args.judge_adapter)?;
-    let judge = OnnxClassifier::load(&args.judge, &judge_adapter, &device).context("loading the judge")?;
+    let judge =
+        OnnxClassifier::load(&args.judge, &judge_adapter, &device).context("loading the judge")?;
     let target: Option<OnnxClassifier> = {
         let c = &info.classifier;
         let loaded = match (&c.model, c.adapter.strip_prefix("embedded:")) {
@@ -103,11 +112,17 @@ pub fn run(args: Args) -> Result<()> {
         Some(m) => (m.clone(), Some(adapter_beside(m, &args.feature_adapter)?)),
         None => (args.judge.clone(), Some(judge_adapter.clone())),
     };
-    let fadapter = fadapter.map(|a| crate::adapter::Adapter::load(&a)).transpose()?;
+    let fadapter = fadapter
+        .map(|a| crate::adapter::Adapter::load(&a))
+        .transpose()?;
     let features = load_fastest(&fmodel, fadapter, args.feature_layer.as_deref(), &device)?;
     let real = match &args.real {
         Some(spec) => {
-            let split = if args.real_split == "train" { crate::data::Split::Train } else { crate::data::Split::Test };
+            let split = if args.real_split == "train" {
+                crate::data::Split::Train
+            } else {
+                crate::data::Split::Test
+            };
             let src = crate::data::DataSource::parse(spec, crate::data::CsvSpec::default())?;
             Some(src.load(split, &crate::data::LoadOptions::default())?.0)
         }
@@ -124,20 +139,33 @@ pub fn run(args: Args) -> Result<()> {
         real: real.as_ref(),
         device: device.clone(),
     };
-    let opts = EvalOptions { samples_per_class: args.n, seed: args.seed, kid: KidOptions { seed: args.seed, ..EvalOptions::default().kid }, ..Default::default() };
+    let opts = EvalOptions {
+        samples_per_class: args.n,
+        seed: args.seed,
+        kid: KidOptions {
+            seed: args.seed,
+            ..EvalOptions::default().kid
+        },
+        ..Default::default()
+    };
     let out_dir = args.out.clone().unwrap_or_else(|| run_dir.join("eval"));
     let sample = |c: usize, n: usize, seed: u64| sampler.sample(c, n, seed);
     let mut report = evaluate(&inputs, &sample, &opts, &out_dir)?;
     report.source = ckpt.display().to_string();
-    report.step = ckpt
-        .file_name()
-        .and_then(|n| n.to_string_lossy().strip_prefix("step_").and_then(|s| s.parse().ok()));
+    report.step = ckpt.file_name().and_then(|n| {
+        n.to_string_lossy()
+            .strip_prefix("step_")
+            .and_then(|s| s.parse().ok())
+    });
 
     if args.select {
         let mut samplers: Vec<(u64, Box<SampleFn>)> = vec![];
         for (step, path) in crate::train::checkpoint::list_checkpoints(&run_dir)? {
             let s = crate::train::load_sampler(&path, &device)?;
-            samplers.push((step as u64, Box::new(move |c, n, seed| s.sample(c, n, seed))));
+            samplers.push((
+                step as u64,
+                Box::new(move |c, n, seed| s.sample(c, n, seed)),
+            ));
         }
         report.selection = Some(evaluate_selection(&inputs, &samplers, &opts)?);
     }
@@ -147,8 +175,16 @@ pub fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("evaluated {} ({} samples per class); record: {}", report.source, report.samples_per_class, out_dir.join(EVAL_FILE).display());
-    println!("{:<16} {:>8} {:>8} {:>10} {:>10}", "class", "judge", "target", "intra-FID", "diversity");
+    println!(
+        "evaluated {} ({} samples per class); record: {}",
+        report.source,
+        report.samples_per_class,
+        out_dir.join(EVAL_FILE).display()
+    );
+    println!(
+        "{:<16} {:>8} {:>8} {:>10} {:>10}",
+        "class", "judge", "target", "intra-FID", "diversity"
+    );
     for c in &report.classes {
         println!(
             "{:<16} {:>8} {:>8} {:>10} {:>10}{}",
@@ -175,10 +211,19 @@ pub fn run(args: Args) -> Result<()> {
     );
     if let Some(sel) = &report.selection {
         if let Some(s) = &sel.selection {
-            println!("label-free checkpoint choice: step {}", sel.checkpoints[s.chosen].step);
+            println!(
+                "label-free checkpoint choice: step {}",
+                sel.checkpoints[s.chosen].step
+            );
         }
         if let Some(a) = &sel.agreement {
-            println!("agreement with unseen intra-FID: Spearman {}  regret {:.3}", a.spearman.map(|r| format!("{r:.3}")).unwrap_or_else(|| "undefined".into()), a.regret);
+            println!(
+                "agreement with unseen intra-FID: Spearman {}  regret {:.3}",
+                a.spearman
+                    .map(|r| format!("{r:.3}"))
+                    .unwrap_or_else(|| "undefined".into()),
+                a.regret
+            );
         }
     }
     Ok(())

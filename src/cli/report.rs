@@ -16,6 +16,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     crate::report::write_report(&args.run_dir, &args.out)?;
     let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
-    println!("wrote {} ({:.1} KB, self-contained)", args.out.display(), bytes as f64 / 1024.0);
+    println!(
+        "wrote {} ({:.1} KB, self-contained)",
+        args.out.display(),
+        bytes as f64 / 1024.0
+    );
     Ok(())
 }

@@ -49,7 +49,13 @@ pub fn run(args: Args) -> Result<()> {
         std::fs::create_dir_all(dir)?;
         let tiles = crate::report::png::to_rgb_images(&x)?;
         for (i, t) in tiles.iter().enumerate() {
-            crate::report::png::save_png(t, &dir.join(format!("{}_{i:04}.png", sanitize(&sampler.class_names()[class]))))?;
+            crate::report::png::save_png(
+                t,
+                &dir.join(format!(
+                    "{}_{i:04}.png",
+                    sanitize(&sampler.class_names()[class])
+                )),
+            )?;
         }
         println!("wrote {} images to {}", tiles.len(), dir.display());
     }
@@ -57,5 +63,13 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

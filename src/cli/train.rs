@@ -69,7 +69,10 @@ pub fn run(args: Args) -> Result<()> {
     match reason {
         StopReason::Finished => eprintln!("done: {}", trainer.run_dir.display()),
         StopReason::Interrupted => {
-            eprintln!("interrupted at step {}; continue with --resume", trainer.step());
+            eprintln!(
+                "interrupted at step {}; continue with --resume",
+                trainer.step()
+            );
             std::process::exit(130);
         }
     }

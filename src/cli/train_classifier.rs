@@ -101,7 +101,11 @@ pub struct Args {
 
 fn parse_size(s: &str) -> Result<(usize, usize)> {
     let parts: Vec<&str> = s.split(['x', 'X', ',']).collect();
-    let p = |t: &str| t.trim().parse::<usize>().with_context(|| format!("--size {s}: expected HxW, e.g. 64x64"));
+    let p = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .with_context(|| format!("--size {s}: expected HxW, e.g. 64x64"))
+    };
     match parts.as_slice() {
         [a] => Ok((p(a)?, p(a)?)),
         [h, w] => Ok((p(h)?, p(w)?)),
@@ -115,7 +119,12 @@ fn select_classes(d: Dataset, a: &Args) -> Result<Dataset> {
         d = d.relabel_classes(&a.classes.iter().map(String::as_str).collect::<Vec<_>>())?;
     }
     if !a.exclude_class.is_empty() {
-        let keep: Vec<String> = d.class_names.iter().filter(|c| !a.exclude_class.contains(c)).cloned().collect();
+        let keep: Vec<String> = d
+            .class_names
+            .iter()
+            .filter(|c| !a.exclude_class.contains(c))
+            .cloned()
+            .collect();
         for e in &a.exclude_class {
             d.class_index(e)?;
         }
@@ -132,10 +141,18 @@ pub fn run(a: Args) -> Result<()> {
         group_col: a.group_col.clone(),
         split_col: a.split_col.clone(),
         root: a.root.clone(),
-        class_names: if a.class_names.is_empty() { None } else { Some(a.class_names.clone()) },
+        class_names: if a.class_names.is_empty() {
+            None
+        } else {
+            Some(a.class_names.clone())
+        },
     };
     let source = DataSource::parse(&a.data, csv)?;
-    let opts = LoadOptions { size: a.size.as_deref().map(parse_size).transpose()?, channels: a.channels, skip_bad: a.skip_bad };
+    let opts = LoadOptions {
+        size: a.size.as_deref().map(parse_size).transpose()?,
+        channels: a.channels,
+        skip_bad: a.skip_bad,
+    };
     let (train_set, train_report) = source.load(Split::Train, &opts)?;
     let (test_set, test_report) = source.load(Split::Test, &opts)?;
     let mut train_set = select_classes(train_set, &a)?;
@@ -144,7 +161,12 @@ pub fn run(a: Args) -> Result<()> {
     }
     let test_set = select_classes(test_set, &a)?;
     if !a.json {
-        eprintln!("train: {} ({} classes); test: {}", train_report.summary(), train_set.num_classes(), test_report.summary());
+        eprintln!(
+            "train: {} ({} classes); test: {}",
+            train_report.summary(),
+            train_set.num_classes(),
+            test_report.summary()
+        );
     }
     let robust = match a.robust.as_deref() {
         Some("pgd-linf") => Some(PgdConfig::new(Norm::Linf, a.eps, a.steps)?),
@@ -165,19 +187,44 @@ pub fn run(a: Args) -> Result<()> {
         ..Default::default()
     };
     let ckpt = checkpoint_dir(&a.out);
-    let outcome = train(&cfg, &train_set, &test_set, &device, Some(&ckpt), a.resume, !a.json)?;
+    let outcome = train(
+        &cfg,
+        &train_set,
+        &test_set,
+        &device,
+        Some(&ckpt),
+        a.resume,
+        !a.json,
+    )?;
     let command: Vec<String> = std::env::args().collect();
-    let doc = format!("probegan train-classifier ({}); test accuracy {:.4}; command: {}", cfg.arch, outcome.test.accuracy, command.join(" "));
+    let doc = format!(
+        "probegan train-classifier ({}); test accuracy {:.4}; command: {}",
+        cfg.arch,
+        outcome.test.accuracy,
+        command.join(" ")
+    );
     let model = outcome.net.to_onnx(&doc)?;
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create", parent.display()))?;
     }
     crate::onnx::export::write_model(&model, &a.out)?;
-    let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let stem = a
+        .out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
     let adapter_path = a.out.with_file_name(format!("{stem}.adapter.toml"));
-    let file_name = a.out.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    std::fs::write(&adapter_path, adapter_toml(&outcome.net, &train_set.class_names, &file_name))
-        .with_context(|| format!("{}: cannot write", adapter_path.display()))?;
+    let file_name = a
+        .out
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::fs::write(
+        &adapter_path,
+        adapter_toml(&outcome.net, &train_set.class_names, &file_name),
+    )
+    .with_context(|| format!("{}: cannot write", adapter_path.display()))?;
     let report = serde_json::json!({
         "model": a.out,
         "adapter": adapter_path,
@@ -199,8 +246,16 @@ pub fn run(a: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         let t = &outcome.test;
-        println!("wrote {} ({} parameters) and {}", a.out.display(), outcome.net.parameter_count(), adapter_path.display());
-        println!("test accuracy {:.4} on {} images ({:.0} s)", t.accuracy, t.count, outcome.seconds);
+        println!(
+            "wrote {} ({} parameters) and {}",
+            a.out.display(),
+            outcome.net.parameter_count(),
+            adapter_path.display()
+        );
+        println!(
+            "test accuracy {:.4} on {} images ({:.0} s)",
+            t.accuracy, t.count, outcome.seconds
+        );
         for c in &t.per_class {
             println!("  class {:<16} {:.4}  (n={})", c.name, c.accuracy, c.count);
         }

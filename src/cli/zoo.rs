@@ -64,7 +64,11 @@ pub fn run(cmd: ZooCommand) -> Result<()> {
             let (entry, origin) = registry.require(&name)?;
             let root = dir.unwrap_or_else(|| opts.zoo_root());
             let fetched = zoo::fetch(entry, origin, &root, &opts, true)?;
-            let what = if fetched.downloaded { "downloaded and verified" } else { "already present, verified" };
+            let what = if fetched.downloaded {
+                "downloaded and verified"
+            } else {
+                "already present, verified"
+            };
             eprintln!("{}: {what} (sha256 {})", entry.name, entry.sha256);
             println!("{}", fetched.model.display());
             if let Some(a) = fetched.adapter {
@@ -72,7 +76,15 @@ pub fn run(cmd: ZooCommand) -> Result<()> {
             }
             Ok(())
         }
-        ZooCommand::Add { name, urls, sha256, adapter, size, license, description } => {
+        ZooCommand::Add {
+            name,
+            urls,
+            sha256,
+            adapter,
+            size,
+            license,
+            description,
+        } => {
             let adapter = adapter
                 .canonicalize()
                 .with_context(|| format!("adapter {}", adapter.display()))?;
@@ -125,17 +137,27 @@ fn list(opts: &ZooOptions, json: bool) -> Result<()> {
                 let mut v = serde_json::to_value(e).expect("entries serialise");
                 v["origin"] = serde_json::to_value(origin).expect("origin serialises");
                 v["cached"] = zoo::is_cached(e, &root).into();
-                v["path"] = zoo::model_path(e, &root).map(|p| p.display().to_string()).unwrap_or_default().into();
+                v["path"] = zoo::model_path(e, &root)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+                    .into();
                 v
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(());
     }
-    println!("{:<20} {:>10} {:<13} {:<7} DESCRIPTION", "NAME", "SIZE", "LICENSE", "CACHED");
+    println!(
+        "{:<20} {:>10} {:<13} {:<7} DESCRIPTION",
+        "NAME", "SIZE", "LICENSE", "CACHED"
+    );
     for (e, origin) in registry.entries() {
         let size = e.size.map(human_size).unwrap_or_else(|| "?".into());
-        let cached = if zoo::is_cached(e, &root) { "yes" } else { "no" };
+        let cached = if zoo::is_cached(e, &root) {
+            "yes"
+        } else {
+            "no"
+        };
         let mut desc = e.description.clone();
         if origin == Origin::User {
             desc = format!("(yours) {desc}");
@@ -143,7 +165,10 @@ fn list(opts: &ZooOptions, json: bool) -> Result<()> {
         if desc.chars().count() > 70 {
             desc = desc.chars().take(67).collect::<String>() + "...";
         }
-        println!("{:<20} {:>10} {:<13} {:<7} {}", e.name, size, e.license, cached, desc);
+        println!(
+            "{:<20} {:>10} {:<13} {:<7} {}",
+            e.name, size, e.license, cached, desc
+        );
     }
     println!("\ncache: {}", root.display());
     Ok(())

@@ -38,14 +38,24 @@ pub fn split_matches(value: &str, wanted: &str) -> bool {
     canon(value) == canon(wanted)
 }
 
-fn pick_column(header: &[String], given: Option<&str>, guesses: &[&str], what: &str, origin: &str) -> Result<Option<usize>> {
+fn pick_column(
+    header: &[String],
+    given: Option<&str>,
+    guesses: &[&str],
+    what: &str,
+    origin: &str,
+) -> Result<Option<usize>> {
     match given {
         Some(name) => header
             .iter()
             .position(|h| h == name)
             .map(Some)
-            .ok_or_else(|| anyhow!("{origin}: no {what} column {name:?}; the header has {header:?}")),
-        None => Ok(guesses.iter().find_map(|g| header.iter().position(|h| h.eq_ignore_ascii_case(g)))),
+            .ok_or_else(|| {
+                anyhow!("{origin}: no {what} column {name:?}; the header has {header:?}")
+            }),
+        None => Ok(guesses
+            .iter()
+            .find_map(|g| header.iter().position(|h| h.eq_ignore_ascii_case(g)))),
     }
 }
 
@@ -53,13 +63,23 @@ fn pick_column(header: &[String], given: Option<&str>, guesses: &[&str], what: &
 fn sorted_values(set: BTreeSet<String>) -> Vec<String> {
     let mut v: Vec<String> = set.into_iter().collect();
     if v.iter().all(|s| s.parse::<f64>().is_ok()) {
-        v.sort_by(|a, b| a.parse::<f64>().unwrap().partial_cmp(&b.parse::<f64>().unwrap()).unwrap());
+        v.sort_by(|a, b| {
+            a.parse::<f64>()
+                .unwrap()
+                .partial_cmp(&b.parse::<f64>().unwrap())
+                .unwrap()
+        });
     }
     v
 }
 
 /// Load the rows of `split` (all rows when `None` or when there is no split column).
-pub fn load_csv(csv_path: &Path, spec: &CsvSpec, split: Option<&str>, opts: &LoadOptions) -> Result<(Dataset, LoadReport)> {
+pub fn load_csv(
+    csv_path: &Path,
+    spec: &CsvSpec,
+    split: Option<&str>,
+    opts: &LoadOptions,
+) -> Result<(Dataset, LoadReport)> {
     let origin = csv_path.display().to_string();
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -76,8 +96,17 @@ pub fn load_csv(csv_path: &Path, spec: &CsvSpec, split: Option<&str>, opts: &Loa
     let label_col = pick_column(&header, spec.label_col.as_deref(), &["y", "label", "class", "target"], "label", &origin)?
         .ok_or_else(|| anyhow!("{origin}: no label column (looked for y, label, class, target; header {header:?}); pass --label-col"))?;
     let group_col = pick_column(&header, spec.group_col.as_deref(), &[], "group", &origin)?;
-    let split_col = pick_column(&header, spec.split_col.as_deref(), &["split"], "split", &origin)?;
-    let root = spec.root.clone().unwrap_or_else(|| csv_path.parent().map(Path::to_path_buf).unwrap_or_default());
+    let split_col = pick_column(
+        &header,
+        spec.split_col.as_deref(),
+        &["split"],
+        "split",
+        &origin,
+    )?;
+    let root = spec
+        .root
+        .clone()
+        .unwrap_or_else(|| csv_path.parent().map(Path::to_path_buf).unwrap_or_default());
 
     // First pass: every row, so class and group indices do not depend on the split.
     struct Row {
@@ -89,7 +118,11 @@ pub fn load_csv(csv_path: &Path, spec: &CsvSpec, split: Option<&str>, opts: &Loa
     }
     let mut rows = Vec::new();
     let mut report = LoadReport::default();
-    let needed = [Some(file_col), Some(label_col), group_col, split_col].into_iter().flatten().max().unwrap();
+    let needed = [Some(file_col), Some(label_col), group_col, split_col]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap();
     for (i, rec) in reader.records().enumerate() {
         let line = i + 2; // 1-based, after the header
         let rec = match rec {
@@ -122,14 +155,23 @@ pub fn load_csv(csv_path: &Path, spec: &CsvSpec, split: Option<&str>, opts: &Loa
         let get = |c: usize| rec.get(c).unwrap().trim().to_string();
         let (file, label) = (get(file_col), get(label_col));
         if file.is_empty() || label.is_empty() {
-            let msg = format!("{origin} row {line}: empty {} field", if file.is_empty() { "file" } else { "label" });
+            let msg = format!(
+                "{origin} row {line}: empty {} field",
+                if file.is_empty() { "file" } else { "label" }
+            );
             if opts.skip_bad {
                 report.skip(msg);
                 continue;
             }
             bail!("{msg} (use --skip-bad to skip bad rows)");
         }
-        rows.push(Row { line, file, label, group: group_col.map(get), split: split_col.map(get) });
+        rows.push(Row {
+            line,
+            file,
+            label,
+            group: group_col.map(get),
+            split: split_col.map(get),
+        });
     }
     if rows.is_empty() {
         bail!("{origin}: no data rows");
@@ -137,13 +179,21 @@ pub fn load_csv(csv_path: &Path, spec: &CsvSpec, split: Option<&str>, opts: &Loa
     let label_values = sorted_values(rows.iter().map(|r| r.label.clone()).collect());
     let class_names = match &spec.class_names {
         Some(n) if n.len() == label_values.len() => n.clone(),
-        Some(n) => bail!("{origin}: {} class names given for {} label values {label_values:?}", n.len(), label_values.len()),
+        Some(n) => bail!(
+            "{origin}: {} class names given for {} label values {label_values:?}",
+            n.len(),
+            label_values.len()
+        ),
         None => label_values.clone(),
     };
-    let group_values = group_col.map(|_| sorted_values(rows.iter().filter_map(|r| r.group.clone()).collect()));
+    let group_values =
+        group_col.map(|_| sorted_values(rows.iter().filter_map(|r| r.group.clone()).collect()));
     let group_names = group_values.as_ref().map(|gv| {
         let col = &header[group_col.unwrap()];
-        class_names.iter().flat_map(|c| gv.iter().map(move |g| format!("{c}/{col}={g}"))).collect::<Vec<_>>()
+        class_names
+            .iter()
+            .flat_map(|c| gv.iter().map(move |g| format!("{c}/{col}={g}")))
+            .collect::<Vec<_>>()
     });
     let items: Vec<(PathBuf, u32, Option<u32>, String)> = rows
         .into_iter()
@@ -154,10 +204,17 @@ pub fn load_csv(csv_path: &Path, spec: &CsvSpec, split: Option<&str>, opts: &Loa
         .map(|r| {
             let label = label_values.iter().position(|v| *v == r.label).unwrap();
             let group = match (&group_values, &r.group) {
-                (Some(gv), Some(g)) => Some((label * gv.len() + gv.iter().position(|v| v == g).unwrap()) as u32),
+                (Some(gv), Some(g)) => {
+                    Some((label * gv.len() + gv.iter().position(|v| v == g).unwrap()) as u32)
+                }
                 _ => None,
             };
-            (root.join(&r.file), label as u32, group, format!("{origin} row {}", r.line))
+            (
+                root.join(&r.file),
+                label as u32,
+                group,
+                format!("{origin} row {}", r.line),
+            )
         })
         .collect();
     if items.is_empty() {

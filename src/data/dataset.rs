@@ -63,10 +63,17 @@ impl Dataset {
             bail!("dataset: image shape {channels}x{height}x{width} is empty");
         }
         if images.len() != labels.len() * per {
-            bail!("dataset: {} pixels for {} images of {channels}x{height}x{width}", images.len(), labels.len());
+            bail!(
+                "dataset: {} pixels for {} images of {channels}x{height}x{width}",
+                images.len(),
+                labels.len()
+            );
         }
         if let Some(&bad) = labels.iter().find(|&&l| l as usize >= class_names.len()) {
-            bail!("dataset: label {bad} but only {} class names", class_names.len());
+            bail!(
+                "dataset: label {bad} but only {} class names",
+                class_names.len()
+            );
         }
         let (groups, group_names) = match groups {
             Some((g, names)) => {
@@ -80,7 +87,16 @@ impl Dataset {
             }
             None => (None, Vec::new()),
         };
-        Ok(Dataset { images, channels, height, width, labels, class_names, groups, group_names })
+        Ok(Dataset {
+            images,
+            channels,
+            height,
+            width,
+            labels,
+            class_names,
+            groups,
+            group_names,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -119,8 +135,17 @@ impl Dataset {
         self.class_names
             .iter()
             .position(|c| c == name)
-            .or_else(|| self.class_names.iter().position(|c| c.eq_ignore_ascii_case(name)))
-            .ok_or_else(|| anyhow!("unknown class {name:?}; the dataset's classes are {:?}", self.class_names))
+            .or_else(|| {
+                self.class_names
+                    .iter()
+                    .position(|c| c.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| {
+                anyhow!(
+                    "unknown class {name:?}; the dataset's classes are {:?}",
+                    self.class_names
+                )
+            })
     }
 
     /// Images per class, index-aligned with `class_names`.
@@ -155,7 +180,10 @@ impl Dataset {
             width: self.width,
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             class_names: self.class_names.clone(),
-            groups: self.groups.as_ref().map(|g| indices.iter().map(|&i| g[i]).collect()),
+            groups: self
+                .groups
+                .as_ref()
+                .map(|g| indices.iter().map(|&i| g[i]).collect()),
             group_names: self.group_names.clone(),
         }
     }
@@ -164,23 +192,41 @@ impl Dataset {
     /// label indices stay aligned with a classifier trained on all classes (what the GAN
     /// trainer needs when it drops the unseen class).
     pub fn filter_classes(&self, keep: &[&str]) -> Result<Dataset> {
-        let keep: Vec<usize> = keep.iter().map(|n| self.class_index(n)).collect::<Result<_>>()?;
-        let idx: Vec<usize> = (0..self.len()).filter(|&i| keep.contains(&(self.labels[i] as usize))).collect();
+        let keep: Vec<usize> = keep
+            .iter()
+            .map(|n| self.class_index(n))
+            .collect::<Result<_>>()?;
+        let idx: Vec<usize> = (0..self.len())
+            .filter(|&i| keep.contains(&(self.labels[i] as usize)))
+            .collect();
         Ok(self.select(&idx))
     }
 
     /// Drop images of the named classes (labels unchanged, as `filter_classes`).
     pub fn exclude_classes(&self, drop: &[&str]) -> Result<Dataset> {
-        let drop: Vec<usize> = drop.iter().map(|n| self.class_index(n)).collect::<Result<_>>()?;
-        let idx: Vec<usize> = (0..self.len()).filter(|&i| !drop.contains(&(self.labels[i] as usize))).collect();
+        let drop: Vec<usize> = drop
+            .iter()
+            .map(|n| self.class_index(n))
+            .collect::<Result<_>>()?;
+        let idx: Vec<usize> = (0..self.len())
+            .filter(|&i| !drop.contains(&(self.labels[i] as usize)))
+            .collect();
         Ok(self.select(&idx))
     }
 
     /// Keep only the named classes and relabel them `0..k` in the given order (to train a
     /// classifier on a sub-problem).
     pub fn relabel_classes(&self, keep: &[&str]) -> Result<Dataset> {
-        let keep: Vec<usize> = keep.iter().map(|n| self.class_index(n)).collect::<Result<_>>()?;
-        let mut d = self.filter_classes(&keep.iter().map(|&k| self.class_names[k].as_str()).collect::<Vec<_>>())?;
+        let keep: Vec<usize> = keep
+            .iter()
+            .map(|n| self.class_index(n))
+            .collect::<Result<_>>()?;
+        let mut d = self.filter_classes(
+            &keep
+                .iter()
+                .map(|&k| self.class_names[k].as_str())
+                .collect::<Vec<_>>(),
+        )?;
         for l in d.labels.iter_mut() {
             *l = keep.iter().position(|&k| k == *l as usize).unwrap() as u32;
         }
@@ -251,7 +297,11 @@ impl Dataset {
 
     /// All images as one `[N, C, H, W]` tensor.
     pub fn images_tensor(&self, device: &Device) -> Result<Tensor> {
-        Ok(Tensor::from_slice(&self.images, (self.len(), self.channels, self.height, self.width), device)?)
+        Ok(Tensor::from_slice(
+            &self.images,
+            (self.len(), self.channels, self.height, self.width),
+            device,
+        )?)
     }
 
     /// All labels as one `[N]` u32 tensor.
@@ -259,13 +309,22 @@ impl Dataset {
         Ok(Tensor::from_slice(&self.labels, self.len(), device)?)
     }
 
-    fn assemble(&self, indices: &[usize], device: &Device, aug: &Augment, rng: Option<&mut ChaCha8Rng>) -> Result<Batch> {
+    fn assemble(
+        &self,
+        indices: &[usize],
+        device: &Device,
+        aug: &Augment,
+        rng: Option<&mut ChaCha8Rng>,
+    ) -> Result<Batch> {
         let p = self.per_image();
         let mut px = Vec::with_capacity(indices.len() * p);
         let mut rng = rng;
         for &i in indices {
             if i >= self.len() {
-                bail!("batch index {i} out of range for a dataset of {}", self.len());
+                bail!(
+                    "batch index {i} out of range for a dataset of {}",
+                    self.len()
+                );
             }
             let img = self.image(i);
             match rng.as_deref_mut() {
@@ -275,19 +334,39 @@ impl Dataset {
         }
         let n = indices.len();
         let images = Tensor::from_vec(px, (n, self.channels, self.height, self.width), device)?;
-        let labels = Tensor::from_vec(indices.iter().map(|&i| self.labels[i]).collect::<Vec<_>>(), n, device)?;
+        let labels = Tensor::from_vec(
+            indices.iter().map(|&i| self.labels[i]).collect::<Vec<_>>(),
+            n,
+            device,
+        )?;
         let groups = match &self.groups {
-            Some(g) => Some(Tensor::from_vec(indices.iter().map(|&i| g[i]).collect::<Vec<_>>(), n, device)?),
+            Some(g) => Some(Tensor::from_vec(
+                indices.iter().map(|&i| g[i]).collect::<Vec<_>>(),
+                n,
+                device,
+            )?),
             None => None,
         };
-        Ok(Batch { images, labels, groups, indices: indices.to_vec() })
+        Ok(Batch {
+            images,
+            labels,
+            groups,
+            indices: indices.to_vec(),
+        })
     }
 
     fn augmented(&self, img: &[f32], aug: &Augment, rng: &mut ChaCha8Rng) -> Vec<f32> {
         let (c, h, w) = self.image_shape();
         let flip = aug.hflip && rng.random_bool(0.5);
         let pad = aug.crop_pad as i64;
-        let (dy, dx) = if pad > 0 { (rng.random_range(-pad..=pad) as isize, rng.random_range(-pad..=pad) as isize) } else { (0, 0) };
+        let (dy, dx) = if pad > 0 {
+            (
+                rng.random_range(-pad..=pad) as isize,
+                rng.random_range(-pad..=pad) as isize,
+            )
+        } else {
+            (0, 0)
+        };
         let mut out = vec![-1.0f32; c * h * w];
         for ch in 0..c {
             for y in 0..h as isize {
@@ -301,7 +380,8 @@ impl Dataset {
                         continue;
                     }
                     let sx = if flip { w as isize - 1 - sx0 } else { sx0 };
-                    out[ch * h * w + y as usize * w + x as usize] = img[ch * h * w + sy as usize * w + sx as usize];
+                    out[ch * h * w + y as usize * w + x as usize] =
+                        img[ch * h * w + sy as usize * w + sx as usize];
                 }
             }
         }
@@ -335,7 +415,11 @@ impl<'a> Batches<'a> {
     /// Number of batches this epoch yields in total.
     pub fn count_total(&self) -> usize {
         let n = self.order.len();
-        if self.drop_last { n / self.batch_size } else { n.div_ceil(self.batch_size) }
+        if self.drop_last {
+            n / self.batch_size
+        } else {
+            n.div_ceil(self.batch_size)
+        }
     }
 }
 
@@ -350,6 +434,9 @@ impl<'a> Iterator for Batches<'a> {
         let idx = self.order[self.pos..end].to_vec();
         self.pos = end;
         let aug = self.augment;
-        Some(self.data.assemble(&idx, self.device, &aug, Some(&mut self.rng)))
+        Some(
+            self.data
+                .assemble(&idx, self.device, &aug, Some(&mut self.rng)),
+        )
     }
 }

@@ -14,7 +14,8 @@ pub struct IdxArray {
 
 /// Read an IDX file; `.gz` content is detected by its magic bytes, not by the name.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).with_context(|| format!("{}: cannot read IDX file", path.display()))?;
+    let raw =
+        std::fs::read(path).with_context(|| format!("{}: cannot read IDX file", path.display()))?;
     parse_idx(&raw, &path.display().to_string())
 }
 
@@ -30,16 +31,25 @@ pub fn parse_idx(raw: &[u8], origin: &str) -> Result<IdxArray> {
         raw.into()
     };
     if bytes.len() < 4 {
-        bail!("{origin}: too short for an IDX header ({} bytes)", bytes.len());
+        bail!(
+            "{origin}: too short for an IDX header ({} bytes)",
+            bytes.len()
+        );
     }
     if bytes[0] != 0 || bytes[1] != 0 {
         bail!(
             "{origin}: wrong IDX magic {:02x} {:02x} {:02x} {:02x} (expected 00 00 08 <rank>)",
-            bytes[0], bytes[1], bytes[2], bytes[3]
+            bytes[0],
+            bytes[1],
+            bytes[2],
+            bytes[3]
         );
     }
     if bytes[2] != 0x08 {
-        bail!("{origin}: IDX element type 0x{:02x} is not supported (only unsigned bytes, 0x08)", bytes[2]);
+        bail!(
+            "{origin}: IDX element type 0x{:02x} is not supported (only unsigned bytes, 0x08)",
+            bytes[2]
+        );
     }
     let rank = bytes[3] as usize;
     if rank == 0 || rank > 4 {
@@ -47,7 +57,10 @@ pub fn parse_idx(raw: &[u8], origin: &str) -> Result<IdxArray> {
     }
     let header = 4 + 4 * rank;
     if bytes.len() < header {
-        bail!("{origin}: truncated IDX header (rank {rank} needs {header} bytes, file has {})", bytes.len());
+        bail!(
+            "{origin}: truncated IDX header (rank {rank} needs {header} bytes, file has {})",
+            bytes.len()
+        );
     }
     let dims: Vec<usize> = (0..rank)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
@@ -61,7 +74,10 @@ pub fn parse_idx(raw: &[u8], origin: &str) -> Result<IdxArray> {
     if have != count {
         bail!("{origin}: IDX header declares {dims:?} = {count} bytes of data but the file holds {have}");
     }
-    Ok(IdxArray { dims, data: bytes[header..].to_vec() })
+    Ok(IdxArray {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
 }
 
 /// Encode an IDX array of bytes (used to write the bundled subset).
@@ -76,7 +92,10 @@ pub fn encode_idx(dims: &[usize], data: &[u8]) -> Vec<u8> {
 
 /// Find `stem` or `stem.gz` in `dir` (Debian ships gzipped, other mirrors do not).
 pub fn find_idx_file(dir: &Path, stem: &str) -> Option<std::path::PathBuf> {
-    [stem.to_string(), format!("{stem}.gz")].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    [stem.to_string(), format!("{stem}.gz")]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
 }
 
 #[cfg(test)]
@@ -100,10 +119,16 @@ mod tests {
     fn rejects_bad_magic_and_size_lies() {
         let mut raw = encode_idx(&[2, 2], &[1, 2, 3, 4]);
         raw[2] = 0x0d;
-        assert!(parse_idx(&raw, "f.idx").unwrap_err().to_string().contains("f.idx"));
+        assert!(parse_idx(&raw, "f.idx")
+            .unwrap_err()
+            .to_string()
+            .contains("f.idx"));
         let raw = encode_idx(&[1_000_000, 1_000_000], &[1, 2, 3]);
         let e = parse_idx(&raw, "big").unwrap_err().to_string();
         assert!(e.contains("declares"), "{e}");
-        assert!(parse_idx(&[0x50, 0x4b, 3, 4, 0], "zip").unwrap_err().to_string().contains("wrong IDX magic"));
+        assert!(parse_idx(&[0x50, 0x4b, 3, 4, 0], "zip")
+            .unwrap_err()
+            .to_string()
+            .contains("wrong IDX magic"));
     }
 }

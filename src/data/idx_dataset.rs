@@ -6,8 +6,18 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Fashion-MNIST's class names, label order.
-pub const FASHION_MNIST_CLASSES: [&str; 10] =
-    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
 
 /// Where Debian's `dataset-fashion-mnist` package installs the full set.
 pub const SYSTEM_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
@@ -29,23 +39,45 @@ impl Split {
 }
 
 /// Dataset from IDX bytes already in memory: images `[N, H, W]` (grey) and labels `[N]`.
-pub fn dataset_from_idx_bytes(images: &[u8], labels: &[u8], class_names: Vec<String>, origin: &str) -> Result<Dataset> {
+pub fn dataset_from_idx_bytes(
+    images: &[u8],
+    labels: &[u8],
+    class_names: Vec<String>,
+    origin: &str,
+) -> Result<Dataset> {
     let im = parse_idx(images, &format!("{origin} (images)"))?;
     let lb = parse_idx(labels, &format!("{origin} (labels)"))?;
     from_arrays(im, lb, class_names, origin)
 }
 
-fn from_arrays(im: super::idx::IdxArray, lb: super::idx::IdxArray, class_names: Vec<String>, origin: &str) -> Result<Dataset> {
+fn from_arrays(
+    im: super::idx::IdxArray,
+    lb: super::idx::IdxArray,
+    class_names: Vec<String>,
+    origin: &str,
+) -> Result<Dataset> {
     let (n, h, w) = match im.dims.as_slice() {
         [n, h, w] => (*n, *h, *w),
         [n, 1, h, w] => (*n, *h, *w),
         d => bail!("{origin}: image IDX must be [N, H, W], got {d:?}"),
     };
     if lb.dims != [n] {
-        bail!("{origin}: label IDX is {:?} but there are {n} images", lb.dims);
+        bail!(
+            "{origin}: label IDX is {:?} but there are {n} images",
+            lb.dims
+        );
     }
-    if let Some((row, &bad)) = lb.data.iter().enumerate().find(|(_, &l)| l as usize >= class_names.len()) {
-        bail!("{origin}: label {bad} at row {row} but only {} classes ({:?})", class_names.len(), class_names);
+    if let Some((row, &bad)) = lb
+        .data
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize >= class_names.len())
+    {
+        bail!(
+            "{origin}: label {bad} at row {row} but only {} classes ({:?})",
+            class_names.len(),
+            class_names
+        );
     }
     let images = im.data.iter().map(|&v| v as f32 / 127.5 - 1.0).collect();
     let labels = lb.data.iter().map(|&l| l as u32).collect();
@@ -80,15 +112,24 @@ pub fn is_idx_dir(dir: &Path) -> bool {
 pub fn class_names_for(dir: &Path) -> Result<Vec<String>> {
     let f = dir.join("classes.txt");
     if f.is_file() {
-        let text = std::fs::read_to_string(&f).with_context(|| format!("{}: cannot read", f.display()))?;
-        let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("{}: cannot read", f.display()))?;
+        let names: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
         if names.is_empty() {
             bail!("{}: no class names", f.display());
         }
         return Ok(names);
     }
     if dir.to_string_lossy().to_lowercase().contains("fashion") {
-        return Ok(FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect());
+        return Ok(FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect());
     }
     Ok((0..10).map(|d| d.to_string()).collect())
 }
@@ -97,7 +138,12 @@ pub fn class_names_for(dir: &Path) -> Result<Vec<String>> {
 pub fn load_idx_dir(dir: &Path, split: Split) -> Result<Dataset> {
     let (im, lb) = idx_files(dir, split)?;
     let names = class_names_for(dir)?;
-    from_arrays(read_idx(&im)?, read_idx(&lb)?, names, &im.display().to_string())
+    from_arrays(
+        read_idx(&im)?,
+        read_idx(&lb)?,
+        names,
+        &im.display().to_string(),
+    )
 }
 
 /// The full Fashion-MNIST from the Debian package, if installed.
@@ -109,6 +155,14 @@ pub fn system_fashion_mnist(split: Split) -> Result<Dataset> {
         );
     }
     let (im, lb) = idx_files(dir, split)?;
-    let names = FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect();
-    from_arrays(read_idx(&im)?, read_idx(&lb)?, names, &im.display().to_string())
+    let names = FASHION_MNIST_CLASSES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    from_arrays(
+        read_idx(&im)?,
+        read_idx(&lb)?,
+        names,
+        &im.display().to_string(),
+    )
 }

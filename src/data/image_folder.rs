@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
 fn is_image(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).map(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())).unwrap_or(false)
+    p.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        .unwrap_or(false)
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -28,15 +31,30 @@ pub fn has_split_folders(root: &Path) -> bool {
 
 /// Whether `root` looks like an image folder (class subfolders holding images).
 pub fn is_image_folder(root: &Path) -> bool {
-    let base = if has_split_folders(root) { root.join("train") } else { root.to_path_buf() };
+    let base = if has_split_folders(root) {
+        root.join("train")
+    } else {
+        root.to_path_buf()
+    };
     sorted_entries(&base)
-        .map(|v| v.iter().any(|d| d.is_dir() && sorted_entries(d).map(|f| f.iter().any(|p| is_image(p))).unwrap_or(false)))
+        .map(|v| {
+            v.iter().any(|d| {
+                d.is_dir()
+                    && sorted_entries(d)
+                        .map(|f| f.iter().any(|p| is_image(p)))
+                        .unwrap_or(false)
+            })
+        })
         .unwrap_or(false)
 }
 
 /// Load an image folder. With `train/`/`test/` subfolders `split` picks one (class names are
 /// the union of both, so labels agree); without them the whole folder is returned.
-pub fn load_image_folder(root: &Path, split: Option<Split>, opts: &LoadOptions) -> Result<(Dataset, LoadReport)> {
+pub fn load_image_folder(
+    root: &Path,
+    split: Option<Split>,
+    opts: &LoadOptions,
+) -> Result<(Dataset, LoadReport)> {
     let (base, class_dirs) = if has_split_folders(root) {
         let split = split.unwrap_or(Split::Train);
         let mut names: Vec<String> = Vec::new();
@@ -59,7 +77,11 @@ pub fn load_image_folder(root: &Path, split: Option<Split>, opts: &LoadOptions) 
         (root.to_path_buf(), names)
     };
     if class_dirs.is_empty() {
-        bail!("{}: no class subfolders (expected {}/<class>/*.png)", base.display(), base.display());
+        bail!(
+            "{}: no class subfolders (expected {}/<class>/*.png)",
+            base.display(),
+            base.display()
+        );
     }
     let mut files = Vec::new();
     for (label, name) in class_dirs.iter().enumerate() {
@@ -74,9 +96,17 @@ pub fn load_image_folder(root: &Path, split: Option<Split>, opts: &LoadOptions) 
         }
     }
     if files.is_empty() {
-        bail!("{}: the class subfolders hold no images (.png, .jpg, .jpeg, .bmp)", base.display());
+        bail!(
+            "{}: the class subfolders hold no images (.png, .jpg, .jpeg, .bmp)",
+            base.display()
+        );
     }
-    decode_all(files.into_iter().map(|(f, l)| (f, l, None, String::new())), class_dirs, None, opts)
+    decode_all(
+        files.into_iter().map(|(f, l)| (f, l, None, String::new())),
+        class_dirs,
+        None,
+        opts,
+    )
 }
 
 /// Decode `(file, label, group, row description)` items into a dataset, honouring `skip_bad`.
@@ -93,7 +123,11 @@ pub(crate) fn decode_all(
     let mut groups = Vec::new();
     let mut report = LoadReport::default();
     for (file, label, group, row) in items {
-        let where_ = if row.is_empty() { String::new() } else { format!(" ({row})") };
+        let where_ = if row.is_empty() {
+            String::new()
+        } else {
+            format!(" ({row})")
+        };
         match decode_image(&file, channels, size) {
             Ok((px, h, w)) => {
                 match size {
@@ -123,16 +157,25 @@ pub(crate) fn decode_all(
                 if opts.skip_bad {
                     report.skip(format!("{e:#}{where_}"));
                 } else {
-                    return Err(e.context(format!("bad image{where_} (use --skip-bad to skip such images)")));
+                    return Err(e.context(format!(
+                        "bad image{where_} (use --skip-bad to skip such images)"
+                    )));
                 }
             }
         }
     }
     let (h, w) = match size {
         Some(s) if !labels.is_empty() => s,
-        _ => bail!("no readable images ({} skipped; first problem: {})", report.skipped, report.problems.first().cloned().unwrap_or_default()),
+        _ => bail!(
+            "no readable images ({} skipped; first problem: {})",
+            report.skipped,
+            report.problems.first().cloned().unwrap_or_default()
+        ),
     };
     report.loaded = labels.len();
     let groups = group_names.map(|names| (groups, names));
-    Ok((Dataset::new(images, (channels, h, w), labels, class_names, groups)?, report))
+    Ok((
+        Dataset::new(images, (channels, h, w), labels, class_names, groups)?,
+        report,
+    ))
 }

@@ -6,7 +6,11 @@ use std::path::Path;
 
 /// Decode `path` to `channels` (1 = grey, 3 = RGB) planes in `[-1, 1]`, optionally resized
 /// to `(height, width)` with a triangle (antialiased bilinear) filter. Returns `(pixels, h, w)`.
-pub fn decode_image(path: &Path, channels: usize, size: Option<(usize, usize)>) -> Result<(Vec<f32>, usize, usize)> {
+pub fn decode_image(
+    path: &Path,
+    channels: usize,
+    size: Option<(usize, usize)>,
+) -> Result<(Vec<f32>, usize, usize)> {
     let img = image::ImageReader::open(path)
         .map_err(|e| anyhow!("{}: cannot open image: {e}", path.display()))?
         .with_guessed_format()
@@ -36,13 +40,20 @@ pub fn decode_image(path: &Path, channels: usize, size: Option<(usize, usize)>) 
             }
             out
         }
-        c => bail!("{}: {c} channels requested; images decode to 1 (grey) or 3 (RGB)", path.display()),
+        c => bail!(
+            "{}: {c} channels requested; images decode to 1 (grey) or 3 (RGB)",
+            path.display()
+        ),
     };
     Ok((planes, h, w))
 }
 
 /// One image file as a `[1, C, H, W]` generator-space tensor at its own size.
-pub fn image_file_to_generator_space(path: &Path, channels: usize, device: &Device) -> Result<Tensor> {
+pub fn image_file_to_generator_space(
+    path: &Path,
+    channels: usize,
+    device: &Device,
+) -> Result<Tensor> {
     let (px, h, w) = decode_image(path, channels, None)?;
     Ok(Tensor::from_vec(px, (1, channels, h, w), device)?)
 }

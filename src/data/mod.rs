@@ -15,8 +15,8 @@ mod source;
 pub use csv_metadata::{load_csv, split_matches, CsvSpec};
 pub use dataset::{Augment, Batch, Batches, Dataset};
 pub use idx_dataset::{
-    dataset_from_idx_bytes, is_idx_dir, load_idx_dir, system_fashion_mnist, Split, FASHION_MNIST_CLASSES,
-    SYSTEM_FASHION_MNIST,
+    dataset_from_idx_bytes, is_idx_dir, load_idx_dir, system_fashion_mnist, Split,
+    FASHION_MNIST_CLASSES, SYSTEM_FASHION_MNIST,
 };
 pub use image_folder::load_image_folder;
 pub use images::{decode_image, image_file_to_generator_space};

@@ -34,13 +34,20 @@ impl DataSource {
     pub fn parse(spec: &str, csv: CsvSpec) -> Result<DataSource> {
         let s = spec.trim();
         match s.to_ascii_lowercase().as_str() {
-            "embedded" | "embedded:fashion-mnist" | "embedded:fashion-mnist-subset" => return Ok(DataSource::Embedded),
-            "fashion-mnist" | "fashion_mnist" | "fmnist" => return Ok(DataSource::SystemFashionMnist),
+            "embedded" | "embedded:fashion-mnist" | "embedded:fashion-mnist-subset" => {
+                return Ok(DataSource::Embedded)
+            }
+            "fashion-mnist" | "fashion_mnist" | "fmnist" => {
+                return Ok(DataSource::SystemFashionMnist)
+            }
             _ => {}
         }
         let p = Path::new(s);
         if p.is_file() {
-            if p.extension().map(|e| e.eq_ignore_ascii_case("csv")).unwrap_or(false) {
+            if p.extension()
+                .map(|e| e.eq_ignore_ascii_case("csv"))
+                .unwrap_or(false)
+            {
                 return Ok(DataSource::Csv(p.to_path_buf(), csv));
             }
             bail!("{s}: a data file must be a .csv metadata file; for IDX files pass their folder");
@@ -61,7 +68,13 @@ impl DataSource {
     pub fn load(&self, split: Split, opts: &LoadOptions) -> Result<(Dataset, LoadReport)> {
         let whole = |d: Dataset| {
             let n = d.len();
-            (d, LoadReport { loaded: n, ..Default::default() })
+            (
+                d,
+                LoadReport {
+                    loaded: n,
+                    ..Default::default()
+                },
+            )
         };
         match self {
             DataSource::Embedded => Ok(whole(crate::embedded::fashion_mnist_subset_split(split)?)),
@@ -69,7 +82,11 @@ impl DataSource {
             DataSource::Idx(dir) => Ok(whole(load_idx_dir(dir, split)?)),
             DataSource::ImageFolder(dir) => {
                 let (d, r) = load_image_folder(dir, Some(split), opts)?;
-                if has_split_folders(dir) { Ok((d, r)) } else { Ok((fixed_split(d, split), r)) }
+                if has_split_folders(dir) {
+                    Ok((d, r))
+                } else {
+                    Ok((fixed_split(d, split), r))
+                }
             }
             DataSource::Csv(path, spec) => {
                 let has_split = csv_has_column(path, spec.split_col.as_deref().unwrap_or("split"))?;
@@ -98,7 +115,11 @@ fn fixed_split(d: Dataset, split: Split) -> Dataset {
 }
 
 fn csv_has_column(path: &Path, col: &str) -> Result<bool> {
-    let mut r = csv::ReaderBuilder::new().flexible(true).from_path(path)
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
         .map_err(|e| anyhow::anyhow!("{}: cannot open CSV: {e}", path.display()))?;
-    Ok(r.headers().map(|h| h.iter().any(|c| c.trim() == col)).unwrap_or(false))
+    Ok(r.headers()
+        .map(|h| h.iter().any(|c| c.trim() == col))
+        .unwrap_or(false))
 }

@@ -10,7 +10,9 @@
 //! * `BnNormalize(x) = (x − mean_c) / sqrt(var_c + eps)` with its fused backward `BnNormalizeBwd`.
 
 use super::cpu::{dispatch1, dispatch2, Elem};
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{
+    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
+};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
@@ -24,7 +26,12 @@ fn nci(shape: &Shape) -> Result<(usize, usize, usize)> {
 }
 
 /// The element ranges of channel `c`: one run of `inner` per image.
-fn runs(n: usize, c: usize, inner: usize, ch: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+fn runs(
+    n: usize,
+    c: usize,
+    inner: usize,
+    ch: usize,
+) -> impl Iterator<Item = std::ops::Range<usize>> {
     (0..n).map(move |b| (b * c + ch) * inner..(b * c + ch + 1) * inner)
 }
 
@@ -33,7 +40,10 @@ fn channel_reduce<F>(n: usize, c: usize, inner: usize, f: F) -> Vec<f64>
 where
     F: Fn(usize, std::ops::Range<usize>) -> f64 + Sync,
 {
-    (0..c).into_par_iter().map(|ch| runs(n, c, inner, ch).map(|r| f(ch, r)).sum()).collect()
+    (0..c)
+        .into_par_iter()
+        .map(|ch| runs(n, c, inner, ch).map(|r| f(ch, r)).sum())
+        .collect()
 }
 
 /// Σ f(a[i], b[i]) over a run with 8 independent accumulators, so the compiler vectorizes it
@@ -69,7 +79,11 @@ where
     out.par_chunks_mut(per).enumerate().for_each(|(b, img)| {
         for ch in 0..c {
             let base = (b * c + ch) * inner;
-            f(base..base + inner, ch, &mut img[ch * inner..(ch + 1) * inner]);
+            f(
+                base..base + inner,
+                ch,
+                &mut img[ch * inner..(ch + 1) * inner],
+            );
         }
     });
     out
@@ -77,14 +91,21 @@ where
 
 fn check_vec(op: &str, l: &Layout, c: usize) -> Result<()> {
     if l.shape().dims() != [c] {
-        bail!("{op}: expected a per-channel vector of shape [{c}], got {:?}", l.shape().dims())
+        bail!(
+            "{op}: expected a per-channel vector of shape [{c}], got {:?}",
+            l.shape().dims()
+        )
     }
     Ok(())
 }
 
 fn check_same(op: &str, l1: &Layout, l2: &Layout) -> Result<()> {
     if l1.shape() != l2.shape() {
-        bail!("{op}: shapes differ: {:?} vs {:?}", l1.shape().dims(), l2.shape().dims())
+        bail!(
+            "{op}: shapes differ: {:?} vs {:?}",
+            l1.shape().dims(),
+            l2.shape().dims()
+        )
     }
     Ok(())
 }
@@ -105,11 +126,16 @@ impl CustomOp1 for ChannelSum {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, inner) = nci(l.shape())?;
-        let out = dispatch1!(self.name(), s, l, |x, T| Ok::<_, candle_core::Error>(vec_of::<T>(channel_reduce(n, c, inner, |_, r| sum_run(&x[r])))))?;
+        let out = dispatch1!(self.name(), s, l, |x, T| Ok::<_, candle_core::Error>(
+            vec_of::<T>(channel_reduce(n, c, inner, |_, r| sum_run(&x[r])))
+        ))?;
         Ok((out, Shape::from(c)))
     }
     fn bwd(&self, x: &Tensor, _: &Tensor, k: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(k.contiguous()?.apply_op1(ChannelBroadcast(x.shape().clone()))?))
+        Ok(Some(
+            k.contiguous()?
+                .apply_op1(ChannelBroadcast(x.shape().clone()))?,
+        ))
     }
 }
 
@@ -120,7 +146,9 @@ impl CustomOp1 for ChannelBroadcast {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, inner) = nci(&self.0)?;
         check_vec(self.name(), l, c)?;
-        let out = dispatch1!(self.name(), s, l, |v, T| Ok::<_, candle_core::Error>(channel_map::<T, _>(n, c, inner, |_, ch, o| o.fill(v[ch]))))?;
+        let out = dispatch1!(self.name(), s, l, |v, T| Ok::<_, candle_core::Error>(
+            channel_map::<T, _>(n, c, inner, |_, ch, o| o.fill(v[ch]))
+        ))?;
         Ok((out, self.0.clone()))
     }
     fn bwd(&self, _: &Tensor, _: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -132,13 +160,36 @@ impl CustomOp2 for ChannelDot {
     fn name(&self) -> &'static str {
         "probegan-channel-dot"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         check_same(self.name(), l1, l2)?;
         let (n, c, inner) = nci(l1.shape())?;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |a, b, T| Ok::<_, candle_core::Error>(vec_of::<T>(channel_reduce(n, c, inner, |_, r| fold_run(&a[r.clone()], &b[r], |p, q| p * q)))))?;
+        let out = dispatch2!(self.name(), s1, l1, s2, l2, |a, b, T| Ok::<
+            _,
+            candle_core::Error,
+        >(
+            vec_of::<T>(
+            channel_reduce(n, c, inner, |_, r| fold_run(
+                &a[r.clone()],
+                &b[r],
+                |p, q| p * q
+            ))
+        )
+        ))?;
         Ok((out, Shape::from(c)))
     }
-    fn bwd(&self, a: &Tensor, b: &Tensor, _: &Tensor, k: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _: &Tensor,
+        k: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         Ok((Some(channel_scale(b, k)?), Some(channel_scale(a, k)?)))
     }
 }
@@ -147,25 +198,59 @@ impl CustomOp3 for ChannelAffine {
     fn name(&self) -> &'static str {
         "probegan-channel-affine"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (n, c, inner) = nci(l1.shape())?;
         check_vec(self.name(), l2, c)?;
         check_vec(self.name(), l3, c)?;
         let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(s), CpuStorage::F32(b)) => CpuStorage::F32(affine(x, l1, s, l2, b, l3, n, c, inner, self.name())?),
-            (CpuStorage::F64(x), CpuStorage::F64(s), CpuStorage::F64(b)) => CpuStorage::F64(affine(x, l1, s, l2, b, l3, n, c, inner, self.name())?),
+            (CpuStorage::F32(x), CpuStorage::F32(s), CpuStorage::F32(b)) => {
+                CpuStorage::F32(affine(x, l1, s, l2, b, l3, n, c, inner, self.name())?)
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(s), CpuStorage::F64(b)) => {
+                CpuStorage::F64(affine(x, l1, s, l2, b, l3, n, c, inner, self.name())?)
+            }
             _ => bail!("{}: f32 or f64 inputs of one dtype expected", self.name()),
         };
         Ok((out, l1.shape().clone()))
     }
-    fn bwd(&self, x: &Tensor, s: &Tensor, _b: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        s: &Tensor,
+        _b: &Tensor,
+        _: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = g.contiguous()?;
-        Ok((Some(channel_scale(&g, s)?), Some(g.apply_op2(x, ChannelDot)?), Some(g.apply_op1(ChannelSum)?)))
+        Ok((
+            Some(channel_scale(&g, s)?),
+            Some(g.apply_op2(x, ChannelDot)?),
+            Some(g.apply_op1(ChannelSum)?),
+        ))
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn affine<T: Elem>(x: &[T], l1: &Layout, s: &[T], l2: &Layout, b: &[T], l3: &Layout, n: usize, c: usize, inner: usize, op: &str) -> Result<Vec<T>> {
+fn affine<T: Elem>(
+    x: &[T],
+    l1: &Layout,
+    s: &[T],
+    l2: &Layout,
+    b: &[T],
+    l3: &Layout,
+    n: usize,
+    c: usize,
+    inner: usize,
+    op: &str,
+) -> Result<Vec<T>> {
     use super::cpu::slice;
     let (x, s, b) = (slice(x, l1, op)?, slice(s, l2, op)?, slice(b, l3, op)?);
     Ok(channel_map::<T, _>(n, c, inner, |r, ch, o| {
@@ -178,29 +263,51 @@ impl CustomOp2 for ChannelShift {
     fn name(&self) -> &'static str {
         "probegan-channel-shift"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (n, c, inner) = nci(l1.shape())?;
         check_vec(self.name(), l2, c)?;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, b, T| Ok::<_, candle_core::Error>(channel_map::<T, _>(n, c, inner, |r, ch, o| {
-            let sh = b[ch];
-            o.iter_mut().zip(&x[r]).for_each(|(o, v)| *o = *v + sh)
-        })))?;
+        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, b, T| Ok::<
+            _,
+            candle_core::Error,
+        >(
+            channel_map::<T, _>(n, c, inner, |r, ch, o| {
+                let sh = b[ch];
+                o.iter_mut().zip(&x[r]).for_each(|(o, v)| *o = *v + sh)
+            })
+        ))?;
         Ok((out, l1.shape().clone()))
     }
-    fn bwd(&self, _: &Tensor, _: &Tensor, _: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(g.clone()), Some(g.contiguous()?.apply_op1(ChannelSum)?)))
+    fn bwd(
+        &self,
+        _: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((
+            Some(g.clone()),
+            Some(g.contiguous()?.apply_op1(ChannelSum)?),
+        ))
     }
 }
 
 /// `x · s[c]`.
 pub fn channel_scale(x: &Tensor, s: &Tensor) -> Result<Tensor> {
     let zero = s.zeros_like()?;
-    x.contiguous()?.apply_op3(&s.contiguous()?, &zero, ChannelAffine)
+    x.contiguous()?
+        .apply_op3(&s.contiguous()?, &zero, ChannelAffine)
 }
 
 /// `x · s[c] + b[c]`.
 pub fn channel_affine(x: &Tensor, s: &Tensor, b: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op3(&s.contiguous()?, &b.contiguous()?, ChannelAffine)
+    x.contiguous()?
+        .apply_op3(&s.contiguous()?, &b.contiguous()?, ChannelAffine)
 }
 
 /// `x + b[c]`.
@@ -221,7 +328,10 @@ pub fn channel_dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// Per-channel mean and biased variance, two-pass in f64 for accuracy.
 fn moments<T: Elem>(x: &[T], n: usize, c: usize, inner: usize) -> (Vec<f64>, Vec<f64>) {
     let m = (n * inner).max(1) as f64;
-    let mean: Vec<f64> = channel_reduce(n, c, inner, |_, r| sum_run(&x[r])).into_iter().map(|s| s / m).collect();
+    let mean: Vec<f64> = channel_reduce(n, c, inner, |_, r| sum_run(&x[r]))
+        .into_iter()
+        .map(|s| s / m)
+        .collect();
     let mt: Vec<T> = mean.iter().map(|v| T::from_f64(*v)).collect();
     let var = channel_reduce(n, c, inner, |ch, r| {
         let mu = mt[ch];
@@ -255,10 +365,16 @@ impl CustomOp1 for BnNormalize {
         let stats = &self.stats;
         let out = dispatch1!(self.name(), s, l, |x, T| {
             let (mean, var) = moments(x, n, c, inner);
-            let (mt, rt): (Vec<T>, Vec<T>) = mean.iter().zip(&var).map(|(m, v)| (T::from_f64(*m), T::from_f64(1.0 / (v + eps).sqrt()))).unzip();
+            let (mt, rt): (Vec<T>, Vec<T>) = mean
+                .iter()
+                .zip(&var)
+                .map(|(m, v)| (T::from_f64(*m), T::from_f64(1.0 / (v + eps).sqrt())))
+                .unzip();
             let y = channel_map::<T, _>(n, c, inner, |r, ch, o| {
                 let (mu, rs) = (mt[ch], rt[ch]);
-                o.iter_mut().zip(&x[r]).for_each(|(o, v)| *o = (*v - mu) * rs)
+                o.iter_mut()
+                    .zip(&x[r])
+                    .for_each(|(o, v)| *o = (*v - mu) * rs)
             });
             if let Ok(mut st) = stats.lock() {
                 *st = mean.into_iter().chain(var).collect();
@@ -268,7 +384,10 @@ impl CustomOp1 for BnNormalize {
         Ok((out, l.shape().clone()))
     }
     fn bwd(&self, x: &Tensor, _: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2(&g.contiguous()?, BnNormalizeBwd { eps: self.eps })?))
+        Ok(Some(x.apply_op2(
+            &g.contiguous()?,
+            BnNormalizeBwd { eps: self.eps },
+        )?))
     }
 }
 
@@ -276,7 +395,13 @@ impl CustomOp2 for BnNormalizeBwd {
     fn name(&self) -> &'static str {
         "probegan-bn-normalize-bwd"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         check_same(self.name(), l1, l2)?;
         let (n, c, inner) = nci(l1.shape())?;
         let eps = self.eps;
@@ -293,8 +418,12 @@ impl CustomOp2 for BnNormalizeBwd {
             let sums: Vec<(f64, f64)> = (0..c).map(|ch| (sg[ch], sgx[ch] * rstd[ch])).collect();
             // dx = rstd·g − rstd·mean(g) − x̂·rstd·mean(g·x̂), x̂ = (x − mean)·rstd
             let a: Vec<T> = rstd.iter().map(|r| T::from_f64(*r)).collect();
-            let b: Vec<T> = (0..c).map(|ch| T::from_f64(rstd[ch] * sums[ch].0 / m)).collect();
-            let k: Vec<T> = (0..c).map(|ch| T::from_f64(rstd[ch] * rstd[ch] * sums[ch].1 / m)).collect();
+            let b: Vec<T> = (0..c)
+                .map(|ch| T::from_f64(rstd[ch] * sums[ch].0 / m))
+                .collect();
+            let k: Vec<T> = (0..c)
+                .map(|ch| T::from_f64(rstd[ch] * rstd[ch] * sums[ch].1 / m))
+                .collect();
             Ok::<_, candle_core::Error>(channel_map::<T, _>(n, c, inner, |r, ch, o| {
                 let (a, b, k, mu) = (a[ch], b[ch], k[ch], mt[ch]);
                 for ((o, gi), xi) in o.iter_mut().zip(&g[r.clone()]).zip(&x[r]) {
@@ -308,12 +437,21 @@ impl CustomOp2 for BnNormalizeBwd {
     /// d<h, dx>/dg = BnNormalizeBwd(x, h) (the map g ↦ dx is symmetric), and
     /// d<h, dx>/dx = −(T·x̂ + Q·(h − h̄) + P·(g − ḡ) − 3·P·Q·x̂/M) / (M·σ²)
     /// with T = Σhg − ΣhΣg/M, P = Σh·x̂, Q = Σg·x̂ (sums per channel), built from differentiable ops.
-    fn bwd(&self, x: &Tensor, g: &Tensor, _: &Tensor, h: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        g: &Tensor,
+        _: &Tensor,
+        h: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let h = h.contiguous()?;
         let dg = x.apply_op2(&h, BnNormalizeBwd { eps: self.eps })?;
         let (n, _c, inner) = nci(x.shape())?;
         let m = (n * inner) as f64;
-        let xhat = x.apply_op1(BnNormalize { eps: self.eps, stats: Arc::default() })?;
+        let xhat = x.apply_op1(BnNormalize {
+            eps: self.eps,
+            stats: Arc::default(),
+        })?;
         let mean = (channel_sum(x)? / m)?;
         let xc = channel_shift(x, &mean.neg()?)?;
         let var = (channel_dot(&xc, &xc)? / m)?;
@@ -336,8 +474,14 @@ impl CustomOp2 for BnNormalizeBwd {
 /// statistics detached (they only feed running averages).
 pub fn bn_normalize(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
     let stats = Arc::new(Mutex::new(Vec::new()));
-    let y = x.contiguous()?.apply_op1(BnNormalize { eps, stats: stats.clone() })?;
-    let st = stats.lock().map_err(|_| candle_core::Error::Msg("bn stats lock poisoned".into()))?.clone();
+    let y = x.contiguous()?.apply_op1(BnNormalize {
+        eps,
+        stats: stats.clone(),
+    })?;
+    let st = stats
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("bn stats lock poisoned".into()))?
+        .clone();
     let c = x.dim(1)?;
     let mean = Tensor::from_vec(st[..c].to_vec(), c, x.device())?.to_dtype(x.dtype())?;
     let var = Tensor::from_vec(st[c..].to_vec(), c, x.device())?.to_dtype(x.dtype())?;

@@ -10,7 +10,13 @@ use super::{Conv2dSpec, ConvTranspose2dSpec, Pad2d, Pool2dSpec};
 use candle_core::{bail, Result, Tensor};
 
 /// Pads `dim` with a constant (zeros use candle's own pad; other values are concatenated).
-pub(crate) fn pad_const(x: &Tensor, dim: usize, before: usize, after: usize, value: f64) -> Result<Tensor> {
+pub(crate) fn pad_const(
+    x: &Tensor,
+    dim: usize,
+    before: usize,
+    after: usize,
+    value: f64,
+) -> Result<Tensor> {
     if before == 0 && after == 0 {
         return Ok(x.clone());
     }
@@ -33,18 +39,30 @@ pub(crate) fn pad_const(x: &Tensor, dim: usize, before: usize, after: usize, val
 
 /// Every `stride`-th entry of `dim`, starting at `offset`, `count` of them: a strided view made
 /// from narrow + reshape so that its backward is an exact scatter.
-pub(crate) fn strided_narrow(x: &Tensor, dim: usize, offset: usize, count: usize, stride: usize) -> Result<Tensor> {
+pub(crate) fn strided_narrow(
+    x: &Tensor,
+    dim: usize,
+    offset: usize,
+    count: usize,
+    stride: usize,
+) -> Result<Tensor> {
     if stride == 1 {
         return x.narrow(dim, offset, count);
     }
     let len = x.dim(dim)?;
     let need = offset + count * stride;
-    let x = if need > len { x.pad_with_zeros(dim, 0, need - len)? } else { x.clone() };
+    let x = if need > len {
+        x.pad_with_zeros(dim, 0, need - len)?
+    } else {
+        x.clone()
+    };
     let v = x.narrow(dim, offset, count * stride)?;
     let mut dims = v.dims().to_vec();
     dims[dim] = count;
     dims.insert(dim + 1, stride);
-    v.reshape(dims.as_slice())?.narrow(dim + 1, 0, 1)?.squeeze(dim + 1)
+    v.reshape(dims.as_slice())?
+        .narrow(dim + 1, 0, 1)?
+        .squeeze(dim + 1)
 }
 
 /// All pooling windows, stacked on a new last axis: [N, C, OH, OW, kh*kw]. Cells outside the
@@ -91,7 +109,9 @@ pub(crate) fn avg_pool_divisor(h: usize, w: usize, spec: &Pool2dSpec) -> Result<
         (p.top, p.top + h, p.left, p.left + w)
     };
     let count = |o: usize, k: usize, s: usize, d: usize, lo: usize, hi: usize| {
-        (0..k).filter(|t| (lo..hi).contains(&(o * s + t * d))).count()
+        (0..k)
+            .filter(|t| (lo..hi).contains(&(o * s + t * d)))
+            .count()
     };
     let mut out = Vec::with_capacity(oh * ow);
     for i in 0..oh {
@@ -108,7 +128,8 @@ pub fn avg_pool2d(x: &Tensor, spec: &Pool2dSpec) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
     let sums = pool_windows(x, spec, 0.0)?.sum(4)?;
     let (_, _, oh, ow) = sums.dims4()?;
-    let div = Tensor::from_vec(avg_pool_divisor(h, w, spec)?, (1, 1, oh, ow), x.device())?.to_dtype(x.dtype())?;
+    let div = Tensor::from_vec(avg_pool_divisor(h, w, spec)?, (1, 1, oh, ow), x.device())?
+        .to_dtype(x.dtype())?;
     sums.broadcast_div(&div)
 }
 
@@ -118,10 +139,13 @@ fn zero_insert(x: &Tensor, dim: usize, factor: usize) -> Result<Tensor> {
         return Ok(x.clone());
     }
     let len = x.dim(dim)?;
-    let v = x.unsqueeze(dim + 1)?.pad_with_zeros(dim + 1, 0, factor - 1)?;
+    let v = x
+        .unsqueeze(dim + 1)?
+        .pad_with_zeros(dim + 1, 0, factor - 1)?;
     let mut dims = x.dims().to_vec();
     dims[dim] = len * factor;
-    v.reshape(dims.as_slice())?.narrow(dim, 0, (len - 1) * factor + 1)
+    v.reshape(dims.as_slice())?
+        .narrow(dim, 0, (len - 1) * factor + 1)
 }
 
 fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
@@ -143,14 +167,19 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) 
     let (x, pad) = if exact && p.is_symmetric() && p.top == p.left {
         (x.clone(), p.top)
     } else {
-        let xp = x.pad_with_zeros(2, p.top, p.bottom)?.pad_with_zeros(3, p.left, p.right)?;
+        let xp = x
+            .pad_with_zeros(2, p.top, p.bottom)?
+            .pad_with_zeros(3, p.left, p.right)?;
         (xp.narrow(2, 0, used_h)?.narrow(3, 0, used_w)?, 0)
     };
     // Unequal dilations: dilate the kernel itself with zeros.
     let (w, dil) = if spec.dilation.0 == spec.dilation.1 {
         (w.clone(), spec.dilation.0)
     } else {
-        (zero_insert(&zero_insert(w, 2, spec.dilation.0)?, 3, spec.dilation.1)?, 1)
+        (
+            zero_insert(&zero_insert(w, 2, spec.dilation.0)?, 3, spec.dilation.1)?,
+            1,
+        )
     };
     let y = if spec.stride.0 == spec.stride.1 {
         x.conv2d(&w, pad, spec.stride.0, dil, spec.groups)?
@@ -164,7 +193,12 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) 
     add_bias(y, bias)
 }
 
-pub fn conv_transpose2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &ConvTranspose2dSpec) -> Result<Tensor> {
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &ConvTranspose2dSpec,
+) -> Result<Tensor> {
     let geo = ConvGeometry::for_conv_transpose(x.dims(), w.dims(), spec)?;
     let g = spec.groups;
     let y = if g > 1 {
@@ -188,7 +222,9 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Co
             xs.conv_transpose2d(&wd, 0, 0, 1, 1)?
         };
         let p = spec.padding;
-        let full = full.pad_with_zeros(2, 0, spec.output_padding.0)?.pad_with_zeros(3, 0, spec.output_padding.1)?;
+        let full = full
+            .pad_with_zeros(2, 0, spec.output_padding.0)?
+            .pad_with_zeros(3, 0, spec.output_padding.1)?;
         full.narrow(2, p.top, geo.h)?.narrow(3, p.left, geo.w)?
     };
     add_bias(y, bias)
@@ -204,11 +240,19 @@ pub fn upsample_nearest2d(x: &Tensor, factor_h: usize, factor_w: usize) -> Resul
 /// Checks a padding against a kernel's extent: ONNX and PyTorch both require each pad to be
 /// smaller than the kernel, otherwise whole windows see only padding.
 pub(crate) fn check_pool_pads(spec: &Pool2dSpec) -> Result<()> {
-    let Pad2d { top, left, bottom, right } = spec.padding;
+    let Pad2d {
+        top,
+        left,
+        bottom,
+        right,
+    } = spec.padding;
     let eh = (spec.kernel.0 - 1) * spec.dilation.0 + 1;
     let ew = (spec.kernel.1 - 1) * spec.dilation.1 + 1;
     if top.max(bottom) >= eh || left.max(right) >= ew {
-        bail!("pool2d: padding {:?} must be smaller than the kernel extent ({eh}, {ew})", spec.padding)
+        bail!(
+            "pool2d: padding {:?} must be smaller than the kernel extent ({eh}, {ew})",
+            spec.padding
+        )
     }
     Ok(())
 }

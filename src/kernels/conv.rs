@@ -36,7 +36,13 @@ impl ConvGeometry {
     }
     /// The geometry of one channel of one image (for depthwise lowering).
     fn single_channel(&self) -> ConvGeometry {
-        ConvGeometry { n: 1, c: 1, o: 1, groups: 1, ..*self }
+        ConvGeometry {
+            n: 1,
+            c: 1,
+            o: 1,
+            groups: 1,
+            ..*self
+        }
     }
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == (1, 1) && self.pad == Default::default()
@@ -57,7 +63,11 @@ impl ConvGeometry {
         let s = self.stride.1;
         let pl = self.pad.left;
         let j0 = if off >= pl { 0 } else { (pl - off).div_ceil(s) };
-        let j1 = if self.w + pl > off { (self.w + pl - off).div_ceil(s).min(self.ow) } else { 0 };
+        let j1 = if self.w + pl > off {
+            (self.w + pl - off).div_ceil(s).min(self.ow)
+        } else {
+            0
+        };
         (j0.min(j1), j1)
     }
 
@@ -118,7 +128,8 @@ impl ConvGeometry {
                     if j0 >= j1 {
                         continue;
                     }
-                    let x0 = ((j0 * sw + b * self.dilation.1) as isize - self.pad.left as isize) as usize;
+                    let x0 = ((j0 * sw + b * self.dilation.1) as isize - self.pad.left as isize)
+                        as usize;
                     for i in 0..self.oh {
                         if let Some(r) = self.in_row(i, a) {
                             let src = &row[i * ow + j0..i * ow + j1];
@@ -142,7 +153,11 @@ impl ConvGeometry {
     /// Threads for the multiply inside one image: all of them when there are fewer images.
     fn inner_threads(&self) -> usize {
         let t = rayon::current_num_threads();
-        if self.n >= t { 1 } else { t }
+        if self.n >= t {
+            1
+        } else {
+            t
+        }
     }
 
     fn forward<T: Elem>(&self, x: &[T], w: &[T]) -> Result<Vec<T>> {
@@ -155,17 +170,34 @@ impl ConvGeometry {
         let threads = self.inner_threads();
         let pointwise = self.is_pointwise();
         y.par_chunks_mut(ys.max(1)).enumerate().for_each_init(
-            || if pointwise { Vec::new() } else { zeros::<T>(self.c * self.kk() * p) },
+            || {
+                if pointwise {
+                    Vec::new()
+                } else {
+                    zeros::<T>(self.c * self.kk() * p)
+                }
+            },
             |col, (n, yn)| {
                 let xn = &x[n * xs..(n + 1) * xs];
-                let src: &[T] = if pointwise { xn } else {
+                let src: &[T] = if pointwise {
+                    xn
+                } else {
                     self.im2col(xn, col);
                     col
                 };
                 for g in 0..self.groups {
                     let wg = &w[g * og * cgkk..];
                     let cg = &src[g * cgkk * p..];
-                    matmul(&mut yn[g * og * p..(g + 1) * og * p], og, p, cgkk, Mat::rows(wg, cgkk), Mat::rows(cg, p), false, threads);
+                    matmul(
+                        &mut yn[g * og * p..(g + 1) * og * p],
+                        og,
+                        p,
+                        cgkk,
+                        Mat::rows(wg, cgkk),
+                        Mat::rows(cg, p),
+                        false,
+                        threads,
+                    );
                 }
             },
         );
@@ -182,13 +214,32 @@ impl ConvGeometry {
         let threads = self.inner_threads();
         let pointwise = self.is_pointwise();
         dx.par_chunks_mut(xs.max(1)).enumerate().for_each_init(
-            || if pointwise { Vec::new() } else { zeros::<T>(self.c * self.kk() * p) },
+            || {
+                if pointwise {
+                    Vec::new()
+                } else {
+                    zeros::<T>(self.c * self.kk() * p)
+                }
+            },
             |col, (n, dxn)| {
                 let gn = &gy[n * ys..(n + 1) * ys];
                 for g in 0..self.groups {
                     let wg = &w[g * og * cgkk..];
-                    let dst = if pointwise { &mut dxn[g * cgkk * p..(g + 1) * cgkk * p] } else { &mut col[g * cgkk * p..(g + 1) * cgkk * p] };
-                    matmul(dst, cgkk, p, og, Mat::rows_t(wg, cgkk), Mat::rows(&gn[g * og * p..], p), false, threads);
+                    let dst = if pointwise {
+                        &mut dxn[g * cgkk * p..(g + 1) * cgkk * p]
+                    } else {
+                        &mut col[g * cgkk * p..(g + 1) * cgkk * p]
+                    };
+                    matmul(
+                        dst,
+                        cgkk,
+                        p,
+                        og,
+                        Mat::rows_t(wg, cgkk),
+                        Mat::rows(&gn[g * og * p..], p),
+                        false,
+                        threads,
+                    );
                 }
                 if !pointwise {
                     self.col2im(col, dxn);
@@ -208,23 +259,42 @@ impl ConvGeometry {
         let pointwise = self.is_pointwise();
         // One partial weight gradient per thread, summed at the end.
         let chunks = rayon::current_num_threads().min(self.n).max(1);
-        let threads = if chunks == 1 { rayon::current_num_threads() } else { 1 };
+        let threads = if chunks == 1 {
+            rayon::current_num_threads()
+        } else {
+            1
+        };
         let per = self.n.div_ceil(chunks);
         let partials: Vec<Vec<T>> = (0..chunks)
             .into_par_iter()
             .map(|t| {
                 let mut dw = zeros::<T>(wsize);
-                let mut col = if pointwise { Vec::new() } else { zeros::<T>(self.c * self.kk() * p) };
+                let mut col = if pointwise {
+                    Vec::new()
+                } else {
+                    zeros::<T>(self.c * self.kk() * p)
+                };
                 for (k, n) in (t * per..((t + 1) * per).min(self.n)).enumerate() {
                     let xn = &x[n * xs..(n + 1) * xs];
-                    let src: &[T] = if pointwise { xn } else {
+                    let src: &[T] = if pointwise {
+                        xn
+                    } else {
                         self.im2col(xn, &mut col);
                         &col
                     };
                     let gn = &gy[n * ys..(n + 1) * ys];
                     for g in 0..self.groups {
                         let dst = &mut dw[g * og * cgkk..(g + 1) * og * cgkk];
-                        matmul(dst, og, cgkk, p, Mat::rows(&gn[g * og * p..], p), Mat::rows_t(&src[g * cgkk * p..], p), k > 0, threads);
+                        matmul(
+                            dst,
+                            og,
+                            cgkk,
+                            p,
+                            Mat::rows(&gn[g * og * p..], p),
+                            Mat::rows_t(&src[g * cgkk * p..], p),
+                            k > 0,
+                            threads,
+                        );
                     }
                 }
                 dw
@@ -245,21 +315,23 @@ impl ConvGeometry {
         let (p, kk, hw) = (self.p(), self.kk(), self.h * self.w);
         let one = self.single_channel();
         let mut y = zeros::<T>(self.n * self.o * p);
-        y.par_chunks_mut((self.o * p).max(1)).enumerate().for_each_init(
-            || zeros::<T>(kk * p),
-            |col, (n, yn)| {
-                for ch in 0..self.c {
-                    one.im2col(&x[(n * self.c + ch) * hw..][..hw], col);
-                    let yr = &mut yn[ch * p..(ch + 1) * p];
-                    for t in 0..kk {
-                        let wt = w[ch * kk + t];
-                        for (o, v) in yr.iter_mut().zip(&col[t * p..(t + 1) * p]) {
-                            *o += wt * *v;
+        y.par_chunks_mut((self.o * p).max(1))
+            .enumerate()
+            .for_each_init(
+                || zeros::<T>(kk * p),
+                |col, (n, yn)| {
+                    for ch in 0..self.c {
+                        one.im2col(&x[(n * self.c + ch) * hw..][..hw], col);
+                        let yr = &mut yn[ch * p..(ch + 1) * p];
+                        for t in 0..kk {
+                            let wt = w[ch * kk + t];
+                            for (o, v) in yr.iter_mut().zip(&col[t * p..(t + 1) * p]) {
+                                *o += wt * *v;
+                            }
                         }
                     }
-                }
-            },
-        );
+                },
+            );
         y
     }
 
@@ -267,21 +339,23 @@ impl ConvGeometry {
         let (p, kk, hw) = (self.p(), self.kk(), self.h * self.w);
         let one = self.single_channel();
         let mut dx = zeros::<T>(self.n * self.c * hw);
-        dx.par_chunks_mut((self.c * hw).max(1)).enumerate().for_each_init(
-            || zeros::<T>(kk * p),
-            |col, (n, dxn)| {
-                for ch in 0..self.c {
-                    let gr = &gy[(n * self.o + ch) * p..][..p];
-                    for t in 0..kk {
-                        let wt = w[ch * kk + t];
-                        for (c, g) in col[t * p..(t + 1) * p].iter_mut().zip(gr) {
-                            *c = wt * *g;
+        dx.par_chunks_mut((self.c * hw).max(1))
+            .enumerate()
+            .for_each_init(
+                || zeros::<T>(kk * p),
+                |col, (n, dxn)| {
+                    for ch in 0..self.c {
+                        let gr = &gy[(n * self.o + ch) * p..][..p];
+                        for t in 0..kk {
+                            let wt = w[ch * kk + t];
+                            for (c, g) in col[t * p..(t + 1) * p].iter_mut().zip(gr) {
+                                *c = wt * *g;
+                            }
                         }
+                        one.col2im(col, &mut dxn[ch * hw..(ch + 1) * hw]);
                     }
-                    one.col2im(col, &mut dxn[ch * hw..(ch + 1) * hw]);
-                }
-            },
-        );
+                },
+            );
         dx
     }
 
@@ -322,7 +396,11 @@ impl ConvGeometry {
 
 fn check_shape(op: &str, what: &str, layout: &Layout, want: &Shape) -> Result<()> {
     if layout.shape() != want {
-        candle_core::bail!("{op}: {what} has shape {:?}, expected {:?}", layout.shape().dims(), want.dims())
+        candle_core::bail!(
+            "{op}: {what} has shape {:?}, expected {:?}",
+            layout.shape().dims(),
+            want.dims()
+        )
     }
     Ok(())
 }
@@ -338,16 +416,31 @@ impl CustomOp2 for ConvFwd {
     fn name(&self) -> &'static str {
         "probegan-conv2d"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
         check_shape(self.name(), "input", l1, &g.x_shape())?;
         check_shape(self.name(), "weight", l2, &g.w_shape())?;
         let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, w, T| g.forward::<T>(x, w))?;
         Ok((out, g.y_shape()))
     }
-    fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, gy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let gy = gy.contiguous()?;
-        Ok((Some(gy.apply_op2(w, ConvBwdData(self.0))?), Some(x.apply_op2(&gy, ConvBwdWeight(self.0))?)))
+        Ok((
+            Some(gy.apply_op2(w, ConvBwdData(self.0))?),
+            Some(x.apply_op2(&gy, ConvBwdWeight(self.0))?),
+        ))
     }
 }
 
@@ -355,16 +448,32 @@ impl CustomOp2 for ConvBwdData {
     fn name(&self) -> &'static str {
         "probegan-conv2d-bwd-data"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
         check_shape(self.name(), "output gradient", l1, &g.y_shape())?;
         check_shape(self.name(), "weight", l2, &g.w_shape())?;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |gy, w, T| g.backward_data::<T>(gy, w))?;
+        let out = dispatch2!(self.name(), s1, l1, s2, l2, |gy, w, T| g
+            .backward_data::<T>(gy, w))?;
         Ok((out, g.x_shape()))
     }
-    fn bwd(&self, gy: &Tensor, w: &Tensor, _dx: &Tensor, h: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        gy: &Tensor,
+        w: &Tensor,
+        _dx: &Tensor,
+        h: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let h = h.contiguous()?;
-        Ok((Some(h.apply_op2(w, ConvFwd(self.0))?), Some(h.apply_op2(gy, ConvBwdWeight(self.0))?)))
+        Ok((
+            Some(h.apply_op2(w, ConvFwd(self.0))?),
+            Some(h.apply_op2(gy, ConvBwdWeight(self.0))?),
+        ))
     }
 }
 
@@ -372,16 +481,32 @@ impl CustomOp2 for ConvBwdWeight {
     fn name(&self) -> &'static str {
         "probegan-conv2d-bwd-weight"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
         check_shape(self.name(), "input", l1, &g.x_shape())?;
         check_shape(self.name(), "output gradient", l2, &g.y_shape())?;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, gy, T| g.backward_weight::<T>(x, gy))?;
+        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, gy, T| g
+            .backward_weight::<T>(x, gy))?;
         Ok((out, g.w_shape()))
     }
-    fn bwd(&self, x: &Tensor, gy: &Tensor, _dw: &Tensor, k: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gy: &Tensor,
+        _dw: &Tensor,
+        k: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let k = k.contiguous()?;
-        Ok((Some(gy.apply_op2(&k, ConvBwdData(self.0))?), Some(x.apply_op2(&k, ConvFwd(self.0))?)))
+        Ok((
+            Some(gy.apply_op2(&k, ConvBwdData(self.0))?),
+            Some(x.apply_op2(&k, ConvFwd(self.0))?),
+        ))
     }
 }
 
@@ -392,5 +517,6 @@ pub fn conv2d(x: &Tensor, w: &Tensor, geo: ConvGeometry) -> Result<Tensor> {
 
 /// Fast CPU transposed convolution without bias: the input gradient of its adjoint convolution.
 pub fn conv_transpose2d(x: &Tensor, w: &Tensor, geo: ConvGeometry) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&w.contiguous()?, ConvBwdData(geo))
+    x.contiguous()?
+        .apply_op2(&w.contiguous()?, ConvBwdData(geo))
 }

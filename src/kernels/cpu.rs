@@ -5,9 +5,17 @@ use candle_core::{bail, CpuStorage, Layout, Result};
 
 /// Element types with a CPU kernel.
 pub trait Elem:
-    Copy + Send + Sync + Default + PartialOrd + 'static
-    + std::ops::Add<Output = Self> + std::ops::AddAssign + std::ops::Mul<Output = Self>
-    + std::ops::Sub<Output = Self> + std::ops::Div<Output = Self>
+    Copy
+    + Send
+    + Sync
+    + Default
+    + PartialOrd
+    + 'static
+    + std::ops::Add<Output = Self>
+    + std::ops::AddAssign
+    + std::ops::Mul<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Div<Output = Self>
 {
     const ZERO: Self;
     const ONE: Self;
@@ -76,7 +84,12 @@ macro_rules! dispatch2 {
                 let out: Vec<$t> = $body?;
                 candle_core::Result::<candle_core::CpuStorage>::Ok(<$t as Elem>::wrap(out))
             }
-            (a, b) => Err(candle_core::Error::Msg(format!("{}: unsupported dtypes {:?}/{:?} (f32 and f64 only)", $op, candle_core::backend::BackendStorage::dtype(a), candle_core::backend::BackendStorage::dtype(b)))),
+            (a, b) => Err(candle_core::Error::Msg(format!(
+                "{}: unsupported dtypes {:?}/{:?} (f32 and f64 only)",
+                $op,
+                candle_core::backend::BackendStorage::dtype(a),
+                candle_core::backend::BackendStorage::dtype(b)
+            ))),
         }
     }};
 }
@@ -100,7 +113,11 @@ macro_rules! dispatch1 {
                 let out: Vec<$t> = $body?;
                 candle_core::Result::<candle_core::CpuStorage>::Ok(<$t as Elem>::wrap(out))
             }
-            a => Err(candle_core::Error::Msg(format!("{}: unsupported dtype {:?} (f32 and f64 only)", $op, candle_core::backend::BackendStorage::dtype(a)))),
+            a => Err(candle_core::Error::Msg(format!(
+                "{}: unsupported dtype {:?} (f32 and f64 only)",
+                $op,
+                candle_core::backend::BackendStorage::dtype(a)
+            ))),
         }
     }};
 }
@@ -118,17 +135,34 @@ pub struct Mat<T> {
 
 impl<T> Mat<T> {
     pub fn rows(s: &[T], ncols: usize) -> Self {
-        Mat { ptr: s.as_ptr(), rs: ncols as isize, cs: 1 }
+        Mat {
+            ptr: s.as_ptr(),
+            rs: ncols as isize,
+            cs: 1,
+        }
     }
     /// The transpose of a row-major matrix with `ncols` columns.
     pub fn rows_t(s: &[T], ncols: usize) -> Self {
-        Mat { ptr: s.as_ptr(), rs: 1, cs: ncols as isize }
+        Mat {
+            ptr: s.as_ptr(),
+            rs: 1,
+            cs: ncols as isize,
+        }
     }
 }
 
 /// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, dst row-major with `n` columns.
 /// Safety of the raw views is the caller's: `lhs`/`rhs` must cover the stated extents.
-pub fn matmul<T: Elem>(dst: &mut [T], m: usize, n: usize, k: usize, lhs: Mat<T>, rhs: Mat<T>, accumulate: bool, threads: usize) {
+pub fn matmul<T: Elem>(
+    dst: &mut [T],
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+    accumulate: bool,
+    threads: usize,
+) {
     assert!(dst.len() >= m * n);
     if m == 0 || n == 0 {
         return;
@@ -139,15 +173,33 @@ pub fn matmul<T: Elem>(dst: &mut [T], m: usize, n: usize, k: usize, lhs: Mat<T>,
         }
         return;
     }
-    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: dst has m*n elements (asserted); the caller guarantees lhs/rhs extents.
     unsafe {
         gemm::gemm(
-            m, n, k,
-            dst.as_mut_ptr(), 1, n as isize, accumulate,
-            lhs.ptr, lhs.cs, lhs.rs,
-            rhs.ptr, rhs.cs, rhs.rs,
-            T::ONE, T::ONE, false, false, false, par,
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            par,
         )
     }
 }

@@ -5,7 +5,15 @@ use candle_core::{bail, Result};
 
 /// Output length of a pooling window sweep, PyTorch/onnxruntime rules: with `ceil_mode` a last,
 /// partial window is kept only if it starts inside the input or the leading padding.
-pub fn pool_out_len(len: usize, k: usize, s: usize, p0: usize, p1: usize, d: usize, ceil: bool) -> Result<usize> {
+pub fn pool_out_len(
+    len: usize,
+    k: usize,
+    s: usize,
+    p0: usize,
+    p1: usize,
+    d: usize,
+    ceil: bool,
+) -> Result<usize> {
     if k == 0 || s == 0 || d == 0 {
         bail!("pool2d: kernel, stride and dilation must be positive (got k={k}, s={s}, d={d})")
     }
@@ -58,41 +66,88 @@ impl ConvGeometry {
         if g == 0 || c % g != 0 || o % g != 0 || cg * g != c {
             bail!("conv2d: input channels {c}, weight {w:?} and groups {g} do not agree (need C = groups * weight[1], O % groups = 0)")
         }
-        if spec.stride.0 == 0 || spec.stride.1 == 0 || spec.dilation.0 == 0 || spec.dilation.1 == 0 || kh == 0 || kw == 0 {
+        if spec.stride.0 == 0
+            || spec.stride.1 == 0
+            || spec.dilation.0 == 0
+            || spec.dilation.1 == 0
+            || kh == 0
+            || kw == 0
+        {
             bail!("conv2d: stride, dilation and kernel must be positive ({spec:?}, weight {w:?})")
         }
-        let out = |len: usize, p0: usize, p1: usize, k: usize, s: usize, d: usize| -> Result<usize> {
-            let ext = (k - 1) * d + 1;
-            if len + p0 + p1 < ext {
-                bail!("conv2d: kernel extent {ext} exceeds padded input length {}", len + p0 + p1)
-            }
-            Ok((len + p0 + p1 - ext) / s + 1)
-        };
+        let out =
+            |len: usize, p0: usize, p1: usize, k: usize, s: usize, d: usize| -> Result<usize> {
+                let ext = (k - 1) * d + 1;
+                if len + p0 + p1 < ext {
+                    bail!(
+                        "conv2d: kernel extent {ext} exceeds padded input length {}",
+                        len + p0 + p1
+                    )
+                }
+                Ok((len + p0 + p1 - ext) / s + 1)
+            };
         let p = spec.padding;
         let oh = out(h, p.top, p.bottom, kh, spec.stride.0, spec.dilation.0)?;
         let ow = out(wd, p.left, p.right, kw, spec.stride.1, spec.dilation.1)?;
-        Ok(ConvGeometry { n, c, h, w: wd, o, oh, ow, kh, kw, stride: spec.stride, dilation: spec.dilation, pad: p, groups: g })
+        Ok(ConvGeometry {
+            n,
+            c,
+            h,
+            w: wd,
+            o,
+            oh,
+            ow,
+            kh,
+            kw,
+            stride: spec.stride,
+            dilation: spec.dilation,
+            pad: p,
+            groups: g,
+        })
     }
 
     /// Geometry of the convolution whose adjoint is this transposed convolution.
-    pub fn for_conv_transpose(x: &[usize], w: &[usize], spec: &ConvTranspose2dSpec) -> Result<Self> {
+    pub fn for_conv_transpose(
+        x: &[usize],
+        w: &[usize],
+        spec: &ConvTranspose2dSpec,
+    ) -> Result<Self> {
         let (n, cin, h, wd) = dims4("conv_transpose2d input", x)?;
         let (wc, og, kh, kw) = dims4("conv_transpose2d weight", w)?;
         let g = spec.groups;
         if g == 0 || wc != cin || cin % g != 0 {
             bail!("conv_transpose2d: input channels {cin}, weight {w:?} and groups {g} do not agree (need weight[0] = C, C % groups = 0)")
         }
-        if spec.stride.0 == 0 || spec.stride.1 == 0 || spec.dilation.0 == 0 || spec.dilation.1 == 0 || kh == 0 || kw == 0 {
+        if spec.stride.0 == 0
+            || spec.stride.1 == 0
+            || spec.dilation.0 == 0
+            || spec.dilation.1 == 0
+            || kh == 0
+            || kw == 0
+        {
             bail!("conv_transpose2d: stride, dilation and kernel must be positive ({spec:?}, weight {w:?})")
         }
         let (op_h, op_w) = spec.output_padding;
-        if op_h >= spec.stride.0.max(spec.dilation.0) || op_w >= spec.stride.1.max(spec.dilation.1) {
-            bail!("conv_transpose2d: output_padding {:?} must be smaller than stride or dilation", spec.output_padding)
+        if op_h >= spec.stride.0.max(spec.dilation.0) || op_w >= spec.stride.1.max(spec.dilation.1)
+        {
+            bail!(
+                "conv_transpose2d: output_padding {:?} must be smaller than stride or dilation",
+                spec.output_padding
+            )
         }
-        let out = |len: usize, p0: usize, p1: usize, k: usize, s: usize, d: usize, op: usize| -> Result<usize> {
+        let out = |len: usize,
+                   p0: usize,
+                   p1: usize,
+                   k: usize,
+                   s: usize,
+                   d: usize,
+                   op: usize|
+         -> Result<usize> {
             let full = (len - 1) * s + (k - 1) * d + 1 + op;
             if full <= p0 + p1 {
-                bail!("conv_transpose2d: padding {p0}+{p1} removes the whole output (length {full})")
+                bail!(
+                    "conv_transpose2d: padding {p0}+{p1} removes the whole output (length {full})"
+                )
             }
             Ok(full - p0 - p1)
         };
@@ -101,7 +156,15 @@ impl ConvGeometry {
         }
         let p = spec.padding;
         let oh = out(h, p.top, p.bottom, kh, spec.stride.0, spec.dilation.0, op_h)?;
-        let ow = out(wd, p.left, p.right, kw, spec.stride.1, spec.dilation.1, op_w)?;
+        let ow = out(
+            wd,
+            p.left,
+            p.right,
+            kw,
+            spec.stride.1,
+            spec.dilation.1,
+            op_w,
+        )?;
         Ok(ConvGeometry {
             n,
             c: og * g,
@@ -122,11 +185,27 @@ impl ConvGeometry {
     /// Whether the convolution of `h`×`w` lands exactly on `oh`×`ow` (false for a transposed
     /// convolution whose output_padding reaches past a stride).
     pub fn is_exact_adjoint(&self) -> bool {
-        let o = |len: usize, p0: usize, p1: usize, k: usize, s: usize, d: usize| (len + p0 + p1 - (k - 1) * d - 1) / s + 1;
+        let o = |len: usize, p0: usize, p1: usize, k: usize, s: usize, d: usize| {
+            (len + p0 + p1 - (k - 1) * d - 1) / s + 1
+        };
         let p = self.pad;
         self.h + p.top + p.bottom > (self.kh - 1) * self.dilation.0
             && self.w + p.left + p.right > (self.kw - 1) * self.dilation.1
-            && o(self.h, p.top, p.bottom, self.kh, self.stride.0, self.dilation.0) == self.oh
-            && o(self.w, p.left, p.right, self.kw, self.stride.1, self.dilation.1) == self.ow
+            && o(
+                self.h,
+                p.top,
+                p.bottom,
+                self.kh,
+                self.stride.0,
+                self.dilation.0,
+            ) == self.oh
+            && o(
+                self.w,
+                p.left,
+                p.right,
+                self.kw,
+                self.stride.1,
+                self.dilation.1,
+            ) == self.ow
     }
 }

@@ -44,7 +44,12 @@ pub struct Pad2d {
 
 impl Pad2d {
     pub fn same(p: usize) -> Self {
-        Pad2d { top: p, left: p, bottom: p, right: p }
+        Pad2d {
+            top: p,
+            left: p,
+            bottom: p,
+            right: p,
+        }
     }
     pub fn is_symmetric(&self) -> bool {
         self.top == self.bottom && self.left == self.right
@@ -61,7 +66,12 @@ pub struct Conv2dSpec {
 
 impl Default for Conv2dSpec {
     fn default() -> Self {
-        Conv2dSpec { stride: (1, 1), padding: Pad2d::default(), dilation: (1, 1), groups: 1 }
+        Conv2dSpec {
+            stride: (1, 1),
+            padding: Pad2d::default(),
+            dilation: (1, 1),
+            groups: 1,
+        }
     }
 }
 
@@ -135,7 +145,9 @@ fn is_fast_dtype(x: &Tensor) -> bool {
 /// single-threaded reduction over N, H, W.
 fn add_channel_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     match bias {
-        Some(b) if y.device().is_cpu() && is_fast_dtype(&y) && b.dtype() == y.dtype() => channel::channel_shift(&y, &b.flatten_all()?),
+        Some(b) if y.device().is_cpu() && is_fast_dtype(&y) && b.dtype() == y.dtype() => {
+            channel::channel_shift(&y, &b.flatten_all()?)
+        }
         Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
         None => Ok(y),
     }

@@ -31,13 +31,45 @@ pub struct PoolGeometry {
 
 impl PoolGeometry {
     pub fn new(dims: &[usize], spec: &Pool2dSpec, with_divisor: bool) -> Result<Self> {
-        let [n, c, h, w] = dims else { bail!("pool2d: expected [N, C, H, W], got {dims:?}") };
+        let [n, c, h, w] = dims else {
+            bail!("pool2d: expected [N, C, H, W], got {dims:?}")
+        };
         let (n, c, h, w) = (*n, *c, *h, *w);
         let p = spec.padding;
-        let oh = pool_out_len(h, spec.kernel.0, spec.stride.0, p.top, p.bottom, spec.dilation.0, spec.ceil_mode)?;
-        let ow = pool_out_len(w, spec.kernel.1, spec.stride.1, p.left, p.right, spec.dilation.1, spec.ceil_mode)?;
-        let divisor = Arc::new(if with_divisor { avg_pool_divisor(h, w, spec)? } else { Vec::new() });
-        Ok(PoolGeometry { nc: n * c, n, c, h, w, oh, ow, spec: *spec, divisor })
+        let oh = pool_out_len(
+            h,
+            spec.kernel.0,
+            spec.stride.0,
+            p.top,
+            p.bottom,
+            spec.dilation.0,
+            spec.ceil_mode,
+        )?;
+        let ow = pool_out_len(
+            w,
+            spec.kernel.1,
+            spec.stride.1,
+            p.left,
+            p.right,
+            spec.dilation.1,
+            spec.ceil_mode,
+        )?;
+        let divisor = Arc::new(if with_divisor {
+            avg_pool_divisor(h, w, spec)?
+        } else {
+            Vec::new()
+        });
+        Ok(PoolGeometry {
+            nc: n * c,
+            n,
+            c,
+            h,
+            w,
+            oh,
+            ow,
+            spec: *spec,
+            divisor,
+        })
     }
     fn x_shape(&self) -> Shape {
         Shape::from((self.n, self.c, self.h, self.w))
@@ -48,9 +80,21 @@ impl PoolGeometry {
     /// Input rows (or cols) of window `o` along one axis, inside the input.
     fn taps(&self, o: usize, axis: usize) -> impl Iterator<Item = usize> {
         let (k, s, d, p0, len) = if axis == 0 {
-            (self.spec.kernel.0, self.spec.stride.0, self.spec.dilation.0, self.spec.padding.top, self.h)
+            (
+                self.spec.kernel.0,
+                self.spec.stride.0,
+                self.spec.dilation.0,
+                self.spec.padding.top,
+                self.h,
+            )
         } else {
-            (self.spec.kernel.1, self.spec.stride.1, self.spec.dilation.1, self.spec.padding.left, self.w)
+            (
+                self.spec.kernel.1,
+                self.spec.stride.1,
+                self.spec.dilation.1,
+                self.spec.padding.left,
+                self.w,
+            )
         };
         (0..k).filter_map(move |t| {
             let r = (o * s + t * d) as isize - p0 as isize;
@@ -81,7 +125,9 @@ impl PoolGeometry {
     {
         let mut out = vec![T::ZERO; self.nc * out_len];
         if out_len > 0 {
-            out.par_chunks_mut(out_len).enumerate().for_each(|(p, o)| f(&x[p * in_len..(p + 1) * in_len], o));
+            out.par_chunks_mut(out_len)
+                .enumerate()
+                .for_each(|(p, o)| f(&x[p * in_len..(p + 1) * in_len], o));
         }
         out
     }
@@ -164,7 +210,11 @@ impl PoolGeometry {
 
 fn check(op: &str, l: &Layout, want: &Shape) -> Result<()> {
     if l.shape() != want {
-        bail!("{op}: got shape {:?}, expected {:?}", l.shape().dims(), want.dims())
+        bail!(
+            "{op}: got shape {:?}, expected {:?}",
+            l.shape().dims(),
+            want.dims()
+        )
     }
     Ok(())
 }
@@ -181,11 +231,15 @@ impl CustomOp1 for MaxPool {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         check(self.name(), l, &self.0.x_shape())?;
-        let out = dispatch1!(self.name(), s, l, |x, T| Ok::<_, candle_core::Error>(self.0.max_fwd::<T>(x)))?;
+        let out = dispatch1!(self.name(), s, l, |x, T| Ok::<_, candle_core::Error>(
+            self.0.max_fwd::<T>(x)
+        ))?;
         Ok((out, self.0.y_shape()))
     }
     fn bwd(&self, x: &Tensor, _: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2(&g.contiguous()?, MaxPoolBwd(self.0.clone()))?))
+        Ok(Some(
+            x.apply_op2(&g.contiguous()?, MaxPoolBwd(self.0.clone()))?,
+        ))
     }
 }
 
@@ -193,15 +247,35 @@ impl CustomOp2 for MaxPoolBwd {
     fn name(&self) -> &'static str {
         "probegan-max-pool2d-bwd"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         check(self.name(), l1, &self.0.x_shape())?;
         check(self.name(), l2, &self.0.y_shape())?;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, g, T| Ok::<_, candle_core::Error>(self.0.max_bwd::<T>(x, g)))?;
+        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, g, T| Ok::<
+            _,
+            candle_core::Error,
+        >(
+            self.0.max_bwd::<T>(x, g)
+        ))?;
         Ok((out, self.0.x_shape()))
     }
     /// The scatter is linear in g and piecewise constant in x (zero derivative a.e.).
-    fn bwd(&self, x: &Tensor, _: &Tensor, _: &Tensor, h: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((None, Some(x.apply_op2(&h.contiguous()?, MaxPoolGather(self.0.clone()))?)))
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        h: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((
+            None,
+            Some(x.apply_op2(&h.contiguous()?, MaxPoolGather(self.0.clone()))?),
+        ))
     }
 }
 
@@ -209,14 +283,34 @@ impl CustomOp2 for MaxPoolGather {
     fn name(&self) -> &'static str {
         "probegan-max-pool2d-gather"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         check(self.name(), l1, &self.0.x_shape())?;
         check(self.name(), l2, &self.0.x_shape())?;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, h, T| Ok::<_, candle_core::Error>(self.0.max_gather::<T>(x, h)))?;
+        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, h, T| Ok::<
+            _,
+            candle_core::Error,
+        >(
+            self.0.max_gather::<T>(x, h)
+        ))?;
         Ok((out, self.0.y_shape()))
     }
-    fn bwd(&self, x: &Tensor, _: &Tensor, _: &Tensor, k: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((None, Some(x.apply_op2(&k.contiguous()?, MaxPoolBwd(self.0.clone()))?)))
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        k: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((
+            None,
+            Some(x.apply_op2(&k.contiguous()?, MaxPoolBwd(self.0.clone()))?),
+        ))
     }
 }
 
@@ -226,7 +320,9 @@ impl CustomOp1 for AvgPool {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         check(self.name(), l, &self.0.x_shape())?;
-        let out = dispatch1!(self.name(), s, l, |x, T| Ok::<_, candle_core::Error>(self.0.avg_fwd::<T>(x)))?;
+        let out = dispatch1!(self.name(), s, l, |x, T| Ok::<_, candle_core::Error>(
+            self.0.avg_fwd::<T>(x)
+        ))?;
         Ok((out, self.0.y_shape()))
     }
     fn bwd(&self, _: &Tensor, _: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -240,7 +336,9 @@ impl CustomOp1 for AvgPoolBwd {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         check(self.name(), l, &self.0.y_shape())?;
-        let out = dispatch1!(self.name(), s, l, |g, T| Ok::<_, candle_core::Error>(self.0.avg_bwd::<T>(g)))?;
+        let out = dispatch1!(self.name(), s, l, |g, T| Ok::<_, candle_core::Error>(
+            self.0.avg_bwd::<T>(g)
+        ))?;
         Ok((out, self.0.x_shape()))
     }
     fn bwd(&self, _: &Tensor, _: &Tensor, h: &Tensor) -> Result<Option<Tensor>> {
@@ -249,11 +347,13 @@ impl CustomOp1 for AvgPoolBwd {
 }
 
 pub fn max_pool2d(x: &Tensor, spec: &Pool2dSpec) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(MaxPool(PoolGeometry::new(x.dims(), spec, false)?))
+    x.contiguous()?
+        .apply_op1(MaxPool(PoolGeometry::new(x.dims(), spec, false)?))
 }
 
 pub fn avg_pool2d(x: &Tensor, spec: &Pool2dSpec) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(AvgPool(PoolGeometry::new(x.dims(), spec, true)?))
+    x.contiguous()?
+        .apply_op1(AvgPool(PoolGeometry::new(x.dims(), spec, true)?))
 }
 
 // ---------- nearest upsampling ----------
@@ -326,7 +426,9 @@ impl CustomOp1 for Upsample {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         check(self.name(), l, &self.0.x_shape())?;
-        let out = dispatch1!(self.name(), s, l, |x, T| Ok::<_, candle_core::Error>(self.0.up::<T>(x)))?;
+        let out = dispatch1!(self.name(), s, l, |x, T| Ok::<_, candle_core::Error>(
+            self.0.up::<T>(x)
+        ))?;
         Ok((out, self.0.y_shape()))
     }
     fn bwd(&self, _: &Tensor, _: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -340,7 +442,9 @@ impl CustomOp1 for UpsampleBwd {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         check(self.name(), l, &self.0.y_shape())?;
-        let out = dispatch1!(self.name(), s, l, |g, T| Ok::<_, candle_core::Error>(self.0.down_sum::<T>(g)))?;
+        let out = dispatch1!(self.name(), s, l, |g, T| Ok::<_, candle_core::Error>(
+            self.0.down_sum::<T>(g)
+        ))?;
         Ok((out, self.0.x_shape()))
     }
     fn bwd(&self, _: &Tensor, _: &Tensor, h: &Tensor) -> Result<Option<Tensor>> {
@@ -353,5 +457,6 @@ pub fn upsample_nearest2d(x: &Tensor, fh: usize, fw: usize) -> Result<Tensor> {
     if fh == 0 || fw == 0 {
         bail!("upsample_nearest2d: factors must be positive, got ({fh}, {fw})")
     }
-    x.contiguous()?.apply_op1(Upsample(UpGeometry { n, c, h, w, fh, fw }))
+    x.contiguous()?
+        .apply_op1(Upsample(UpGeometry { n, c, h, w, fh, fw }))
 }

@@ -56,11 +56,23 @@ impl Method for Am {
             let z = ctx.noise(n)?;
             let g = &ctx.nets.g_ema;
             // Only the embedding is differentiated; G itself is frozen, BN uses fixed statistics.
-            let e = g.embed(&labels, Mode { train: false, frozen: false })?;
+            let e = g.embed(
+                &labels,
+                Mode {
+                    train: false,
+                    frozen: false,
+                },
+            )?;
             let x = g.forward_embedded(&z, &e, Mode::EVAL)?;
             let logits = ctx.classifier.logits(&x)?;
             let ce = losses::cross_entropy_per_sample(&logits, &labels)?;
-            let p = ce.detach().neg()?.exp()?.mean_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+            let p = ce
+                .detach()
+                .neg()?
+                .exp()?
+                .mean_all()?
+                .to_dtype(candle_core::DType::F64)?
+                .to_scalar::<f64>()?;
             terms.add("am_cls_ce", ce.mean_all()?, 1.0)?;
             terms.log("g_cls_p", p);
         } else {

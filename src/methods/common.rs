@@ -18,7 +18,11 @@ pub fn draw_fakes(ctx: &mut StepContext, classes: &[usize], n: usize, mode: Mode
     let (labels, labels_host) = ctx.labels_from(classes, n)?;
     let z = ctx.noise(n)?;
     let images = ctx.nets.g.forward(&z, &labels, mode)?;
-    Ok(Fake { images, labels, labels_host })
+    Ok(Fake {
+        images,
+        labels,
+        labels_host,
+    })
 }
 
 /// Collects named terms into a total.
@@ -31,8 +35,15 @@ pub struct Terms {
 impl Terms {
     /// Add `weight * term`, logging the unweighted value under `name`.
     pub fn add(&mut self, name: &str, term: Tensor, weight: f64) -> Result<()> {
-        self.logs.push((name.to_string(), term.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?));
-        let w = if weight == 1.0 { term } else { (term * weight)? };
+        self.logs.push((
+            name.to_string(),
+            term.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?,
+        ));
+        let w = if weight == 1.0 {
+            term
+        } else {
+            (term * weight)?
+        };
         self.total = Some(match self.total.take() {
             Some(t) => (t + w)?,
             None => w,
@@ -45,8 +56,13 @@ impl Terms {
     }
 
     pub fn finish(self) -> Result<LossTerms> {
-        let total = self.total.ok_or_else(|| anyhow::anyhow!("a method produced no loss terms"))?;
-        Ok(LossTerms { total, logs: self.logs })
+        let total = self
+            .total
+            .ok_or_else(|| anyhow::anyhow!("a method produced no loss terms"))?;
+        Ok(LossTerms {
+            total,
+            logs: self.logs,
+        })
     }
 }
 
@@ -76,9 +92,20 @@ pub fn d_loss_seen_cgan(ctx: &mut StepContext) -> Result<LossTerms> {
     let real = ctx.data.sample(ctx.rng, n)?;
     let seen = ctx.seen_classes();
     let fake = draw_fakes(ctx, &seen, n, Mode::TRAIN_FROZEN)?;
-    let h = ctx.nets.d.features(&Tensor::cat(&[&real.images, &fake.images.detach()], 0)?, Mode::TRAIN)?;
+    let h = ctx.nets.d.features(
+        &Tensor::cat(&[&real.images, &fake.images.detach()], 0)?,
+        Mode::TRAIN,
+    )?;
     let mut terms = Terms::default();
-    d_hinge_conditional(ctx, &mut terms, &h.narrow(0, 0, n)?, &real.labels, &h.narrow(0, n, n)?, &fake.labels, None)?;
+    d_hinge_conditional(
+        ctx,
+        &mut terms,
+        &h.narrow(0, 0, n)?,
+        &real.labels,
+        &h.narrow(0, n, n)?,
+        &fake.labels,
+        None,
+    )?;
     terms.finish()
 }
 
@@ -98,23 +125,45 @@ pub fn d_wgan_gp_unconditional(
     let real = d.head_unconditional(h_real, Mode::TRAIN)?;
     let fake = d.head_unconditional(h_fake, Mode::TRAIN)?;
     terms.add("d_u_wgan", losses::wgan_d(&real, &fake)?, 1.0)?;
-    terms.add("d_u_drift", (losses::drift(&real, 1.0)? + losses::drift(&fake, 1.0)?)?, loss.drift)?;
+    terms.add(
+        "d_u_drift",
+        (losses::drift(&real, 1.0)? + losses::drift(&fake, 1.0)?)?,
+        loss.drift,
+    )?;
     if loss.gp_weight > 0.0 {
         let n = x_real.dim(0)?;
         let alpha: Vec<f32> = (0..n).map(|_| rand::Rng::random::<f32>(ctx.rng)).collect();
         let alpha = Tensor::from_vec(alpha, n, x_real.device())?;
-        let critic = |x: &Tensor| -> Result<Tensor> { d.head_unconditional(&d.features(x, Mode::TRAIN)?, Mode::TRAIN) };
-        terms.add("d_u_gp", losses::gradient_penalty(critic, x_real, x_fake, &alpha)?, loss.gp_weight)?;
+        let critic = |x: &Tensor| -> Result<Tensor> {
+            d.head_unconditional(&d.features(x, Mode::TRAIN)?, Mode::TRAIN)
+        };
+        terms.add(
+            "d_u_gp",
+            losses::gradient_penalty(critic, x_real, x_fake, &alpha)?,
+            loss.gp_weight,
+        )?;
     }
     Ok(())
 }
 
 /// Classifier cross-entropy of fakes against their labels, and the mean probability the
 /// classifier gives the labels (logged as `cls_p`).
-pub fn classifier_ce(ctx: &StepContext, terms: &mut Terms, images: &Tensor, labels: &Tensor, weight: f64) -> Result<()> {
+pub fn classifier_ce(
+    ctx: &StepContext,
+    terms: &mut Terms,
+    images: &Tensor,
+    labels: &Tensor,
+    weight: f64,
+) -> Result<()> {
     let logits = ctx.classifier.logits(images)?;
     let ce = losses::cross_entropy_per_sample(&logits, labels)?;
-    let p = ce.detach().neg()?.exp()?.mean_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    let p = ce
+        .detach()
+        .neg()?
+        .exp()?
+        .mean_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_scalar::<f64>()?;
     terms.add("g_cls_ce", ce.mean_all()?, weight)?;
     terms.log("g_cls_p", p);
     Ok(())

@@ -60,7 +60,9 @@ impl StepContext<'_> {
     }
 
     pub fn seen_classes(&self) -> Vec<usize> {
-        (0..self.num_classes()).filter(|c| !self.unseen.contains(c)).collect()
+        (0..self.num_classes())
+            .filter(|c| !self.unseen.contains(c))
+            .collect()
     }
 
     pub fn all_classes(&self) -> Vec<usize> {
@@ -70,7 +72,9 @@ impl StepContext<'_> {
     /// Standard normal noise [n, z_dim] from the run's RNG (seeded, so runs are reproducible).
     pub fn noise(&mut self, n: usize) -> Result<Tensor> {
         let zd = self.nets.g.config.z_dim;
-        let v: Vec<f32> = (0..n * zd).map(|_| crate::nets::params::gaussian(self.rng) as f32).collect();
+        let v: Vec<f32> = (0..n * zd)
+            .map(|_| crate::nets::params::gaussian(self.rng) as f32)
+            .collect();
         Ok(Tensor::from_vec(v, (n, zd), self.device())?)
     }
 
@@ -79,13 +83,24 @@ impl StepContext<'_> {
         if classes.is_empty() {
             bail!("no classes to draw labels from");
         }
-        let host: Vec<u32> = (0..n).map(|_| classes[self.rng.random_range(0..classes.len())] as u32).collect();
+        let host: Vec<u32> = (0..n)
+            .map(|_| classes[self.rng.random_range(0..classes.len())] as u32)
+            .collect();
         Ok((Tensor::from_vec(host.clone(), n, self.device())?, host))
     }
 
     /// 1.0 where the label is a seen class, else 0.0 ([n] f32).
     pub fn seen_mask(&self, labels: &[u32]) -> Result<Tensor> {
-        let m: Vec<f32> = labels.iter().map(|&l| if self.unseen.contains(&(l as usize)) { 0.0 } else { 1.0 }).collect();
+        let m: Vec<f32> = labels
+            .iter()
+            .map(|&l| {
+                if self.unseen.contains(&(l as usize)) {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
         Ok(Tensor::from_vec(m, labels.len(), self.device())?)
     }
 }
@@ -138,7 +153,10 @@ pub fn check_method_name(name: &str) -> Result<()> {
     if METHODS.contains(&name) {
         Ok(())
     } else {
-        bail!("unknown method `{name}`; expected one of {}", METHODS.join(", "))
+        bail!(
+            "unknown method `{name}`; expected one of {}",
+            METHODS.join(", ")
+        )
     }
 }
 

@@ -29,7 +29,13 @@ impl Method for Naive {
         let dc = d.head_conditional(&h, &fake.labels, Mode::TRAIN_FROZEN)?;
         let mut terms = Terms::default();
         terms.add("g_c_hinge", losses::hinge_g(&dc, Some(&mask))?, 1.0)?;
-        classifier_ce(ctx, &mut terms, &fake.images, &fake.labels, ctx.config.loss.ce_weight)?;
+        classifier_ce(
+            ctx,
+            &mut terms,
+            &fake.images,
+            &fake.labels,
+            ctx.config.loss.ce_weight,
+        )?;
         terms.finish()
     }
 }

@@ -10,7 +10,10 @@ pub struct Oracle(ProbeGan);
 
 impl Oracle {
     pub fn new(config: &Config) -> Self {
-        Oracle(ProbeGan { oracle: true, tilemix: config.loss.tilemix })
+        Oracle(ProbeGan {
+            oracle: true,
+            tilemix: config.loss.tilemix,
+        })
     }
 }
 

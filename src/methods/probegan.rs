@@ -7,7 +7,9 @@
 //! on the data manifold without pulling them towards any seen class. G minimises both
 //! adversarial terms plus the classifier's cross-entropy over all classes.
 
-use super::common::{classifier_ce, d_hinge_conditional, d_wgan_gp_unconditional, draw_fakes, Terms};
+use super::common::{
+    classifier_ce, d_hinge_conditional, d_wgan_gp_unconditional, draw_fakes, Terms,
+};
 use super::tilemix::tilemix;
 use super::{LossTerms, Method, StepContext};
 use crate::losses;
@@ -24,7 +26,10 @@ pub struct ProbeGan {
 
 impl ProbeGan {
     pub fn new(config: &Config) -> Self {
-        ProbeGan { oracle: false, tilemix: config.loss.tilemix }
+        ProbeGan {
+            oracle: false,
+            tilemix: config.loss.tilemix,
+        }
     }
 
     fn mask(&self, ctx: &StepContext, labels: &[u32]) -> Result<Option<Tensor>> {
@@ -46,7 +51,9 @@ impl Method for ProbeGan {
     }
 
     fn real_classes(&self, num_classes: usize, unseen: &[usize]) -> Vec<usize> {
-        (0..num_classes).filter(|c| self.oracle || !unseen.contains(c)).collect()
+        (0..num_classes)
+            .filter(|c| self.oracle || !unseen.contains(c))
+            .collect()
     }
 
     fn d_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
@@ -61,7 +68,15 @@ impl Method for ProbeGan {
         let (h_real, h_fake) = (h.narrow(0, 0, n)?, h.narrow(0, n, n)?);
         let mut terms = Terms::default();
         let mask = self.mask(ctx, &fake.labels_host)?;
-        d_hinge_conditional(ctx, &mut terms, &h_real, &real.labels, &h_fake, &fake.labels, mask.as_ref())?;
+        d_hinge_conditional(
+            ctx,
+            &mut terms,
+            &h_real,
+            &real.labels,
+            &h_fake,
+            &fake.labels,
+            mask.as_ref(),
+        )?;
         if self.tilemix > 1 {
             let xr = tilemix(&real.images, self.tilemix, ctx.rng)?;
             let xf = tilemix(&x_fake, self.tilemix, ctx.rng)?;
@@ -85,10 +100,21 @@ impl Method for ProbeGan {
         let dc = d.head_conditional(&h, &fake.labels, Mode::TRAIN_FROZEN)?;
         terms.add("g_c_hinge", losses::hinge_g(&dc, mask.as_ref())?, 1.0)?;
         let loss = &ctx.config.loss;
-        let du_in = if self.tilemix > 1 { d.features(&tilemix(&fake.images, self.tilemix, ctx.rng)?, Mode::TRAIN_FROZEN)? } else { h };
+        let du_in = if self.tilemix > 1 {
+            d.features(
+                &tilemix(&fake.images, self.tilemix, ctx.rng)?,
+                Mode::TRAIN_FROZEN,
+            )?
+        } else {
+            h
+        };
         let du = d.head_unconditional(&du_in, Mode::TRAIN_FROZEN)?;
         terms.add("g_u_wgan", losses::hinge_g(&du, None)?, loss.d_u_weight)?;
-        terms.add("g_u_drift", losses::drift(&du, 1.0)?, loss.drift * loss.d_u_weight)?;
+        terms.add(
+            "g_u_drift",
+            losses::drift(&du, 1.0)?,
+            loss.drift * loss.d_u_weight,
+        )?;
         classifier_ce(ctx, &mut terms, &fake.images, &fake.labels, loss.ce_weight)?;
         terms.finish()
     }

@@ -20,7 +20,9 @@ pub struct SoftLabel {
 
 impl SoftLabel {
     fn soft(&self) -> Result<&Tensor> {
-        self.soft.as_ref().context("soft-label: prepare() was not run")
+        self.soft
+            .as_ref()
+            .context("soft-label: prepare() was not run")
     }
 }
 
@@ -49,18 +51,40 @@ impl Method for SoftLabel {
         let n = ctx.config.train.batch_size;
         let real = ctx.data.sample(ctx.rng, n)?;
         let soft = self.soft()?;
-        let idx = |rows: &[usize]| Tensor::from_vec(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), rows.len(), soft.device());
+        let idx = |rows: &[usize]| {
+            Tensor::from_vec(
+                rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+                rows.len(),
+                soft.device(),
+            )
+        };
         let p_real = soft.index_select(&idx(&real.rows)?, 0)?;
         // Fakes are conditioned on soft labels of other random real images.
-        let rows: Vec<usize> = (0..n).map(|_| ctx.rng.random_range(0..ctx.data.len)).collect();
+        let rows: Vec<usize> = (0..n)
+            .map(|_| ctx.rng.random_range(0..ctx.data.len))
+            .collect();
         let p_fake = soft.index_select(&idx(&rows)?, 0)?;
         let z = ctx.noise(n)?;
         let g = &ctx.nets.g;
-        let x_fake = g.forward_embedded(&z, &g.embedding.mix(&p_fake, Mode::TRAIN_FROZEN)?, Mode::TRAIN_FROZEN)?.detach();
+        let x_fake = g
+            .forward_embedded(
+                &z,
+                &g.embedding.mix(&p_fake, Mode::TRAIN_FROZEN)?,
+                Mode::TRAIN_FROZEN,
+            )?
+            .detach();
         let d = &ctx.nets.d;
         let h = d.features(&Tensor::cat(&[&real.images, &x_fake], 0)?, Mode::TRAIN)?;
-        let dr = d.head_conditional_embedded(&h.narrow(0, 0, n)?, &d.project_soft(&p_real, Mode::TRAIN)?, Mode::TRAIN)?;
-        let df = d.head_conditional_embedded(&h.narrow(0, n, n)?, &d.project_soft(&p_fake, Mode::TRAIN)?, Mode::TRAIN)?;
+        let dr = d.head_conditional_embedded(
+            &h.narrow(0, 0, n)?,
+            &d.project_soft(&p_real, Mode::TRAIN)?,
+            Mode::TRAIN,
+        )?;
+        let df = d.head_conditional_embedded(
+            &h.narrow(0, n, n)?,
+            &d.project_soft(&p_fake, Mode::TRAIN)?,
+            Mode::TRAIN,
+        )?;
         let mut terms = Terms::default();
         terms.add("d_c_real", losses::hinge_d_real(&dr, None)?, 1.0)?;
         terms.add("d_c_fake", losses::hinge_d_fake(&df, None)?, 1.0)?;
@@ -70,14 +94,20 @@ impl Method for SoftLabel {
     fn g_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
         let n = ctx.config.train.batch_size;
         let soft = self.soft()?;
-        let rows: Vec<u32> = (0..n).map(|_| ctx.rng.random_range(0..ctx.data.len) as u32).collect();
+        let rows: Vec<u32> = (0..n)
+            .map(|_| ctx.rng.random_range(0..ctx.data.len) as u32)
+            .collect();
         let p = soft.index_select(&Tensor::from_vec(rows, n, soft.device())?, 0)?;
         let z = ctx.noise(n)?;
         let g = &ctx.nets.g;
         let x = g.forward_embedded(&z, &g.embedding.mix(&p, Mode::TRAIN)?, Mode::TRAIN)?;
         let d = &ctx.nets.d;
         let h = d.features(&x, Mode::TRAIN_FROZEN)?;
-        let dc = d.head_conditional_embedded(&h, &d.project_soft(&p, Mode::TRAIN_FROZEN)?, Mode::TRAIN_FROZEN)?;
+        let dc = d.head_conditional_embedded(
+            &h,
+            &d.project_soft(&p, Mode::TRAIN_FROZEN)?,
+            Mode::TRAIN_FROZEN,
+        )?;
         let mut terms = Terms::default();
         terms.add("g_c_hinge", losses::hinge_g(&dc, None)?, 1.0)?;
         terms.finish()

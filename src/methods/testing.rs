@@ -23,11 +23,18 @@ fn features(x: &Tensor) -> Result<Tensor> {
 
 impl PooledLinearClassifier {
     /// Random weights for `shape` = (C, H, W) inputs (H, W divisible by 4).
-    pub fn random(names: Vec<String>, shape: (usize, usize, usize), seed: u64, device: &Device) -> Result<Self> {
+    pub fn random(
+        names: Vec<String>,
+        shape: (usize, usize, usize),
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         let d = shape.0 * (shape.1 / 4) * (shape.2 / 4);
         let k = names.len();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let w: Vec<f32> = (0..k * d).map(|_| (crate::nets::params::gaussian(&mut rng) * 2.0 / (d as f64).sqrt()) as f32).collect();
+        let w: Vec<f32> = (0..k * d)
+            .map(|_| (crate::nets::params::gaussian(&mut rng) * 2.0 / (d as f64).sqrt()) as f32)
+            .collect();
         Ok(PooledLinearClassifier {
             w: Tensor::from_vec(w, (k, d), device)?,
             b: Tensor::zeros(k, candle_core::DType::F32, device)?,
@@ -36,14 +43,22 @@ impl PooledLinearClassifier {
     }
 
     /// Fit by full-batch gradient descent on `images` [N, C, H, W] / `labels` [N] u32.
-    pub fn fit(names: Vec<String>, images: &Tensor, labels: &Tensor, steps: usize, lr: f64) -> Result<Self> {
+    pub fn fit(
+        names: Vec<String>,
+        images: &Tensor,
+        labels: &Tensor,
+        steps: usize,
+        lr: f64,
+    ) -> Result<Self> {
         let (_, c, h, w) = images.dims4()?;
         let init = Self::random(names, (c, h, w), 0, images.device())?;
         let wv = Var::from_tensor(&(init.w * 0.0)?)?;
         let bv = Var::from_tensor(&init.b)?;
         let f = features(images)?;
         for _ in 0..steps {
-            let logits = f.matmul(&wv.as_tensor().t()?)?.broadcast_add(bv.as_tensor())?;
+            let logits = f
+                .matmul(&wv.as_tensor().t()?)?
+                .broadcast_add(bv.as_tensor())?;
             let loss = losses::cross_entropy(&logits, labels)?;
             let g = loss.backward()?;
             for v in [&wv, &bv] {
@@ -52,7 +67,11 @@ impl PooledLinearClassifier {
                 }
             }
         }
-        Ok(PooledLinearClassifier { w: wv.as_detached_tensor().copy()?, b: bv.as_detached_tensor().copy()?, names: init.names })
+        Ok(PooledLinearClassifier {
+            w: wv.as_detached_tensor().copy()?,
+            b: bv.as_detached_tensor().copy()?,
+            names: init.names,
+        })
     }
 }
 

@@ -16,13 +16,23 @@ pub struct Confidence {
     pub samples: usize,
 }
 
-pub fn classifier_confidence(clf: &dyn Classifier, images: &Tensor, intended: &[usize]) -> Result<Confidence> {
+pub fn classifier_confidence(
+    clf: &dyn Classifier,
+    images: &Tensor,
+    intended: &[usize],
+) -> Result<Confidence> {
     let n = images.dim(0)?;
     if n == 0 || n != intended.len() {
-        bail!("confidence: {n} images but {} intended labels", intended.len());
+        bail!(
+            "confidence: {n} images but {} intended labels",
+            intended.len()
+        );
     }
     if let Some(bad) = intended.iter().find(|&&c| c >= clf.num_classes()) {
-        bail!("confidence: intended class {bad} is outside the classifier's {} classes", clf.num_classes());
+        bail!(
+            "confidence: intended class {bad} is outside the classifier's {} classes",
+            clf.num_classes()
+        );
     }
     let probs = softmax_in_batches(clf, images)?;
     let mut sum = 0.0;
@@ -33,7 +43,11 @@ pub fn classifier_confidence(clf: &dyn Classifier, images: &Tensor, intended: &[
             top1 += 1;
         }
     }
-    Ok(Confidence { mean_probability: sum / n as f64, top1_rate: top1 as f64 / n as f64, samples: n })
+    Ok(Confidence {
+        mean_probability: sum / n as f64,
+        top1_rate: top1 as f64 / n as f64,
+        samples: n,
+    })
 }
 
 #[cfg(test)]
@@ -44,11 +58,16 @@ mod tests {
 
     #[test]
     fn confident_when_intended_channel_is_bright() {
-        let clf = MeanPixelClassifier { names: vec!["r".into(), "g".into()] };
+        let clf = MeanPixelClassifier {
+            names: vec!["r".into(), "g".into()],
+        };
         let x = Tensor::cat(
             &[
                 Tensor::ones((3, 1, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap(),
-                Tensor::ones((3, 1, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap().neg().unwrap(),
+                Tensor::ones((3, 1, 2, 2), candle_core::DType::F32, &Device::Cpu)
+                    .unwrap()
+                    .neg()
+                    .unwrap(),
             ],
             1,
         )

@@ -36,7 +36,12 @@ pub fn diversity(fake: &Tensor, duplicate_threshold: f64) -> Result<Diversity> {
     let mut total = 0.0;
     let mut near_duplicates = 0;
     for_each_distance_row(fake, fake, |i, row| {
-        total += row.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, d)| d).sum::<f64>();
+        total += row
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, d)| d)
+            .sum::<f64>();
         if kth_smallest(row, 1, Some(i))? < duplicate_threshold {
             near_duplicates += 1;
         }

@@ -102,8 +102,10 @@ pub struct SelectionEval {
 
 impl EvalReport {
     pub fn load(path: &Path) -> Result<EvalReport> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{}: not a probegan eval record", path.display()))
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a probegan eval record", path.display()))
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

@@ -31,14 +31,25 @@ pub struct OnnxFeatures {
 
 impl OnnxFeatures {
     /// `output`: the value to use; `None` picks the penultimate layer automatically.
-    pub fn load(path: &Path, adapter: Option<Adapter>, output: Option<&str>, device: &Device) -> Result<Self> {
+    pub fn load(
+        path: &Path,
+        adapter: Option<Adapter>,
+        output: Option<&str>,
+        device: &Device,
+    ) -> Result<Self> {
         let output = match output {
             Some(o) => o.to_string(),
             None => penultimate_value(path)?,
         };
         let model = OnnxModel::load(path, device)
             .with_context(|| format!("loading feature extractor {}", path.display()))?;
-        Ok(Self { model, adapter, output, origin: path.display().to_string(), batch: DEFAULT_BATCH })
+        Ok(Self {
+            model,
+            adapter,
+            output,
+            origin: path.display().to_string(),
+            batch: DEFAULT_BATCH,
+        })
     }
 
     pub fn output_name(&self) -> &str {
@@ -86,24 +97,45 @@ impl OrtFeatures {
             Some(o) => o.to_string(),
             None => penultimate_value_of(&bytes, &origin)?,
         };
-        let mut model = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).with_context(|| format!("{origin}: not an ONNX protobuf"))?;
-        let graph = model.graph.as_mut().with_context(|| format!("{origin}: the model has no graph"))?;
+        let mut model = tract_onnx::pb::ModelProto::decode(bytes.as_slice())
+            .with_context(|| format!("{origin}: not an ONNX protobuf"))?;
+        let graph = model
+            .graph
+            .as_mut()
+            .with_context(|| format!("{origin}: the model has no graph"))?;
         graph.output.retain(|o| o.name != output);
         graph.output.push(ValueInfoProto {
             name: output.clone(),
             r#type: Some(TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: 1, shape: None })),
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: 1,
+                    shape: None,
+                })),
                 ..Default::default()
             }),
             ..Default::default()
         });
         // Beside the original, so external-data files still resolve; removed once loaded.
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".probegan-features-{}-{}.onnx", std::process::id(), output.len()));
-        std::fs::write(&tmp, model.encode_to_vec()).with_context(|| format!("writing {}", tmp.display()))?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(
+            ".probegan-features-{}-{}.onnx",
+            std::process::id(),
+            output.len()
+        ));
+        std::fs::write(&tmp, model.encode_to_vec())
+            .with_context(|| format!("writing {}", tmp.display()))?;
         let runner = crate::onnx::reference::OrtRunner::load(&tmp, 0);
         let _ = std::fs::remove_file(&tmp);
-        Ok(Self { runner: runner?, adapter, output, origin, batch: DEFAULT_BATCH })
+        Ok(Self {
+            runner: runner?,
+            adapter,
+            output,
+            origin,
+            batch: DEFAULT_BATCH,
+        })
     }
 }
 
@@ -115,9 +147,14 @@ impl FeatureExtractor for OrtFeatures {
                 Some(a) => a.generator_to_input(x)?,
                 None => x.clone(),
             };
-            let outs = self.runner.run(&[HostArray::from_tensor(&input)?]).with_context(|| format!("{}: computing `{}`", self.origin, self.output))?;
+            let outs = self
+                .runner
+                .run(&[HostArray::from_tensor(&input)?])
+                .with_context(|| format!("{}: computing `{}`", self.origin, self.output))?;
             // The added output is the last one.
-            outs.last().context("onnxruntime returned no outputs")?.to_tensor(x.device())
+            outs.last()
+                .context("onnxruntime returned no outputs")?
+                .to_tensor(x.device())
         })
     }
 
@@ -128,18 +165,29 @@ impl FeatureExtractor for OrtFeatures {
 
 /// The fastest extractor present: onnxruntime when `ORT_DYLIB_PATH` is set and the device is
 /// the CPU, otherwise the candle engine (any device).
-pub fn load_fastest(path: &Path, adapter: Option<Adapter>, output: Option<&str>, device: &Device) -> Result<Box<dyn FeatureExtractor>> {
+pub fn load_fastest(
+    path: &Path,
+    adapter: Option<Adapter>,
+    output: Option<&str>,
+    device: &Device,
+) -> Result<Box<dyn FeatureExtractor>> {
     if device.is_cpu() && crate::onnx::reference::OrtRunner::available() {
         match OrtFeatures::load(path, adapter.clone(), output) {
             Ok(f) => return Ok(Box::new(f)),
-            Err(e) => eprintln!("note: onnxruntime features unavailable ({e:#}); using the candle engine"),
+            Err(e) => {
+                eprintln!("note: onnxruntime features unavailable ({e:#}); using the candle engine")
+            }
         }
     }
     Ok(Box::new(OnnxFeatures::load(path, adapter, output, device)?))
 }
 
 /// Run `f` on batches of `images`, flatten each result to `[n, D]` and concatenate (f32).
-pub fn extract_in_batches(images: &Tensor, batch: usize, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+pub fn extract_in_batches(
+    images: &Tensor,
+    batch: usize,
+    f: impl Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
     let n = images.dim(0)?;
     if n == 0 {
         bail!("feature extraction: no images");
@@ -151,7 +199,11 @@ pub fn extract_in_batches(images: &Tensor, batch: usize, f: impl Fn(&Tensor) -> 
         let x = images.narrow(0, start, len)?.detach();
         let y = f(&x)?.detach();
         if y.dim(0)? != len {
-            bail!("feature extraction: {len} images gave {} feature rows (shape {:?})", y.dim(0)?, y.dims());
+            bail!(
+                "feature extraction: {len} images gave {} feature rows (shape {:?})",
+                y.dim(0)?,
+                y.dims()
+            );
         }
         parts.push(y.flatten_from(1)?.to_dtype(DType::F32)?);
         start += len;
@@ -167,10 +219,17 @@ pub fn penultimate_value(path: &Path) -> Result<String> {
 }
 
 pub fn penultimate_value_of(bytes: &[u8], origin: &str) -> Result<String> {
-    let model = tract_onnx::pb::ModelProto::decode(bytes).with_context(|| format!("{origin}: not an ONNX protobuf"))?;
-    let graph = model.graph.with_context(|| format!("{origin}: the model has no graph"))?;
-    let out = graph.output.first().with_context(|| format!("{origin}: the graph has no outputs"))?;
-    let initializers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let model = tract_onnx::pb::ModelProto::decode(bytes)
+        .with_context(|| format!("{origin}: not an ONNX protobuf"))?;
+    let graph = model
+        .graph
+        .with_context(|| format!("{origin}: the model has no graph"))?;
+    let out = graph
+        .output
+        .first()
+        .with_context(|| format!("{origin}: the graph has no outputs"))?;
+    let initializers: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let mut value = out.name.clone();
     for _ in 0..graph.node.len() {
         let node = graph
@@ -227,20 +286,36 @@ mod tests {
                 node("Softmax", &["logits"], "probs"),
             ],
             initializer: vec![
-                TensorProto { name: "W".into(), ..Default::default() },
-                TensorProto { name: "b".into(), ..Default::default() },
+                TensorProto {
+                    name: "W".into(),
+                    ..Default::default()
+                },
+                TensorProto {
+                    name: "b".into(),
+                    ..Default::default()
+                },
             ],
-            output: vec![ValueInfoProto { name: "probs".into(), ..Default::default() }],
+            output: vec![ValueInfoProto {
+                name: "probs".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
-        let bytes = ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec();
+        let bytes = ModelProto {
+            graph: Some(graph),
+            ..Default::default()
+        }
+        .encode_to_vec();
         assert_eq!(penultimate_value_of(&bytes, "m.onnx").unwrap(), "flat");
         assert!(penultimate_value_of(b"\xff\xff garbage", "bad.onnx").is_err());
     }
 
     #[test]
     fn batches_are_concatenated_in_order() {
-        let x = Tensor::arange(0f32, 10.0, &Device::Cpu).unwrap().reshape((10, 1, 1, 1)).unwrap();
+        let x = Tensor::arange(0f32, 10.0, &Device::Cpu)
+            .unwrap()
+            .reshape((10, 1, 1, 1))
+            .unwrap();
         let f = extract_in_batches(&x, 3, |b| Ok((b * 2.0)?)).unwrap();
         assert_eq!(f.dims(), &[10, 1]);
         assert_eq!(f.flatten_all().unwrap().to_vec1::<f32>().unwrap()[9], 18.0);

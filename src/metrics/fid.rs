@@ -23,7 +23,11 @@ pub fn fid(real: &Tensor, fake: &Tensor) -> Result<f64> {
 /// Fréchet distance between two Gaussians.
 pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> Result<f64> {
     if a.dim() != b.dim() {
-        bail!("FID: feature dimensions differ ({} vs {})", a.dim(), b.dim());
+        bail!(
+            "FID: feature dimensions differ ({} vs {})",
+            a.dim(),
+            b.dim()
+        );
     }
     let diff = &a.mean - &b.mean;
     let trace_sqrt = trace_sqrt_product(&a.cov, &b.cov);
@@ -40,7 +44,11 @@ pub fn trace_sqrt_product(s1: &DMatrix<f64>, s2: &DMatrix<f64>) -> f64 {
     let root1 = psd_sqrt(s1);
     let m = &root1 * s2 * &root1;
     let m = (&m + m.transpose()) * 0.5; // exact symmetry for the symmetric solver
-    SymmetricEigen::new(m).eigenvalues.iter().map(|l| l.max(0.0).sqrt()).sum()
+    SymmetricEigen::new(m)
+        .eigenvalues
+        .iter()
+        .map(|l| l.max(0.0).sqrt())
+        .sum()
 }
 
 /// Symmetric square root `V diag(√max(λ, 0)) Vᵀ` of a symmetric PSD matrix.
@@ -58,14 +66,24 @@ mod tests {
     use nalgebra::DVector;
 
     fn stats(mean: Vec<f64>, cov: DMatrix<f64>) -> GaussianStats {
-        GaussianStats { mean: DVector::from_vec(mean), cov, count: 10 }
+        GaussianStats {
+            mean: DVector::from_vec(mean),
+            cov,
+            count: 10,
+        }
     }
 
     #[test]
     fn diagonal_gaussians_have_closed_form() {
         // For diagonal covariances FID = |Δμ|² + Σ (√a − √b)².
-        let a = stats(vec![0.0, 1.0], DMatrix::from_diagonal(&DVector::from_vec(vec![4.0, 1.0])));
-        let b = stats(vec![1.0, 1.0], DMatrix::from_diagonal(&DVector::from_vec(vec![1.0, 9.0])));
+        let a = stats(
+            vec![0.0, 1.0],
+            DMatrix::from_diagonal(&DVector::from_vec(vec![4.0, 1.0])),
+        );
+        let b = stats(
+            vec![1.0, 1.0],
+            DMatrix::from_diagonal(&DVector::from_vec(vec![1.0, 9.0])),
+        );
         let want = 1.0 + (2.0f64 - 1.0).powi(2) + (1.0f64 - 3.0).powi(2);
         let got = frechet_distance(&a, &b).unwrap();
         assert!((got - want).abs() < 1e-9, "{got} vs {want}");

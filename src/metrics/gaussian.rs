@@ -23,7 +23,10 @@ impl GaussianStats {
         }
         let mean = x.mean_keepdim(0)?; // [1, D]
         let centred = x.broadcast_sub(&mean)?;
-        let cov = centred.t()?.matmul(&centred)?.affine(1.0 / (n as f64 - 1.0), 0.0)?;
+        let cov = centred
+            .t()?
+            .matmul(&centred)?
+            .affine(1.0 / (n as f64 - 1.0), 0.0)?;
         let mean: Vec<f64> = mean.flatten_all()?.to_vec1()?;
         let cov: Vec<f64> = cov.flatten_all()?.to_vec1()?;
         if mean.iter().chain(cov.iter()).any(|v| !v.is_finite()) {

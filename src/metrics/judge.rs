@@ -32,13 +32,18 @@ impl JudgeResult {
     /// Overall accuracy over all samples.
     pub fn accuracy(&self) -> f64 {
         let total: usize = self.confusion.iter().flatten().sum();
-        let right: usize = (0..self.confusion.len()).map(|c| self.confusion[c][c]).sum();
+        let right: usize = (0..self.confusion.len())
+            .map(|c| self.confusion[c][c])
+            .sum();
         right as f64 / total.max(1) as f64
     }
 
     /// Mean recognition rate over the given classes (e.g. the seen ones).
     pub fn mean_recognition(&self, classes: &[usize]) -> Option<f64> {
-        let rates: Vec<f64> = classes.iter().filter_map(|&c| self.recognition_rate(c)).collect();
+        let rates: Vec<f64> = classes
+            .iter()
+            .filter_map(|&c| self.recognition_rate(c))
+            .collect();
         (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64)
     }
 }
@@ -64,7 +69,12 @@ pub fn judge(judge: &dyn Classifier, images: &Tensor, intended: &[usize]) -> Res
         predictions.push(arg);
         confidences.push(p);
     }
-    Ok(JudgeResult { class_names: judge.class_names().to_vec(), predictions, confidences, confusion })
+    Ok(JudgeResult {
+        class_names: judge.class_names().to_vec(),
+        predictions,
+        confidences,
+        confusion,
+    })
 }
 
 /// Softmax probabilities `[N][K]` computed batch by batch (no autodiff graph is kept).
@@ -91,7 +101,10 @@ pub fn softmax_in_batches(clf: &dyn Classifier, images: &Tensor) -> Result<Vec<V
 }
 
 pub(crate) fn argmax(row: &[f64]) -> (usize, f64) {
-    row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &p)| if p > b.1 { (i, p) } else { b })
+    row.iter().enumerate().fold(
+        (0, f64::NEG_INFINITY),
+        |b, (i, &p)| if p > b.1 { (i, p) } else { b },
+    )
 }
 
 /// Map each of our class names to the judge's index (judges may order classes differently).
@@ -126,7 +139,9 @@ pub(crate) mod tests {
 
     #[test]
     fn counts_recognition_per_class() {
-        let clf = MeanPixelClassifier { names: vec!["r".into(), "g".into()] };
+        let clf = MeanPixelClassifier {
+            names: vec!["r".into(), "g".into()],
+        };
         let mut v = vec![-1f32; 4 * 2 * 2 * 2];
         // image 0: channel 0 bright (class 0); images 1,2: channel 1 bright; image 3: channel 0
         for (img, ch) in [(0, 0), (1, 1), (2, 1), (3, 0)] {

@@ -18,7 +18,11 @@ pub struct KidOptions {
 
 impl Default for KidOptions {
     fn default() -> Self {
-        Self { subsets: 100, subset_size: 1000, seed: 0 }
+        Self {
+            subsets: 100,
+            subset_size: 1000,
+            seed: 0,
+        }
     }
 }
 
@@ -35,7 +39,9 @@ pub type Subset = (Vec<usize>, Vec<usize>);
 pub fn draw_subsets(n_real: usize, n_fake: usize, opts: &KidOptions) -> Result<Vec<Subset>> {
     let m = opts.subset_size.min(n_real).min(n_fake);
     if m < 2 {
-        bail!("KID: need at least 2 samples on each side, got {n_real} real and {n_fake} generated");
+        bail!(
+            "KID: need at least 2 samples on each side, got {n_real} real and {n_fake} generated"
+        );
     }
     if opts.subsets == 0 {
         bail!("KID: the number of subsets must be at least 1");
@@ -103,9 +109,8 @@ fn mmd2_unbiased(x: &Tensor, y: &Tensor, d: usize) -> Result<f64> {
     let kxy = kernel(x, y)?;
     let sum = |t: &Tensor| -> Result<f64> { Ok(t.sum_all()?.to_scalar::<f64>()?) };
     // Unbiased: drop the diagonal k(x, x) terms.
-    let diag = |x: &Tensor| -> Result<f64> {
-        sum(&cube(&x.sqr()?.sum(1)?.affine(1.0 / d as f64, 1.0)?)?)
-    };
+    let diag =
+        |x: &Tensor| -> Result<f64> { sum(&cube(&x.sqr()?.sum(1)?.affine(1.0 / d as f64, 1.0)?)?) };
     let xx = (sum(&kxx)? - diag(x)?) / (m * (m - 1.0));
     let yy = (sum(&kyy)? - diag(y)?) / (n * (n - 1.0));
     let xy = sum(&kxy)? / (m * n);
@@ -123,16 +128,27 @@ mod tests {
         let a = Tensor::randn(0f32, 1.0, (400, 6), &dev).unwrap();
         let b = Tensor::randn(0f32, 1.0, (400, 6), &dev).unwrap();
         let c = (Tensor::randn(0f32, 1.0, (400, 6), &dev).unwrap() + 1.0).unwrap();
-        let opts = KidOptions { subsets: 10, subset_size: 200, seed: 1 };
+        let opts = KidOptions {
+            subsets: 10,
+            subset_size: 200,
+            seed: 1,
+        };
         let same = kid(&a, &b, &opts).unwrap();
         let shifted = kid(&a, &c, &opts).unwrap();
         assert!(same.mean.abs() < 0.05, "{same:?}");
-        assert!(shifted.mean > 10.0 * same.mean.abs().max(1e-3), "{shifted:?} vs {same:?}");
+        assert!(
+            shifted.mean > 10.0 * same.mean.abs().max(1e-3),
+            "{shifted:?} vs {same:?}"
+        );
     }
 
     #[test]
     fn subsets_are_reproducible_and_bounded() {
-        let o = KidOptions { subsets: 3, subset_size: 50, seed: 7 };
+        let o = KidOptions {
+            subsets: 3,
+            subset_size: 50,
+            seed: 7,
+        };
         let s1 = draw_subsets(30, 40, &o).unwrap();
         assert_eq!(s1, draw_subsets(30, 40, &o).unwrap());
         assert_eq!(s1[0].0.len(), 30);

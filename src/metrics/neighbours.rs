@@ -25,7 +25,13 @@ pub fn nearest_real(fake: &Tensor, real: &Tensor, k: usize) -> Result<Vec<Vec<Ne
         order.select_nth_unstable_by(k - 1, |&a, &b| row[a].total_cmp(&row[b]));
         order.truncate(k);
         order.sort_by(|&a, &b| row[a].total_cmp(&row[b]));
-        out[i] = order.into_iter().map(|j| Neighbour { index: j, distance: row[j] }).collect();
+        out[i] = order
+            .into_iter()
+            .map(|j| Neighbour {
+                index: j,
+                distance: row[j],
+            })
+            .collect();
         Ok(())
     })?;
     Ok(out)
@@ -46,8 +52,14 @@ mod tests {
         let real = Tensor::new(&[[0f32], [10.], [3.], [4.]], &Device::Cpu).unwrap();
         let fake = Tensor::new(&[[3.2f32], [9.0]], &Device::Cpu).unwrap();
         let nn = nearest_real(&fake, &real, 2).unwrap();
-        assert_eq!(nn[0].iter().map(|n| n.index).collect::<Vec<_>>(), vec![2, 3]);
-        assert_eq!(nn[1].iter().map(|n| n.index).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            nn[0].iter().map(|n| n.index).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert_eq!(
+            nn[1].iter().map(|n| n.index).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
         assert!((nn[0][0].distance - 0.2).abs() < 1e-5);
         assert!(nearest_real(&fake, &real, 5).is_err());
     }

@@ -11,12 +11,16 @@ pub const DEFAULT_BLOCK_ROWS: usize = 512;
 pub fn as_f64_matrix(x: &Tensor, what: &str) -> Result<Tensor> {
     let dims = x.dims();
     if dims.len() != 2 {
-        bail!("{what}: expected a [N, D] feature matrix, got shape {:?}", dims);
+        bail!(
+            "{what}: expected a [N, D] feature matrix, got shape {:?}",
+            dims
+        );
     }
     if dims[0] == 0 || dims[1] == 0 {
         bail!("{what}: empty feature matrix (shape {:?})", dims);
     }
-    x.to_dtype(DType::F64).with_context(|| format!("{what}: converting features to f64"))
+    x.to_dtype(DType::F64)
+        .with_context(|| format!("{what}: converting features to f64"))
 }
 
 /// Calls `visit(i, distances_from_a_i_to_every_b_row)` for every row `i` of `a`.
@@ -70,7 +74,10 @@ pub fn kth_smallest(row: &[f64], k: usize, skip: Option<usize>) -> Result<f64> {
         .map(|(_, d)| *d)
         .collect();
     if k == 0 || k > v.len() {
-        bail!("k-th nearest neighbour: k = {k} but only {} candidates", v.len());
+        bail!(
+            "k-th nearest neighbour: k = {k} but only {} candidates",
+            v.len()
+        );
     }
     let (_, kth, _) = v.select_nth_unstable_by(k - 1, |x, y| x.total_cmp(y));
     Ok(*kth)
@@ -112,8 +119,14 @@ mod tests {
 
     #[test]
     fn kth_skips_self() {
-        assert_eq!(kth_smallest(&[0.0, 3.0, 1.0, 2.0], 1, Some(0)).unwrap(), 1.0);
-        assert_eq!(kth_smallest(&[0.0, 3.0, 1.0, 2.0], 3, Some(0)).unwrap(), 3.0);
+        assert_eq!(
+            kth_smallest(&[0.0, 3.0, 1.0, 2.0], 1, Some(0)).unwrap(),
+            1.0
+        );
+        assert_eq!(
+            kth_smallest(&[0.0, 3.0, 1.0, 2.0], 3, Some(0)).unwrap(),
+            3.0
+        );
         assert!(kth_smallest(&[0.0, 1.0], 2, Some(0)).is_err());
     }
 }

@@ -68,7 +68,10 @@ mod tests {
         let real = Tensor::randn(0f32, 1.0, (500, 4), &dev).unwrap();
         let good = Tensor::randn(0f32, 1.0, (500, 4), &dev).unwrap();
         let p = prdc(&real, &good, DEFAULT_K).unwrap();
-        assert!(p.precision > 0.8 && p.recall > 0.8 && p.coverage > 0.8, "{p:?}");
+        assert!(
+            p.precision > 0.8 && p.recall > 0.8 && p.coverage > 0.8,
+            "{p:?}"
+        );
         assert!((p.density - 1.0).abs() < 0.3, "{p:?}");
         // Mode collapse: every generated sample near one point -> precise but no recall.
         let collapsed = Tensor::randn(0f32, 0.01, (500, 4), &dev).unwrap();
@@ -78,6 +81,9 @@ mod tests {
         // Far away: nothing matches.
         let far = (Tensor::randn(0f32, 1.0, (500, 4), &dev).unwrap() + 20.0).unwrap();
         let f = prdc(&real, &far, DEFAULT_K).unwrap();
-        assert_eq!((f.precision, f.recall, f.density, f.coverage), (0.0, 0.0, 0.0, 0.0));
+        assert_eq!(
+            (f.precision, f.recall, f.density, f.coverage),
+            (0.0, 0.0, 0.0, 0.0)
+        );
     }
 }

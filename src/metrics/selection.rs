@@ -40,15 +40,27 @@ pub fn select_checkpoint(checkpoints: &[CheckpointSignals]) -> Result<Selection>
         bail!("checkpoint selection: no checkpoints to choose from");
     }
     let mut columns: Vec<(String, Vec<f64>)> = vec![
-        ("unseen_confidence".into(), checkpoints.iter().map(|c| c.unseen_confidence).collect()),
-        ("diversity".into(), checkpoints.iter().map(|c| c.diversity).collect()),
+        (
+            "unseen_confidence".into(),
+            checkpoints.iter().map(|c| c.unseen_confidence).collect(),
+        ),
+        (
+            "diversity".into(),
+            checkpoints.iter().map(|c| c.diversity).collect(),
+        ),
     ];
     if checkpoints.iter().all(|c| c.du_realism.is_some()) {
-        columns.push(("du_realism".into(), checkpoints.iter().map(|c| c.du_realism.unwrap()).collect()));
+        columns.push((
+            "du_realism".into(),
+            checkpoints.iter().map(|c| c.du_realism.unwrap()).collect(),
+        ));
     }
     for (name, col) in &columns {
         if let Some(i) = col.iter().position(|v| !v.is_finite()) {
-            bail!("checkpoint selection: {name} of step {} is not finite", checkpoints[i].step);
+            bail!(
+                "checkpoint selection: {name} of step {} is not finite",
+                checkpoints[i].step
+            );
         }
     }
     let n = checkpoints.len();
@@ -57,7 +69,11 @@ pub fn select_checkpoint(checkpoints: &[CheckpointSignals]) -> Result<Selection>
         let r = ranks(col);
         for i in 0..n {
             // ranks are 1..=n; scale to [0, 1] (a single checkpoint scores 1)
-            scores[i] += if n > 1 { (r[i] - 1.0) / (n as f64 - 1.0) } else { 1.0 };
+            scores[i] += if n > 1 {
+                (r[i] - 1.0) / (n as f64 - 1.0)
+            } else {
+                1.0
+            };
         }
     }
     for s in &mut scores {
@@ -65,7 +81,11 @@ pub fn select_checkpoint(checkpoints: &[CheckpointSignals]) -> Result<Selection>
     }
     // Ties go to the later checkpoint (more training at equal evidence).
     let chosen = (0..n).fold(0, |b, i| if scores[i] >= scores[b] { i } else { b });
-    Ok(Selection { scores, chosen, signals_used: columns.into_iter().map(|(n, _)| n).collect() })
+    Ok(Selection {
+        scores,
+        chosen,
+        signals_used: columns.into_iter().map(|(n, _)| n).collect(),
+    })
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -99,7 +119,11 @@ pub fn agreement(selection: &Selection, unseen_intra_fid: &[f64]) -> Result<Agre
 /// Spearman's rank correlation (Pearson correlation of mean ranks; handles ties).
 pub fn spearman(a: &[f64], b: &[f64]) -> Result<f64> {
     if a.len() != b.len() || a.len() < 2 {
-        bail!("Spearman correlation: need two equally long lists of at least 2 values ({} vs {})", a.len(), b.len());
+        bail!(
+            "Spearman correlation: need two equally long lists of at least 2 values ({} vs {})",
+            a.len(),
+            b.len()
+        );
     }
     let (ra, rb) = (ranks(a), ranks(b));
     let n = a.len() as f64;
@@ -142,15 +166,27 @@ mod tests {
         assert!((spearman(&[1., 2., 3., 4.], &[10., 20., 30., 40.]).unwrap() - 1.0).abs() < 1e-12);
         assert!((spearman(&[1., 2., 3., 4.], &[4., 3., 2., 1.]).unwrap() + 1.0).abs() < 1e-12);
         // scipy.stats.spearmanr([1,2,3,4,5],[2,1,4,3,5]) = 0.8
-        assert!((spearman(&[1., 2., 3., 4., 5.], &[2., 1., 4., 3., 5.]).unwrap() - 0.8).abs() < 1e-12);
+        assert!(
+            (spearman(&[1., 2., 3., 4., 5.], &[2., 1., 4., 3., 5.]).unwrap() - 0.8).abs() < 1e-12
+        );
         assert_eq!(ranks(&[3., 1., 3., 2.]), vec![3.5, 1.0, 3.5, 2.0]);
         assert!(spearman(&[1., 1.], &[1., 2.]).is_err());
     }
 
     #[test]
     fn selection_prefers_confident_diverse_checkpoints_and_reports_agreement() {
-        let c = |step, conf, div| CheckpointSignals { step, unseen_confidence: conf, du_realism: None, diversity: div };
-        let cps = vec![c(1000, 0.2, 1.0), c(2000, 0.6, 2.0), c(3000, 0.9, 3.0), c(4000, 0.95, 0.5)];
+        let c = |step, conf, div| CheckpointSignals {
+            step,
+            unseen_confidence: conf,
+            du_realism: None,
+            diversity: div,
+        };
+        let cps = vec![
+            c(1000, 0.2, 1.0),
+            c(2000, 0.6, 2.0),
+            c(3000, 0.9, 3.0),
+            c(4000, 0.95, 0.5),
+        ];
         let s = select_checkpoint(&cps).unwrap();
         assert_eq!(s.chosen, 2);
         assert_eq!(s.signals_used, vec!["unseen_confidence", "diversity"]);

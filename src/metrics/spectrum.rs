@@ -41,7 +41,11 @@ pub fn radial_power_spectrum(images: &Tensor) -> Result<Spectrum> {
             }
         }
     }
-    let power = sum.iter().zip(&count).map(|(s, &c)| if c > 0 { s / c as f64 } else { 0.0 }).collect();
+    let power = sum
+        .iter()
+        .zip(&count)
+        .map(|(s, &c)| if c > 0 { s / c as f64 } else { 0.0 })
+        .collect();
     Ok(Spectrum { power, images: n })
 }
 
@@ -53,7 +57,10 @@ pub fn power_2d(images: &Tensor) -> Result<Tensor> {
         d => bail!("power spectrum: expected images [N, C, H, W], got shape {d:?}"),
     };
     if n == 0 || h < 2 || w < 2 {
-        bail!("power spectrum: need at least one image of at least 2x2, got {:?}", images.dims());
+        bail!(
+            "power spectrum: need at least one image of at least 2x2, got {:?}",
+            images.dims()
+        );
     }
     let dev = images.device();
     let grey = images.to_dtype(DType::F64)?.mean(1)?; // [N, H, W]
@@ -66,7 +73,10 @@ pub fn power_2d(images: &Tensor) -> Result<Tensor> {
     let yi = x.matmul(&sw)?.neg()?;
     // F = A Y with A = Ch − i Sh, computed on Yᵀ (columns transform): [N·W, H] x [H, H].
     let t = |y: Tensor| -> Result<Tensor> {
-        Ok(y.reshape((n, h, w))?.transpose(1, 2)?.contiguous()?.reshape((n * w, h))?)
+        Ok(y.reshape((n, h, w))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((n * w, h))?)
     };
     let (yr, yi) = (t(yr)?, t(yi)?);
     let fr = (yr.matmul(&ch)? + yi.matmul(&sh)?)?;
@@ -112,7 +122,10 @@ fn dft_matrices(n: usize, dev: &Device) -> Result<(Tensor, Tensor)> {
             s.push(a.sin());
         }
     }
-    Ok((Tensor::from_vec(c, (n, n), dev)?, Tensor::from_vec(s, (n, n), dev)?))
+    Ok((
+        Tensor::from_vec(c, (n, n), dev)?,
+        Tensor::from_vec(s, (n, n), dev)?,
+    ))
 }
 
 #[cfg(test)]
@@ -132,7 +145,11 @@ mod tests {
         let img = Tensor::from_vec(v, (1, 1, h, w), &Device::Cpu).unwrap();
         let s = radial_power_spectrum(&img).unwrap();
         assert_eq!(s.power.len(), 9);
-        let (arg, _) = s.power.iter().enumerate().fold((0, 0.0), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
+        let (arg, _) = s
+            .power
+            .iter()
+            .enumerate()
+            .fold((0, 0.0), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
         assert_eq!(arg, 4, "{:?}", s.power);
         let total: f64 = s.power.iter().sum();
         assert!(s.power[4] > 0.99 * total);
@@ -144,11 +161,23 @@ mod tests {
         let img = Tensor::randn(0f64, 1.0, (1, 1, 8, 8), &Device::Cpu).unwrap();
         let img = img.broadcast_sub(&img.mean_all().unwrap()).unwrap();
         let energy: f64 = img.sqr().unwrap().sum_all().unwrap().to_scalar().unwrap();
-        let total: f64 = power_2d(&img).unwrap().sum_all().unwrap().to_scalar().unwrap();
-        assert!((total - 64.0 * energy).abs() < 1e-9 * total, "{total} vs {}", 64.0 * energy);
+        let total: f64 = power_2d(&img)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(
+            (total - 64.0 * energy).abs() < 1e-9 * total,
+            "{total} vs {}",
+            64.0 * energy
+        );
         let smooth = Tensor::ones((1, 1, 8, 8), DType::F64, &Device::Cpu).unwrap();
         let flat = radial_power_spectrum(&smooth).unwrap();
-        assert!(flat.power.iter().all(|p| *p < 1e-18), "constant image has no AC power");
+        assert!(
+            flat.power.iter().all(|p| *p < 1e-18),
+            "constant image has no AC power"
+        );
     }
 
     #[test]
@@ -158,7 +187,10 @@ mod tests {
         let blur = |x: &Tensor, dim: usize| {
             let a = x.narrow(dim, 0, 31).unwrap();
             let b = x.narrow(dim, 1, 31).unwrap();
-            ((a + b).unwrap() * 0.5).unwrap().pad_with_same(dim, 0, 1).unwrap()
+            ((a + b).unwrap() * 0.5)
+                .unwrap()
+                .pad_with_same(dim, 0, 1)
+                .unwrap()
         };
         let blurred = blur(&blur(&noise, 3), 2);
         let sn = radial_power_spectrum(&noise).unwrap();

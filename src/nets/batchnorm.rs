@@ -47,13 +47,22 @@ impl Stats {
                 }
                 None => MOMENTUM,
             };
-            let new_mean = ((self.mean.as_detached_tensor() * (1.0 - momentum))? + (mean.detach() * momentum)?)?;
-            let new_var = ((self.var.as_detached_tensor() * (1.0 - momentum))? + (unbiased * momentum)?)?;
+            let new_mean = ((self.mean.as_detached_tensor() * (1.0 - momentum))?
+                + (mean.detach() * momentum)?)?;
+            let new_var =
+                ((self.var.as_detached_tensor() * (1.0 - momentum))? + (unbiased * momentum)?)?;
             self.mean.set(&new_mean)?;
             self.var.set(&new_var)?;
             Ok(y)
         } else {
-            Ok(kernels::batch_norm_eval(x, self.mean.as_tensor(), self.var.as_tensor(), None, None, EPS)?)
+            Ok(kernels::batch_norm_eval(
+                x,
+                self.mean.as_tensor(),
+                self.var.as_tensor(),
+                None,
+                None,
+                EPS,
+            )?)
         }
     }
 

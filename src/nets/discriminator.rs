@@ -33,7 +33,11 @@ struct DownBlock {
 
 impl DownBlock {
     fn new(s: &Scope, c_in: usize, c_out: usize, down: bool, preactivation: bool) -> Result<Self> {
-        let shortcut = if c_in != c_out || down { Some(SnConv2d::new(&s.pp("shortcut"), c_in, c_out, 1, 0)?) } else { None };
+        let shortcut = if c_in != c_out || down {
+            Some(SnConv2d::new(&s.pp("shortcut"), c_in, c_out, 1, 0)?)
+        } else {
+            None
+        };
         Ok(DownBlock {
             conv1: SnConv2d::new(&s.pp("conv1"), c_in, c_out, 3, 1)?,
             conv2: SnConv2d::new(&s.pp("conv2"), c_out, c_out, 3, 1)?,
@@ -44,7 +48,11 @@ impl DownBlock {
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let h = if self.preactivation { x.relu()? } else { x.clone() };
+        let h = if self.preactivation {
+            x.relu()?
+        } else {
+            x.clone()
+        };
         let h = self.conv1.forward(&h, mode)?.relu()?;
         let mut h = self.conv2.forward(&h, mode)?;
         if self.down {
@@ -87,10 +95,24 @@ impl Discriminator {
         let mut blocks = Vec::new();
         let mut c_in = config.channels;
         for (i, &w) in config.d_widths.iter().enumerate() {
-            blocks.push(DownBlock::new(&s.pp(&format!("block{i}")), c_in, w, i < downs, i > 0)?);
+            blocks.push(DownBlock::new(
+                &s.pp(&format!("block{i}")),
+                c_in,
+                w,
+                i < downs,
+                i > 0,
+            )?);
             c_in = w;
         }
-        let projection = Embedding::new(&s.pp("projection"), num_classes, c_in, Init::Xavier { fan_in: num_classes, fan_out: c_in })?;
+        let projection = Embedding::new(
+            &s.pp("projection"),
+            num_classes,
+            c_in,
+            Init::Xavier {
+                fan_in: num_classes,
+                fan_out: c_in,
+            },
+        )?;
         Ok(Discriminator {
             num_classes,
             blocks,

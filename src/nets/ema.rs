@@ -9,9 +9,14 @@ pub fn ema_update(target: &ParamStore, source: &ParamStore, decay: f64) -> Resul
     let src = source.all();
     let tgt = target.all();
     if src.len() != tgt.len() {
-        bail!("EMA: generator layouts differ ({} vs {} tensors)", src.len(), tgt.len());
+        bail!(
+            "EMA: generator layouts differ ({} vs {} tensors)",
+            src.len(),
+            tgt.len()
+        );
     }
-    let trainable: std::collections::HashSet<String> = source.trainable().into_iter().map(|(k, _)| k).collect();
+    let trainable: std::collections::HashSet<String> =
+        source.trainable().into_iter().map(|(k, _)| k).collect();
     for ((ks, s), (kt, t)) in src.iter().zip(&tgt) {
         if ks != kt {
             bail!("EMA: tensor names differ (`{ks}` vs `{kt}`)");

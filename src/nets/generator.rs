@@ -46,7 +46,10 @@ impl NetConfig {
         }
         let downs = (r / 8).trailing_zeros() as usize;
         if self.d_widths.len() < downs.max(1) {
-            bail!("model.d_widths has {} values; resolution {r} needs at least {downs}", self.d_widths.len());
+            bail!(
+                "model.d_widths has {} values; resolution {r} needs at least {downs}",
+                self.d_widths.len()
+            );
         }
         if self.channels == 0 || self.z_dim == 0 || self.embed_dim == 0 {
             bail!("model.channels, z_dim and embed_dim must be positive");
@@ -83,7 +86,9 @@ impl UpBlock {
         let h = self.conv1.forward(&h, mode)?;
         let h = self.bn2.forward(&h, cond, mode)?.relu()?;
         let h = self.conv2.forward(&h, mode)?;
-        let sc = self.shortcut.forward(&kernels::upsample_nearest2d(x, 2, 2)?, mode)?;
+        let sc = self
+            .shortcut
+            .forward(&kernels::upsample_nearest2d(x, 2, 2)?, mode)?;
         Ok((h + sc)?)
     }
 
@@ -107,10 +112,22 @@ impl Generator {
     pub fn new(s: &Scope, config: &NetConfig, num_classes: usize) -> Result<Self> {
         config.validate()?;
         let w = &config.g_widths;
-        let embedding = Embedding::new(&s.pp("embedding"), num_classes, config.embed_dim, Init::Normal(1.0))?;
+        let embedding = Embedding::new(
+            &s.pp("embedding"),
+            num_classes,
+            config.embed_dim,
+            Init::Normal(1.0),
+        )?;
         let linear = SnLinear::new(&s.pp("linear"), config.z_dim, w[0] * 16, true)?;
         let blocks = (1..w.len())
-            .map(|i| UpBlock::new(&s.pp(&format!("block{}", i - 1)), w[i - 1], w[i], config.embed_dim))
+            .map(|i| {
+                UpBlock::new(
+                    &s.pp(&format!("block{}", i - 1)),
+                    w[i - 1],
+                    w[i],
+                    config.embed_dim,
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let last = *w.last().unwrap();
         Ok(Generator {
@@ -132,7 +149,10 @@ impl Generator {
     /// `z`: [N, z_dim]; `e`: [N, embed_dim]. Returns [N, C, R, R] in [-1, 1].
     pub fn forward_embedded(&self, z: &Tensor, e: &Tensor, mode: Mode) -> Result<Tensor> {
         let n = z.dim(0)?;
-        let mut h = self.linear.forward(z, mode)?.reshape((n, self.config.g_widths[0], 4, 4))?;
+        let mut h = self
+            .linear
+            .forward(z, mode)?
+            .reshape((n, self.config.g_widths[0], 4, 4))?;
         for block in &self.blocks {
             h = block.forward(&h, e, mode)?;
         }
@@ -149,7 +169,11 @@ impl Generator {
     /// training mode (BigGAN's "standing statistics"): the EMA generator never trains, so its
     /// running statistics would otherwise describe another network. `make_batch(i)` returns
     /// (z, labels) for batch i.
-    pub fn standing_stats(&self, batches: usize, mut make_batch: impl FnMut(usize) -> Result<(Tensor, Tensor)>) -> Result<()> {
+    pub fn standing_stats(
+        &self,
+        batches: usize,
+        mut make_batch: impl FnMut(usize) -> Result<(Tensor, Tensor)>,
+    ) -> Result<()> {
         self.set_cumulative_stats(true);
         let result = (0..batches).try_for_each(|i| {
             let (z, y) = make_batch(i)?;

@@ -12,10 +12,19 @@ pub struct Mode {
 }
 
 impl Mode {
-    pub const TRAIN: Mode = Mode { train: true, frozen: false };
+    pub const TRAIN: Mode = Mode {
+        train: true,
+        frozen: false,
+    };
     /// Training statistics, weights not differentiated (the other player's step).
-    pub const TRAIN_FROZEN: Mode = Mode { train: true, frozen: true };
-    pub const EVAL: Mode = Mode { train: false, frozen: true };
+    pub const TRAIN_FROZEN: Mode = Mode {
+        train: true,
+        frozen: true,
+    };
+    pub const EVAL: Mode = Mode {
+        train: false,
+        frozen: true,
+    };
 }
 
 /// The tensor a layer computes with: the variable itself, or a detached view of it.

@@ -22,7 +22,10 @@ pub enum Init {
     /// Gaussian with this standard deviation.
     Normal(f64),
     /// Glorot/Xavier uniform for the given fan-in and fan-out.
-    Xavier { fan_in: usize, fan_out: usize },
+    Xavier {
+        fan_in: usize,
+        fan_out: usize,
+    },
 }
 
 struct Entry {
@@ -58,7 +61,10 @@ impl ParamStore {
 
     /// A view that prefixes names, like `VarBuilder::pp`.
     pub fn root(&self) -> Scope<'_> {
-        Scope { store: self, prefix: String::new() }
+        Scope {
+            store: self,
+            prefix: String::new(),
+        }
     }
 
     fn create(&self, name: &str, shape: &[usize], init: Init, trainable: bool) -> Result<Var> {
@@ -75,29 +81,50 @@ impl ParamStore {
                 Init::Normal(std) => (0..n).map(|_| (gaussian(&mut *rng) * std) as f32).collect(),
                 Init::Xavier { fan_in, fan_out } => {
                     let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
-                    (0..n).map(|_| rng.random_range(-bound..bound) as f32).collect()
+                    (0..n)
+                        .map(|_| rng.random_range(-bound..bound) as f32)
+                        .collect()
                 }
             }
         };
-        let var = Var::from_tensor(&Tensor::from_vec(values, shape, &self.device)?.to_dtype(self.dtype)?)?;
-        entries.insert(name.to_string(), Entry { var: var.clone(), trainable });
+        let var = Var::from_tensor(
+            &Tensor::from_vec(values, shape, &self.device)?.to_dtype(self.dtype)?,
+        )?;
+        entries.insert(
+            name.to_string(),
+            Entry {
+                var: var.clone(),
+                trainable,
+            },
+        );
         Ok(var)
     }
 
     /// Trainable parameters in name order.
     pub fn trainable(&self) -> Vec<(String, Var)> {
         let entries = self.entries.lock().unwrap();
-        entries.iter().filter(|(_, e)| e.trainable).map(|(k, e)| (k.clone(), e.var.clone())).collect()
+        entries
+            .iter()
+            .filter(|(_, e)| e.trainable)
+            .map(|(k, e)| (k.clone(), e.var.clone()))
+            .collect()
     }
 
     /// Everything (parameters and buffers) in name order.
     pub fn all(&self) -> Vec<(String, Var)> {
         let entries = self.entries.lock().unwrap();
-        entries.iter().map(|(k, e)| (k.clone(), e.var.clone())).collect()
+        entries
+            .iter()
+            .map(|(k, e)| (k.clone(), e.var.clone()))
+            .collect()
     }
 
     pub fn get(&self, name: &str) -> Option<Var> {
-        self.entries.lock().unwrap().get(name).map(|e| e.var.clone())
+        self.entries
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|e| e.var.clone())
     }
 
     /// Detached copies of every tensor, for saving.
@@ -113,16 +140,24 @@ impl ParamStore {
     pub fn load_tensors(&self, tensors: &HashMap<String, Tensor>, origin: &str) -> Result<()> {
         let all = self.all();
         for (name, var) in &all {
-            let t = tensors
-                .get(name)
-                .with_context(|| format!("{origin}: missing tensor `{name}` (different network config?)"))?;
+            let t = tensors.get(name).with_context(|| {
+                format!("{origin}: missing tensor `{name}` (different network config?)")
+            })?;
             if t.dims() != var.dims() {
-                bail!("{origin}: tensor `{name}` has shape {:?}, the network expects {:?}", t.dims(), var.dims());
+                bail!(
+                    "{origin}: tensor `{name}` has shape {:?}, the network expects {:?}",
+                    t.dims(),
+                    var.dims()
+                );
             }
             var.set(&t.to_dtype(self.dtype)?.to_device(&self.device)?)?;
         }
         if tensors.len() != all.len() {
-            let extra: Vec<_> = tensors.keys().filter(|k| self.get(k).is_none()).take(5).collect();
+            let extra: Vec<_> = tensors
+                .keys()
+                .filter(|k| self.get(k).is_none())
+                .take(5)
+                .collect();
             bail!("{origin}: unexpected tensors {extra:?} (different network config?)");
         }
         Ok(())
@@ -161,8 +196,15 @@ pub struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     pub fn pp(&self, name: &str) -> Scope<'a> {
-        let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
-        Scope { store: self.store, prefix }
+        let prefix = if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        };
+        Scope {
+            store: self.store,
+            prefix,
+        }
     }
 
     fn full(&self, name: &str) -> String {

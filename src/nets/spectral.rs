@@ -59,11 +59,17 @@ pub struct SnConv2d {
 
 impl SnConv2d {
     pub fn new(s: &Scope, c_in: usize, c_out: usize, k: usize, padding: usize) -> Result<Self> {
-        let init = Init::Xavier { fan_in: c_in * k * k, fan_out: c_out * k * k };
+        let init = Init::Xavier {
+            fan_in: c_in * k * k,
+            fan_out: c_out * k * k,
+        };
         let w = s.param("weight", &[c_out, c_in, k, k], init)?;
         let b = s.param("bias", &[c_out], Init::Zeros)?;
         let sn = SpectralNorm::new(s, c_out)?;
-        let spec = Conv2dSpec { padding: Pad2d::same(padding), ..Default::default() };
+        let spec = Conv2dSpec {
+            padding: Pad2d::same(padding),
+            ..Default::default()
+        };
         Ok(SnConv2d { w, b, sn, spec })
     }
 
@@ -83,8 +89,19 @@ pub struct SnLinear {
 
 impl SnLinear {
     pub fn new(s: &Scope, d_in: usize, d_out: usize, bias: bool) -> Result<Self> {
-        let w = s.param("weight", &[d_out, d_in], Init::Xavier { fan_in: d_in, fan_out: d_out })?;
-        let b = if bias { Some(s.param("bias", &[d_out], Init::Zeros)?) } else { None };
+        let w = s.param(
+            "weight",
+            &[d_out, d_in],
+            Init::Xavier {
+                fan_in: d_in,
+                fan_out: d_out,
+            },
+        )?;
+        let b = if bias {
+            Some(s.param("bias", &[d_out], Init::Zeros)?)
+        } else {
+            None
+        };
         let sn = SpectralNorm::new(s, d_out)?;
         Ok(SnLinear { w, b, sn })
     }
@@ -106,7 +123,9 @@ pub struct Embedding {
 
 impl Embedding {
     pub fn new(s: &Scope, num: usize, dim: usize, init: Init) -> Result<Self> {
-        Ok(Embedding { table: s.param("weight", &[num, dim], init)? })
+        Ok(Embedding {
+            table: s.param("weight", &[num, dim], init)?,
+        })
     }
 
     /// Rows for integer labels ([N] u32).

@@ -31,7 +31,11 @@ impl<'a> Attrs<'a> {
     pub fn opt_int(&self, name: &str) -> Result<Option<i64>> {
         match self.get(name) {
             None => Ok(None),
-            Some(a) if a.r#type == pb::attribute_proto::AttributeType::Int as i32 || a.r#type == 0 => Ok(Some(a.i)),
+            Some(a)
+                if a.r#type == pb::attribute_proto::AttributeType::Int as i32 || a.r#type == 0 =>
+            {
+                Ok(Some(a.i))
+            }
             Some(_) => self.kind_err(name, "an int"),
         }
     }
@@ -43,7 +47,12 @@ impl<'a> Attrs<'a> {
     pub fn opt_float(&self, name: &str) -> Result<Option<f32>> {
         match self.get(name) {
             None => Ok(None),
-            Some(a) if a.r#type == pb::attribute_proto::AttributeType::Float as i32 || a.r#type == 0 => Ok(Some(a.f)),
+            Some(a)
+                if a.r#type == pb::attribute_proto::AttributeType::Float as i32
+                    || a.r#type == 0 =>
+            {
+                Ok(Some(a.f))
+            }
             Some(_) => self.kind_err(name, "a float"),
         }
     }
@@ -51,7 +60,11 @@ impl<'a> Attrs<'a> {
     pub fn opt_ints(&self, name: &str) -> Result<Option<Vec<i64>>> {
         match self.get(name) {
             None => Ok(None),
-            Some(a) if a.r#type == pb::attribute_proto::AttributeType::Ints as i32 || a.r#type == 0 => Ok(Some(a.ints.clone())),
+            Some(a)
+                if a.r#type == pb::attribute_proto::AttributeType::Ints as i32 || a.r#type == 0 =>
+            {
+                Ok(Some(a.ints.clone()))
+            }
             Some(_) => self.kind_err(name, "a list of ints"),
         }
     }
@@ -59,7 +72,12 @@ impl<'a> Attrs<'a> {
     pub fn opt_floats(&self, name: &str) -> Result<Option<Vec<f32>>> {
         match self.get(name) {
             None => Ok(None),
-            Some(a) if a.r#type == pb::attribute_proto::AttributeType::Floats as i32 || a.r#type == 0 => Ok(Some(a.floats.clone())),
+            Some(a)
+                if a.r#type == pb::attribute_proto::AttributeType::Floats as i32
+                    || a.r#type == 0 =>
+            {
+                Ok(Some(a.floats.clone()))
+            }
             Some(_) => self.kind_err(name, "a list of floats"),
         }
     }
@@ -67,7 +85,10 @@ impl<'a> Attrs<'a> {
     pub fn string(&self, name: &str, default: &str) -> Result<String> {
         match self.get(name) {
             None => Ok(default.to_string()),
-            Some(a) if a.r#type == pb::attribute_proto::AttributeType::String as i32 || a.r#type == 0 => {
+            Some(a)
+                if a.r#type == pb::attribute_proto::AttributeType::String as i32
+                    || a.r#type == 0 =>
+            {
                 Ok(String::from_utf8_lossy(&a.s).into_owned())
             }
             Some(_) => self.kind_err(name, "a string"),
@@ -84,7 +105,10 @@ impl<'a> Attrs<'a> {
             None => Ok(None),
             Some(v) => v
                 .iter()
-                .map(|&x| usize::try_from(x).map_err(|_| anyhow::anyhow!("attribute `{name}` has negative value {x}")))
+                .map(|&x| {
+                    usize::try_from(x)
+                        .map_err(|_| anyhow::anyhow!("attribute `{name}` has negative value {x}"))
+                })
                 .collect::<Result<Vec<_>>>()
                 .map(Some),
         }

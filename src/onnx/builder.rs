@@ -32,7 +32,11 @@ fn value_info(name: &str, elem: DataType, dims: Option<&[i64]>) -> pb::ValueInfo
             .iter()
             .map(|&v| Dimension {
                 denotation: String::new(),
-                value: Some(if v < 0 { DV::DimParam("N".into()) } else { DV::DimValue(v) }),
+                value: Some(if v < 0 {
+                    DV::DimParam("N".into())
+                } else {
+                    DV::DimValue(v)
+                }),
             })
             .collect(),
     });
@@ -40,7 +44,10 @@ fn value_info(name: &str, elem: DataType, dims: Option<&[i64]>) -> pb::ValueInfo
         name: name.into(),
         r#type: Some(pb::TypeProto {
             denotation: String::new(),
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor { elem_type: elem as i32, shape })),
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: elem as i32,
+                shape,
+            })),
         }),
         doc_string: String::new(),
     }
@@ -48,12 +55,16 @@ fn value_info(name: &str, elem: DataType, dims: Option<&[i64]>) -> pb::ValueInfo
 
 impl GraphBuilder {
     pub fn new(opset: i64) -> Self {
-        GraphBuilder { opset, ..Default::default() }
+        GraphBuilder {
+            opset,
+            ..Default::default()
+        }
     }
 
     /// A float graph input; a negative dim is symbolic (`N`).
     pub fn input(&mut self, name: &str, dims: &[i64]) -> &mut Self {
-        self.inputs.push(value_info(name, DataType::Float, Some(dims)));
+        self.inputs
+            .push(value_info(name, DataType::Float, Some(dims)));
         self
     }
 
@@ -84,7 +95,13 @@ impl GraphBuilder {
         self
     }
 
-    pub fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<pb::AttributeProto>) -> &mut Self {
+    pub fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: Vec<pb::AttributeProto>,
+    ) -> &mut Self {
         let name = format!("{}_{}", op.to_lowercase(), self.nodes.len());
         self.nodes.push(pb::NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
@@ -100,7 +117,10 @@ impl GraphBuilder {
     pub fn model(&self) -> pb::ModelProto {
         pb::ModelProto {
             ir_version: 8,
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: self.opset }],
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: self.opset,
+            }],
             producer_name: "probegan-builder".into(),
             graph: Some(pb::GraphProto {
                 node: self.nodes.clone(),
@@ -120,29 +140,54 @@ impl GraphBuilder {
 }
 
 pub fn tensor(name: &str, dt: DataType, dims: &[i64], raw: Vec<u8>) -> pb::TensorProto {
-    pb::TensorProto { dims: dims.to_vec(), data_type: dt as i32, name: name.into(), raw_data: raw, ..Default::default() }
+    pb::TensorProto {
+        dims: dims.to_vec(),
+        data_type: dt as i32,
+        name: name.into(),
+        raw_data: raw,
+        ..Default::default()
+    }
 }
 
 fn attr(name: &str, t: AttributeType) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: t as i32, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: t as i32,
+        ..Default::default()
+    }
 }
 
 pub fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
-    pb::AttributeProto { i: v, ..attr(name, AttributeType::Int) }
+    pb::AttributeProto {
+        i: v,
+        ..attr(name, AttributeType::Int)
+    }
 }
 
 pub fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto { ints: v.to_vec(), ..attr(name, AttributeType::Ints) }
+    pb::AttributeProto {
+        ints: v.to_vec(),
+        ..attr(name, AttributeType::Ints)
+    }
 }
 
 pub fn attr_float(name: &str, v: f32) -> pb::AttributeProto {
-    pb::AttributeProto { f: v, ..attr(name, AttributeType::Float) }
+    pb::AttributeProto {
+        f: v,
+        ..attr(name, AttributeType::Float)
+    }
 }
 
 pub fn attr_floats(name: &str, v: &[f32]) -> pb::AttributeProto {
-    pb::AttributeProto { floats: v.to_vec(), ..attr(name, AttributeType::Floats) }
+    pb::AttributeProto {
+        floats: v.to_vec(),
+        ..attr(name, AttributeType::Floats)
+    }
 }
 
 pub fn attr_string(name: &str, v: &str) -> pb::AttributeProto {
-    pb::AttributeProto { s: v.as_bytes().to_vec(), ..attr(name, AttributeType::String) }
+    pb::AttributeProto {
+        s: v.as_bytes().to_vec(),
+        ..attr(name, AttributeType::String)
+    }
 }

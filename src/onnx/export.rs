@@ -65,12 +65,22 @@ pub fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
 
 /// An `int` attribute.
 pub fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.to_string(), r#type: pb::attribute_proto::AttributeType::Int as i32, i: v, ..Default::default() }
+    pb::AttributeProto {
+        name: name.to_string(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i: v,
+        ..Default::default()
+    }
 }
 
 /// A `float` attribute.
 pub fn attr_float(name: &str, v: f32) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.to_string(), r#type: pb::attribute_proto::AttributeType::Float as i32, f: v, ..Default::default() }
+    pb::AttributeProto {
+        name: name.to_string(),
+        r#type: pb::attribute_proto::AttributeType::Float as i32,
+        f: v,
+        ..Default::default()
+    }
 }
 
 impl OnnxGraphBuilder {
@@ -93,7 +103,10 @@ impl OnnxGraphBuilder {
     pub fn initializer(&mut self, name: &str, dims: &[usize], data: &[f32]) -> Result<String> {
         let n: usize = dims.iter().product();
         if n != data.len() {
-            bail!("ONNX export: initializer {name} has shape {dims:?} but {} values", data.len());
+            bail!(
+                "ONNX export: initializer {name} has shape {dims:?} but {} values",
+                data.len()
+            );
         }
         self.initializers.push(pb::TensorProto {
             name: name.to_string(),
@@ -118,9 +131,17 @@ impl OnnxGraphBuilder {
     }
 
     /// Add a node with one output; returns the output's (fresh) name, or `output` if given.
-    pub fn node(&mut self, op_type: &str, inputs: &[&str], attributes: Vec<pb::AttributeProto>, output: Option<&str>) -> String {
+    pub fn node(
+        &mut self,
+        op_type: &str,
+        inputs: &[&str],
+        attributes: Vec<pb::AttributeProto>,
+        output: Option<&str>,
+    ) -> String {
         self.counter += 1;
-        let out = output.map(str::to_string).unwrap_or_else(|| format!("{}_{}", op_type.to_lowercase(), self.counter));
+        let out = output
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}_{}", op_type.to_lowercase(), self.counter));
         self.nodes.push(pb::NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
             output: vec![out.clone()],
@@ -136,7 +157,10 @@ impl OnnxGraphBuilder {
     pub fn finish(self, graph_name: &str, doc: &str) -> pb::ModelProto {
         pb::ModelProto {
             ir_version: IR_VERSION,
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: OPSET }],
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
             producer_name: "probegan".to_string(),
             producer_version: env!("CARGO_PKG_VERSION").to_string(),
             doc_string: doc.to_string(),
@@ -164,7 +188,8 @@ pub fn write_model(model: &pb::ModelProto, path: &Path) -> Result<()> {
     let bytes = encode_model(model);
     let tmp = path.with_extension("onnx.tmp");
     std::fs::write(&tmp, &bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot move into place", path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("{}: cannot move into place", path.display()))?;
     Ok(())
 }
 
@@ -177,7 +202,9 @@ mod tests {
         use tract_onnx::prelude::*;
         let mut b = OnnxGraphBuilder::new();
         let x = b.input("x", &[ExportDim::Free("N"), ExportDim::Fixed(3)]);
-        let w = b.initializer("w", &[3, 2], &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0]).unwrap();
+        let w = b
+            .initializer("w", &[3, 2], &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+            .unwrap();
         let y = b.node("MatMul", &[&x, &w], vec![], Some("y"));
         b.output(&y, &[ExportDim::Free("N"), ExportDim::Fixed(2)]);
         let bytes = encode_model(&b.finish("g", "test"));
@@ -188,8 +215,19 @@ mod tests {
             .unwrap()
             .into_runnable()
             .unwrap();
-        let out = model.run(tvec!(tract_ndarray::arr2(&[[1f32, 2., 3.]]).into_tensor().into())).unwrap();
-        let v: Vec<f32> = out[0].clone().into_tensor().to_plain_array_view::<f32>().unwrap().iter().copied().collect();
+        let out = model
+            .run(tvec!(tract_ndarray::arr2(&[[1f32, 2., 3.]])
+                .into_tensor()
+                .into()))
+            .unwrap();
+        let v: Vec<f32> = out[0]
+            .clone()
+            .into_tensor()
+            .to_plain_array_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect();
         assert_eq!(v, vec![4.0, 5.0]);
     }
 }

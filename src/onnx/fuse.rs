@@ -22,7 +22,10 @@ fn f64_tensor_proto(name: &str, t: &Tensor) -> Result<pb::TensorProto> {
 }
 
 /// Returns the rewritten graph and the number of folds (None when nothing was folded).
-pub fn fold_conv_batch_norm(graph: &pb::GraphProto, base_dir: Option<&Path>) -> Result<Option<(pb::GraphProto, usize)>> {
+pub fn fold_conv_batch_norm(
+    graph: &pb::GraphProto,
+    base_dir: Option<&Path>,
+) -> Result<Option<(pb::GraphProto, usize)>> {
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for n in &graph.node {
         for i in &n.input {
@@ -32,9 +35,17 @@ pub fn fold_conv_batch_norm(graph: &pb::GraphProto, base_dir: Option<&Path>) -> 
     for o in &graph.output {
         *uses.entry(o.name.as_str()).or_default() += 100;
     }
-    let init: HashMap<&str, &pb::TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
-    let producer: HashMap<&str, usize> =
-        graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i))).collect();
+    let init: HashMap<&str, &pb::TensorProto> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let producer: HashMap<&str, usize> = graph
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i)))
+        .collect();
     let mut out = graph.clone();
     let mut removed = vec![false; graph.node.len()];
     let mut folds = 0;
@@ -42,26 +53,60 @@ pub fn fold_conv_batch_norm(graph: &pb::GraphProto, base_dir: Option<&Path>) -> 
         if bn.op_type != "BatchNormalization" || bn.input.len() < 5 || bn.output.len() != 1 {
             continue;
         }
-        if bn.attribute.iter().any(|a| a.name == "training_mode" && a.i != 0) {
+        if bn
+            .attribute
+            .iter()
+            .any(|a| a.name == "training_mode" && a.i != 0)
+        {
             continue;
         }
-        let Some(&ci) = producer.get(bn.input[0].as_str()) else { continue };
+        let Some(&ci) = producer.get(bn.input[0].as_str()) else {
+            continue;
+        };
         let conv = &graph.node[ci];
         if conv.op_type != "Conv" || uses.get(bn.input[0].as_str()) != Some(&1) || removed[ci] {
             continue;
         }
-        let params: Option<Vec<&pb::TensorProto>> = bn.input[1..5].iter().map(|n| init.get(n.as_str()).copied()).collect();
-        let (Some(params), Some(w)) = (params, init.get(conv.input.get(1).map(|s| s.as_str()).unwrap_or(""))) else { continue };
+        let params: Option<Vec<&pb::TensorProto>> = bn.input[1..5]
+            .iter()
+            .map(|n| init.get(n.as_str()).copied())
+            .collect();
+        let (Some(params), Some(w)) = (
+            params,
+            init.get(conv.input.get(1).map(|s| s.as_str()).unwrap_or("")),
+        ) else {
+            continue;
+        };
         let bias = conv.input.get(2).filter(|s| !s.is_empty());
         if bias.is_some_and(|b| !init.contains_key(b.as_str())) {
             continue;
         }
-        let eps = bn.attribute.iter().find(|a| a.name == "epsilon").map(|a| a.f as f64).unwrap_or(1e-5);
-        let dec = |t: &pb::TensorProto| tensor_from_proto(t, base_dir, DType::F64, &format!("initializer '{}'", t.name));
+        let eps = bn
+            .attribute
+            .iter()
+            .find(|a| a.name == "epsilon")
+            .map(|a| a.f as f64)
+            .unwrap_or(1e-5);
+        let dec = |t: &pb::TensorProto| {
+            tensor_from_proto(
+                t,
+                base_dir,
+                DType::F64,
+                &format!("initializer '{}'", t.name),
+            )
+        };
         let w = dec(w)?;
-        let [g, beta, mean, var] = [dec(params[0])?, dec(params[1])?, dec(params[2])?, dec(params[3])?];
+        let [g, beta, mean, var] = [
+            dec(params[0])?,
+            dec(params[1])?,
+            dec(params[2])?,
+            dec(params[3])?,
+        ];
         let cout = w.dim(0)?;
-        if [&g, &beta, &mean, &var].iter().any(|t| t.elem_count() != cout) {
+        if [&g, &beta, &mean, &var]
+            .iter()
+            .any(|t| t.elem_count() != cout)
+        {
             continue;
         }
         let scale = (g / (var + eps)?.sqrt()?)?;
@@ -73,7 +118,10 @@ pub fn fold_conv_batch_norm(graph: &pb::GraphProto, base_dir: Option<&Path>) -> 
             None => Tensor::zeros(cout, DType::F64, &candle_core::Device::Cpu)?,
         };
         let b2 = ((b0 - mean)? * &scale)?.add(&beta)?;
-        let (wn, bn_name) = (format!("{}__bnfold_w", conv.output[0]), format!("{}__bnfold_b", conv.output[0]));
+        let (wn, bn_name) = (
+            format!("{}__bnfold_w", conv.output[0]),
+            format!("{}__bnfold_b", conv.output[0]),
+        );
         out.initializer.push(f64_tensor_proto(&wn, &w2)?);
         out.initializer.push(f64_tensor_proto(&bn_name, &b2)?);
         let c = &mut out.node[ci];

@@ -30,10 +30,21 @@ pub fn unsupported_nodes(graph: &pb::GraphProto, opset: i64) -> Vec<String> {
         .node
         .iter()
         .enumerate()
-        .filter(|(_, n)| !(n.domain.is_empty() || n.domain == "ai.onnx") || ops::constructor(&n.op_type).is_none())
+        .filter(|(_, n)| {
+            !(n.domain.is_empty() || n.domain == "ai.onnx")
+                || ops::constructor(&n.op_type).is_none()
+        })
         .map(|(i, n)| {
-            let domain = if n.domain.is_empty() { "ai.onnx".to_string() } else { n.domain.clone() };
-            format!("{}: op {} (domain {domain}, opset {opset})", node_label(n, i), n.op_type)
+            let domain = if n.domain.is_empty() {
+                "ai.onnx".to_string()
+            } else {
+                n.domain.clone()
+            };
+            format!(
+                "{}: op {} (domain {domain}, opset {opset})",
+                node_label(n, i),
+                n.op_type
+            )
         })
         .collect()
 }
@@ -54,14 +65,20 @@ pub fn validate_and_order(graph: &pb::GraphProto) -> Result<Vec<usize>> {
     for (i, n) in graph.node.iter().enumerate() {
         for o in n.output.iter().filter(|o| !o.is_empty()) {
             if defined.contains(o.as_str()) || producer.insert(o, i).is_some() {
-                bail!("{}: output '{o}' is defined more than once", node_label(n, i));
+                bail!(
+                    "{}: output '{o}' is defined more than once",
+                    node_label(n, i)
+                );
             }
         }
     }
     for (i, n) in graph.node.iter().enumerate() {
         for inp in n.input.iter().filter(|s| !s.is_empty()) {
             if !defined.contains(inp.as_str()) && !producer.contains_key(inp.as_str()) {
-                bail!("{}: input '{inp}' is not defined by any node, initializer or graph input", node_label(n, i));
+                bail!(
+                    "{}: input '{inp}' is not defined by any node, initializer or graph input",
+                    node_label(n, i)
+                );
             }
         }
     }
@@ -75,7 +92,11 @@ pub fn validate_and_order(graph: &pb::GraphProto) -> Result<Vec<usize>> {
     let mut indegree = vec![0usize; n];
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, node) in graph.node.iter().enumerate() {
-        let deps: HashSet<usize> = node.input.iter().filter_map(|s| producer.get(s.as_str()).copied()).collect();
+        let deps: HashSet<usize> = node
+            .input
+            .iter()
+            .filter_map(|s| producer.get(s.as_str()).copied())
+            .collect();
         indegree[i] = deps.len();
         for d in deps {
             users[d].push(i);
@@ -93,8 +114,11 @@ pub fn validate_and_order(graph: &pb::GraphProto) -> Result<Vec<usize>> {
         }
     }
     if order.len() != n {
-        let stuck: Vec<String> =
-            (0..n).filter(|&i| indegree[i] > 0).take(8).map(|i| node_label(&graph.node[i], i)).collect();
+        let stuck: Vec<String> = (0..n)
+            .filter(|&i| indegree[i] > 0)
+            .take(8)
+            .map(|i| node_label(&graph.node[i], i))
+            .collect();
         bail!("the graph has a cycle through {}", stuck.join(", "));
     }
     Ok(order)

@@ -69,8 +69,15 @@ impl OnnxModel {
 
     /// As `load`, computing in `dtype` (F32 or F64; F64 is for finite-difference checks).
     pub fn load_with(path: &Path, device: &Device, dtype: DType) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Self::compile(&bytes, &path.display().to_string(), path.parent(), device, dtype)
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Self::compile(
+            &bytes,
+            &path.display().to_string(),
+            path.parent(),
+            device,
+            dtype,
+        )
     }
 
     /// Same as `load`, from bytes already in memory (`origin` names them in errors).
@@ -78,20 +85,43 @@ impl OnnxModel {
         Self::compile(bytes, origin, None, device, DType::F32)
     }
 
-    pub fn from_bytes_with(bytes: &[u8], origin: &str, device: &Device, dtype: DType) -> Result<Self> {
+    pub fn from_bytes_with(
+        bytes: &[u8],
+        origin: &str,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         Self::compile(bytes, origin, None, device, dtype)
     }
 
-    fn compile(bytes: &[u8], origin: &str, base_dir: Option<&Path>, device: &Device, dtype: DType) -> Result<Self> {
+    fn compile(
+        bytes: &[u8],
+        origin: &str,
+        base_dir: Option<&Path>,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         if !matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16) {
             anyhow::bail!("{origin}: the engine computes in a float dtype, not {dtype:?}");
         }
         let model = proto::decode_model(bytes, origin)?;
-        let base = base_dir.map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
-        let plan = plan::compile(&model, base, device, dtype).with_context(|| origin.to_string())?;
+        let base = base_dir.map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        });
+        let plan =
+            plan::compile(&model, base, device, dtype).with_context(|| origin.to_string())?;
         let inputs = plan.inputs.iter().map(|s| s.info.clone()).collect();
         let outputs = plan.outputs.iter().map(|(_, i)| i.clone()).collect();
-        Ok(OnnxModel { plan, inputs, outputs, origin: origin.to_string() })
+        Ok(OnnxModel {
+            plan,
+            inputs,
+            outputs,
+            origin: origin.to_string(),
+        })
     }
 
     pub fn inputs(&self) -> &[IoInfo] {
@@ -139,7 +169,10 @@ impl OnnxModel {
             .iter()
             .map(|n| {
                 self.plan.value_id(n).with_context(|| {
-                    format!("{}: no value named '{n}' (it may have been folded into a constant)", self.origin)
+                    format!(
+                        "{}: no value named '{n}' (it may have been folded into a constant)",
+                        self.origin
+                    )
                 })
             })
             .collect::<Result<_>>()?;
@@ -147,7 +180,10 @@ impl OnnxModel {
     }
 
     fn run(&self, inputs: &[Tensor], want: &[usize]) -> Result<Vec<Tensor>> {
-        let vals = self.plan.run(inputs, want).with_context(|| self.origin.clone())?;
+        let vals = self
+            .plan
+            .run(inputs, want)
+            .with_context(|| self.origin.clone())?;
         Ok(vals.into_iter().map(|v| v.tensor().clone()).collect())
     }
 }

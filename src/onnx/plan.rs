@@ -43,19 +43,30 @@ pub struct Plan {
     pub folded: usize,
 }
 
-pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device, dtype: DType) -> Result<Plan> {
+pub fn compile(
+    model: &pb::ModelProto,
+    base_dir: Option<&Path>,
+    device: &Device,
+    dtype: DType,
+) -> Result<Plan> {
     let graph = model.graph.as_ref().context("the model has no graph")?;
     let opset = onnx_opset(model);
     let unsupported = unsupported_nodes(graph, opset);
     if !unsupported.is_empty() {
-        bail!("{} unsupported node(s):\n  {}", unsupported.len(), unsupported.join("\n  "));
+        bail!(
+            "{} unsupported node(s):\n  {}",
+            unsupported.len(),
+            unsupported.join("\n  ")
+        );
     }
     validate_and_order(graph)?;
     let fused = super::fuse::fold_conv_batch_norm(graph, base_dir)?;
     let mut fold_note = None;
     let graph = match &fused {
         Some((g, n)) => {
-            fold_note = Some(format!("{n} BatchNormalization node(s) folded into the preceding Conv"));
+            fold_note = Some(format!(
+                "{n} BatchNormalization node(s) folded into the preceding Conv"
+            ));
             g
         }
         None => graph,
@@ -69,8 +80,14 @@ pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device,
             names.len() - 1
         })
     };
-    let cpu_ctx = Ctx { device: Device::Cpu, dtype };
-    let ctx = Ctx { device: device.clone(), dtype };
+    let cpu_ctx = Ctx {
+        device: Device::Cpu,
+        dtype,
+    };
+    let ctx = Ctx {
+        device: device.clone(),
+        dtype,
+    };
 
     let mut consts: HashMap<usize, Tensor> = HashMap::new();
     for t in &graph.initializer {
@@ -81,7 +98,11 @@ pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device,
     let mut notes = Vec::new();
     let mut batch_major: HashMap<usize, bool> = HashMap::new();
     let mut inputs = Vec::new();
-    for vi in graph.input.iter().filter(|i| !graph.initializer.iter().any(|t| t.name == i.name)) {
+    for vi in graph
+        .input
+        .iter()
+        .filter(|i| !graph.initializer.iter().any(|t| t.name == i.name))
+    {
         let id = id_of(&vi.name, &mut ids);
         let (elem_type, dims) = value_info_dims(vi);
         let kind = elem_kind_of_value_info(vi).unwrap_or(Kind::Float);
@@ -89,12 +110,24 @@ pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device,
         let free_batch = dims.len() >= 2 && matches!(dims[0], Dim::Fixed(1) | Dim::Free(_));
         if free_batch {
             if dims[0] == Dim::Fixed(1) {
-                notes.push(format!("input '{}' declares batch 1; the batch dimension is treated as free", vi.name));
+                notes.push(format!(
+                    "input '{}' declares batch 1; the batch dimension is treated as free",
+                    vi.name
+                ));
                 dims[0] = Dim::Free("N".into());
             }
             batch_major.insert(id, true);
         }
-        inputs.push(InputSlot { id, info: IoInfo { name: vi.name.clone(), dims, elem_type }, kind, free_batch });
+        inputs.push(InputSlot {
+            id,
+            info: IoInfo {
+                name: vi.name.clone(),
+                dims,
+                elem_type,
+            },
+            kind,
+            free_batch,
+        });
     }
 
     notes.extend(fold_note);
@@ -104,19 +137,44 @@ pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device,
     for &ni in &order {
         let node = &graph.node[ni];
         let label = node_label(node, ni);
-        let in_ids: Vec<Option<usize>> =
-            node.input.iter().map(|s| if s.is_empty() { None } else { Some(id_of(s, &mut ids)) }).collect();
-        let out_ids: Vec<Option<usize>> =
-            node.output.iter().map(|s| if s.is_empty() { None } else { Some(id_of(s, &mut ids)) }).collect();
+        let in_ids: Vec<Option<usize>> = node
+            .input
+            .iter()
+            .map(|s| {
+                if s.is_empty() {
+                    None
+                } else {
+                    Some(id_of(s, &mut ids))
+                }
+            })
+            .collect();
+        let out_ids: Vec<Option<usize>> = node
+            .output
+            .iter()
+            .map(|s| {
+                if s.is_empty() {
+                    None
+                } else {
+                    Some(id_of(s, &mut ids))
+                }
+            })
+            .collect();
         let info = NodeInfo {
             node,
             opset,
             attrs: Attrs::new(node),
-            consts: in_ids.iter().map(|i| i.and_then(|i| consts.get(&i).cloned())).collect(),
-            batch_major: in_ids.iter().map(|i| i.is_some_and(|i| batch_major.get(&i) == Some(&true))).collect(),
+            consts: in_ids
+                .iter()
+                .map(|i| i.and_then(|i| consts.get(&i).cloned()))
+                .collect(),
+            batch_major: in_ids
+                .iter()
+                .map(|i| i.is_some_and(|i| batch_major.get(&i) == Some(&true)))
+                .collect(),
             notes: &notes_cell,
         };
-        let ctor = ops::constructor(&node.op_type).with_context(|| format!("{label}: unsupported op"))?;
+        let ctor =
+            ops::constructor(&node.op_type).with_context(|| format!("{label}: unsupported op"))?;
         let op = ctor(&info).with_context(|| format!("{label} (opset {opset})"))?;
         if batch::output_is_batch_major(&info) {
             if let Some(Some(o)) = out_ids.first() {
@@ -129,7 +187,9 @@ pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device,
                 .iter()
                 .map(|i| i.map(|i| place(&consts[&i], &cpu_ctx)).transpose())
                 .collect::<Result<_>>()?;
-            let outs = op.run(&cpu_ctx, &vals).with_context(|| format!("{label}: folding a constant subgraph"))?;
+            let outs = op
+                .run(&cpu_ctx, &vals)
+                .with_context(|| format!("{label}: folding a constant subgraph"))?;
             for (o, v) in out_ids.iter().zip(outs) {
                 if let Some(o) = o {
                     consts.insert(*o, v.tensor().clone());
@@ -138,7 +198,12 @@ pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device,
             folded += 1;
             continue;
         }
-        steps.push(Step { op, inputs: in_ids, outputs: out_ids, label });
+        steps.push(Step {
+            op,
+            inputs: in_ids,
+            outputs: out_ids,
+            label,
+        });
     }
 
     let mut outputs = Vec::new();
@@ -149,7 +214,14 @@ pub fn compile(model: &pb::ModelProto, base_dir: Option<&Path>, device: &Device,
         if batch_major.get(&id) == Some(&true) && dims.first() == Some(&Dim::Fixed(1)) {
             dims[0] = Dim::Free("N".into());
         }
-        outputs.push((id, IoInfo { name: vi.name.clone(), dims, elem_type }));
+        outputs.push((
+            id,
+            IoInfo {
+                name: vi.name.clone(),
+                dims,
+                elem_type,
+            },
+        ));
     }
     let mut last_use = vec![None; names.len()];
     for (si, s) in steps.iter().enumerate() {
@@ -202,20 +274,37 @@ impl Plan {
         let name = &slot.info.name;
         let dims = &slot.info.dims;
         if !dims.is_empty() {
-            let shown: Vec<String> = dims.iter().map(|d| match d { Dim::Fixed(n) => n.to_string(), Dim::Free(s) => s.clone() }).collect();
+            let shown: Vec<String> = dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => n.to_string(),
+                    Dim::Free(s) => s.clone(),
+                })
+                .collect();
             let ok = t.rank() == dims.len()
-                && dims.iter().zip(t.dims()).enumerate().all(|(i, (d, &n))| match d {
-                    Dim::Fixed(f) => *f == n || (i == 0 && slot.free_batch),
-                    Dim::Free(_) => true,
-                });
+                && dims
+                    .iter()
+                    .zip(t.dims())
+                    .enumerate()
+                    .all(|(i, (d, &n))| match d {
+                        Dim::Fixed(f) => *f == n || (i == 0 && slot.free_batch),
+                        Dim::Free(_) => true,
+                    });
             if !ok {
-                bail!("input '{name}': expected shape [{}], got {:?}", shown.join(", "), t.dims());
+                bail!(
+                    "input '{name}': expected shape [{}], got {:?}",
+                    shown.join(", "),
+                    t.dims()
+                );
             }
         }
         Ok(match slot.kind {
             Kind::Float => {
                 if !t.dtype().is_float() {
-                    bail!("input '{name}': expected a float tensor, got {:?}", t.dtype());
+                    bail!(
+                        "input '{name}': expected a float tensor, got {:?}",
+                        t.dtype()
+                    );
                 }
                 Value::Device(Value::Device(t.clone()).float(&self.ctx)?)
             }
@@ -228,7 +317,12 @@ impl Plan {
     pub fn run(&self, inputs: &[Tensor], want: &[usize]) -> Result<Vec<Value>> {
         if inputs.len() != self.inputs.len() {
             let names: Vec<&str> = self.inputs.iter().map(|s| s.info.name.as_str()).collect();
-            bail!("the model takes {} input(s) ({}), got {}", self.inputs.len(), names.join(", "), inputs.len());
+            bail!(
+                "the model takes {} input(s) ({}), got {}",
+                self.inputs.len(),
+                names.join(", "),
+                inputs.len()
+            );
         }
         let mut slots: Vec<Option<Value>> = vec![None; self.names.len()];
         for (id, v) in &self.consts {
@@ -239,10 +333,22 @@ impl Plan {
         }
         let keep = |id: usize| want.contains(&id);
         for (si, step) in self.steps.iter().enumerate() {
-            let ins: Vec<Option<Value>> = step.inputs.iter().map(|i| i.and_then(|i| slots[i].clone())).collect();
-            let outs = step.op.run(&self.ctx, &ins).with_context(|| step.label.clone())?;
+            let ins: Vec<Option<Value>> = step
+                .inputs
+                .iter()
+                .map(|i| i.and_then(|i| slots[i].clone()))
+                .collect();
+            let outs = step
+                .op
+                .run(&self.ctx, &ins)
+                .with_context(|| step.label.clone())?;
             if outs.len() < step.outputs.iter().filter(|o| o.is_some()).count() {
-                bail!("{}: produced {} outputs, {} declared", step.label, outs.len(), step.outputs.len());
+                bail!(
+                    "{}: produced {} outputs, {} declared",
+                    step.label,
+                    outs.len(),
+                    step.outputs.len()
+                );
             }
             for (o, v) in step.outputs.iter().zip(outs) {
                 if let Some(o) = o {
@@ -257,7 +363,11 @@ impl Plan {
             }
         }
         want.iter()
-            .map(|&id| slots[id].clone().with_context(|| format!("value '{}' was not computed", self.names[id])))
+            .map(|&id| {
+                slots[id]
+                    .clone()
+                    .with_context(|| format!("value '{}' was not computed", self.names[id]))
+            })
             .collect()
     }
 }

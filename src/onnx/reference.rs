@@ -8,7 +8,10 @@ type TTensor = tract_onnx::prelude::Tensor;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use tract_onnx::prelude::{tract_ndarray, Datum, Framework, InferenceFact, InferenceModelExt, IntoRunnable, TValue, TVec, TypedRunnableModel};
+use tract_onnx::prelude::{
+    tract_ndarray, Datum, Framework, InferenceFact, InferenceModelExt, IntoRunnable, TValue, TVec,
+    TypedRunnableModel,
+};
 
 /// A dense f32 array on the host.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,11 +22,18 @@ pub struct HostArray {
 
 impl HostArray {
     pub fn from_tensor(t: &Tensor) -> Result<HostArray> {
-        Ok(HostArray { shape: t.dims().to_vec(), data: t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()? })
+        Ok(HostArray {
+            shape: t.dims().to_vec(),
+            data: t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
+        })
     }
 
     pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
-        Ok(Tensor::from_vec(self.data.clone(), self.shape.as_slice(), device)?)
+        Ok(Tensor::from_vec(
+            self.data.clone(),
+            self.shape.as_slice(),
+            device,
+        )?)
     }
 }
 
@@ -46,7 +56,10 @@ impl TractRunner {
         if !path.exists() {
             bail!("{}: no such model file", path.display());
         }
-        Ok(TractRunner { path: path.to_path_buf(), plans: Mutex::new(HashMap::new()) })
+        Ok(TractRunner {
+            path: path.to_path_buf(),
+            plans: Mutex::new(HashMap::new()),
+        })
     }
 
     fn plan(&self, shapes: Vec<Vec<usize>>) -> Result<TractPlan> {
@@ -88,14 +101,20 @@ impl Reference for TractRunner {
         let outs = plan.run(ins).map_err(|e| anyhow!("tract run: {e:?}"))?;
         outs.iter()
             .map(|o| {
-                let o = o.cast_to::<f32>().map_err(|e| anyhow!("tract output: {e:?}"))?;
-                let view = o.to_plain_array_view::<f32>().map_err(|e| anyhow!("tract output: {e:?}"))?;
-                Ok(HostArray { shape: view.shape().to_vec(), data: view.iter().copied().collect() })
+                let o = o
+                    .cast_to::<f32>()
+                    .map_err(|e| anyhow!("tract output: {e:?}"))?;
+                let view = o
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| anyhow!("tract output: {e:?}"))?;
+                Ok(HostArray {
+                    shape: view.shape().to_vec(),
+                    data: view.iter().copied().collect(),
+                })
             })
             .collect()
     }
 }
-
 
 /// onnxruntime through `ort` with `load-dynamic`.
 pub struct OrtRunner {
@@ -112,17 +131,29 @@ impl OrtRunner {
 
     /// Load with `threads` intra-op threads (0: onnxruntime's default).
     pub fn load(path: &Path, threads: usize) -> Result<OrtRunner> {
-        let lib = std::env::var("ORT_DYLIB_PATH").context("onnxruntime needs ORT_DYLIB_PATH (path to libonnxruntime.so)")?;
+        let lib = std::env::var("ORT_DYLIB_PATH")
+            .context("onnxruntime needs ORT_DYLIB_PATH (path to libonnxruntime.so)")?;
         ORT_INIT
-            .get_or_init(|| ort::init_from(lib).commit().map(|_| ()).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                ort::init_from(lib)
+                    .commit()
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
             .clone()
             .map_err(|e| anyhow!("onnxruntime: cannot initialise: {e}"))?;
         let mut b = ort::session::Session::builder().map_err(|e| anyhow!("onnxruntime: {e}"))?;
         if threads > 0 {
-            b = b.with_intra_threads(threads).map_err(|e| anyhow!("onnxruntime: {e}"))?;
+            b = b
+                .with_intra_threads(threads)
+                .map_err(|e| anyhow!("onnxruntime: {e}"))?;
         }
-        let session = b.commit_from_file(path).map_err(|e| anyhow!("onnxruntime: {}: {e}", path.display()))?;
-        Ok(OrtRunner { session: Mutex::new(session) })
+        let session = b
+            .commit_from_file(path)
+            .map_err(|e| anyhow!("onnxruntime: {}: {e}", path.display()))?;
+        Ok(OrtRunner {
+            session: Mutex::new(session),
+        })
     }
 }
 
@@ -141,11 +172,18 @@ impl Reference for OrtRunner {
                     .map_err(|e| anyhow!("onnxruntime input: {e}"))
             })
             .collect::<Result<_>>()?;
-        let outputs = session.run(values.as_slice()).map_err(|e| anyhow!("onnxruntime run: {e}"))?;
+        let outputs = session
+            .run(values.as_slice())
+            .map_err(|e| anyhow!("onnxruntime run: {e}"))?;
         let mut result = Vec::new();
         for (_, v) in outputs.iter() {
-            let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| anyhow!("onnxruntime output: {e}"))?;
-            result.push(HostArray { shape: shape.iter().map(|&d| d as usize).collect(), data: data.to_vec() });
+            let (shape, data) = v
+                .try_extract_tensor::<f32>()
+                .map_err(|e| anyhow!("onnxruntime output: {e}"))?;
+            result.push(HostArray {
+                shape: shape.iter().map(|&d| d as usize).collect(),
+                data: data.to_vec(),
+            });
         }
         Ok(result)
     }

@@ -61,7 +61,11 @@ pub fn summarize(path: &Path) -> Result<Summary> {
             .filter(|i| !graph.initializer.iter().any(|t| t.name == i.name))
             .map(|i| {
                 let (elem_type, dims) = value_info_dims(i);
-                IoInfo { name: i.name.clone(), dims: dims.unwrap_or_default(), elem_type }
+                IoInfo {
+                    name: i.name.clone(),
+                    dims: dims.unwrap_or_default(),
+                    elem_type,
+                }
             })
             .collect()
     };
@@ -73,7 +77,9 @@ pub fn summarize(path: &Path) -> Result<Summary> {
             outputs = m.outputs().to_vec();
             let mut notes = m.notes().to_vec();
             let (steps, folded) = m.step_counts();
-            notes.push(format!("{steps} nodes run per forward, {folded} folded into constants at load"));
+            notes.push(format!(
+                "{steps} nodes run per forward, {folded} folded into constants at load"
+            ));
             (notes, None)
         }
         Err(e) => (Vec::new(), Some(format!("{e:#}"))),
@@ -97,7 +103,13 @@ pub fn summarize(path: &Path) -> Result<Summary> {
 }
 
 pub fn dims_to_string(dims: &[Dim]) -> String {
-    let v: Vec<String> = dims.iter().map(|d| match d { Dim::Fixed(n) => n.to_string(), Dim::Free(s) => s.clone() }).collect();
+    let v: Vec<String> = dims
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => n.to_string(),
+            Dim::Free(s) => s.clone(),
+        })
+        .collect();
     format!("[{}]", v.join(", "))
 }
 
@@ -110,10 +122,22 @@ impl Summary {
         let _ = writeln!(s, "producer   {} {}", self.producer, self.producer_version);
         let _ = writeln!(s, "ir/opset   {} / {}", self.ir_version, self.opset);
         for i in &self.inputs {
-            let _ = writeln!(s, "input      {} {} {}", i.name, i.elem_type, dims_to_string(&i.dims));
+            let _ = writeln!(
+                s,
+                "input      {} {} {}",
+                i.name,
+                i.elem_type,
+                dims_to_string(&i.dims)
+            );
         }
         for o in &self.outputs {
-            let _ = writeln!(s, "output     {} {} {}", o.name, o.elem_type, dims_to_string(&o.dims));
+            let _ = writeln!(
+                s,
+                "output     {} {} {}",
+                o.name,
+                o.elem_type,
+                dims_to_string(&o.dims)
+            );
         }
         let _ = writeln!(
             s,
@@ -128,7 +152,11 @@ impl Summary {
         if self.unsupported.is_empty() {
             let _ = writeln!(s, "support    all ops supported");
         } else {
-            let _ = writeln!(s, "support    {} unsupported node(s):", self.unsupported.len());
+            let _ = writeln!(
+                s,
+                "support    {} unsupported node(s):",
+                self.unsupported.len()
+            );
             for u in &self.unsupported {
                 let _ = writeln!(s, "  {u}");
             }

@@ -60,8 +60,16 @@ impl Value {
     /// The data as a float tensor on the plan's device (host integers are converted).
     pub fn float(&self, ctx: &Ctx) -> Result<Tensor> {
         let t = self.tensor();
-        let t = if t.dtype() != ctx.dtype { t.to_dtype(ctx.dtype)? } else { t.clone() };
-        Ok(if !t.device().same_device(&ctx.device) { t.to_device(&ctx.device)? } else { t })
+        let t = if t.dtype() != ctx.dtype {
+            t.to_dtype(ctx.dtype)?
+        } else {
+            t.clone()
+        };
+        Ok(if !t.device().same_device(&ctx.device) {
+            t.to_device(&ctx.device)?
+        } else {
+            t
+        })
     }
 
     /// All elements as i64 (host data is read directly; device data is copied back once).
@@ -71,12 +79,21 @@ impl Value {
             DType::I64 => t.to_vec1::<i64>()?,
             DType::U8 => t.to_vec1::<u8>()?.into_iter().map(i64::from).collect(),
             DType::U32 => t.to_vec1::<u32>()?.into_iter().map(i64::from).collect(),
-            _ => t.to_dtype(DType::F64)?.to_vec1::<f64>()?.into_iter().map(|v| v as i64).collect(),
+            _ => t
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()?
+                .into_iter()
+                .map(|v| v as i64)
+                .collect(),
         })
     }
 
     pub fn to_f64s(&self) -> Result<Vec<f64>> {
-        Ok(self.tensor().flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
+        Ok(self
+            .tensor()
+            .flatten_all()?
+            .to_dtype(DType::F64)?
+            .to_vec1::<f64>()?)
     }
 
     pub fn scalar_f64(&self) -> Result<f64> {
@@ -98,8 +115,16 @@ pub fn unify(a: &Value, b: &Value, ctx: &Ctx) -> Result<(Tensor, Tensor, bool)> 
         }
         return Ok((x.clone(), y.clone(), true));
     }
-    let fa = if a.is_host() { a.float(ctx)? } else { a.tensor().clone() };
-    let fb = if b.is_host() { b.float(ctx)? } else { b.tensor().clone() };
+    let fa = if a.is_host() {
+        a.float(ctx)?
+    } else {
+        a.tensor().clone()
+    };
+    let fb = if b.is_host() {
+        b.float(ctx)?
+    } else {
+        b.tensor().clone()
+    };
     let (fa, fb) = if fa.dtype() != fb.dtype() {
         (fa.to_dtype(ctx.dtype)?, fb.to_dtype(ctx.dtype)?)
     } else {

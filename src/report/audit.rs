@@ -60,7 +60,9 @@ pub fn render_report(run_dir: &Path) -> Result<String> {
 }
 
 fn verdict(run: &RunDir) -> String {
-    let Some(eval) = &run.eval else { return String::new() };
+    let Some(eval) = &run.eval else {
+        return String::new();
+    };
     let unseen = run.unseen().join(", ");
     match eval.overall.unseen_recognition {
         Some(r) => format!(
@@ -79,25 +81,86 @@ fn setup(run: &RunDir) -> String {
     let classes: Vec<String> = run
         .class_names()
         .iter()
-        .map(|c| if unseen.contains(c) { format!("<b>{}</b> (unseen)", escape(c)) } else { escape(c) })
+        .map(|c| {
+            if unseen.contains(c) {
+                format!("<b>{}</b> (unseen)", escape(c))
+            } else {
+                escape(c)
+            }
+        })
         .collect();
     let mut rows = vec![
         vec!["method".into(), escape(&run.method())],
-        vec!["classifier".into(), escape(&run.string(&["classifier", "classifier_path", "model"]).unwrap_or_else(|| "—".into()))],
-        vec!["adapter".into(), escape(&run.string(&["adapter", "adapter_path"]).or_else(|| run.run.get("classifier").and_then(|c| c.get("adapter")).and_then(|a| a.as_str()).map(String::from)).unwrap_or_else(|| "—".into()))],
-        vec!["classes".into(), if classes.is_empty() { "—".into() } else { classes.join(", ") }],
-        vec!["unseen class".into(), escape(&if unseen.is_empty() { "—".into() } else { unseen.join(", ") })],
-        vec!["seed".into(), escape(&run.string(&["seed"]).unwrap_or_else(|| "—".into()))],
-        vec!["logged steps / checkpoints".into(), format!("{} / {}", run.metrics.len(), run.checkpoints.len())],
+        vec![
+            "classifier".into(),
+            escape(
+                &run.string(&["classifier", "classifier_path", "model"])
+                    .unwrap_or_else(|| "—".into()),
+            ),
+        ],
+        vec![
+            "adapter".into(),
+            escape(
+                &run.string(&["adapter", "adapter_path"])
+                    .or_else(|| {
+                        run.run
+                            .get("classifier")
+                            .and_then(|c| c.get("adapter"))
+                            .and_then(|a| a.as_str())
+                            .map(String::from)
+                    })
+                    .unwrap_or_else(|| "—".into()),
+            ),
+        ],
+        vec![
+            "classes".into(),
+            if classes.is_empty() {
+                "—".into()
+            } else {
+                classes.join(", ")
+            },
+        ],
+        vec![
+            "unseen class".into(),
+            escape(&if unseen.is_empty() {
+                "—".into()
+            } else {
+                unseen.join(", ")
+            }),
+        ],
+        vec![
+            "seed".into(),
+            escape(&run.string(&["seed"]).unwrap_or_else(|| "—".into())),
+        ],
+        vec![
+            "logged steps / checkpoints".into(),
+            format!("{} / {}", run.metrics.len(), run.checkpoints.len()),
+        ],
     ];
     if let Some(e) = &run.eval {
         rows.push(vec!["judge".into(), escape(&e.judge)]);
-        rows.push(vec!["feature extractor".into(), escape(&e.feature_extractor)]);
-        rows.push(vec!["evaluated checkpoint".into(), escape(&format!("{}{}", e.source, e.step.map(|s| format!(" (step {s})")).unwrap_or_default()))]);
+        rows.push(vec![
+            "feature extractor".into(),
+            escape(&e.feature_extractor),
+        ]);
+        rows.push(vec![
+            "evaluated checkpoint".into(),
+            escape(&format!(
+                "{}{}",
+                e.source,
+                e.step.map(|s| format!(" (step {s})")).unwrap_or_default()
+            )),
+        ]);
     }
-    let mut s = format!("<h2>Setup</h2>{}", table(&["setting".into(), "value".into()], &rows));
+    let mut s = format!(
+        "<h2>Setup</h2>{}",
+        table(&["setting".into(), "value".into()], &rows)
+    );
     if let Some(cfg) = &run.config_toml {
-        s.push_str(&format!("<details><summary>config.toml</summary><pre>{}</pre></details>", escape(cfg)));
+        s.push_str(&format!(
+            "<details><summary>config.toml</summary><pre>{}</pre></details>",
+            escape(cfg)
+        ));
     }
     s
 }
@@ -105,7 +168,11 @@ fn setup(run: &RunDir) -> String {
 fn samples(run: &RunDir) -> Result<String> {
     let mut s = String::from("<h2>Samples per class</h2>");
     let grids: Vec<(String, String)> = match &run.eval {
-        Some(e) => e.classes.iter().filter_map(|c| c.grid.as_ref().map(|g| (c.name.clone(), g.clone()))).collect(),
+        Some(e) => e
+            .classes
+            .iter()
+            .filter_map(|c| c.grid.as_ref().map(|g| (c.name.clone(), g.clone())))
+            .collect(),
         None => vec![],
     };
     if !grids.is_empty() {
@@ -113,7 +180,11 @@ fn samples(run: &RunDir) -> Result<String> {
         let unseen = run.unseen();
         for (class, file) in grids {
             let uri = file_data_uri(&run.path.join("eval").join(&file))?;
-            let mark = if unseen.contains(&class) { " class=\"unseen\"" } else { "" };
+            let mark = if unseen.contains(&class) {
+                " class=\"unseen\""
+            } else {
+                ""
+            };
             s.push_str(&format!(
                 "<figure{mark} style=\"margin:0;padding:4px\"><img class=\"px\" width=\"200\" src=\"{uri}\" alt=\"{c}\"><figcaption>{c}{}</figcaption></figure>",
                 if mark.is_empty() { "" } else { " (unseen)" },
@@ -135,7 +206,9 @@ fn samples(run: &RunDir) -> Result<String> {
 }
 
 fn gallery(eval: &EvalReport, dir: &Path) -> Result<String> {
-    let Some(g) = &eval.gallery else { return Ok(String::new()) };
+    let Some(g) = &eval.gallery else {
+        return Ok(String::new());
+    };
     let mut s = format!(
         "<h2>Unseen class “{}”: samples with the judge's labels</h2><p class=\"muted\">Green: the judge agrees; red: it sees another class.</p><div class=\"gallery\">",
         escape(&g.class)
@@ -149,7 +222,8 @@ fn gallery(eval: &EvalReport, dir: &Path) -> Result<String> {
             if ok { "ok" } else { "bad" },
             file_data_uri(&dir.join(tile))?,
             escape(&label),
-            conf.map(|c| format!("{:.0}%", 100.0 * c)).unwrap_or_default()
+            conf.map(|c| format!("{:.0}%", 100.0 * c))
+                .unwrap_or_default()
         ));
     }
     s.push_str("</div>");
@@ -157,7 +231,9 @@ fn gallery(eval: &EvalReport, dir: &Path) -> Result<String> {
 }
 
 fn neighbours(eval: &EvalReport, dir: &Path) -> Result<String> {
-    let Some(p) = &eval.neighbours else { return Ok(String::new()) };
+    let Some(p) = &eval.neighbours else {
+        return Ok(String::new());
+    };
     let mut s = format!(
         "<h2>Nearest real neighbours</h2><p class=\"muted\">Left: a generated sample; right: its closest real images ({} distance). A near-copy would sit far closer than real images sit to each other{}.</p>",
         escape(&p.space),
@@ -170,7 +246,10 @@ fn neighbours(eval: &EvalReport, dir: &Path) -> Result<String> {
             escape(&row.class)
         ));
         for (file, d) in &row.neighbours {
-            s.push_str(&format!("<div class=\"tile\"><img src=\"{}\" alt=\"real neighbour\"><br>d={d:.3}</div>", file_data_uri(&dir.join(file))?));
+            s.push_str(&format!(
+                "<div class=\"tile\"><img src=\"{}\" alt=\"real neighbour\"><br>d={d:.3}</div>",
+                file_data_uri(&dir.join(file))?
+            ));
         }
         s.push_str("</div>");
     }
@@ -178,21 +257,34 @@ fn neighbours(eval: &EvalReport, dir: &Path) -> Result<String> {
 }
 
 fn class_table(eval: &EvalReport) -> String {
-    let header: Vec<String> = ["class", "judge recognition", "target confidence", "intra-FID", "mean pairwise dist.", "near-duplicates"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let header: Vec<String> = [
+        "class",
+        "judge recognition",
+        "target confidence",
+        "intra-FID",
+        "mean pairwise dist.",
+        "near-duplicates",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let rows: Vec<Vec<String>> = eval
         .classes
         .iter()
         .map(|c| {
             vec![
-                if c.unseen { format!("<b>{}</b> (unseen)", escape(&c.name)) } else { escape(&c.name) },
+                if c.unseen {
+                    format!("<b>{}</b> (unseen)", escape(&c.name))
+                } else {
+                    escape(&c.name)
+                },
                 pct(c.judge_recognition),
                 pct(c.target_confidence),
                 num(c.intra_fid),
                 num(c.diversity.map(|d| d.mean_pairwise_distance)),
-                c.diversity.map(|d| format!("{} / {}", d.near_duplicates, d.samples)).unwrap_or_else(|| "—".into()),
+                c.diversity
+                    .map(|d| format!("{} / {}", d.near_duplicates, d.samples))
+                    .unwrap_or_else(|| "—".into()),
             ]
         })
         .collect();
@@ -206,26 +298,54 @@ fn class_table(eval: &EvalReport) -> String {
 
 /// Headline metrics of this run and its sibling runs (baselines), side by side.
 fn comparison(run: &RunDir, siblings: &[RunDir]) -> String {
-    let runs: Vec<&RunDir> = std::iter::once(run).chain(siblings.iter()).filter(|r| r.eval.is_some()).collect();
+    let runs: Vec<&RunDir> = std::iter::once(run)
+        .chain(siblings.iter())
+        .filter(|r| r.eval.is_some())
+        .collect();
     if runs.is_empty() {
         return String::new();
     }
     let mut header = vec!["metric".to_string()];
-    header.extend(runs.iter().map(|r| format!("{}<br><span class=\"muted\">{}</span>", escape(&r.method()), escape(&r.name()))));
+    header.extend(runs.iter().map(|r| {
+        format!(
+            "{}<br><span class=\"muted\">{}</span>",
+            escape(&r.method()),
+            escape(&r.name())
+        )
+    }));
     type Getter = fn(&EvalReport) -> String;
-    let unseen_fid: Getter = |e| num(e.classes.iter().find(|c| c.unseen).and_then(|c| c.intra_fid));
+    let unseen_fid: Getter = |e| {
+        num(e
+            .classes
+            .iter()
+            .find(|c| c.unseen)
+            .and_then(|c| c.intra_fid))
+    };
     let metrics: Vec<(&str, Getter)> = vec![
-        ("judge: unseen-class recognition", |e| pct(e.overall.unseen_recognition)),
-        ("judge: seen-class recognition", |e| pct(e.overall.seen_recognition)),
-        ("judge: accuracy, all classes", |e| pct(e.overall.judge_accuracy)),
+        ("judge: unseen-class recognition", |e| {
+            pct(e.overall.unseen_recognition)
+        }),
+        ("judge: seen-class recognition", |e| {
+            pct(e.overall.seen_recognition)
+        }),
+        ("judge: accuracy, all classes", |e| {
+            pct(e.overall.judge_accuracy)
+        }),
         ("unseen-class intra-FID ↓", unseen_fid),
         ("FID, all classes ↓", |e| num(e.overall.fid)),
-        ("KID ×10³ ↓", |e| e.overall.kid.map(|k| format!("{:.3} ± {:.3}", 1e3 * k.mean, 1e3 * k.std)).unwrap_or_else(|| "—".into())),
+        ("KID ×10³ ↓", |e| {
+            e.overall
+                .kid
+                .map(|k| format!("{:.3} ± {:.3}", 1e3 * k.mean, 1e3 * k.std))
+                .unwrap_or_else(|| "—".into())
+        }),
         ("precision", |e| num(e.overall.prdc.map(|p| p.precision))),
         ("recall", |e| num(e.overall.prdc.map(|p| p.recall))),
         ("density", |e| num(e.overall.prdc.map(|p| p.density))),
         ("coverage", |e| num(e.overall.prdc.map(|p| p.coverage))),
-        ("high-frequency spectral discrepancy ↓", |e| num(e.overall.spectral_discrepancy)),
+        ("high-frequency spectral discrepancy ↓", |e| {
+            num(e.overall.spectral_discrepancy)
+        }),
     ];
     let rows: Vec<Vec<String>> = metrics
         .iter()
@@ -237,7 +357,11 @@ fn comparison(run: &RunDir, siblings: &[RunDir]) -> String {
         .collect();
     format!(
         "<h2>Metrics{}</h2>{}",
-        if runs.len() > 1 { ": this run and its baselines" } else { "" },
+        if runs.len() > 1 {
+            ": this run and its baselines"
+        } else {
+            ""
+        },
         table(&header, &rows)
     )
 }
@@ -249,22 +373,56 @@ fn curves(run: &RunDir) -> String {
     }
     let mut s = String::from("<h2>Training curves</h2><div class=\"plots\">");
     for (name, points) in series {
-        let plot = Plot { title: &name, x_label: "step", y_label: "", log_y: false, width: 340.0, height: 210.0 };
-        s.push_str(&line_plot(&plot, &[Series { name: name.clone(), points }]));
+        let plot = Plot {
+            title: &name,
+            x_label: "step",
+            y_label: "",
+            log_y: false,
+            width: 340.0,
+            height: 210.0,
+        };
+        s.push_str(&line_plot(
+            &plot,
+            &[Series {
+                name: name.clone(),
+                points,
+            }],
+        ));
     }
     s.push_str("</div>");
     s
 }
 
 fn spectrum(eval: &EvalReport) -> String {
-    let Some(sp) = &eval.spectrum else { return String::new() };
-    let pts = |v: &[f64]| v.iter().enumerate().skip(1).map(|(i, p)| (i as f64, *p)).collect::<Vec<_>>();
-    let plot = Plot { title: "Azimuthally averaged power spectrum", x_label: "frequency (cycles per image)", y_label: "power", log_y: true, width: 520.0, height: 300.0 };
+    let Some(sp) = &eval.spectrum else {
+        return String::new();
+    };
+    let pts = |v: &[f64]| {
+        v.iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, p)| (i as f64, *p))
+            .collect::<Vec<_>>()
+    };
+    let plot = Plot {
+        title: "Azimuthally averaged power spectrum",
+        x_label: "frequency (cycles per image)",
+        y_label: "power",
+        log_y: true,
+        width: 520.0,
+        height: 300.0,
+    };
     let svg = line_plot(
         &plot,
         &[
-            Series { name: "real".into(), points: pts(&sp.real) },
-            Series { name: "generated".into(), points: pts(&sp.generated) },
+            Series {
+                name: "real".into(),
+                points: pts(&sp.real),
+            },
+            Series {
+                name: "generated".into(),
+                points: pts(&sp.generated),
+            },
         ],
     );
     format!(
@@ -274,21 +432,44 @@ fn spectrum(eval: &EvalReport) -> String {
 }
 
 fn selection(eval: &EvalReport) -> String {
-    let Some(sel) = &eval.selection else { return String::new() };
-    let header: Vec<String> = ["step", "unseen confidence", "D_u realism", "diversity", "label-free score", "unseen intra-FID"].iter().map(|s| s.to_string()).collect();
+    let Some(sel) = &eval.selection else {
+        return String::new();
+    };
+    let header: Vec<String> = [
+        "step",
+        "unseen confidence",
+        "D_u realism",
+        "diversity",
+        "label-free score",
+        "unseen intra-FID",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let rows: Vec<Vec<String>> = sel
         .checkpoints
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let chosen = sel.selection.as_ref().map(|s| s.chosen == i).unwrap_or(false);
+            let chosen = sel
+                .selection
+                .as_ref()
+                .map(|s| s.chosen == i)
+                .unwrap_or(false);
             vec![
-                if chosen { format!("<b>{} (chosen)</b>", c.step) } else { c.step.to_string() },
+                if chosen {
+                    format!("<b>{} (chosen)</b>", c.step)
+                } else {
+                    c.step.to_string()
+                },
                 pct(Some(c.unseen_confidence)),
                 num(c.du_realism),
                 num(Some(c.diversity)),
                 num(sel.selection.as_ref().map(|s| s.scores[i])),
-                num(sel.unseen_intra_fid.as_ref().and_then(|v| v.get(i).copied())),
+                num(sel
+                    .unseen_intra_fid
+                    .as_ref()
+                    .and_then(|v| v.get(i).copied())),
             ]
         })
         .collect();
@@ -297,5 +478,8 @@ fn selection(eval: &EvalReport) -> String {
         .as_ref()
         .map(|a| format!("<p>Agreement with unseen intra-FID (which needs the unseen data an auditor lacks): Spearman ρ = <b>{}</b>; the label-free choice's intra-FID is {:.3} above the best checkpoint's.</p>", a.spearman.map(|r| format!("{r:.3}")).unwrap_or_else(|| "undefined (tied scores)".into()), a.regret))
         .unwrap_or_default();
-    format!("<h2>Label-free checkpoint selection</h2>{}{agreement}", table(&header, &rows))
+    format!(
+        "<h2>Label-free checkpoint selection</h2>{}{agreement}",
+        table(&header, &rows)
+    )
 }

@@ -47,7 +47,8 @@ pub fn num(v: Option<f64>) -> String {
 
 /// A share as a percentage: `—` when absent.
 pub fn pct(v: Option<f64>) -> String {
-    v.map(|x| format!("{:.1}%", 100.0 * x)).unwrap_or_else(|| "—".into())
+    v.map(|x| format!("{:.1}%", 100.0 * x))
+        .unwrap_or_else(|| "—".into())
 }
 
 #[cfg(test)]
@@ -55,7 +56,10 @@ mod tests {
     use super::*;
     #[test]
     fn escapes_markup_and_formats_numbers() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
         assert_eq!(num(None), "—");
         assert_eq!(num(Some(12.34567)), "12.346");
         assert_eq!(num(Some(0.00001234)), "1.234e-5");

@@ -35,8 +35,14 @@ pub fn to_rgb_images(images: &Tensor) -> Result<Vec<ImageBuffer<Rgb<u8>, Vec<u8>
 }
 
 /// Tiles in rows of `cols`, separated by `pad` white pixels.
-pub fn grid(tiles: &[ImageBuffer<Rgb<u8>, Vec<u8>>], cols: usize, pad: u32) -> Result<ImageBuffer<Rgb<u8>, Vec<u8>>> {
-    let first = tiles.first().context("an image grid needs at least one image")?;
+pub fn grid(
+    tiles: &[ImageBuffer<Rgb<u8>, Vec<u8>>],
+    cols: usize,
+    pad: u32,
+) -> Result<ImageBuffer<Rgb<u8>, Vec<u8>>> {
+    let first = tiles
+        .first()
+        .context("an image grid needs at least one image")?;
     let (tw, th) = first.dimensions();
     let cols = cols.max(1).min(tiles.len());
     let rows = tiles.len().div_ceil(cols);
@@ -47,9 +53,16 @@ pub fn grid(tiles: &[ImageBuffer<Rgb<u8>, Vec<u8>>], cols: usize, pad: u32) -> R
     );
     for (i, t) in tiles.iter().enumerate() {
         if t.dimensions() != (tw, th) {
-            bail!("image grid: tile {i} is {:?}, expected {:?}", t.dimensions(), (tw, th));
+            bail!(
+                "image grid: tile {i} is {:?}, expected {:?}",
+                t.dimensions(),
+                (tw, th)
+            );
         }
-        let (x0, y0) = (pad + (i % cols) as u32 * (tw + pad), pad + (i / cols) as u32 * (th + pad));
+        let (x0, y0) = (
+            pad + (i % cols) as u32 * (tw + pad),
+            pad + (i / cols) as u32 * (th + pad),
+        );
         image::imageops::replace(&mut out, t, x0 as i64, y0 as i64);
     }
     Ok(out)
@@ -57,7 +70,8 @@ pub fn grid(tiles: &[ImageBuffer<Rgb<u8>, Vec<u8>>], cols: usize, pad: u32) -> R
 
 pub fn encode_png(img: &ImageBuffer<Rgb<u8>, Vec<u8>>) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png).context("encoding PNG")?;
+    img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+        .context("encoding PNG")?;
     Ok(bytes)
 }
 
@@ -66,7 +80,10 @@ pub fn save_png(img: &ImageBuffer<Rgb<u8>, Vec<u8>>, path: &Path) -> Result<()> 
 }
 
 pub fn png_data_uri(png: &[u8]) -> String {
-    format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png))
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    )
 }
 
 /// Read an image file and return it as an inline PNG data URI (re-encoding non-PNGs).
@@ -75,7 +92,8 @@ pub fn file_data_uri(path: &Path) -> Result<String> {
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Ok(png_data_uri(&bytes));
     }
-    let img = image::load_from_memory(&bytes).with_context(|| format!("{}: not a readable image", path.display()))?;
+    let img = image::load_from_memory(&bytes)
+        .with_context(|| format!("{}: not a readable image", path.display()))?;
     Ok(png_data_uri(&encode_png(&img.to_rgb8())?))
 }
 
@@ -86,7 +104,10 @@ mod tests {
 
     #[test]
     fn grey_tensor_round_trips_through_png() {
-        let t = Tensor::new(&[-1f32, 0.0, 1.0, 0.5], &Device::Cpu).unwrap().reshape((1, 1, 2, 2)).unwrap();
+        let t = Tensor::new(&[-1f32, 0.0, 1.0, 0.5], &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 2, 2))
+            .unwrap();
         let imgs = to_rgb_images(&t).unwrap();
         assert_eq!(imgs[0].get_pixel(0, 0), &Rgb([0, 0, 0]));
         assert_eq!(imgs[0].get_pixel(0, 1), &Rgb([255, 255, 255]));
@@ -96,6 +117,8 @@ mod tests {
         let back = image::load_from_memory(&png).unwrap().to_rgb8();
         assert_eq!(back, g);
         assert!(png_data_uri(&png).starts_with("data:image/png;base64,iVBOR"));
-        assert!(to_rgb_images(&Tensor::zeros((1, 2, 2, 2), DType::F32, &Device::Cpu).unwrap()).is_err());
+        assert!(
+            to_rgb_images(&Tensor::zeros((1, 2, 2, 2), DType::F32, &Device::Cpu).unwrap()).is_err()
+        );
     }
 }

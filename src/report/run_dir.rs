@@ -33,27 +33,54 @@ pub struct RunDir {
 impl RunDir {
     pub fn open(path: &Path) -> Result<RunDir> {
         if !path.is_dir() {
-            bail!("{}: not a run directory (it does not exist or is not a folder)", path.display());
+            bail!(
+                "{}: not a run directory (it does not exist or is not a folder)",
+                path.display()
+            );
         }
         let run_json = path.join("run.json");
-        let text = std::fs::read_to_string(&run_json)
-            .with_context(|| format!("{}: a run directory needs run.json (written by `probegan train`)", path.display()))?;
-        let run = match serde_json::from_str::<Value>(&text).with_context(|| format!("{}: invalid JSON", run_json.display()))? {
+        let text = std::fs::read_to_string(&run_json).with_context(|| {
+            format!(
+                "{}: a run directory needs run.json (written by `probegan train`)",
+                path.display()
+            )
+        })?;
+        let run = match serde_json::from_str::<Value>(&text)
+            .with_context(|| format!("{}: invalid JSON", run_json.display()))?
+        {
             Value::Object(m) => m,
             _ => bail!("{}: expected a JSON object", run_json.display()),
         };
         let config_toml = std::fs::read_to_string(path.join("config.toml")).ok();
         let metrics = read_metrics(&path.join("metrics.jsonl"))?;
         let samples = numbered_entries(&path.join("samples"), ".png")?;
-        let checkpoints = numbered_entries(&path.join("checkpoints"), "")?.into_iter().map(|(s, _)| s).collect();
+        let checkpoints = numbered_entries(&path.join("checkpoints"), "")?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
         let eval_path = path.join("eval").join(EVAL_FILE);
-        let eval = if eval_path.exists() { Some(EvalReport::load(&eval_path)?) } else { None };
-        Ok(RunDir { path: path.to_path_buf(), run, config_toml, metrics, samples, checkpoints, eval })
+        let eval = if eval_path.exists() {
+            Some(EvalReport::load(&eval_path)?)
+        } else {
+            None
+        };
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            run,
+            config_toml,
+            metrics,
+            samples,
+            checkpoints,
+            eval,
+        })
     }
 
     /// The run's name: its folder name.
     pub fn name(&self) -> String {
-        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| self.path.display().to_string())
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string())
     }
 
     pub fn method(&self) -> String {
@@ -65,7 +92,11 @@ impl RunDir {
         keys.iter().find_map(|k| match self.run.get(*k)? {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
-            Value::Object(o) => o.get("path").or_else(|| o.get("model")).and_then(|v| v.as_str()).map(String::from),
+            Value::Object(o) => o
+                .get("path")
+                .or_else(|| o.get("model"))
+                .and_then(|v| v.as_str())
+                .map(String::from),
             _ => None,
         })
     }
@@ -74,7 +105,11 @@ impl RunDir {
     pub fn strings(&self, keys: &[&str]) -> Vec<String> {
         keys.iter()
             .find_map(|k| match self.run.get(*k)? {
-                Value::Array(a) => Some(a.iter().filter_map(|v| v.as_str().map(String::from)).collect()),
+                Value::Array(a) => Some(
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect(),
+                ),
                 Value::String(s) => Some(vec![s.clone()]),
                 _ => None,
             })
@@ -84,7 +119,10 @@ impl RunDir {
     pub fn class_names(&self) -> Vec<String> {
         let names = self.strings(&["class_names", "classes"]);
         if names.is_empty() {
-            self.eval.as_ref().map(|e| e.class_names.clone()).unwrap_or_default()
+            self.eval
+                .as_ref()
+                .map(|e| e.class_names.clone())
+                .unwrap_or_default()
         } else {
             names
         }
@@ -93,7 +131,10 @@ impl RunDir {
     pub fn unseen(&self) -> Vec<String> {
         let u = self.strings(&["unseen", "unseen_classes", "unseen_class"]);
         if u.is_empty() {
-            self.eval.as_ref().map(|e| e.unseen.clone()).unwrap_or_default()
+            self.eval
+                .as_ref()
+                .map(|e| e.unseen.clone())
+                .unwrap_or_default()
         } else {
             u
         }
@@ -101,8 +142,12 @@ impl RunDir {
 
     /// Other runs in the same parent folder (baselines of the same experiment).
     pub fn siblings(&self) -> Vec<RunDir> {
-        let Some(parent) = self.path.parent() else { return vec![] };
-        let Ok(entries) = std::fs::read_dir(parent) else { return vec![] };
+        let Some(parent) = self.path.parent() else {
+            return vec![];
+        };
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return vec![];
+        };
         let me = self.path.canonicalize().ok();
         let mut out: Vec<RunDir> = entries
             .filter_map(|e| e.ok())
@@ -137,7 +182,9 @@ impl RunDir {
 }
 
 fn read_metrics(path: &Path) -> Result<Vec<Map<String, Value>>> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(vec![]) };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(vec![]);
+    };
     let mut rows = vec![];
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -147,7 +194,11 @@ fn read_metrics(path: &Path) -> Result<Vec<Map<String, Value>>> {
             Ok(Value::Object(m)) => rows.push(m),
             // A run killed mid-write leaves a truncated last line; that one is not an error.
             Err(_) if i + 1 == text.lines().count() => {}
-            Ok(_) => bail!("{}:{}: expected a JSON object per line", path.display(), i + 1),
+            Ok(_) => bail!(
+                "{}:{}: expected a JSON object per line",
+                path.display(),
+                i + 1
+            ),
             Err(e) => bail!("{}:{}: invalid JSON: {e}", path.display(), i + 1),
         }
     }
@@ -156,12 +207,17 @@ fn read_metrics(path: &Path) -> Result<Vec<Map<String, Value>>> {
 
 /// Entries named `step_NNNNNN{suffix}` in `dir`, sorted by step (empty when `dir` is absent).
 fn numbered_entries(dir: &Path, suffix: &str) -> Result<Vec<(u64, PathBuf)>> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(vec![]) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(vec![]);
+    };
     let mut out = vec![];
     for e in entries {
         let e = e.with_context(|| format!("listing {}", dir.display()))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name.strip_prefix("step_").and_then(|r| r.strip_suffix(suffix)) {
+        if let Some(n) = name
+            .strip_prefix("step_")
+            .and_then(|r| r.strip_suffix(suffix))
+        {
             if let Ok(step) = n.parse::<u64>() {
                 out.push((step, e.path()));
             }

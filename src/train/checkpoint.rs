@@ -33,12 +33,17 @@ pub struct ClassifierInfo {
 impl RunInfo {
     pub fn load(run_dir: &Path) -> Result<RunInfo> {
         let path = run_dir.join("run.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{}: not a probegan run description", path.display()))
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a probegan run description", path.display()))
     }
 
     pub fn save(&self, run_dir: &Path) -> Result<()> {
-        write_atomic(&run_dir.join("run.json"), serde_json::to_string_pretty(self)?.as_bytes())
+        write_atomic(
+            &run_dir.join("run.json"),
+            serde_json::to_string_pretty(self)?.as_bytes(),
+        )
     }
 }
 
@@ -68,7 +73,10 @@ pub fn list_checkpoints(run_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let mut out = vec![];
     for e in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = e?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if let Some(num) = name.strip_prefix("step_") {
             if let Ok(step) = num.parse::<usize>() {
                 if path.join("state.json").is_file() {
@@ -91,7 +99,11 @@ pub fn latest_checkpoint(path: &Path) -> Result<PathBuf> {
     }
     match list_checkpoints(path)?.pop() {
         Some((_, p)) => Ok(p),
-        None => bail!("{}: no checkpoint found (expected {}/step_NNNNNN/state.json)", path.display(), CHECKPOINTS),
+        None => bail!(
+            "{}: no checkpoint found (expected {}/step_NNNNNN/state.json)",
+            path.display(),
+            CHECKPOINTS
+        ),
     }
 }
 
@@ -101,12 +113,22 @@ pub fn run_dir_of(checkpoint: &Path) -> Result<PathBuf> {
         .parent()
         .and_then(|p| p.parent())
         .map(Path::to_path_buf)
-        .with_context(|| format!("{}: a checkpoint lives in RUN_DIR/checkpoints/", checkpoint.display()))
+        .with_context(|| {
+            format!(
+                "{}: a checkpoint lives in RUN_DIR/checkpoints/",
+                checkpoint.display()
+            )
+        })
 }
 
 /// Write a checkpoint folder atomically: `fill` writes files into a temporary folder, which
 /// is fsynced and renamed into place. Older checkpoints beyond `keep` are removed afterwards.
-pub fn write_checkpoint(run_dir: &Path, step: usize, keep: usize, fill: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+pub fn write_checkpoint(
+    run_dir: &Path,
+    step: usize,
+    keep: usize,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
     let dir = run_dir.join(CHECKPOINTS);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = checkpoint_name(step);
@@ -124,12 +146,14 @@ pub fn write_checkpoint(run_dir: &Path, step: usize, keep: usize, fill: impl FnO
     if final_path.exists() {
         std::fs::remove_dir_all(&final_path)?;
     }
-    std::fs::rename(&tmp, &final_path).with_context(|| format!("renaming {} into place", tmp.display()))?;
+    std::fs::rename(&tmp, &final_path)
+        .with_context(|| format!("renaming {} into place", tmp.display()))?;
     File::open(&dir)?.sync_all()?;
     let all = list_checkpoints(run_dir)?;
     if all.len() > keep {
         for (_, old) in &all[..all.len() - keep] {
-            std::fs::remove_dir_all(old).with_context(|| format!("removing old checkpoint {}", old.display()))?;
+            std::fs::remove_dir_all(old)
+                .with_context(|| format!("removing old checkpoint {}", old.display()))?;
         }
     }
     Ok(final_path)

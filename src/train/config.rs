@@ -102,7 +102,13 @@ pub struct LossConfig {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        LossConfig { ce_weight: 1.0, gp_weight: 10.0, drift: 1e-4, d_u_weight: 1.0, tilemix: 0 }
+        LossConfig {
+            ce_weight: 1.0,
+            gp_weight: 10.0,
+            drift: 1e-4,
+            d_u_weight: 1.0,
+            tilemix: 0,
+        }
     }
 }
 
@@ -117,7 +123,11 @@ pub struct AmConfig {
 
 impl Default for AmConfig {
     fn default() -> Self {
-        AmConfig { steps: 200, lr: 0.01, batch_size: 32 }
+        AmConfig {
+            steps: 200,
+            lr: 0.01,
+            batch_size: 32,
+        }
     }
 }
 
@@ -142,7 +152,8 @@ fn d_beta2() -> f64 {
 
 impl Config {
     pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
         Self::from_toml_str(&text, overrides).with_context(|| format!("config {}", path.display()))
     }
 
@@ -164,7 +175,10 @@ impl Config {
         self.model.validate()?;
         let t = &self.train;
         if t.batch_size < 2 {
-            bail!("train.batch_size = {}: batch norm needs at least 2", t.batch_size);
+            bail!(
+                "train.batch_size = {}: batch norm needs at least 2",
+                t.batch_size
+            );
         }
         if !(0.0..1.0).contains(&t.ema_decay) {
             bail!("train.ema_decay = {}: expected 0 <= decay < 1", t.ema_decay);
@@ -201,10 +215,16 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
     let keys: Vec<&str> = path.split('.').collect();
     let mut node = root;
     for k in &keys[..keys.len() - 1] {
-        let table = node.as_table_mut().with_context(|| format!("--set {path}: `{k}` is not a table"))?;
-        node = table.entry(k.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+        let table = node
+            .as_table_mut()
+            .with_context(|| format!("--set {path}: `{k}` is not a table"))?;
+        node = table
+            .entry(k.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
     }
-    let table = node.as_table_mut().with_context(|| format!("--set {path}: parent is not a table"))?;
+    let table = node
+        .as_table_mut()
+        .with_context(|| format!("--set {path}: parent is not a table"))?;
     table.insert(keys[keys.len() - 1].to_string(), value);
     Ok(())
 }

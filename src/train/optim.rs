@@ -18,9 +18,21 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(params: Vec<(String, Var)>, lr: f64, beta1: f64, beta2: f64) -> Result<Self> {
-        let m = params.iter().map(|(_, p)| p.as_detached_tensor().zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
+        let m = params
+            .iter()
+            .map(|(_, p)| p.as_detached_tensor().zeros_like())
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let v = m.clone();
-        Ok(Adam { lr, beta1, beta2, eps: 1e-8, step: 0, params, m, v })
+        Ok(Adam {
+            lr,
+            beta1,
+            beta2,
+            eps: 1e-8,
+            step: 0,
+            params,
+            m,
+            v,
+        })
     }
 
     /// One update from `grads`; parameters without a gradient are left unchanged.
@@ -31,7 +43,9 @@ impl Adam {
         let bc2 = 1.0 - self.beta2.powi(t);
         for i in 0..self.params.len() {
             let p = &self.params[i].1;
-            let Some(g) = grads.get(p.as_tensor()) else { continue };
+            let Some(g) = grads.get(p.as_tensor()) else {
+                continue;
+            };
             let g = g.detach();
             let m = ((&self.m[i] * self.beta1)? + (&g * (1.0 - self.beta1))?)?;
             let v = ((&self.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
@@ -52,13 +66,25 @@ impl Adam {
         }
     }
 
-    pub fn load_state(&mut self, prefix: &str, tensors: &HashMap<String, Tensor>, step: u64, origin: &str) -> Result<()> {
+    pub fn load_state(
+        &mut self,
+        prefix: &str,
+        tensors: &HashMap<String, Tensor>,
+        step: u64,
+        origin: &str,
+    ) -> Result<()> {
         for (i, (name, p)) in self.params.iter().enumerate() {
             for (which, slot) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
                 let key = format!("{prefix}.{which}.{name}");
-                let t = tensors.get(&key).with_context(|| format!("{origin}: missing optimiser moment `{key}`"))?;
+                let t = tensors
+                    .get(&key)
+                    .with_context(|| format!("{origin}: missing optimiser moment `{key}`"))?;
                 if t.dims() != p.dims() {
-                    bail!("{origin}: moment `{key}` has shape {:?}, parameter has {:?}", t.dims(), p.dims());
+                    bail!(
+                        "{origin}: moment `{key}` has shape {:?}, parameter has {:?}",
+                        t.dims(),
+                        p.dims()
+                    );
                 }
                 *slot = t.to_device(p.device())?;
             }

@@ -23,18 +23,28 @@ pub fn load_sampler(checkpoint: &Path, device: &Device) -> Result<GeneratorSampl
     let store = ParamStore::new(device, 0);
     let generator = Generator::new(&store.root(), &info.net, info.class_names.len())?;
     store.load(&ckpt.join("generator_ema.safetensors"))?;
-    Ok(GeneratorSampler { generator, _store: store, info, device: device.clone() })
+    Ok(GeneratorSampler {
+        generator,
+        _store: store,
+        info,
+        device: device.clone(),
+    })
 }
 
 impl GeneratorSampler {
     /// `n` samples of `class`: [n, C, H, W] in [-1, 1]. Same seed, same samples.
     pub fn sample(&self, class: usize, n: usize, seed: u64) -> Result<Tensor> {
         if class >= self.info.class_names.len() {
-            bail!("class index {class} out of range: the run has {} classes", self.info.class_names.len());
+            bail!(
+                "class index {class} out of range: the run has {} classes",
+                self.info.class_names.len()
+            );
         }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let zd = self.generator.config.z_dim;
-        let z: Vec<f32> = (0..n * zd).map(|_| crate::nets::params::gaussian(&mut rng) as f32).collect();
+        let z: Vec<f32> = (0..n * zd)
+            .map(|_| crate::nets::params::gaussian(&mut rng) as f32)
+            .collect();
         let z = Tensor::from_vec(z, (n, zd), &self.device)?;
         let y = Tensor::from_vec(vec![class as u32; n], n, &self.device)?;
         // Chunks keep memory flat for large n; BN is in evaluation mode so chunks are independent.
@@ -42,7 +52,11 @@ impl GeneratorSampler {
         let chunk = 256;
         for start in (0..n).step_by(chunk) {
             let len = chunk.min(n - start);
-            parts.push(self.generator.forward(&z.narrow(0, start, len)?, &y.narrow(0, start, len)?, Mode::EVAL)?);
+            parts.push(self.generator.forward(
+                &z.narrow(0, start, len)?,
+                &y.narrow(0, start, len)?,
+                Mode::EVAL,
+            )?);
         }
         if parts.is_empty() {
             bail!("asked for 0 samples");
@@ -62,7 +76,12 @@ impl GeneratorSampler {
         if let Some(i) = self.info.class_names.iter().position(|c| c == name) {
             return Ok(i);
         }
-        if let Some(i) = self.info.class_names.iter().position(|c| c.eq_ignore_ascii_case(name)) {
+        if let Some(i) = self
+            .info
+            .class_names
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+        {
             return Ok(i);
         }
         if let Ok(i) = name.parse::<usize>() {
@@ -70,7 +89,10 @@ impl GeneratorSampler {
                 return Ok(i);
             }
         }
-        bail!("unknown class `{name}`; the run's classes are: {}", self.info.class_names.join(", "))
+        bail!(
+            "unknown class `{name}`; the run's classes are: {}",
+            self.info.class_names.join(", ")
+        )
     }
 
     pub fn info(&self) -> &RunInfo {

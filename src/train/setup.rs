@@ -18,9 +18,15 @@ pub fn load_dataset(config: &Config) -> Result<Dataset> {
 
 /// `embedded:NAME` uses a bundled model; otherwise an adapter file (with an optional model
 /// path overriding the adapter's).
-pub fn load_classifier(config: &Config, device: &Device) -> Result<(Arc<dyn Classifier>, ClassifierInfo)> {
+pub fn load_classifier(
+    config: &Config,
+    device: &Device,
+) -> Result<(Arc<dyn Classifier>, ClassifierInfo)> {
     let c = &config.classifier;
-    let info = ClassifierInfo { adapter: c.adapter.clone(), model: c.model.clone() };
+    let info = ClassifierInfo {
+        adapter: c.adapter.clone(),
+        model: c.model.clone(),
+    };
     if let Some(name) = c.adapter.strip_prefix("embedded:") {
         return Ok((embedded_classifier(name, device)?, info));
     }

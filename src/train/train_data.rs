@@ -26,12 +26,20 @@ pub struct RealBatch {
 
 impl TrainData {
     /// Keep the images of `classes` only, resampled to `resolution` (see `place`).
-    pub fn from_dataset(ds: &Dataset, classes: &[usize], resolution: usize, channels: usize, device: &Device) -> Result<Self> {
+    pub fn from_dataset(
+        ds: &Dataset,
+        classes: &[usize],
+        resolution: usize,
+        channels: usize,
+        device: &Device,
+    ) -> Result<Self> {
         let (c, h, w) = ds.image_shape();
         if c != channels {
             bail!("the data has {c} channel(s) but model.channels = {channels}");
         }
-        let keep: Vec<usize> = (0..ds.len()).filter(|&i| classes.contains(&(ds.labels[i] as usize))).collect();
+        let keep: Vec<usize> = (0..ds.len())
+            .filter(|&i| classes.contains(&(ds.labels[i] as usize)))
+            .collect();
         if keep.is_empty() {
             bail!("no training images left for classes {classes:?}");
         }
@@ -44,7 +52,12 @@ impl TrainData {
         }
         let labels: Vec<u32> = keep.iter().map(|&i| ds.labels[i]).collect();
         let images = Tensor::from_vec(out, (keep.len(), c, r, r), device)?;
-        Ok(TrainData { images, len: labels.len(), labels, class_names: ds.class_names.clone() })
+        Ok(TrainData {
+            images,
+            len: labels.len(),
+            labels,
+            class_names: ds.class_names.clone(),
+        })
     }
 
     /// Uniformly random rows (with replacement, so every batch has the same size).
@@ -55,7 +68,11 @@ impl TrainData {
 
     pub fn batch(&self, rows: &[usize]) -> Result<RealBatch> {
         let dev = self.images.device();
-        let idx = Tensor::from_vec(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), rows.len(), dev)?;
+        let idx = Tensor::from_vec(
+            rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+            rows.len(),
+            dev,
+        )?;
         let labels_host: Vec<u32> = rows.iter().map(|&r| self.labels[r]).collect();
         Ok(RealBatch {
             images: self.images.index_select(&idx, 0)?,

@@ -1,7 +1,9 @@
 //! The shared training loop: D steps, G step, EMA, logging, samples, checkpoints, resume,
 //! NaN guard, interruption.
 
-use super::checkpoint::{list_checkpoints, write_atomic, write_checkpoint, ClassifierInfo, RunInfo, TrainState};
+use super::checkpoint::{
+    list_checkpoints, write_atomic, write_checkpoint, ClassifierInfo, RunInfo, TrainState,
+};
 use super::config::Config;
 use super::grid::save_class_grid;
 use super::optim::Adam;
@@ -73,7 +75,10 @@ pub fn resolve_classes(names: &[String], wanted: &[String]) -> Result<Vec<usize>
         match i {
             Some(i) if !out.contains(&i) => out.push(i),
             Some(_) => {}
-            None => bail!("data.unseen: unknown class `{w}`; classes are: {}", names.join(", ")),
+            None => bail!(
+                "data.unseen: unknown class `{w}`; classes are: {}",
+                names.join(", ")
+            ),
         }
     }
     Ok(out)
@@ -108,7 +113,13 @@ impl Trainer {
         } else {
             dataset.clone()
         };
-        let data = TrainData::from_dataset(&dataset, &real_classes, config.model.resolution, config.model.channels, device)?;
+        let data = TrainData::from_dataset(
+            &dataset,
+            &real_classes,
+            config.model.resolution,
+            config.model.channels,
+            device,
+        )?;
         let k = class_names.len();
         let seed = config.run.seed;
         let g_store = ParamStore::new(device, seed ^ 0x6e6e_0001);
@@ -121,9 +132,19 @@ impl Trainer {
         let t = &config.train;
         let opt_g = Adam::new(g_store.trainable(), t.lr_g, t.beta1, t.beta2)?;
         let opt_d = Adam::new(d_store.trainable(), t.lr_d, t.beta1, t.beta2)?;
-        let emb = vec![("embedding.weight".to_string(), g_ema.embedding.table.clone())];
+        let emb = vec![(
+            "embedding.weight".to_string(),
+            g_ema.embedding.table.clone(),
+        )];
         let opt_am = Adam::new(emb, config.am.lr, 0.9, 0.999)?;
-        let nets = Nets { g, g_store, g_ema, ema_store, d, d_store };
+        let nets = Nets {
+            g,
+            g_store,
+            g_ema,
+            ema_store,
+            d,
+            d_store,
+        };
         let run_dir = config.run.out_dir.clone();
         let mut trainer = Trainer {
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -167,7 +188,10 @@ impl Trainer {
 
     /// Call the method with a fresh step context. Borrows the fields one by one, so the
     /// method and the context it reads can be used together.
-    fn with_method<R>(&mut self, call: impl FnOnce(&mut dyn Method, &mut StepContext) -> Result<R>) -> Result<R> {
+    fn with_method<R>(
+        &mut self,
+        call: impl FnOnce(&mut dyn Method, &mut StepContext) -> Result<R>,
+    ) -> Result<R> {
         let mut ctx = StepContext {
             nets: &self.nets,
             classifier: self.classifier.as_ref(),
@@ -182,10 +206,14 @@ impl Trainer {
 
     /// Write run.json and config.toml (a fresh run), or check them (resume).
     pub fn init_run_dir(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.run_dir).with_context(|| format!("creating run dir {}", self.run_dir.display()))?;
+        std::fs::create_dir_all(&self.run_dir)
+            .with_context(|| format!("creating run dir {}", self.run_dir.display()))?;
         let info = self.run_info()?;
         info.save(&self.run_dir)?;
-        write_atomic(&self.run_dir.join("config.toml"), self.config.to_toml()?.as_bytes())?;
+        write_atomic(
+            &self.run_dir.join("config.toml"),
+            self.config.to_toml()?.as_bytes(),
+        )?;
         Ok(())
     }
 
@@ -194,7 +222,11 @@ impl Trainer {
             method: self.config.run.method.clone(),
             seed: self.config.run.seed,
             class_names: self.class_names.clone(),
-            unseen: self.unseen.iter().map(|&i| self.class_names[i].clone()).collect(),
+            unseen: self
+                .unseen
+                .iter()
+                .map(|&i| self.class_names[i].clone())
+                .collect(),
             unseen_indices: self.unseen.clone(),
             stats_classes: self.stats_classes(),
             classifier: self.classifier_info.clone(),
@@ -207,7 +239,9 @@ impl Trainer {
     /// classes: its second phase optimises the new embedding against exactly those.
     fn stats_classes(&self) -> Vec<usize> {
         if self.config.run.method == "am" {
-            (0..self.class_names.len()).filter(|c| !self.unseen.contains(c)).collect()
+            (0..self.class_names.len())
+                .filter(|c| !self.unseen.contains(c))
+                .collect()
         } else {
             (0..self.class_names.len()).collect()
         }
@@ -245,7 +279,11 @@ impl Trainer {
         }
         let t2 = Instant::now();
         if update == GUpdate::Generator {
-            let decay = if self.step < self.config.train.ema_start { 0.0 } else { self.config.train.ema_decay };
+            let decay = if self.step < self.config.train.ema_start {
+                0.0
+            } else {
+                self.config.train.ema_decay
+            };
             ema_update(&self.nets.ema_store, &self.nets.g_store, decay)?;
         }
         let t3 = Instant::now();
@@ -261,11 +299,20 @@ impl Trainer {
     /// Stop with a clear message when a loss is not finite; the caller leaves the last good
     /// checkpoint untouched.
     fn guard(&self, who: &str, terms: &LossTerms) -> Result<()> {
-        let total = terms.total.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        let total = terms
+            .total
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?;
         if !total.is_finite() {
-            let bad: Vec<String> =
-                terms.logs.iter().filter(|(_, v)| !v.is_finite()).map(|(k, v)| format!("{k}={v}")).collect();
-            let last = list_checkpoints(&self.run_dir).ok().and_then(|c| c.last().map(|(_, p)| p.display().to_string()));
+            let bad: Vec<String> = terms
+                .logs
+                .iter()
+                .filter(|(_, v)| !v.is_finite())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let last = list_checkpoints(&self.run_dir)
+                .ok()
+                .and_then(|c| c.last().map(|(_, p)| p.display().to_string()));
             bail!(
                 "training diverged at step {}: the {who} loss is {total} ({}). The last good checkpoint is {}; \
                  try a lower learning rate (train.lr_g / train.lr_d) and `--resume`",
@@ -281,7 +328,11 @@ impl Trainer {
     fn params_finite(&self) -> Result<bool> {
         for store in [&self.nets.g_store, &self.nets.d_store, &self.nets.ema_store] {
             for (_, v) in store.all() {
-                let s = v.as_detached_tensor().sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+                let s = v
+                    .as_detached_tensor()
+                    .sum_all()?
+                    .to_dtype(candle_core::DType::F64)?
+                    .to_scalar::<f64>()?;
                 if !s.is_finite() {
                     return Ok(false);
                 }
@@ -301,9 +352,14 @@ impl Trainer {
         let dev = self.nets.g_store.device().clone();
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.run.seed ^ 0x5747_a7d5);
         self.nets.g_ema.standing_stats(8, |_| {
-            let z: Vec<f32> = (0..n * zd).map(|_| crate::nets::params::gaussian(&mut rng) as f32).collect();
+            let z: Vec<f32> = (0..n * zd)
+                .map(|_| crate::nets::params::gaussian(&mut rng) as f32)
+                .collect();
             let y: Vec<u32> = (0..n).map(|i| classes[i % classes.len()] as u32).collect();
-            Ok((Tensor::from_vec(z, (n, zd), &dev)?, Tensor::from_vec(y, n, &dev)?))
+            Ok((
+                Tensor::from_vec(z, (n, zd), &dev)?,
+                Tensor::from_vec(y, n, &dev)?,
+            ))
         })
     }
 
@@ -317,12 +373,17 @@ impl Trainer {
         let mut rng = ChaCha8Rng::seed_from_u64(0x0b5e_47ed);
         let mut total = 0.0;
         for &c in &self.unseen {
-            let z: Vec<f32> = (0..n * zd).map(|_| crate::nets::params::gaussian(&mut rng) as f32).collect();
+            let z: Vec<f32> = (0..n * zd)
+                .map(|_| crate::nets::params::gaussian(&mut rng) as f32)
+                .collect();
             let z = Tensor::from_vec(z, (n, zd), dev)?;
             let y = Tensor::from_vec(vec![c as u32; n], n, dev)?;
             let x = self.nets.g_ema.forward(&z, &y, Mode::EVAL)?;
             let logits = self.classifier.logits(&x)?.detach();
-            let p = crate::losses::log_softmax(&logits)?.exp()?.narrow(1, c, 1)?.mean_all()?;
+            let p = crate::losses::log_softmax(&logits)?
+                .exp()?
+                .narrow(1, c, 1)?
+                .mean_all()?;
             total += p.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         }
         Ok(Some(total / self.unseen.len() as f64))
@@ -336,12 +397,17 @@ impl Trainer {
         let dev = self.nets.g_store.device();
         let zd = self.config.model.z_dim;
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.run.seed ^ 0x9e1d);
-        let z: Vec<f32> = (0..k * cols * zd).map(|_| crate::nets::params::gaussian(&mut rng) as f32).collect();
+        let z: Vec<f32> = (0..k * cols * zd)
+            .map(|_| crate::nets::params::gaussian(&mut rng) as f32)
+            .collect();
         let z = Tensor::from_vec(z, (k * cols, zd), dev)?;
         let y: Vec<u32> = (0..k * cols).map(|i| (i / cols) as u32).collect();
         let y = Tensor::from_vec(y, k * cols, dev)?;
         let x = self.nets.g_ema.forward(&z, &y, Mode::EVAL)?;
-        let path = self.run_dir.join("samples").join(format!("step_{:06}.png", self.step));
+        let path = self
+            .run_dir
+            .join("samples")
+            .join(format!("step_{:06}.png", self.step));
         save_class_grid(&x, cols, &self.unseen, &path)?;
         Ok(path)
     }
@@ -349,7 +415,10 @@ impl Trainer {
     /// Write a checkpoint of the current step (atomic; keeps the newest K).
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
         if !self.params_finite()? {
-            bail!("step {}: parameters are not finite; not overwriting the last good checkpoint", self.step);
+            bail!(
+                "step {}: parameters are not finite; not overwriting the last good checkpoint",
+                self.step
+            );
         }
         self.refresh_ema_stats()?;
         let state = TrainState {
@@ -359,24 +428,37 @@ impl Trainer {
             opt_d_step: self.opt_d.step,
             opt_am_step: self.opt_am.step,
         };
-        write_checkpoint(&self.run_dir, self.step, self.config.run.keep_checkpoints, |dir| {
-            self.nets.g_store.save(&dir.join("generator.safetensors"))?;
-            self.nets.ema_store.save(&dir.join("generator_ema.safetensors"))?;
-            self.nets.d_store.save(&dir.join("discriminator.safetensors"))?;
-            let mut opt = HashMap::new();
-            self.opt_g.state_tensors("g", &mut opt);
-            self.opt_d.state_tensors("d", &mut opt);
-            self.opt_am.state_tensors("am", &mut opt);
-            candle_core::safetensors::save(&opt, dir.join("optimizers.safetensors"))?;
-            std::fs::write(dir.join("state.json"), serde_json::to_string_pretty(&state)?)?;
-            Ok(())
-        })
+        write_checkpoint(
+            &self.run_dir,
+            self.step,
+            self.config.run.keep_checkpoints,
+            |dir| {
+                self.nets.g_store.save(&dir.join("generator.safetensors"))?;
+                self.nets
+                    .ema_store
+                    .save(&dir.join("generator_ema.safetensors"))?;
+                self.nets
+                    .d_store
+                    .save(&dir.join("discriminator.safetensors"))?;
+                let mut opt = HashMap::new();
+                self.opt_g.state_tensors("g", &mut opt);
+                self.opt_d.state_tensors("d", &mut opt);
+                self.opt_am.state_tensors("am", &mut opt);
+                candle_core::safetensors::save(&opt, dir.join("optimizers.safetensors"))?;
+                std::fs::write(
+                    dir.join("state.json"),
+                    serde_json::to_string_pretty(&state)?,
+                )?;
+                Ok(())
+            },
+        )
     }
 
     /// Continue from the newest checkpoint in the run dir. Returns its step.
     pub fn resume(&mut self) -> Result<usize> {
-        let ckpt = super::checkpoint::latest_checkpoint(&self.run_dir)
-            .with_context(|| format!("--resume: nothing to resume in {}", self.run_dir.display()))?;
+        let ckpt = super::checkpoint::latest_checkpoint(&self.run_dir).with_context(|| {
+            format!("--resume: nothing to resume in {}", self.run_dir.display())
+        })?;
         let info = RunInfo::load(&self.run_dir)?;
         if info.net != self.config.model || info.method != self.config.run.method {
             bail!(
@@ -386,23 +468,34 @@ impl Trainer {
             );
         }
         let state: TrainState = serde_json::from_str(
-            &std::fs::read_to_string(ckpt.join("state.json")).with_context(|| format!("reading {}/state.json", ckpt.display()))?,
+            &std::fs::read_to_string(ckpt.join("state.json"))
+                .with_context(|| format!("reading {}/state.json", ckpt.display()))?,
         )
         .with_context(|| format!("{}/state.json: invalid", ckpt.display()))?;
-        self.nets.g_store.load(&ckpt.join("generator.safetensors"))?;
-        self.nets.ema_store.load(&ckpt.join("generator_ema.safetensors"))?;
-        self.nets.d_store.load(&ckpt.join("discriminator.safetensors"))?;
+        self.nets
+            .g_store
+            .load(&ckpt.join("generator.safetensors"))?;
+        self.nets
+            .ema_store
+            .load(&ckpt.join("generator_ema.safetensors"))?;
+        self.nets
+            .d_store
+            .load(&ckpt.join("discriminator.safetensors"))?;
         let opt_path = ckpt.join("optimizers.safetensors");
         let opt = candle_core::safetensors::load(&opt_path, self.nets.g_store.device())
             .with_context(|| format!("reading {}", opt_path.display()))?;
         let origin = opt_path.display().to_string();
-        self.opt_g.load_state("g", &opt, state.opt_g_step, &origin)?;
-        self.opt_d.load_state("d", &opt, state.opt_d_step, &origin)?;
-        self.opt_am.load_state("am", &opt, state.opt_am_step, &origin)?;
+        self.opt_g
+            .load_state("g", &opt, state.opt_g_step, &origin)?;
+        self.opt_d
+            .load_state("d", &opt, state.opt_d_step, &origin)?;
+        self.opt_am
+            .load_state("am", &opt, state.opt_am_step, &origin)?;
         self.rng = state.rng.restore()?;
         self.step = state.step;
         // In AM's embedding phase the EMA statistics were fixed before this checkpoint.
-        self.ema_stats_fixed = self.method.g_update(self.step, &self.config) == GUpdate::EmaClassEmbedding
+        self.ema_stats_fixed = self.method.g_update(self.step, &self.config)
+            == GUpdate::EmaClassEmbedding
             && self.step > self.config.run.steps.saturating_sub(self.config.am.steps);
         truncate_metrics(&self.run_dir.join("metrics.jsonl"), self.step)?;
         Ok(self.step)
@@ -415,8 +508,10 @@ impl Trainer {
         let bar = if self.progress {
             let b = indicatif::ProgressBar::new(total as u64);
             b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             b.set_position(self.step as u64);
             b
@@ -456,7 +551,10 @@ impl Trainer {
                 }
                 row.insert("p_unseen".into(), serde_json::json!(p));
                 row.insert("it_per_s".into(), serde_json::json!(it_s));
-                row.insert("time_s".into(), serde_json::json!(start.elapsed().as_secs_f64()));
+                row.insert(
+                    "time_s".into(),
+                    serde_json::json!(start.elapsed().as_secs_f64()),
+                );
                 writeln!(metrics, "{}", serde_json::Value::Object(row))?;
                 metrics.flush()?;
                 let short: Vec<String> = logs
@@ -484,7 +582,9 @@ impl Trainer {
 
 /// Drop metric lines after `step` (a resumed run rewrites them).
 fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
     let kept: Vec<&str> = text
         .lines()
         .filter(|l| {

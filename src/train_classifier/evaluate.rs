@@ -34,15 +34,31 @@ fn named(names: &[String], correct: &[usize], total: &[usize]) -> Vec<NamedAccur
     names
         .iter()
         .zip(correct.iter().zip(total))
-        .map(|(n, (&c, &t))| NamedAccuracy { name: n.clone(), accuracy: if t == 0 { f64::NAN } else { c as f64 / t as f64 }, count: t })
+        .map(|(n, (&c, &t))| NamedAccuracy {
+            name: n.clone(),
+            accuracy: if t == 0 {
+                f64::NAN
+            } else {
+                c as f64 / t as f64
+            },
+            count: t,
+        })
         .collect()
 }
 
 /// Clean accuracy on all of `data`; PGD accuracy on its first `pgd_limit` images.
-pub fn evaluate(net: &Net, data: &Dataset, attack: Option<(&PgdConfig, usize)>, device: &Device) -> Result<Evaluation> {
+pub fn evaluate(
+    net: &Net,
+    data: &Dataset,
+    attack: Option<(&PgdConfig, usize)>,
+    device: &Device,
+) -> Result<Evaluation> {
     let k = data.num_classes();
     let (mut cc, mut ct) = (vec![0usize; k], vec![0usize; k]);
-    let (mut gc, mut gt) = (vec![0usize; data.num_groups()], vec![0usize; data.num_groups()]);
+    let (mut gc, mut gt) = (
+        vec![0usize; data.num_groups()],
+        vec![0usize; data.num_groups()],
+    );
     for batch in data.sequential_batches(500, device) {
         let b = batch?;
         let pred: Vec<u32> = net.predict(&b.images)?.to_vec1()?;
@@ -59,7 +75,11 @@ pub fn evaluate(net: &Net, data: &Dataset, attack: Option<(&PgdConfig, usize)>, 
     }
     let correct: usize = cc.iter().sum();
     let per_group = named(&data.group_names, &gc, &gt);
-    let worst_group_accuracy = per_group.iter().filter(|g| g.count > 0).map(|g| g.accuracy).reduce(f64::min);
+    let worst_group_accuracy = per_group
+        .iter()
+        .filter(|g| g.count > 0)
+        .map(|g| g.accuracy)
+        .reduce(f64::min);
     let pgd_acc = match attack {
         Some((cfg, limit)) => {
             let idx: Vec<usize> = (0..data.len().min(limit)).collect();
@@ -74,7 +94,11 @@ pub fn evaluate(net: &Net, data: &Dataset, attack: Option<(&PgdConfig, usize)>, 
                 c += pred.iter().zip(&labels).filter(|(p, l)| p == l).count();
                 t += labels.len();
             }
-            Some(PgdAccuracy { attack: *cfg, accuracy: c as f64 / t.max(1) as f64, count: t })
+            Some(PgdAccuracy {
+                attack: *cfg,
+                accuracy: c as f64 / t.max(1) as f64,
+                count: t,
+            })
         }
         None => None,
     };

@@ -15,7 +15,10 @@ pub struct GroupDro {
 
 impl GroupDro {
     pub fn new(num_groups: usize, eta: f64) -> Self {
-        GroupDro { q: vec![1.0 / num_groups as f64; num_groups], eta }
+        GroupDro {
+            q: vec![1.0 / num_groups as f64; num_groups],
+            eta,
+        }
     }
 
     /// Robust loss from per-example losses `[B]` and group ids `[B]` (u32). Groups absent
@@ -33,7 +36,11 @@ impl GroupDro {
         }
         let onehot = Tensor::from_vec(onehot, (g.len(), k), device)?;
         let sums = per_example.unsqueeze(0)?.matmul(&onehot)?.squeeze(0)?;
-        let denom = Tensor::from_vec(counts.iter().map(|&c| c.max(1.0)).collect::<Vec<_>>(), k, device)?;
+        let denom = Tensor::from_vec(
+            counts.iter().map(|&c| c.max(1.0)).collect::<Vec<_>>(),
+            k,
+            device,
+        )?;
         let group_loss = (sums / denom)?;
         let gl: Vec<f32> = group_loss.detach().to_dtype(DType::F32)?.to_vec1()?;
         for j in 0..k {
@@ -43,7 +50,11 @@ impl GroupDro {
         }
         let total: f64 = self.q.iter().sum();
         self.q.iter_mut().for_each(|q| *q /= total);
-        let q = Tensor::from_vec(self.q.iter().map(|&v| v as f32).collect::<Vec<_>>(), k, device)?;
+        let q = Tensor::from_vec(
+            self.q.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            k,
+            device,
+        )?;
         Ok((group_loss * q)?.sum_all()?)
     }
 }

@@ -116,9 +116,19 @@ pub fn train(
         bail!("the training set is empty");
     }
     if train.class_names != test.class_names {
-        bail!("train and test sets disagree on class names: {:?} vs {:?}", train.class_names, test.class_names);
+        bail!(
+            "train and test sets disagree on class names: {:?} vs {:?}",
+            train.class_names,
+            test.class_names
+        );
     }
-    let net = Net::new(&cfg.arch, train.image_shape(), train.num_classes(), cfg.seed, device)?;
+    let net = Net::new(
+        &cfg.arch,
+        train.image_shape(),
+        train.num_classes(),
+        cfg.seed,
+        device,
+    )?;
     let mut dro = match cfg.dro_eta {
         Some(eta) => {
             if train.groups.is_none() {
@@ -133,8 +143,10 @@ pub fn train(
         let dir = checkpoint.context("--resume needs a checkpoint location")?;
         let state_path = dir.join("state.json");
         if state_path.is_file() {
-            let state: CheckpointState = serde_json::from_str(&std::fs::read_to_string(&state_path)?)
-                .with_context(|| format!("{}: unreadable checkpoint state", state_path.display()))?;
+            let state: CheckpointState = serde_json::from_str(&std::fs::read_to_string(
+                &state_path,
+            )?)
+            .with_context(|| format!("{}: unreadable checkpoint state", state_path.display()))?;
             if state.config.arch != cfg.arch || state.config.seed != cfg.seed {
                 bail!(
                     "{}: checkpoint is for --arch {} --seed {}, not --arch {} --seed {}",
@@ -154,34 +166,56 @@ pub fn train(
     }
     let mut opt = AdamW::new(
         net.varmap.all_vars(),
-        ParamsAdamW { lr: cfg.lr, weight_decay: cfg.weight_decay, ..Default::default() },
+        ParamsAdamW {
+            lr: cfg.lr,
+            weight_decay: cfg.weight_decay,
+            ..Default::default()
+        },
     )?;
     let steps_per_epoch = train.len().div_ceil(cfg.batch_size);
     let total_steps = (steps_per_epoch * cfg.epochs).max(1);
     let bar = if progress {
         let b = indicatif::ProgressBar::new(total_steps as u64);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} batches ({eta}) {msg}")
-                .unwrap()
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} batches ({eta}) {msg}",
+            )
+            .unwrap()
+            .progress_chars("=> "),
         );
         b.set_position((first_epoch * steps_per_epoch) as u64);
         b
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let augment = Augment { hflip: cfg.hflip, crop_pad: cfg.crop_pad };
+    let augment = Augment {
+        hflip: cfg.hflip,
+        crop_pad: cfg.crop_pad,
+    };
     let mut last_loss = f64::NAN;
     for epoch in first_epoch..cfg.epochs {
         let (mut loss_sum, mut n) = (0.0, 0usize);
-        let mut attack_rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(cfg.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9));
-        for (bi, batch) in train.batches(cfg.batch_size, cfg.seed.wrapping_add(epoch as u64), device).with_augment(augment).enumerate() {
+        let mut attack_rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
+            cfg.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9),
+        );
+        for (bi, batch) in train
+            .batches(cfg.batch_size, cfg.seed.wrapping_add(epoch as u64), device)
+            .with_augment(augment)
+            .enumerate()
+        {
             let b = batch?;
             // Cosine decay to zero over the whole run: a good final model in few epochs.
             let t = (epoch * steps_per_epoch + bi) as f64 / total_steps as f64;
             opt.set_learning_rate(cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()));
             let x = match &cfg.robust {
-                Some(p) => pgd(&net, &b.images, &b.labels, p, Mode::TrainNoUpdate, &mut attack_rng)?,
+                Some(p) => pgd(
+                    &net,
+                    &b.images,
+                    &b.labels,
+                    p,
+                    Mode::TrainNoUpdate,
+                    &mut attack_rng,
+                )?,
                 None => b.images.clone(),
             };
             let logits = net.forward(&x, Mode::Train)?;
@@ -192,22 +226,47 @@ pub fn train(
             };
             let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             if !lv.is_finite() {
-                bail!("training diverged (loss {lv}) at epoch {} batch {bi}; lower --lr", epoch + 1);
+                bail!(
+                    "training diverged (loss {lv}) at epoch {} batch {bi}; lower --lr",
+                    epoch + 1
+                );
             }
             opt.backward_step(&loss)?;
             loss_sum += lv * b.indices.len() as f64;
             n += b.indices.len();
             bar.inc(1);
-            bar.set_message(format!("epoch {}/{} loss {:.4}", epoch + 1, cfg.epochs, loss_sum / n as f64));
+            bar.set_message(format!(
+                "epoch {}/{} loss {:.4}",
+                epoch + 1,
+                cfg.epochs,
+                loss_sum / n as f64
+            ));
         }
         last_loss = loss_sum / n.max(1) as f64;
         if let Some(dir) = checkpoint {
-            save_checkpoint(dir, &net, &CheckpointState { epochs_done: epoch + 1, config: cfg.clone(), dro: dro.clone() })?;
+            save_checkpoint(
+                dir,
+                &net,
+                &CheckpointState {
+                    epochs_done: epoch + 1,
+                    config: cfg.clone(),
+                    dro: dro.clone(),
+                },
+            )?;
         }
     }
     bar.finish_and_clear();
-    let attack = cfg.pgd_eval.or(cfg.robust.map(|p| PgdConfig { steps: p.steps * 2, step_size: 2.5 * p.eps / (p.steps * 2) as f64, ..p }));
-    let test_eval = evaluate(&net, test, attack.as_ref().map(|a| (a, cfg.pgd_eval_limit)), device)?;
+    let attack = cfg.pgd_eval.or(cfg.robust.map(|p| PgdConfig {
+        steps: p.steps * 2,
+        step_size: 2.5 * p.eps / (p.steps * 2) as f64,
+        ..p
+    }));
+    let test_eval = evaluate(
+        &net,
+        test,
+        attack.as_ref().map(|a| (a, cfg.pgd_eval_limit)),
+        device,
+    )?;
     Ok(TrainOutcome {
         net,
         test: test_eval,
@@ -222,7 +281,11 @@ pub fn train(
 /// The adapter TOML for a model exported by `train` (generator space in, all logits out).
 pub fn adapter_toml(net: &Net, class_names: &[String], model_file: &str) -> String {
     let (c, h, w) = net.input_shape;
-    let names = class_names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
+    let names = class_names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "# Written by `probegan train-classifier`: the model reads generator space as is.\n\
          modality = \"image\"\nmodel = {model_file:?}\n\n[input]\nsize = [{h}, {w}]\nchannels = {c}\n\

@@ -10,8 +10,10 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let result = (|| -> Result<()> {
         let mut f = std::fs::File::create(&tmp)
             .map_err(|e| super::download::describe_io(e, &tmp, "creating"))?;
-        f.write_all(bytes).map_err(|e| super::download::describe_io(e, &tmp, "writing"))?;
-        f.sync_all().map_err(|e| super::download::describe_io(e, &tmp, "syncing"))?;
+        f.write_all(bytes)
+            .map_err(|e| super::download::describe_io(e, &tmp, "writing"))?;
+        f.sync_all()
+            .map_err(|e| super::download::describe_io(e, &tmp, "syncing"))?;
         Ok(())
     })();
     if let Err(e) = result {

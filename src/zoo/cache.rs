@@ -44,7 +44,12 @@ impl ZooOptions {
                 .ok_or_else(|| anyhow!("no platform config directory; set {ENV_CONFIG_DIR}"))?,
         };
         let offline = std::env::var(ENV_OFFLINE)
-            .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+            .map(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            })
             .unwrap_or(false);
         let mut download = DownloadOptions::default();
         if let Ok(v) = std::env::var(ENV_HTTP_TIMEOUT) {
@@ -53,10 +58,17 @@ impl ZooOptions {
                 .parse()
                 .ok()
                 .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                .ok_or_else(|| anyhow!("{ENV_HTTP_TIMEOUT}={v:?} is not a positive number of seconds"))?;
+                .ok_or_else(|| {
+                    anyhow!("{ENV_HTTP_TIMEOUT}={v:?} is not a positive number of seconds")
+                })?;
             download.read_timeout = Duration::from_secs_f64(secs);
         }
-        Ok(ZooOptions { cache_dir, config_dir, offline, download })
+        Ok(ZooOptions {
+            cache_dir,
+            config_dir,
+            offline,
+            download,
+        })
     }
 
     /// Directory holding one sub-directory per cached model.
@@ -82,16 +94,31 @@ pub fn model_path(entry: &ZooEntry, root: &Path) -> Result<PathBuf> {
 /// Make `entry`'s model available under `root`, downloading unless it is already there.
 /// `verify_cached` re-hashes an existing file (slow for big models; `zoo fetch` does it,
 /// model resolution only checks the size, since files only appear after verification).
-pub fn fetch(entry: &ZooEntry, origin: Origin, root: &Path, opts: &ZooOptions, verify_cached: bool) -> Result<Fetched> {
+pub fn fetch(
+    entry: &ZooEntry,
+    origin: Origin,
+    root: &Path,
+    opts: &ZooOptions,
+    verify_cached: bool,
+) -> Result<Fetched> {
     let dest = model_path(entry, root)?;
-    let model_dir = dest.parent().expect("model path has a parent").to_path_buf();
+    let model_dir = dest
+        .parent()
+        .expect("model path has a parent")
+        .to_path_buf();
     let mut downloaded = false;
     if let Some(problem) = cached_problem(entry, &dest, verify_cached)? {
         if dest.exists() {
             if opts.offline {
-                bail!("cached model {} is damaged ({problem}) and offline mode is on", dest.display());
+                bail!(
+                    "cached model {} is damaged ({problem}) and offline mode is on",
+                    dest.display()
+                );
             }
-            eprintln!("warning: {} is damaged ({problem}); downloading it again", dest.display());
+            eprintln!(
+                "warning: {} is damaged ({problem}); downloading it again",
+                dest.display()
+            );
             std::fs::remove_file(&dest).with_context(|| format!("removing {}", dest.display()))?;
         } else if opts.offline {
             bail!(
@@ -110,15 +137,26 @@ pub fn fetch(entry: &ZooEntry, origin: Origin, root: &Path, opts: &ZooOptions, v
         let _lock = lock_model_dir(&dest)?;
         if cached_problem(entry, &dest, false)?.is_none() {
             let adapter = adapter_for(entry, origin, &model_dir)?;
-            return Ok(Fetched { model: dest, adapter, downloaded: false });
+            return Ok(Fetched {
+                model: dest,
+                adapter,
+                downloaded: false,
+            });
         }
-        let expected = Expected { sha256: &entry.sha256, size: entry.size };
+        let expected = Expected {
+            sha256: &entry.sha256,
+            size: entry.size,
+        };
         download_verified(&entry.urls, &expected, &dest, &opts.download)
             .with_context(|| format!("fetching zoo model `{}`", entry.name))?;
         downloaded = true;
     }
     let adapter = adapter_for(entry, origin, &model_dir)?;
-    Ok(Fetched { model: dest, adapter, downloaded })
+    Ok(Fetched {
+        model: dest,
+        adapter,
+        downloaded,
+    })
 }
 
 /// Hold an exclusive advisory lock on `dest.lock` until the returned file is dropped.
@@ -133,8 +171,12 @@ fn lock_model_dir(dest: &Path) -> Result<std::fs::File> {
         .open(&path)
         .map_err(|e| super::download::describe_io(e, &path, "opening"))?;
     if file.try_lock().is_err() {
-        eprintln!("waiting for another probegan process downloading {} ...", dest.display());
-        file.lock().with_context(|| format!("locking {}", path.display()))?;
+        eprintln!(
+            "waiting for another probegan process downloading {} ...",
+            dest.display()
+        );
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
     }
     Ok(file)
 }
@@ -164,13 +206,19 @@ fn cached_problem(entry: &ZooEntry, dest: &Path, verify: bool) -> Result<Option<
 
 /// Built-in adapters are written beside the model; user adapters are used where they are.
 fn adapter_for(entry: &ZooEntry, origin: Origin, model_dir: &Path) -> Result<Option<PathBuf>> {
-    let Some(adapter) = entry.adapter.as_deref() else { return Ok(None) };
+    let Some(adapter) = entry.adapter.as_deref() else {
+        return Ok(None);
+    };
     match origin {
         Origin::Builtin => materialize_adapter(adapter, model_dir).map(Some),
         Origin::User => {
             let p = PathBuf::from(adapter);
             if !p.is_file() {
-                bail!("the adapter registered for zoo model `{}` is missing: {}", entry.name, p.display());
+                bail!(
+                    "the adapter registered for zoo model `{}` is missing: {}",
+                    entry.name,
+                    p.display()
+                );
             }
             Ok(Some(p))
         }

@@ -45,7 +45,12 @@ pub fn partial_path(dest: &Path) -> PathBuf {
 
 /// Download `urls` (mirrors, tried in order) to `dest`. `dest` appears only after its size
 /// and sha256 matched and the data was synced to disk.
-pub fn download_verified(urls: &[String], expected: &Expected, dest: &Path, opts: &DownloadOptions) -> Result<()> {
+pub fn download_verified(
+    urls: &[String],
+    expected: &Expected,
+    dest: &Path,
+    opts: &DownloadOptions,
+) -> Result<()> {
     if urls.is_empty() {
         bail!("no download urls for {}", dest.display());
     }
@@ -61,14 +66,21 @@ pub fn download_verified(urls: &[String], expected: &Expected, dest: &Path, opts
             Ok(()) => return Ok(()),
             Err(e) => {
                 let msg = format!("{e:#}");
-                errors.push(if msg.contains(url.as_str()) { msg } else { format!("{url}: {msg}") });
+                errors.push(if msg.contains(url.as_str()) {
+                    msg
+                } else {
+                    format!("{url}: {msg}")
+                });
             }
         }
     }
     if errors.len() == 1 {
         bail!("download failed: {}", errors.remove(0));
     }
-    bail!("download failed from every mirror:\n  {}", errors.join("\n  "))
+    bail!(
+        "download failed from every mirror:\n  {}",
+        errors.join("\n  ")
+    )
 }
 
 fn download_one(
@@ -96,7 +108,9 @@ fn download_one(
 
 /// Bytes already on disk in the partial file (0 if none or not a regular file).
 fn existing_len(part: &Path) -> u64 {
-    std::fs::metadata(part).map(|m| if m.is_file() { m.len() } else { 0 }).unwrap_or(0)
+    std::fs::metadata(part)
+        .map(|m| if m.is_file() { m.len() } else { 0 })
+        .unwrap_or(0)
 }
 
 fn fetch_into(
@@ -155,7 +169,8 @@ fn fetch_into(
         bar.set_position(written);
     }
     bar.finish_and_clear();
-    file.sync_all().map_err(|e| describe_io(e, part, "syncing"))?;
+    file.sync_all()
+        .map_err(|e| describe_io(e, part, "syncing"))?;
     if let Some(total) = total {
         if written < total {
             bail!(
@@ -196,7 +211,9 @@ fn open_partial(part: &Path, append: bool) -> Result<File> {
     } else {
         options.truncate(true);
     }
-    options.open(part).map_err(|e| describe_io(e, part, "opening"))
+    options
+        .open(part)
+        .map_err(|e| describe_io(e, part, "opening"))
 }
 
 /// Check size and hash of the finished partial file, then rename it into place. A wrong
@@ -233,7 +250,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| describe_io(e, path, "reading"))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| describe_io(e, path, "reading"))?;
         if n == 0 {
             break;
         }
@@ -246,7 +265,12 @@ fn remove_quietly(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
-fn progress_bar(opts: &DownloadOptions, total: Option<u64>, start: u64, url: &str) -> indicatif::ProgressBar {
+fn progress_bar(
+    opts: &DownloadOptions,
+    total: Option<u64>,
+    start: u64,
+    url: &str,
+) -> indicatif::ProgressBar {
     if !opts.progress {
         return indicatif::ProgressBar::hidden();
     }
@@ -298,14 +322,23 @@ fn describe_http(e: reqwest::Error, url: &str) -> anyhow::Error {
     }
 }
 
-fn describe_body_error(e: std::io::Error, url: &str, written: u64, total: Option<u64>) -> anyhow::Error {
+fn describe_body_error(
+    e: std::io::Error,
+    url: &str,
+    written: u64,
+    total: Option<u64>,
+) -> anyhow::Error {
     let got = match total {
         Some(t) => format!("{written} of {t} bytes"),
         None => format!("{written} bytes"),
     };
     let timed_out = e.kind() == ErrorKind::TimedOut
         || error_chain(&e).to_ascii_lowercase().contains("timed out");
-    let what = if timed_out { "timed out (server stalled)" } else { "interrupted (truncated response)" };
+    let what = if timed_out {
+        "timed out (server stalled)"
+    } else {
+        "interrupted (truncated response)"
+    };
     anyhow!(
         "download from {url} {what} after {got}: {}; the partial file is kept, run the \
          command again to resume",
@@ -336,7 +369,10 @@ mod tests {
         let e = std::io::Error::from_raw_os_error(28);
         let msg = describe_io(e, Path::new("/x/y.part"), "writing").to_string();
         #[cfg(unix)]
-        assert!(msg.contains("disk full") && msg.contains("/x/y.part"), "{msg}");
+        assert!(
+            msg.contains("disk full") && msg.contains("/x/y.part"),
+            "{msg}"
+        );
         let _ = msg;
     }
 }

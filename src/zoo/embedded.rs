@@ -7,23 +7,52 @@ use std::path::{Path, PathBuf};
 
 /// (repository-relative path, contents) of every built-in adapter.
 pub const ADAPTERS: &[(&str, &str)] = &[
-    ("adapters/zoo/mnist-8.toml", include_str!("../../adapters/zoo/mnist-8.toml")),
-    ("adapters/zoo/squeezenet1.1.toml", include_str!("../../adapters/zoo/squeezenet1.1.toml")),
-    ("adapters/zoo/mobilenetv2.toml", include_str!("../../adapters/zoo/mobilenetv2.toml")),
-    ("adapters/zoo/shufflenet-v2.toml", include_str!("../../adapters/zoo/shufflenet-v2.toml")),
-    ("adapters/zoo/resnet18-v2.toml", include_str!("../../adapters/zoo/resnet18-v2.toml")),
-    ("adapters/zoo/resnet50-v2.toml", include_str!("../../adapters/zoo/resnet50-v2.toml")),
-    ("adapters/zoo/efficientnet-lite4.toml", include_str!("../../adapters/zoo/efficientnet-lite4.toml")),
-    ("adapters/zoo/vgg16.toml", include_str!("../../adapters/zoo/vgg16.toml")),
+    (
+        "adapters/zoo/mnist-8.toml",
+        include_str!("../../adapters/zoo/mnist-8.toml"),
+    ),
+    (
+        "adapters/zoo/squeezenet1.1.toml",
+        include_str!("../../adapters/zoo/squeezenet1.1.toml"),
+    ),
+    (
+        "adapters/zoo/mobilenetv2.toml",
+        include_str!("../../adapters/zoo/mobilenetv2.toml"),
+    ),
+    (
+        "adapters/zoo/shufflenet-v2.toml",
+        include_str!("../../adapters/zoo/shufflenet-v2.toml"),
+    ),
+    (
+        "adapters/zoo/resnet18-v2.toml",
+        include_str!("../../adapters/zoo/resnet18-v2.toml"),
+    ),
+    (
+        "adapters/zoo/resnet50-v2.toml",
+        include_str!("../../adapters/zoo/resnet50-v2.toml"),
+    ),
+    (
+        "adapters/zoo/efficientnet-lite4.toml",
+        include_str!("../../adapters/zoo/efficientnet-lite4.toml"),
+    ),
+    (
+        "adapters/zoo/vgg16.toml",
+        include_str!("../../adapters/zoo/vgg16.toml"),
+    ),
 ];
 
 /// (repository-relative path, contents) of label files the built-in adapters reference.
-pub const LABEL_FILES: &[(&str, &str)] =
-    &[("models/imagenet_labels.txt", include_str!("../../models/imagenet_labels.txt"))];
+pub const LABEL_FILES: &[(&str, &str)] = &[(
+    "models/imagenet_labels.txt",
+    include_str!("../../models/imagenet_labels.txt"),
+)];
 
 /// The embedded adapter text for a repository-relative path.
 pub fn adapter_text(repo_path: &str) -> Option<&'static str> {
-    ADAPTERS.iter().find(|(p, _)| *p == repo_path).map(|(_, t)| *t)
+    ADAPTERS
+        .iter()
+        .find(|(p, _)| *p == repo_path)
+        .map(|(_, t)| *t)
 }
 
 /// Name of the adapter file inside a model's cache directory.
@@ -42,7 +71,11 @@ pub fn materialize_adapter(repo_path: &str, model_dir: &Path) -> Result<PathBuf>
         let relative = relative_path(adapter_dir, Path::new(label_path));
         let quoted = format!("\"{relative}\"");
         if text.contains(&quoted) {
-            let file_name = Path::new(label_path).file_name().unwrap().to_string_lossy().into_owned();
+            let file_name = Path::new(label_path)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             super::names::validate_file_name(&file_name)?;
             write_if_changed(&model_dir.join(&file_name), contents.as_bytes())?;
             text = text.replace(&quoted, &format!("\"{file_name}\""));
@@ -66,7 +99,11 @@ fn relative_path(from: &Path, to: &Path) -> String {
     let to: Vec<_> = to.components().collect();
     let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
     let mut parts: Vec<String> = vec!["..".to_string(); from.len() - common];
-    parts.extend(to[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
     parts.join("/")
 }
 
@@ -76,8 +113,14 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative_path(Path::new("adapters/zoo"), Path::new("models/x.txt")), "../../models/x.txt");
-        assert_eq!(relative_path(Path::new("models"), Path::new("models/x.txt")), "x.txt");
+        assert_eq!(
+            relative_path(Path::new("adapters/zoo"), Path::new("models/x.txt")),
+            "../../models/x.txt"
+        );
+        assert_eq!(
+            relative_path(Path::new("models"), Path::new("models/x.txt")),
+            "x.txt"
+        );
     }
 
     #[test]
@@ -85,9 +128,17 @@ mod tests {
         let reg = super::super::registry::Registry::builtin().unwrap();
         for (e, _) in reg.entries() {
             let a = e.adapter.as_deref().unwrap();
-            assert!(adapter_text(a).is_some(), "{}: adapter {a} not embedded", e.name);
+            assert!(
+                adapter_text(a).is_some(),
+                "{}: adapter {a} not embedded",
+                e.name
+            );
         }
-        assert_eq!(ADAPTERS.len(), reg.names().len(), "an embedded adapter has no registry entry");
+        assert_eq!(
+            ADAPTERS.len(),
+            reg.names().len(),
+            "an embedded adapter has no registry entry"
+        );
     }
 
     #[test]

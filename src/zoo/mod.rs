@@ -52,13 +52,19 @@ pub fn resolve_model_arg_with(arg: &str, opts: &ZooOptions) -> Result<ResolvedMo
     let registry = Registry::load(&opts.config_dir)?;
     let (entry, origin) = registry.require(arg)?;
     let fetched = fetch(entry, origin, &opts.zoo_root(), opts, false)?;
-    Ok(ResolvedModel { path: fetched.model, adapter: fetched.adapter })
+    Ok(ResolvedModel {
+        path: fetched.model,
+        adapter: fetched.adapter,
+    })
 }
 
 fn existing_file(arg: &str) -> Result<Option<ResolvedModel>> {
     let p = Path::new(arg);
     if p.is_file() {
-        return Ok(Some(ResolvedModel { path: p.to_path_buf(), adapter: None }));
+        return Ok(Some(ResolvedModel {
+            path: p.to_path_buf(),
+            adapter: None,
+        }));
     }
     if p.is_dir() {
         bail!("`{arg}` is a directory, not an ONNX model file");

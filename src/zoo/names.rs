@@ -60,7 +60,9 @@ mod tests {
 
     #[test]
     fn rejects_escaping_names() {
-        for n in ["", "..", ".", "../x", "a/b", "/abs", "a\\b", "C:x", ".hidden", "-rf", "a b", "x\0"] {
+        for n in [
+            "", "..", ".", "../x", "a/b", "/abs", "a\\b", "C:x", ".hidden", "-rf", "a b", "x\0",
+        ] {
             assert!(validate_name(n).is_err(), "{n:?} accepted");
         }
         assert!(child_dir(Path::new("/c"), "../x").is_err());

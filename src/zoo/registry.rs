@@ -82,7 +82,11 @@ impl ZooEntry {
             bail!("{}: size 0", ctx());
         }
         if !matches!(self.modality.as_str(), "image" | "audio") {
-            bail!("{}: modality `{}` is not `image` or `audio`", ctx(), self.modality);
+            bail!(
+                "{}: modality `{}` is not `image` or `audio`",
+                ctx(),
+                self.modality
+            );
         }
         Ok(())
     }
@@ -115,7 +119,9 @@ impl Registry {
     pub fn from_toml_str(text: &str, origin: &str, kind: Origin) -> Result<Registry> {
         let file: RegistryFile =
             toml::from_str(text).with_context(|| format!("{origin}: not a valid zoo registry"))?;
-        let mut reg = Registry { entries: Vec::new() };
+        let mut reg = Registry {
+            entries: Vec::new(),
+        };
         for mut entry in file.models {
             entry.validate(origin)?;
             if kind == Origin::Builtin && entry.size.is_none() {
@@ -128,7 +134,11 @@ impl Registry {
 
     /// Only the embedded list.
     pub fn builtin() -> Result<Registry> {
-        Registry::from_toml_str(BUILTIN_REGISTRY, "models/zoo.toml (built in)", Origin::Builtin)
+        Registry::from_toml_str(
+            BUILTIN_REGISTRY,
+            "models/zoo.toml (built in)",
+            Origin::Builtin,
+        )
     }
 
     /// The embedded list plus the user registry in `config_dir` (if present).
@@ -156,7 +166,10 @@ impl Registry {
     }
 
     pub fn get(&self, name: &str) -> Option<(&ZooEntry, Origin)> {
-        self.entries.iter().find(|(e, _)| e.name == name).map(|(e, o)| (e, *o))
+        self.entries
+            .iter()
+            .find(|(e, _)| e.name == name)
+            .map(|(e, o)| (e, *o))
     }
 
     /// Look a name up or list the known names in the error.
@@ -193,12 +206,17 @@ pub fn add_user_entry(config_dir: &Path, mut entry: ZooEntry) -> Result<PathBuf>
             Origin::Builtin => "a built-in model",
             Origin::User => "already in your registry",
         };
-        bail!("`{}` is {what} ({}); pick another name", entry.name, path.display());
+        bail!(
+            "`{}` is {what} ({}); pick another name",
+            entry.name,
+            path.display()
+        );
     }
     let mut file: RegistryFile = if path.exists() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{}: not a valid zoo registry", path.display()))?
+        toml::from_str(&text)
+            .with_context(|| format!("{}: not a valid zoo registry", path.display()))?
     } else {
         RegistryFile::default()
     };
@@ -219,7 +237,11 @@ mod tests {
         let reg = Registry::builtin().unwrap();
         assert!(reg.names().len() >= 5);
         for (e, _) in reg.entries() {
-            assert!(e.urls.iter().all(|u| u.starts_with("https://")), "{}", e.name);
+            assert!(
+                e.urls.iter().all(|u| u.starts_with("https://")),
+                "{}",
+                e.name
+            );
             assert!(e.hash_source.is_some(), "{} has no hash_source", e.name);
             assert!(e.adapter.is_some(), "{} has no adapter", e.name);
         }
@@ -228,15 +250,35 @@ mod tests {
     #[test]
     fn rejects_bad_fields() {
         let base = |name: &str, sha: &str, url: &str| {
-            format!("[[model]]\nname = \"{name}\"\nurls = [\"{url}\"]\nsha256 = \"{sha}\"\nsize = 1\n")
+            format!(
+                "[[model]]\nname = \"{name}\"\nurls = [\"{url}\"]\nsha256 = \"{sha}\"\nsize = 1\n"
+            )
         };
         let sha = "a".repeat(64);
-        assert!(Registry::from_toml_str(&base("ok", &sha, "https://x/y"), "t", Origin::User).is_ok());
-        assert!(Registry::from_toml_str(&base("../evil", &sha, "https://x/y"), "t", Origin::User).is_err());
-        assert!(Registry::from_toml_str(&base("/abs", &sha, "https://x/y"), "t", Origin::User).is_err());
-        assert!(Registry::from_toml_str(&base("ok", "abc", "https://x/y"), "t", Origin::User).is_err());
-        assert!(Registry::from_toml_str(&base("ok", &sha, "file:///etc/passwd"), "t", Origin::User).is_err());
-        let twice = format!("{}{}", base("a", &sha, "https://x"), base("a", &sha, "https://x"));
+        assert!(
+            Registry::from_toml_str(&base("ok", &sha, "https://x/y"), "t", Origin::User).is_ok()
+        );
+        assert!(
+            Registry::from_toml_str(&base("../evil", &sha, "https://x/y"), "t", Origin::User)
+                .is_err()
+        );
+        assert!(
+            Registry::from_toml_str(&base("/abs", &sha, "https://x/y"), "t", Origin::User).is_err()
+        );
+        assert!(
+            Registry::from_toml_str(&base("ok", "abc", "https://x/y"), "t", Origin::User).is_err()
+        );
+        assert!(Registry::from_toml_str(
+            &base("ok", &sha, "file:///etc/passwd"),
+            "t",
+            Origin::User
+        )
+        .is_err());
+        let twice = format!(
+            "{}{}",
+            base("a", &sha, "https://x"),
+            base("a", &sha, "https://x")
+        );
         assert!(Registry::from_toml_str(&twice, "t", Origin::User).is_err());
     }
 }

@@ -26,9 +26,14 @@ pub fn rand_f32(n: usize, seed: u64) -> Vec<f32> {
 /// central finite differences, over every input coordinate of every input.
 pub fn grad_error(g: &GraphBuilder, inputs: &[Tensor]) -> f64 {
     let bytes = g.to_bytes();
-    let m = OnnxModel::from_bytes_with(&bytes, "test graph", &Device::Cpu, DType::F64).expect("load");
+    let m =
+        OnnxModel::from_bytes_with(&bytes, "test graph", &Device::Cpu, DType::F64).expect("load");
     let out0 = m.forward(inputs).expect("forward");
-    let weights: Vec<Tensor> = out0.iter().enumerate().map(|(i, o)| randn(o.dims(), -1.0, 1.0, 100 + i as u64)).collect();
+    let weights: Vec<Tensor> = out0
+        .iter()
+        .enumerate()
+        .map(|(i, o)| randn(o.dims(), -1.0, 1.0, 100 + i as u64))
+        .collect();
     let loss = |ins: &[Tensor]| -> Tensor {
         let outs = m.forward(ins).expect("forward");
         let mut total = Tensor::new(0.0f64, &Device::Cpu).unwrap();
@@ -37,7 +42,10 @@ pub fn grad_error(g: &GraphBuilder, inputs: &[Tensor]) -> f64 {
         }
         total
     };
-    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let vars: Vec<Var> = inputs
+        .iter()
+        .map(|t| Var::from_tensor(t).unwrap())
+        .collect();
     let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
     let grads = loss(&ts).backward().unwrap();
     let mut worst = 0.0f64;
@@ -73,6 +81,12 @@ pub fn grad_error(g: &GraphBuilder, inputs: &[Tensor]) -> f64 {
 pub fn check(family: &str, case: &str, g: &GraphBuilder, inputs: &[Tensor]) {
     let err = grad_error(g, inputs);
     let ok = err < 1e-5;
-    println!("| {family:<12} | {case:<48} | {err:.1e} | {} |", if ok { "PASS" } else { "FAIL" });
-    assert!(ok, "{family}/{case}: gradient differs from finite differences (max rel err {err:.2e})");
+    println!(
+        "| {family:<12} | {case:<48} | {err:.1e} | {} |",
+        if ok { "PASS" } else { "FAIL" }
+    );
+    assert!(
+        ok,
+        "{family}/{case}: gradient differs from finite differences (max rel err {err:.2e})"
+    );
 }

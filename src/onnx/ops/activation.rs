@@ -41,7 +41,8 @@ pub fn unary(info: &NodeInfo) -> Result<Box<dyn Op>> {
 
 /// `relu(x) - a * relu(-x)`: leaky/PReLU without a mask, so the gradient is exact on both sides.
 fn leaky(x: &Tensor, slope: &Tensor) -> Result<Tensor> {
-    Ok(x.relu()?.broadcast_sub(&x.neg()?.relu()?.broadcast_mul(slope)?)?)
+    Ok(x.relu()?
+        .broadcast_sub(&x.neg()?.relu()?.broadcast_mul(slope)?)?)
 }
 
 pub fn parametric(info: &NodeInfo) -> Result<Box<dyn Op>> {
@@ -50,7 +51,11 @@ pub fn parametric(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let (alpha, beta, gamma) = match kind.as_str() {
         "LeakyRelu" => (a.float("alpha", 0.01)?, 0.0, 0.0),
         "Elu" | "Celu" | "ThresholdedRelu" => (a.float("alpha", 1.0)?, 0.0, 0.0),
-        "Selu" => (a.float("alpha", 1.673_263_2)?, 0.0, a.float("gamma", 1.050_701)?),
+        "Selu" => (
+            a.float("alpha", 1.673_263_2)?,
+            0.0,
+            a.float("gamma", 1.050_701)?,
+        ),
         "HardSigmoid" => (a.float("alpha", 0.2)?, a.float("beta", 0.5)?, 0.0),
         "HardSwish" => (1.0 / 6.0, 0.5, 0.0),
         _ => (0.0, 0.0, 0.0),
@@ -62,7 +67,10 @@ pub fn parametric(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let y = match kind.as_str() {
             "LeakyRelu" => (x.relu()? - (x.neg()?.relu()? * alpha)?)?,
             "Elu" => x.elu(alpha)?,
-            "Celu" => (x.relu()? + ((x.neg()?.relu()?.neg()? / alpha)?.exp()? - 1.0)?.affine(alpha, 0.0)?)?,
+            "Celu" => {
+                (x.relu()?
+                    + ((x.neg()?.relu()?.neg()? / alpha)?.exp()? - 1.0)?.affine(alpha, 0.0)?)?
+            }
             "Selu" => (x.elu(alpha)? * gamma)?,
             "ThresholdedRelu" => (x.gt(alpha)?.to_dtype(x.dtype())? * &x)?,
             "HardSigmoid" => clamp(&x.affine(alpha, beta)?, Some(0.0), Some(1.0))?,
@@ -81,7 +89,11 @@ pub fn prelu(_info: &NodeInfo) -> Result<Box<dyn Op>> {
         let mut slope = dev(input(ins, 1)?, ctx)?;
         // Old PyTorch exports give a per-channel slope as [C]; ONNX broadcasting would align it
         // with the last axis, so place it on axis 1 when that is the only fit.
-        if slope.rank() == 1 && x.rank() > 2 && slope.dim(0)? == x.dim(1)? && slope.dim(0)? != x.dim(x.rank() - 1)? {
+        if slope.rank() == 1
+            && x.rank() > 2
+            && slope.dim(0)? == x.dim(1)?
+            && slope.dim(0)? != x.dim(x.rank() - 1)?
+        {
             let mut shape = vec![1; x.rank() - 1];
             shape[0] = slope.dim(0)?;
             slope = slope.reshape(shape)?;
@@ -93,7 +105,10 @@ pub fn prelu(_info: &NodeInfo) -> Result<Box<dyn Op>> {
 /// Clip, attribute form (opset < 11) and input form; ReLU6 (Clip 0..6) is the hot case.
 pub fn clip(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let (lo, hi) = if info.opset < 11 {
-        (info.attrs.opt_float("min")?.map(f64::from), info.attrs.opt_float("max")?.map(f64::from))
+        (
+            info.attrs.opt_float("min")?.map(f64::from),
+            info.attrs.opt_float("max")?.map(f64::from),
+        )
     } else {
         let c = |i: usize| -> Result<Option<Option<f64>>> {
             if !info.has_input(i) {
@@ -104,20 +119,28 @@ pub fn clip(info: &NodeInfo) -> Result<Box<dyn Op>> {
         match (c(1)?, c(2)?) {
             (Some(lo), Some(hi)) => (lo, hi),
             // Runtime bounds: read them per call.
-            _ => return op(|ctx, ins| {
-                let x = dev(input(ins, 0)?, ctx)?;
-                let lo = opt_input(ins, 1).map(|v| v.scalar_f64()).transpose()?;
-                let hi = opt_input(ins, 2).map(|v| v.scalar_f64()).transpose()?;
-                Ok(vec![Value::Device(clamp(&x, lo, hi)?)])
-            }),
+            _ => {
+                return op(|ctx, ins| {
+                    let x = dev(input(ins, 0)?, ctx)?;
+                    let lo = opt_input(ins, 1).map(|v| v.scalar_f64()).transpose()?;
+                    let hi = opt_input(ins, 2).map(|v| v.scalar_f64()).transpose()?;
+                    Ok(vec![Value::Device(clamp(&x, lo, hi)?)])
+                })
+            }
         }
     };
     op(move |ctx, ins| {
         let x = input(ins, 0)?;
         if x.is_host() {
             let v = x.tensor();
-            let v = match lo { Some(l) => v.maximum(l as i64)?, None => v.clone() };
-            let v = match hi { Some(h) => v.minimum(h as i64)?, None => v };
+            let v = match lo {
+                Some(l) => v.maximum(l as i64)?,
+                None => v.clone(),
+            };
+            let v = match hi {
+                Some(h) => v.minimum(h as i64)?,
+                None => v,
+            };
             return Ok(vec![Value::Host(v)]);
         }
         Ok(vec![Value::Device(clamp(&dev(x, ctx)?, lo, hi)?)])

@@ -25,7 +25,11 @@ impl Window {
         let kernel = a.usizes("kernel_shape")?;
         let auto_pad = a.string("auto_pad", "NOTSET")?;
         let strides = a.usizes("strides")?;
-        let rank = kernel.as_ref().map(|k| k.len()).or(strides.as_ref().map(|s| s.len())).unwrap_or(0);
+        let rank = kernel
+            .as_ref()
+            .map(|k| k.len())
+            .or(strides.as_ref().map(|s| s.len()))
+            .unwrap_or(0);
         let w = Window {
             rank,
             strides: strides.unwrap_or_else(|| vec![1; rank]),
@@ -34,7 +38,10 @@ impl Window {
             kernel,
             auto_pad,
         };
-        if !matches!(w.auto_pad.as_str(), "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID" | "") {
+        if !matches!(
+            w.auto_pad.as_str(),
+            "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID" | ""
+        ) {
             bail!("unknown auto_pad `{}`", w.auto_pad);
         }
         if w.strides.contains(&0) || w.dilations.contains(&0) {
@@ -45,7 +52,11 @@ impl Window {
 
     /// Resolve to 2-D: (kernel, stride, dilation, pads) for input spatial dims `sp` and a
     /// kernel of `k` (taken from the weight when the attribute is absent).
-    pub fn resolve(&self, sp: &[usize], k: &[usize]) -> Result<((usize, usize), (usize, usize), (usize, usize), Pad2d)> {
+    pub fn resolve(
+        &self,
+        sp: &[usize],
+        k: &[usize],
+    ) -> Result<((usize, usize), (usize, usize), (usize, usize), Pad2d)> {
         let r = sp.len();
         if r == 0 || r > 2 {
             bail!("only 1-D and 2-D spatial inputs are supported, got {r}-D");
@@ -53,12 +64,20 @@ impl Window {
         let get = |v: &[usize], i: usize, d: usize| v.get(i).copied().unwrap_or(d);
         let mut pads = [0usize; 4];
         for i in 0..r {
-            let (kk, s, d) = (get(k, i, 1), get(&self.strides, i, 1), get(&self.dilations, i, 1));
+            let (kk, s, d) = (
+                get(k, i, 1),
+                get(&self.strides, i, 1),
+                get(&self.dilations, i, 1),
+            );
             let (b, e) = match self.auto_pad.as_str() {
                 "SAME_UPPER" | "SAME_LOWER" => {
                     let out = sp[i].div_ceil(s);
                     let total = ((out - 1) * s + (kk - 1) * d + 1).saturating_sub(sp[i]);
-                    if self.auto_pad == "SAME_UPPER" { (total / 2, total - total / 2) } else { (total - total / 2, total / 2) }
+                    if self.auto_pad == "SAME_UPPER" {
+                        (total / 2, total - total / 2)
+                    } else {
+                        (total - total / 2, total / 2)
+                    }
                 }
                 "VALID" => (0, 0),
                 _ => (get(&self.pads, i, 0), get(&self.pads, i + r, 0)),
@@ -66,13 +85,34 @@ impl Window {
             pads[i] = b;
             pads[i + 2] = e;
         }
-        let two = |v: &[usize], d: usize| if r == 1 { (1, get(v, 0, d)) } else { (get(v, 0, d), get(v, 1, d)) };
-        let pad = if r == 1 {
-            Pad2d { top: 0, bottom: 0, left: pads[0], right: pads[2] }
-        } else {
-            Pad2d { top: pads[0], left: pads[1], bottom: pads[2], right: pads[3] }
+        let two = |v: &[usize], d: usize| {
+            if r == 1 {
+                (1, get(v, 0, d))
+            } else {
+                (get(v, 0, d), get(v, 1, d))
+            }
         };
-        Ok((two(k, 1), two(&self.strides, 1), two(&self.dilations, 1), pad))
+        let pad = if r == 1 {
+            Pad2d {
+                top: 0,
+                bottom: 0,
+                left: pads[0],
+                right: pads[2],
+            }
+        } else {
+            Pad2d {
+                top: pads[0],
+                left: pads[1],
+                bottom: pads[2],
+                right: pads[3],
+            }
+        };
+        Ok((
+            two(k, 1),
+            two(&self.strides, 1),
+            two(&self.dilations, 1),
+            pad,
+        ))
     }
 }
 
@@ -81,7 +121,10 @@ pub fn to_2d(t: &Tensor) -> Result<Tensor> {
     Ok(match t.rank() {
         3 => t.unsqueeze(2)?,
         4 => t.clone(),
-        r => bail!("expected a 1-D or 2-D spatial tensor (rank 3 or 4), got rank {r} {:?}", t.dims()),
+        r => bail!(
+            "expected a 1-D or 2-D spatial tensor (rank 3 or 4), got rank {r} {:?}",
+            t.dims()
+        ),
     })
 }
 
@@ -98,14 +141,28 @@ pub fn conv(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let b = opt_input(ins, 2).map(|b| b.float(ctx)).transpose()?;
         let rank = x.rank();
         if wt.rank() != rank {
-            bail!("input {:?} and weight {:?} ranks differ", x.dims(), wt.dims());
+            bail!(
+                "input {:?} and weight {:?} ranks differ",
+                x.dims(),
+                wt.dims()
+            );
         }
         if x.dim(1)? != wt.dim(1)? * groups {
-            bail!("input has {} channels, weight {:?} with group={groups} expects {}", x.dim(1)?, wt.dims(), wt.dim(1)? * groups);
+            bail!(
+                "input has {} channels, weight {:?} with group={groups} expects {}",
+                x.dim(1)?,
+                wt.dims(),
+                wt.dim(1)? * groups
+            );
         }
         let k = w.kernel.clone().unwrap_or_else(|| wt.dims()[2..].to_vec());
         let (_, stride, dilation, padding) = w.resolve(&x.dims()[2..], &k)?;
-        let spec = Conv2dSpec { stride, padding, dilation, groups };
+        let spec = Conv2dSpec {
+            stride,
+            padding,
+            dilation,
+            groups,
+        };
         let y = kernels::conv2d(&to_2d(&x)?, &to_2d(&wt)?, b.as_ref(), &spec)?;
         Ok(vec![Value::Device(from_2d(y, rank)?)])
     })
@@ -124,7 +181,11 @@ pub fn conv_transpose(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let sp = &x.dims()[2..];
         let r = sp.len();
         if r == 0 || r > 2 || wt.rank() != rank {
-            bail!("ConvTranspose supports 1-D and 2-D only (input {:?}, weight {:?})", x.dims(), wt.dims());
+            bail!(
+                "ConvTranspose supports 1-D and 2-D only (input {:?}, weight {:?})",
+                x.dims(),
+                wt.dims()
+            );
         }
         let k = w.kernel.clone().unwrap_or_else(|| wt.dims()[2..].to_vec());
         let g = |v: &[usize], i: usize, d: usize| v.get(i).copied().unwrap_or(d);
@@ -135,7 +196,10 @@ pub fn conv_transpose(info: &NodeInfo) -> Result<Box<dyn Op>> {
             op_[i] = output_padding.as_ref().map(|v| g(v, i, 0)).unwrap_or(0);
             let full = s * (sp[i] - 1) + op_[i] + (kk - 1) * d + 1;
             let target = match (&output_shape, w.auto_pad.as_str()) {
-                (Some(os), _) => Some(*os.get(os.len().wrapping_sub(r) + i).context("output_shape too short")?),
+                (Some(os), _) => Some(
+                    *os.get(os.len().wrapping_sub(r) + i)
+                        .context("output_shape too short")?,
+                ),
                 (None, "SAME_UPPER" | "SAME_LOWER") => Some(sp[i] * s),
                 _ => None,
             };
@@ -159,16 +223,30 @@ pub fn conv_transpose(info: &NodeInfo) -> Result<Box<dyn Op>> {
         }
         let two = |v: &[usize]| if r == 1 { (1, v[0]) } else { (v[0], v[1]) };
         let padding = if r == 1 {
-            Pad2d { top: 0, bottom: 0, left: pads[0], right: pads[1] }
+            Pad2d {
+                top: 0,
+                bottom: 0,
+                left: pads[0],
+                right: pads[1],
+            }
         } else {
-            Pad2d { top: pads[0], left: pads[1], bottom: pads[2], right: pads[3] }
+            Pad2d {
+                top: pads[0],
+                left: pads[1],
+                bottom: pads[2],
+                right: pads[3],
+            }
         };
         let strides: Vec<usize> = (0..r).map(|i| g(&w.strides, i, 1)).collect();
         let dil: Vec<usize> = (0..r).map(|i| g(&w.dilations, i, 1)).collect();
         let spec = ConvTranspose2dSpec {
             stride: two(&strides),
             padding,
-            output_padding: if r == 1 { (0, op_[0]) } else { (op_[0], op_[1]) },
+            output_padding: if r == 1 {
+                (0, op_[0])
+            } else {
+                (op_[0], op_[1])
+            },
             dilation: two(&dil),
             groups,
         };

@@ -58,8 +58,16 @@ fn pow(info: &NodeInfo) -> Result<Box<dyn Op>> {
             let shape = broadcast_shape(a.dims(), b.dims())?;
             let av = Value::Host(a.broadcast_as(shape.as_slice())?.contiguous()?).to_i64s()?;
             let bv = Value::Host(b.broadcast_as(shape.as_slice())?.contiguous()?).to_i64s()?;
-            let v: Vec<i64> = av.iter().zip(&bv).map(|(&a, &b)| (a as f64).powf(b as f64) as i64).collect();
-            return Ok(vec![Value::Host(Tensor::from_vec(v, shape, &candle_core::Device::Cpu)?)]);
+            let v: Vec<i64> = av
+                .iter()
+                .zip(&bv)
+                .map(|(&a, &b)| (a as f64).powf(b as f64) as i64)
+                .collect();
+            return Ok(vec![Value::Host(Tensor::from_vec(
+                v,
+                shape,
+                &candle_core::Device::Cpu,
+            )?)]);
         }
         let xt = x.float(ctx)?;
         let y = match scalar {
@@ -70,7 +78,8 @@ fn pow(info: &NodeInfo) -> Result<Box<dyn Op>> {
             None => {
                 let et = e.float(ctx)?;
                 let shape = broadcast_shape(xt.dims(), et.dims())?;
-                xt.broadcast_as(shape.as_slice())?.pow(&et.broadcast_as(shape.as_slice())?)?
+                xt.broadcast_as(shape.as_slice())?
+                    .pow(&et.broadcast_as(shape.as_slice())?)?
             }
         };
         Ok(vec![Value::Device(y)])
@@ -81,7 +90,9 @@ pub fn variadic(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let kind = info.node.op_type.clone();
     op(move |ctx, ins| {
         let vals: Vec<&Value> = ins.iter().flatten().collect();
-        let Some(first) = vals.first() else { bail!("{kind} needs at least one input") };
+        let Some(first) = vals.first() else {
+            bail!("{kind} needs at least one input")
+        };
         let mut acc = (*first).clone();
         for v in &vals[1..] {
             let (a, b, host) = unify(&acc, v, ctx)?;
@@ -112,7 +123,9 @@ pub fn where_op(_info: &NodeInfo) -> Result<Box<dyn Op>> {
             c = c.to_device(&ctx.device)?;
         }
         let s = shape.as_slice();
-        let t = c.broadcast_as(s)?.where_cond(&x.broadcast_as(s)?, &y.broadcast_as(s)?)?;
+        let t = c
+            .broadcast_as(s)?
+            .where_cond(&x.broadcast_as(s)?, &y.broadcast_as(s)?)?;
         Ok(vec![wrap(t, host)])
     })
 }

@@ -13,12 +13,20 @@ pub fn gemm(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let x = input(ins, 0)?.float(ctx)?;
         let w = input(ins, 1)?.float(ctx)?;
         if x.rank() != 2 || w.rank() != 2 {
-            bail!("Gemm needs 2-D operands, got {:?} and {:?}", x.dims(), w.dims());
+            bail!(
+                "Gemm needs 2-D operands, got {:?} and {:?}",
+                x.dims(),
+                w.dims()
+            );
         }
         let x = if ta { x.t()? } else { x };
         let w = if tb { w.t()? } else { w };
         if x.dim(1)? != w.dim(0)? {
-            bail!("Gemm: A {:?} and B {:?} (after transA/transB) do not multiply", x.dims(), w.dims());
+            bail!(
+                "Gemm: A {:?} and B {:?} (after transA/transB) do not multiply",
+                x.dims(),
+                w.dims()
+            );
         }
         let mut y = x.matmul(&w)?;
         if alpha != 1.0 {

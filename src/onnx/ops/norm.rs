@@ -16,14 +16,22 @@ pub fn batch_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let f = |i: usize| -> Result<Tensor> { input(ins, i)?.float(ctx) };
         let (scale, bias) = (f(1)?, f(2)?);
         if x.rank() < 2 || scale.elem_count() != x.dim(1)? {
-            bail!("BatchNormalization: input {:?} does not match {} channel parameters", x.dims(), scale.elem_count());
+            bail!(
+                "BatchNormalization: input {:?} does not match {} channel parameters",
+                x.dims(),
+                scale.elem_count()
+            );
         }
         if training {
             // Batch statistics; the extra outputs are the updated running statistics.
             let (y, mean, var) = kernels::batch_norm_train(&x, Some(&scale), Some(&bias), eps)?;
             let run_mean = ((f(3)? * momentum)? + (mean * (1.0 - momentum))?)?;
             let run_var = ((f(4)? * momentum)? + (var * (1.0 - momentum))?)?;
-            return Ok(vec![Value::Device(y), Value::Device(run_mean), Value::Device(run_var)]);
+            return Ok(vec![
+                Value::Device(y),
+                Value::Device(run_mean),
+                Value::Device(run_var),
+            ]);
         }
         let y = kernels::batch_norm_eval(&x, &f(3)?, &f(4)?, Some(&scale), Some(&bias), eps)?;
         Ok(vec![Value::Device(y)])
@@ -55,7 +63,10 @@ pub fn instance_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
     op(move |ctx, ins| {
         let x = input(ins, 0)?.float(ctx)?;
         if x.rank() < 3 {
-            bail!("InstanceNormalization needs [N, C, spatial...], got {:?}", x.dims());
+            bail!(
+                "InstanceNormalization needs [N, C, spatial...], got {:?}",
+                x.dims()
+            );
         }
         let y = normalize_from(&x, 2, eps)?;
         let mut shape = vec![1; x.rank()];
@@ -79,6 +90,10 @@ pub fn layer_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
         if let Some(b) = opt_input(ins, 2) {
             y = y.broadcast_add(&b.float(ctx)?)?;
         }
-        Ok(vec![Value::Device(y), Value::Device(mean), Value::Device(inv_std)])
+        Ok(vec![
+            Value::Device(y),
+            Value::Device(mean),
+            Value::Device(inv_std),
+        ])
     })
 }

@@ -15,7 +15,11 @@ pub fn pad(info: &NodeInfo) -> Result<Box<dyn Op>> {
     }
     let legacy = info.opset < 11;
     let known_pads = if legacy {
-        Some(info.attrs.opt_ints(if info.opset < 2 { "paddings" } else { "pads" })?.context("Pad needs pads")?)
+        Some(
+            info.attrs
+                .opt_ints(if info.opset < 2 { "paddings" } else { "pads" })?
+                .context("Pad needs pads")?,
+        )
     } else {
         info.const_i64s(1)?
     };
@@ -36,14 +40,21 @@ pub fn pad(info: &NodeInfo) -> Result<Box<dyn Op>> {
             }
         };
         let r = x.rank();
-        let axes: Vec<usize> = match known_axes.clone().or(opt_input(ins, 3).map(|v| v.to_i64s()).transpose()?) {
+        let axes: Vec<usize> = match known_axes
+            .clone()
+            .or(opt_input(ins, 3).map(|v| v.to_i64s()).transpose()?)
+        {
             Some(a) => a.iter().map(|&i| norm_axis(i, r)).collect::<Result<_>>()?,
             None => (0..r).collect(),
         };
         if pads.len() != 2 * axes.len() {
             bail!("Pad: {} pads for {} axes", pads.len(), axes.len());
         }
-        let x = if x.is_host() { x.clone() } else { Value::Device(x.float(ctx)?) };
+        let x = if x.is_host() {
+            x.clone()
+        } else {
+            Value::Device(x.float(ctx)?)
+        };
         let mut out_dims = x.dims().to_vec();
         for (i, &a) in axes.iter().enumerate() {
             let d = out_dims[a] as i64 + pads[i] + pads[i + axes.len()];

@@ -25,9 +25,20 @@ fn pool(info: &NodeInfo, max: bool) -> Result<Box<dyn Op>> {
             bail!("kernel_shape {kernel:?} does not fit input {:?}", x.dims());
         }
         let (k, stride, dilation, padding) = w.resolve(&x.dims()[2..], &kernel)?;
-        let spec = Pool2dSpec { kernel: k, stride, padding, dilation, ceil_mode, count_include_pad };
+        let spec = Pool2dSpec {
+            kernel: k,
+            stride,
+            padding,
+            dilation,
+            ceil_mode,
+            count_include_pad,
+        };
         let x2 = to_2d(&x)?;
-        let y = if max { kernels::max_pool2d(&x2, &spec)? } else { kernels::avg_pool2d(&x2, &spec)? };
+        let y = if max {
+            kernels::max_pool2d(&x2, &spec)?
+        } else {
+            kernels::avg_pool2d(&x2, &spec)?
+        };
         Ok(vec![Value::Device(from_2d(y, rank)?)])
     })
 }
@@ -48,7 +59,11 @@ fn global(max: bool) -> Result<Box<dyn Op>> {
             bail!("global pooling needs [N, C, spatial...], got {d:?}");
         }
         let flat = x.reshape((d[0], d[1], ()))?;
-        let y = if max { flat.max_keepdim(2)? } else { flat.mean_keepdim(2)? };
+        let y = if max {
+            flat.max_keepdim(2)?
+        } else {
+            flat.mean_keepdim(2)?
+        };
         let mut out = vec![d[0], d[1]];
         out.extend(std::iter::repeat_n(1, d.len() - 2));
         Ok(vec![Value::Device(y.reshape(out)?)])

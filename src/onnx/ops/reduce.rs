@@ -9,7 +9,11 @@ use candle_core::Tensor;
 pub fn reduce(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let kind = info.node.op_type.clone();
     let axes_from_input = info.opset >= if kind == "ReduceSum" { 13 } else { 18 };
-    let known = if axes_from_input { info.const_i64s(1)? } else { info.attrs.opt_ints("axes")? };
+    let known = if axes_from_input {
+        info.const_i64s(1)?
+    } else {
+        info.attrs.opt_ints("axes")?
+    };
     let keep = info.attrs.int("keepdims", 1)? != 0;
     let noop_empty = info.attrs.int("noop_with_empty_axes", 0)? != 0;
     op(move |ctx, ins| {
@@ -21,7 +25,10 @@ pub fn reduce(info: &NodeInfo) -> Result<Box<dyn Op>> {
         };
         let axes: Vec<usize> = match axes {
             Some(a) if !a.is_empty() => {
-                let mut v: Vec<usize> = a.iter().map(|&i| norm_axis(i, x.rank())).collect::<Result<_>>()?;
+                let mut v: Vec<usize> = a
+                    .iter()
+                    .map(|&i| norm_axis(i, x.rank()))
+                    .collect::<Result<_>>()?;
                 v.sort_unstable();
                 v.dedup();
                 v
@@ -31,7 +38,9 @@ pub fn reduce(info: &NodeInfo) -> Result<Box<dyn Op>> {
         };
         let mut y = x.clone();
         // Reduce the highest axis first so the lower indices stay valid.
-        let apply = |t: &Tensor, f: &dyn Fn(&Tensor, usize) -> candle_core::Result<Tensor>| -> Result<Tensor> {
+        let apply = |t: &Tensor,
+                     f: &dyn Fn(&Tensor, usize) -> candle_core::Result<Tensor>|
+         -> Result<Tensor> {
             let mut t = t.clone();
             for &a in axes.iter().rev() {
                 t = f(&t, a)?;
@@ -61,7 +70,13 @@ pub fn reduce(info: &NodeInfo) -> Result<Box<dyn Op>> {
             other => bail!("unexpected reduction {other}"),
         };
         if !keep {
-            let d: Vec<usize> = y.dims().iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &s)| s).collect();
+            let d: Vec<usize> = y
+                .dims()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !axes.contains(i))
+                .map(|(_, &s)| s)
+                .collect();
             y = y.reshape(d)?;
         }
         Ok(vec![Value::Device(y)])

@@ -29,22 +29,37 @@ pub fn resize(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let linear = match mode.as_str() {
         "nearest" => false,
         "linear" | "bilinear" => true,
-        m => bail!("{} mode `{m}` is not supported (nearest, linear)", info.node.op_type),
+        m => bail!(
+            "{} mode `{m}` is not supported (nearest, linear)",
+            info.node.op_type
+        ),
     };
     let modern = !upsample && info.opset >= 11;
-    let coord = if modern { a.string("coordinate_transformation_mode", "half_pixel")? } else { "asymmetric".into() };
+    let coord = if modern {
+        a.string("coordinate_transformation_mode", "half_pixel")?
+    } else {
+        "asymmetric".into()
+    };
     if coord == "tf_crop_and_resize" {
         bail!("Resize coordinate_transformation_mode tf_crop_and_resize is not supported");
     }
     if a.int("antialias", 0)? != 0 {
         bail!("Resize antialias=1 is not supported");
     }
-    let nearest = if modern { a.string("nearest_mode", "round_prefer_floor")? } else { "floor".into() };
+    let nearest = if modern {
+        a.string("nearest_mode", "round_prefer_floor")?
+    } else {
+        "floor".into()
+    };
     let spec = Spec {
         linear,
         coord,
         nearest,
-        scales_attr: if upsample && info.opset < 9 { a.opt_floats("scales")? } else { None },
+        scales_attr: if upsample && info.opset < 9 {
+            a.opt_floats("scales")?
+        } else {
+            None
+        },
         scales_input: if modern { 2 } else { 1 },
         sizes_input: if modern { Some(3) } else { None },
         axes: a.opt_ints("axes")?,
@@ -57,10 +72,16 @@ fn run(s: &Spec, ctx: &Ctx, ins: &[Option<Value>]) -> Result<Vec<Value>> {
     let d = x.dims().to_vec();
     let r = d.len();
     let axes: Vec<usize> = match &s.axes {
-        Some(a) => a.iter().map(|&i| super::norm_axis(i, r)).collect::<Result<_>>()?,
+        Some(a) => a
+            .iter()
+            .map(|&i| super::norm_axis(i, r))
+            .collect::<Result<_>>()?,
         None => (0..r).collect(),
     };
-    let sizes = s.sizes_input.and_then(|i| opt_input(ins, i)).filter(|v| v.tensor().elem_count() > 0);
+    let sizes = s
+        .sizes_input
+        .and_then(|i| opt_input(ins, i))
+        .filter(|v| v.tensor().elem_count() > 0);
     let mut scales = vec![1.0f64; r];
     let mut out = d.clone();
     if let Some(sz) = sizes {
@@ -98,8 +119,16 @@ fn run(s: &Spec, ctx: &Ctx, ins: &[Option<Value>]) -> Result<Vec<Value>> {
     checked_elements(&out, "Resize output")?;
     if r == 4 && !s.linear && out[0] == d[0] && out[1] == d[1] && fast_nearest(s) {
         let (fh, fw) = (out[2] / d[2].max(1), out[3] / d[3].max(1));
-        if fh * d[2] == out[2] && fw * d[3] == out[3] && fh as f64 == scales[2] && fw as f64 == scales[3] && fh > 0 && fw > 0 {
-            return Ok(vec![Value::Device(kernels::upsample_nearest2d(&x, fh, fw)?)]);
+        if fh * d[2] == out[2]
+            && fw * d[3] == out[3]
+            && fh as f64 == scales[2]
+            && fw as f64 == scales[3]
+            && fh > 0
+            && fw > 0
+        {
+            return Ok(vec![Value::Device(kernels::upsample_nearest2d(
+                &x, fh, fw,
+            )?)]);
         }
     }
     let mut y = x;
@@ -127,8 +156,20 @@ fn source_coord(s: &Spec, i: usize, n_in: usize, n_out: usize, scale: f64) -> f6
     let len_out = n_in as f64 * scale;
     match s.coord.as_str() {
         "half_pixel" => (i + 0.5) / scale - 0.5,
-        "pytorch_half_pixel" => if n_out > 1 { (i + 0.5) / scale - 0.5 } else { 0.0 },
-        "align_corners" => if n_out == 1 || len_out <= 1.0 { 0.0 } else { i * (n_in as f64 - 1.0) / (len_out - 1.0) },
+        "pytorch_half_pixel" => {
+            if n_out > 1 {
+                (i + 0.5) / scale - 0.5
+            } else {
+                0.0
+            }
+        }
+        "align_corners" => {
+            if n_out == 1 || len_out <= 1.0 {
+                0.0
+            } else {
+                i * (n_in as f64 - 1.0) / (len_out - 1.0)
+            }
+        }
         "tf_half_pixel_for_nn" => (i + 0.5) / scale,
         "half_pixel_symmetric" => {
             let adj = n_out as f64 / (n_in as f64 * scale);
@@ -139,7 +180,14 @@ fn source_coord(s: &Spec, i: usize, n_in: usize, n_out: usize, scale: f64) -> f6
     }
 }
 
-fn resize_axis(x: &Tensor, axis: usize, n_in: usize, n_out: usize, scale: f64, s: &Spec) -> Result<Tensor> {
+fn resize_axis(
+    x: &Tensor,
+    axis: usize,
+    n_in: usize,
+    n_out: usize,
+    scale: f64,
+    s: &Spec,
+) -> Result<Tensor> {
     let dev = x.device();
     let last = n_in as f64 - 1.0;
     let ids = |v: Vec<u32>| Tensor::from_vec(v, n_out, dev);
@@ -152,7 +200,11 @@ fn resize_axis(x: &Tensor, axis: usize, n_in: usize, n_out: usize, scale: f64, s
                     "ceil" => c.ceil(),
                     "round_prefer_ceil" => (c + 0.5).floor(),
                     _ => {
-                        if c.fract() == 0.5 || c.fract() == -0.5 { c.floor() } else { c.round() }
+                        if c.fract() == 0.5 || c.fract() == -0.5 {
+                            c.floor()
+                        } else {
+                            c.round()
+                        }
                     }
                 };
                 j.clamp(0.0, last) as u32

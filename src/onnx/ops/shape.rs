@@ -42,7 +42,9 @@ pub fn resolve_reshape(dims: &[usize], shape: &[i64], allowzero: bool) -> Result
                 infer = Some(i);
                 out.push(1);
             }
-            0 if !allowzero => out.push(*dims.get(i).with_context(|| format!("Reshape: 0 at position {i} but input {dims:?} has no such dim"))?),
+            0 if !allowzero => out.push(*dims.get(i).with_context(|| {
+                format!("Reshape: 0 at position {i} but input {dims:?} has no such dim")
+            })?),
             s if s >= 0 => out.push(s as usize),
             _ => bail!("Reshape: invalid target shape {shape:?}"),
         }
@@ -61,7 +63,11 @@ pub fn resolve_reshape(dims: &[usize], shape: &[i64], allowzero: bool) -> Result
 
 pub fn reshape(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let allowzero = info.attrs.int("allowzero", 0)? != 0;
-    let mut known = if info.opset < 5 { info.attrs.opt_ints("shape")? } else { info.const_i64s(1)? };
+    let mut known = if info.opset < 5 {
+        info.attrs.opt_ints("shape")?
+    } else {
+        info.const_i64s(1)?
+    };
     if let Some(s) = known.as_mut() {
         // A batch-1 shape constant applied to a value that carries the batch as dim 0 refers
         // to that batch: copy it (0) instead, so any batch size runs.
@@ -89,7 +95,10 @@ pub fn transpose(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let r = x.rank();
         let p: Vec<usize> = perm.clone().unwrap_or_else(|| (0..r).rev().collect());
         let mut seen = vec![false; r];
-        if p.len() != r || p.iter().any(|&i| i >= r || std::mem::replace(&mut seen[i], true)) {
+        if p.len() != r
+            || p.iter()
+                .any(|&i| i >= r || std::mem::replace(&mut seen[i], true))
+        {
             bail!("Transpose: perm {p:?} is not a permutation of rank {r}");
         }
         Ok(vec![x.map(|t| t.permute(p.as_slice()))?])
@@ -97,7 +106,11 @@ pub fn transpose(info: &NodeInfo) -> Result<Box<dyn Op>> {
 }
 
 fn axes_operand(info: &NodeInfo) -> Result<Option<Vec<i64>>> {
-    Ok(if info.opset < 13 { info.attrs.opt_ints("axes")? } else { info.const_i64s(1)? })
+    Ok(if info.opset < 13 {
+        info.attrs.opt_ints("axes")?
+    } else {
+        info.const_i64s(1)?
+    })
 }
 
 pub fn squeeze(info: &NodeInfo) -> Result<Box<dyn Op>> {
@@ -105,18 +118,29 @@ pub fn squeeze(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let from_input = info.opset >= 13;
     op(move |_, ins| {
         let x = input(ins, 0)?;
-        let axes = if from_input { ints(&known, ins, 1)? } else { known.clone() };
+        let axes = if from_input {
+            ints(&known, ins, 1)?
+        } else {
+            known.clone()
+        };
         let d = x.dims().to_vec();
         let keep: Vec<usize> = match axes {
             None => d.iter().copied().filter(|&s| s != 1).collect(),
             Some(axes) => {
-                let axes: Vec<usize> = axes.iter().map(|&a| norm_axis(a, d.len())).collect::<Result<_>>()?;
+                let axes: Vec<usize> = axes
+                    .iter()
+                    .map(|&a| norm_axis(a, d.len()))
+                    .collect::<Result<_>>()?;
                 for &a in &axes {
                     if d[a] != 1 {
                         bail!("Squeeze: axis {a} of shape {d:?} is not 1");
                     }
                 }
-                d.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &s)| s).collect()
+                d.iter()
+                    .enumerate()
+                    .filter(|(i, _)| !axes.contains(i))
+                    .map(|(_, &s)| s)
+                    .collect()
             }
         };
         Ok(vec![x.map(|t| t.reshape(keep))?])
@@ -128,10 +152,17 @@ pub fn unsqueeze(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let from_input = info.opset >= 13;
     op(move |_, ins| {
         let x = input(ins, 0)?;
-        let axes = if from_input { ints(&known, ins, 1)? } else { known.clone() };
+        let axes = if from_input {
+            ints(&known, ins, 1)?
+        } else {
+            known.clone()
+        };
         let axes = axes.context("Unsqueeze needs axes")?;
         let r = x.rank() + axes.len();
-        let mut axes: Vec<usize> = axes.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?;
+        let mut axes: Vec<usize> = axes
+            .iter()
+            .map(|&a| norm_axis(a, r))
+            .collect::<Result<_>>()?;
         axes.sort_unstable();
         let mut d = x.dims().to_vec();
         for a in axes {
@@ -150,31 +181,57 @@ pub fn concat(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let a = norm_axis(axis, first.rank())?;
         let ts: Vec<Tensor> = vals
             .iter()
-            .map(|v| if host { Ok(v.tensor().to_dtype(DType::I64)?) } else { v.float(ctx) })
+            .map(|v| {
+                if host {
+                    Ok(v.tensor().to_dtype(DType::I64)?)
+                } else {
+                    v.float(ctx)
+                }
+            })
             .collect::<Result<_>>()?;
-        let ts: Vec<&Tensor> = ts.iter().filter(|t| t.elem_count() > 0 || ts.len() == 1).collect();
+        let ts: Vec<&Tensor> = ts
+            .iter()
+            .filter(|t| t.elem_count() > 0 || ts.len() == 1)
+            .collect();
         if ts.is_empty() {
             return Ok(vec![(*first).clone()]);
         }
         let t = Tensor::cat(&ts, a)?;
-        Ok(vec![if host { Value::Host(t) } else { Value::Device(t) }])
+        Ok(vec![if host {
+            Value::Host(t)
+        } else {
+            Value::Device(t)
+        }])
     })
 }
 
 pub fn split(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let axis = info.attrs.int("axis", 0)?;
-    let known = if info.opset < 13 { info.attrs.opt_ints("split")? } else { info.const_i64s(1)? };
+    let known = if info.opset < 13 {
+        info.attrs.opt_ints("split")?
+    } else {
+        info.const_i64s(1)?
+    };
     let from_input = info.opset >= 13;
     let n_out = info.node.output.len();
     op(move |_, ins| {
         let x = input(ins, 0)?;
         let a = norm_axis(axis, x.rank())?;
         let len = x.dims()[a];
-        let sizes: Vec<usize> = match if from_input { ints(&known, ins, 1)? } else { known.clone() } {
-            Some(s) => s.iter().map(|&v| usize::try_from(v).context("Split: negative size")).collect::<Result<_>>()?,
+        let sizes: Vec<usize> = match if from_input {
+            ints(&known, ins, 1)?
+        } else {
+            known.clone()
+        } {
+            Some(s) => s
+                .iter()
+                .map(|&v| usize::try_from(v).context("Split: negative size"))
+                .collect::<Result<_>>()?,
             None => {
                 let chunk = len.div_ceil(n_out.max(1));
-                (0..n_out).map(|i| chunk.min(len.saturating_sub(i * chunk))).collect()
+                (0..n_out)
+                    .map(|i| chunk.min(len.saturating_sub(i * chunk)))
+                    .collect()
             }
         };
         if sizes.iter().sum::<usize>() != len || sizes.len() != n_out {
@@ -193,12 +250,27 @@ pub fn split(info: &NodeInfo) -> Result<Box<dyn Op>> {
 pub fn slice(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let old = info.opset < 10;
     let k = |name: &str, i: usize| -> Result<Option<Vec<i64>>> {
-        if old { info.attrs.opt_ints(name) } else { info.const_i64s(i) }
+        if old {
+            info.attrs.opt_ints(name)
+        } else {
+            info.const_i64s(i)
+        }
     };
-    let (starts, ends, axes, steps) = (k("starts", 1)?, k("ends", 2)?, k("axes", 3)?, if old { None } else { info.const_i64s(4)? });
+    let (starts, ends, axes, steps) = (
+        k("starts", 1)?,
+        k("ends", 2)?,
+        k("axes", 3)?,
+        if old { None } else { info.const_i64s(4)? },
+    );
     op(move |_, ins| {
         let x = input(ins, 0)?;
-        let get = |known: &Option<Vec<i64>>, i: usize| if old { Ok(known.clone()) } else { ints(known, ins, i) };
+        let get = |known: &Option<Vec<i64>>, i: usize| {
+            if old {
+                Ok(known.clone())
+            } else {
+                ints(known, ins, i)
+            }
+        };
         let starts = get(&starts, 1)?.context("Slice needs starts")?;
         let ends = get(&ends, 2)?.context("Slice needs ends")?;
         let axes = get(&axes, 3)?.unwrap_or_else(|| (0..starts.len() as i64).collect());
@@ -215,7 +287,10 @@ pub fn slice(info: &NodeInfo) -> Result<Box<dyn Op>> {
                 bail!("Slice: step 0");
             }
             let fix = |s: i64| if s < 0 { s + dim } else { s };
-            let (start, end) = (fix(starts[i].max(-dim - 1).min(dim + 1)), fix(ends[i].max(-dim - 1).min(dim + 1)));
+            let (start, end) = (
+                fix(starts[i].max(-dim - 1).min(dim + 1)),
+                fix(ends[i].max(-dim - 1).min(dim + 1)),
+            );
             let idx: Vec<i64> = if step > 0 {
                 let (s, e) = (start.clamp(0, dim), end.clamp(0, dim));
                 (s..e.max(s)).step_by(step as usize).collect()
@@ -243,7 +318,11 @@ pub fn slice(info: &NodeInfo) -> Result<Box<dyn Op>> {
 /// `index_select` along `axis` with host indices, placed where the data is.
 pub fn select(v: &Value, axis: usize, idx: &[i64]) -> Result<Value> {
     let dev = v.tensor().device().clone();
-    let ids = Tensor::from_vec(idx.iter().map(|&i| i as u32).collect::<Vec<u32>>(), idx.len(), &dev)?;
+    let ids = Tensor::from_vec(
+        idx.iter().map(|&i| i as u32).collect::<Vec<u32>>(),
+        idx.len(),
+        &dev,
+    )?;
     v.map(|t| t.contiguous()?.index_select(&ids, axis))
 }
 
@@ -286,13 +365,17 @@ pub fn shape(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let r = d.len() as i64;
         let clampi = |i: i64| (if i < 0 { i + r } else { i }).clamp(0, r) as usize;
         let (s, e) = (clampi(start), clampi(end.unwrap_or(r)));
-        host_i64(d[s..e.max(s)].to_vec())
-            .map(|v| vec![v])
+        host_i64(d[s..e.max(s)].to_vec()).map(|v| vec![v])
     })
 }
 
 pub fn size(_info: &NodeInfo) -> Result<Box<dyn Op>> {
-    op(|_, ins| Ok(vec![Value::Host(Tensor::new(input(ins, 0)?.tensor().elem_count() as i64, &Device::Cpu)?)]))
+    op(|_, ins| {
+        Ok(vec![Value::Host(Tensor::new(
+            input(ins, 0)?.tensor().elem_count() as i64,
+            &Device::Cpu,
+        )?)])
+    })
 }
 
 /// Place a decoded constant: floats on the device in the plan's precision, others on the host.
@@ -311,7 +394,11 @@ pub fn constant(info: &NodeInfo) -> Result<Box<dyn Op>> {
     } else if let Some(v) = a.opt_float("value_float")? {
         Tensor::new(v as f64, cpu)?
     } else if let Some(v) = a.opt_floats("value_floats")? {
-        Tensor::from_vec(v.iter().map(|&x| x as f64).collect::<Vec<_>>(), v.len(), cpu)?
+        Tensor::from_vec(
+            v.iter().map(|&x| x as f64).collect::<Vec<_>>(),
+            v.len(),
+            cpu,
+        )?
     } else if let Some(v) = a.opt_int("value_int")? {
         Tensor::new(v, cpu)?
     } else if let Some(v) = a.opt_ints("value_ints")? {
@@ -325,7 +412,9 @@ pub fn constant(info: &NodeInfo) -> Result<Box<dyn Op>> {
 
 pub fn constant_of_shape(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let value = match info.attrs.tensor("value") {
-        Some(t) => tensor_from_proto(t, None, DType::F64, "ConstantOfShape value")?.flatten_all()?,
+        Some(t) => {
+            tensor_from_proto(t, None, DType::F64, "ConstantOfShape value")?.flatten_all()?
+        }
         None => Tensor::new(&[0.0f64], &Device::Cpu)?,
     };
     op(move |ctx, ins| {
@@ -335,7 +424,10 @@ pub fn constant_of_shape(info: &NodeInfo) -> Result<Box<dyn Op>> {
             .map(|&d| usize::try_from(d).context("ConstantOfShape: negative dim"))
             .collect::<Result<_>>()?;
         checked_elements(&shape, "ConstantOfShape")?;
-        let t = value.reshape(())?.broadcast_as(shape.as_slice())?.contiguous()?;
+        let t = value
+            .reshape(())?
+            .broadcast_as(shape.as_slice())?
+            .contiguous()?;
         place(&t, ctx).map(|v| vec![v])
     })
 }
@@ -346,7 +438,11 @@ pub fn identity(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let x = input(ins, 0)?.clone();
         let mut out = vec![x.clone()];
         if want_mask {
-            out.push(Value::Host(Tensor::ones(x.dims(), DType::U8, &Device::Cpu)?));
+            out.push(Value::Host(Tensor::ones(
+                x.dims(),
+                DType::U8,
+                &Device::Cpu,
+            )?));
         }
         Ok(out)
     })
@@ -361,10 +457,19 @@ pub fn cast(info: &NodeInfo) -> Result<Box<dyn Op>> {
             Kind::Float => Value::Device(x.float(ctx)?),
             Kind::Int => {
                 let t = x.tensor().to_device(&Device::Cpu)?;
-                let t = if t.dtype().is_float() { t.to_dtype(DType::F64)?.trunc_()? } else { t };
+                let t = if t.dtype().is_float() {
+                    t.to_dtype(DType::F64)?.trunc_()?
+                } else {
+                    t
+                };
                 Value::Host(t.to_dtype(DType::I64)?)
             }
-            Kind::Bool => Value::Host(x.tensor().to_device(&Device::Cpu)?.to_dtype(DType::F64)?.ne(0.0f64)?),
+            Kind::Bool => Value::Host(
+                x.tensor()
+                    .to_device(&Device::Cpu)?
+                    .to_dtype(DType::F64)?
+                    .ne(0.0f64)?,
+            ),
         }])
     })
 }
@@ -383,7 +488,11 @@ impl Trunc for Tensor {
 pub fn expand(_info: &NodeInfo) -> Result<Box<dyn Op>> {
     op(|_, ins| {
         let x = input(ins, 0)?;
-        let shape: Vec<usize> = input(ins, 1)?.to_i64s()?.iter().map(|&d| d.max(0) as usize).collect();
+        let shape: Vec<usize> = input(ins, 1)?
+            .to_i64s()?
+            .iter()
+            .map(|&d| d.max(0) as usize)
+            .collect();
         let out = broadcast_shape(x.dims(), &shape)?;
         checked_elements(&out, "Expand")?;
         Ok(vec![x.map(|t| t.broadcast_as(out.as_slice()))?])
@@ -393,7 +502,11 @@ pub fn expand(_info: &NodeInfo) -> Result<Box<dyn Op>> {
 pub fn tile(_info: &NodeInfo) -> Result<Box<dyn Op>> {
     op(|_, ins| {
         let x = input(ins, 0)?;
-        let reps: Vec<usize> = input(ins, 1)?.to_i64s()?.iter().map(|&d| d.max(0) as usize).collect();
+        let reps: Vec<usize> = input(ins, 1)?
+            .to_i64s()?
+            .iter()
+            .map(|&d| d.max(0) as usize)
+            .collect();
         if reps.len() != x.rank() {
             bail!("Tile: {} repeats for rank {}", reps.len(), x.rank());
         }
@@ -420,6 +533,10 @@ pub fn range(_info: &NodeInfo) -> Result<Box<dyn Op>> {
             let (_, _, _) = unify(s, l, ctx)?;
             return host_i64(v.into_iter().map(|x| x as i64).collect()).map(|v| vec![v]);
         }
-        Ok(vec![Value::Device(Tensor::from_vec(v, len, &Device::Cpu)?.to_dtype(ctx.dtype)?.to_device(&ctx.device)?)])
+        Ok(vec![Value::Device(
+            Tensor::from_vec(v, len, &Device::Cpu)?
+                .to_dtype(ctx.dtype)?
+                .to_device(&ctx.device)?,
+        )])
     })
 }
