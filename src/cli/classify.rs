@@ -2,7 +2,7 @@
 //! Without an adapter the input is read from the model's declared input (size, channels,
 //! NCHW or NHWC), pixels in 0..1, classes named by their logit index.
 
-use crate::adapter::{Adapter, Fit, InputSpec, Layout, ResizeMethod, ValueRange};
+use crate::adapter::{Adapter, InputSpec, Layout, ValueRange};
 use crate::device::DeviceArgs;
 use crate::onnx::{Dim, OnnxModel};
 use anyhow::{bail, Context, Result};
@@ -81,17 +81,11 @@ pub fn default_adapter(model: &OnnxModel) -> Result<Adapter> {
         );
     };
     let k = num_logits(model, if nhwc { [1, h, w, c] } else { [1, c, h, w] })?;
+    // The generator-space spec with the image default of 0..1 values and the model's layout.
     let spec = InputSpec {
-        height: h,
-        width: w,
-        channels: c,
         layout: if nhwc { Layout::Nhwc } else { Layout::Nchw },
         range: ValueRange::ZeroOne,
-        mean: vec![0.0; c],
-        std: vec![1.0; c],
-        bgr: false,
-        resize: ResizeMethod::Bilinear,
-        fit: Fit::Stretch,
+        ..InputSpec::generator_space(c, h, w)
     };
     Adapter::from_parts(spec, (0..k).map(|i| i.to_string()).collect(), None)
 }
