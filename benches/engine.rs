@@ -7,7 +7,10 @@
 //!     cargo bench --bench engine
 //!
 //! Environment: BENCH_MOBILENET_HW (input size, default 160), BENCH_MOBILENET_BATCH (8),
-//! BENCH_SMALL_BATCH (64), BENCH_SECONDS (time budget per measurement, default 3).
+//! BENCH_SMALL_BATCH (64), BENCH_SECONDS (time budget per measurement, default 3),
+//! BENCH_MODELS (comma list of `small_cnn`, `mobilenet`; default both), BENCH_PEERS=0 (skip
+//! tract and onnxruntime, e.g. under `perf record`), BENCH_FORWARD_ONLY=1 (our forward only),
+//! BENCH_LAYERS=1 (per-layer breakdown only).
 
 use candle_core::{DType, Device, Tensor, Var};
 use probegan::onnx::reference::{HostArray, OrtRunner, Reference, TractRunner};
@@ -27,18 +30,49 @@ fn env_usize(k: &str, d: usize) -> usize {
 }
 
 /// Median seconds per call: one warm-up, then repeat until the budget or 20 calls.
-fn time(mut f: impl FnMut()) -> f64 {
+fn time(f: impl FnMut()) -> f64 {
+    time_stats(f).0
+}
+
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+/// CPU seconds used so far by all threads of this process (Linux CLOCK_PROCESS_CPUTIME_ID).
+fn process_cpu_seconds() -> f64 {
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer for the duration of the call.
+    let ok = unsafe { clock_gettime(2, &mut ts) } == 0;
+    if ok {
+        ts.sec as f64 + ts.nsec as f64 * 1e-9
+    } else {
+        f64::NAN
+    }
+}
+
+/// (median, fastest, median CPU) seconds per call. On a shared, loaded machine the fastest
+/// call and the CPU time (all threads, spinning included) are the steadier figures for
+/// comparing two versions of our engine; the ratios use the median wall time.
+fn time_stats(mut f: impl FnMut()) -> (f64, f64, f64) {
     f();
     let budget = env_usize("BENCH_SECONDS", 3) as f64;
     let start = Instant::now();
-    let mut v = Vec::new();
+    let (mut v, mut cpu) = (Vec::new(), Vec::new());
     while v.len() < 3 || (start.elapsed().as_secs_f64() < budget && v.len() < 20) {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), process_cpu_seconds());
         f();
         v.push(t.elapsed().as_secs_f64());
+        cpu.push(process_cpu_seconds() - c);
     }
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    cpu.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], cpu[cpu.len() / 2])
 }
 
 fn model_path(name: &str) -> Option<PathBuf> {
@@ -73,12 +107,16 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
         .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
         .collect();
     let x = Tensor::from_vec(data.clone(), &shape, &dev).unwrap();
-    let fwd = time(|| {
+    let fwd = time_stats(|| {
         let y = model.forward(&[x.clone()]).unwrap();
         let _ = y[0].sum_all().unwrap().to_scalar::<f32>().unwrap();
     });
+    if std::env::var_os("BENCH_FORWARD_ONLY").is_some() {
+        println!("{name}: ours forward {:.2} ms (CPU {:.2} ms)", fwd.0 * 1e3, fwd.2 * 1e3);
+        return;
+    }
     let xv = Var::from_tensor(&x).unwrap();
-    let fwd_bwd = time(|| {
+    let fwd_bwd = time_stats(|| {
         let y = model.forward(&[xv.as_tensor().clone()]).unwrap();
         let g = y[0].sum_all().unwrap().backward().unwrap();
         let _ = g
@@ -93,13 +131,15 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
         shape: shape.to_vec(),
         data,
     }];
-    let tract = TractRunner::load(path).ok().map(|t| {
+    let peers = std::env::var("BENCH_PEERS").map_or(true, |v| v != "0");
+    let ((fwd, fwd_min, fwd_cpu), (fwd_bwd, fwd_bwd_min, fwd_bwd_cpu)) = (fwd, fwd_bwd);
+    let tract = TractRunner::load(path).ok().filter(|_| peers).map(|t| {
         t.run(&host).expect("tract run");
         time(|| {
             t.run(&host).unwrap();
         })
     });
-    let ort = if OrtRunner::available() {
+    let ort = if peers && OrtRunner::available() {
         let o = OrtRunner::load(path, 0).expect("onnxruntime load");
         Some(time(|| {
             o.run(&host).unwrap();
@@ -113,10 +153,17 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
             .unwrap_or_else(|| "    n/a".into())
     };
     println!("\n{name}  input {shape:?}  ({})", path.display());
-    println!("  ours forward            {}", ms(fwd));
     println!(
-        "  ours forward+backward   {}   (backward/forward {:.2})",
+        "  ours forward            {}   (fastest {}, CPU {})",
+        ms(fwd),
+        ms(fwd_min),
+        ms(fwd_cpu)
+    );
+    println!(
+        "  ours forward+backward   {}   (fastest {}, CPU {}; backward/forward {:.2})",
         ms(fwd_bwd),
+        ms(fwd_bwd_min),
+        ms(fwd_bwd_cpu),
         fwd_bwd / fwd
     );
     if let Some(t) = tract {
@@ -190,14 +237,14 @@ fn layer_breakdown() {
     let xv = Var::from_tensor(&x).unwrap();
     for (name, g) in layers {
         let m = OnnxModel::from_bytes(&g.to_bytes(), name, &dev).unwrap();
-        let f = time(|| {
+        let f = time_stats(|| {
             let _ = m.forward(&[x.clone()]).unwrap()[0]
                 .sum_all()
                 .unwrap()
                 .to_scalar::<f32>()
                 .unwrap();
         });
-        let fb = time(|| {
+        let fb = time_stats(|| {
             let y = m.forward(&[xv.as_tensor().clone()]).unwrap();
             let gr = y[0].sum_all().unwrap().backward().unwrap();
             let _ = gr
@@ -209,15 +256,35 @@ fn layer_breakdown() {
                 .unwrap();
         });
         println!(
-            "  {name:<30} forward {:8.2} ms   forward+backward {:8.2} ms",
-            f * 1e3,
-            fb * 1e3
+            "  {name:<30} forward {:7.2} ms (min {:6.2}, CPU {:6.2})   forward+backward {:7.2} ms (min {:6.2}, CPU {:6.2})",
+            f.0 * 1e3,
+            f.1 * 1e3,
+            f.2 * 1e3,
+            fb.0 * 1e3,
+            fb.1 * 1e3,
+            fb.2 * 1e3
         );
     }
 }
 
+extern "C" {
+    /// mimalloc's option setter (linked in by the `mimalloc` crate).
+    fn mi_option_set(option: i32, value: std::os::raw::c_long);
+}
+
+/// Keeps freed memory mapped: by default mimalloc returns it to the OS after 10 ms, so every
+/// large activation of the next pass page-faults in freshly zeroed pages (11% of the MobileNet
+/// profile in `clear_page_erms`). Option 15 is `mi_option_purge_delay` (mimalloc v2 and v3).
+fn keep_freed_memory_mapped() {
+    // SAFETY: sets a process-wide allocator option; valid at any time.
+    unsafe { mi_option_set(15, -1) }
+}
+
 fn main() {
     probegan::init();
+    if std::env::var_os("BENCH_MIMALLOC_PURGE").is_none() {
+        keep_freed_memory_mapped();
+    }
     if std::env::var_os("BENCH_LAYERS").is_some() {
         layer_breakdown();
         return;
@@ -229,11 +296,14 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    if let Some(p) = model_path("small_cnn") {
+    let wanted = |name: &str| {
+        std::env::var("BENCH_MODELS").map_or(true, |v| v.split(',').any(|m| m.trim() == name))
+    };
+    if let Some(p) = Some("small_cnn").filter(|m| wanted(m)).and_then(model_path) {
         let b = env_usize("BENCH_SMALL_BATCH", 64);
         bench("small_cnn", &p, [b, 3, 32, 32]);
     }
-    if let Some(p) = model_path("mobilenet") {
+    if let Some(p) = Some("mobilenet").filter(|m| wanted(m)).and_then(model_path) {
         let (b, hw) = (
             env_usize("BENCH_MOBILENET_BATCH", 8),
             env_usize("BENCH_MOBILENET_HW", 160),

@@ -120,6 +120,8 @@ struct Row {
     stock: Layer,
 }
 
+/// Leaky ReLU from stock ops, as PyTorch's column writes it (`torch.maximum(x, 0.2x)`); ours
+/// is the fused `kernels::leaky_relu`.
 fn lrelu(x: &Tensor) -> Result<Tensor> {
     x.maximum(&(x * 0.2)?)
 }
@@ -240,12 +242,11 @@ fn rows() -> Result<Vec<Row>> {
     let disc = move |t: &[Tensor], stock: bool| -> Result<Tensor> {
         let mut h = t[0].clone();
         for i in 0..3 {
-            let y = if stock {
-                stock_bias(h.conv2d(&t[1 + i], 1, 2, 1, 1)?, &t[4 + i])?
+            h = if stock {
+                lrelu(&stock_bias(h.conv2d(&t[1 + i], 1, 2, 1, 1)?, &t[4 + i])?)?
             } else {
-                kernels::conv2d(&h, &t[1 + i], Some(&t[4 + i]), &s2)?
+                kernels::leaky_relu(&kernels::conv2d(&h, &t[1 + i], Some(&t[4 + i]), &s2)?, 0.2)?
             };
-            h = lrelu(&y)?;
         }
         h.flatten_from(1)?.matmul(&t[7].t()?)?.broadcast_add(&t[8])
     };

@@ -6,8 +6,11 @@
 //!
 //!   cargo bench --bench training            # PROBEGAN_BENCH_STEPS=5 by default
 //!
+//! PROBEGAN_BENCH_STEPS=0 skips the iterations (components only); BENCH_COMPONENTS and
+//! BENCH_REPS select and repeat components (for profiling).
+//!
 //! The classifier is the bundled regular Fashion-MNIST model when available, otherwise a
-//! softmax-regression stand-in (reported).
+//! softmax-regression stand-in (reported). BENCH_NO_TORCH=1 skips the twin (for profiling).
 
 use candle_core::{Device, Tensor};
 use probegan::classifier::Classifier;
@@ -18,7 +21,12 @@ use probegan::train::{setup, Config, TrainData, Trainer};
 use std::sync::Arc;
 use std::time::Instant;
 
-fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+// As the probegan binary does: glibc malloc returns large tensors to the OS and every step
+// page-faults them back in (kernel page zeroing showed in profiles of this benchmark).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn median_ms(reps: usize, f: impl Fn()) -> f64 {
     f();
     let mut v: Vec<f64> = (0..reps)
         .map(|_| {
@@ -29,6 +37,27 @@ fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
         .collect();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[reps / 2]
+}
+
+/// Runs `steps` training iterations and prints their time split; returns seconds per iteration.
+fn time_iterations(t: &mut Trainer, steps: usize) -> anyhow::Result<f64> {
+    t.timings = Default::default();
+    let start = Instant::now();
+    for _ in 0..steps {
+        t.train_step()?;
+    }
+    let total = start.elapsed().as_secs_f64();
+    let tm = &t.timings;
+    let per = |x: f64| x / steps as f64;
+    println!(
+        "iteration: {:.3} s/it = {:.3} it/s  (D steps {:.3} s, G step {:.3} s, EMA {:.3} s)",
+        per(total),
+        steps as f64 / total,
+        per(tm.d_s),
+        per(tm.g_s),
+        per(tm.ema_s)
+    );
+    Ok(per(total))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,53 +109,48 @@ fn main() -> anyhow::Result<()> {
     println!("# training benchmark: {} (batch {}, d_steps {}, G {:?}, D {:?}), classifier {which}, {threads} threads",
         config.run.method, config.train.batch_size, config.train.d_steps, config.model.g_widths, config.model.d_widths);
     t.train_step()?; // warm-up
-    t.timings = Default::default();
-    let start = Instant::now();
-    for _ in 0..steps {
-        t.train_step()?;
+    let mut s_per_it = None;
+    if steps > 0 {
+        s_per_it = Some(time_iterations(&mut t, steps)?);
     }
-    let total = start.elapsed().as_secs_f64();
-    let tm = &t.timings;
-    let per = |x: f64| x / steps as f64;
-    println!(
-        "iteration: {:.3} s/it = {:.3} it/s  (D steps {:.3} s, G step {:.3} s, EMA {:.3} s)",
-        per(total),
-        steps as f64 / total,
-        per(tm.d_s),
-        per(tm.g_s),
-        per(tm.ema_s)
-    );
 
-    // Components, batch 64, medians of 5.
+    // Components, batch 64, medians of BENCH_REPS (5); BENCH_COMPONENTS=text keeps the rows
+    // whose name contains it (to profile one).
+    let reps: usize = std::env::var("BENCH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    let only = std::env::var("BENCH_COMPONENTS").unwrap_or_default();
     let n = config.train.batch_size;
     let nets = t.nets();
     let z = Tensor::randn(0f32, 1.0, (n, config.model.z_dim), &dev)?;
     let y = Tensor::from_vec((0..n as u32).map(|i| i % 10).collect::<Vec<_>>(), n, &dev)?;
     let x = nets.g.forward(&z, &y, Mode::TRAIN_FROZEN)?.detach();
     let x2 = Tensor::cat(&[&x, &x], 0)?;
-    let rows = [
+    let rows: [(&str, Box<dyn Fn() + '_>); 7] = [
         (
             "G forward (train BN)",
-            median_ms(5, || {
+            Box::new(|| {
                 nets.g.forward(&z, &y, Mode::TRAIN_FROZEN).unwrap();
             }),
         ),
         (
             "G forward+backward",
-            median_ms(5, || {
+            Box::new(|| {
                 let o = nets.g.forward(&z, &y, Mode::TRAIN).unwrap();
                 o.sum_all().unwrap().backward().unwrap();
             }),
         ),
         (
             "D forward, 2x64 (real+fake)",
-            median_ms(5, || {
+            Box::new(|| {
                 nets.d.features(&x2, Mode::TRAIN_FROZEN).unwrap();
             }),
         ),
         (
             "D forward+backward, 2x64",
-            median_ms(5, || {
+            Box::new(|| {
                 let h = nets.d.features(&x2, Mode::TRAIN).unwrap();
                 nets.d
                     .head_unconditional(&h, Mode::TRAIN)
@@ -139,7 +163,7 @@ fn main() -> anyhow::Result<()> {
         ),
         (
             "gradient penalty fwd + 2nd-order bwd, 64",
-            median_ms(5, || {
+            Box::new(|| {
                 let a = Tensor::ones(n, candle_core::DType::F32, &dev)
                     .unwrap()
                     .affine(0.5, 0.0)
@@ -157,13 +181,13 @@ fn main() -> anyhow::Result<()> {
         ),
         (
             "classifier forward, 64",
-            median_ms(5, || {
+            Box::new(|| {
                 classifier.logits(&x).unwrap();
             }),
         ),
         (
             "classifier forward+backward (to input), 64",
-            median_ms(5, || {
+            Box::new(|| {
                 let v = candle_core::Var::from_tensor(&x).unwrap();
                 classifier
                     .logits(v.as_tensor())
@@ -176,11 +200,18 @@ fn main() -> anyhow::Result<()> {
         ),
     ];
     println!("| component | ms |\n|---|---|");
-    for (name, ms) in rows {
-        println!("| {name} | {ms:.1} |");
+    for (name, f) in rows.iter().filter(|(name, _)| name.contains(&only)) {
+        println!("| {name} | {:.1} |", median_ms(reps, f));
     }
 
     // The PyTorch twin, when torch is importable.
+    let Some(s_per_it) = s_per_it else {
+        return Ok(());
+    };
+    if std::env::var("BENCH_NO_TORCH").is_ok() {
+        println!("PyTorch twin skipped: BENCH_NO_TORCH set");
+        return Ok(());
+    }
     let py = std::process::Command::new("python3")
         .args([
             "bench/probegan_torch.py",
@@ -201,7 +232,7 @@ fn main() -> anyhow::Result<()> {
             if let Some(s) = s_it {
                 println!(
                     "PyTorch eager: {s:.3} s/it; probegan throughput = {:.2}x PyTorch",
-                    s / per(total)
+                    s / s_per_it
                 );
             }
         }

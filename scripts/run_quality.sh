@@ -28,6 +28,7 @@ STEPS=${STEPS:-3000}
 DEVICE=${DEVICE:-cpu}
 OUT=${OUT:-runs/quality}
 JUDGE=${JUDGE:-models/fmnist_judge.onnx}
+JUDGE_ADAPTER=${JUDGE_ADAPTER:-adapters/fmnist_judge.toml}
 CONFIG=${CONFIG:-fmnist32}
 SELECT=${SELECT:-0}
 NAMES=("T-shirt/top" "Trouser" "Pullover" "Dress" "Coat" "Sandal" "Shirt" "Sneaker" "Bag" "Ankle boot")
@@ -58,7 +59,7 @@ for clf in $CLASSIFIERS; do
         --set "data.unseen=[\"${NAMES[$c]}\"]" \
         --set "run.steps=$STEPS" \
         --set "run.out_dir=\"$dir\"" "${keep[@]}"
-      nice "$BIN" eval --run "$dir" --judge "$JUDGE" --device "$DEVICE" "${evalx[@]}"
+      nice "$BIN" eval --run "$dir" --judge "$JUDGE" --judge-adapter "$JUDGE_ADAPTER" --device "$DEVICE" "${evalx[@]}"
     done
   done
 done

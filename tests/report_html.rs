@@ -123,13 +123,23 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
         .map(|i| CheckpointSignals {
             step: i * 50,
             unseen_confidence: 0.2 * i as f64,
-            du_realism: None,
+            // Only ProbeGAN trains D_u.
+            du_realism: (method == "probegan").then_some(0.1 * i as f64),
             diversity: 1.0 + i as f64,
         })
         .collect();
     let sel = select_checkpoint(&signals).unwrap();
     let intra = vec![90.0, 60.0, 45.0, 40.0];
     let agree = agreement(&sel, &intra).unwrap();
+    let feature_panel = NeighbourPanel {
+        space: "features".into(),
+        median_real_nn: Some(2.5),
+        rows: vec![NeighbourRow {
+            class: "Bag".into(),
+            generated: tile_files[0].clone(),
+            neighbours: vec![(tile_files[1].clone(), 1.5), (tile_files[2].clone(), 1.9)],
+        }],
+    };
     let eval = EvalReport {
         source: dir.display().to_string(),
         step: Some(200),
@@ -168,20 +178,32 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
             judge_labels,
             judge_confidences: vec![0.9; 12],
         }),
-        neighbours: Some(NeighbourPanel {
-            space: "features".into(),
-            median_real_nn: Some(2.5),
-            rows: vec![NeighbourRow {
-                class: "Bag".into(),
-                generated: tile_files[0].clone(),
-                neighbours: vec![(tile_files[1].clone(), 1.5), (tile_files[2].clone(), 1.9)],
-            }],
-        }),
+        neighbours: Some(feature_panel.clone()),
+        neighbour_panels: vec![
+            feature_panel,
+            // A memorised training image: distance 0 in pixel space.
+            NeighbourPanel {
+                space: "pixels".into(),
+                median_real_nn: Some(8.0),
+                rows: vec![NeighbourRow {
+                    class: "Bag".into(),
+                    generated: tile_files[3].clone(),
+                    neighbours: vec![
+                        (tile_files[3].clone(), 0.0),
+                        (tile_files[4].clone(), 6.5),
+                        (tile_files[5].clone(), 7.0),
+                    ],
+                }],
+            },
+        ],
         selection: Some(SelectionEval {
             checkpoints: signals,
             selection: Some(sel),
             unseen_intra_fid: Some(intra),
             agreement: Some(agree),
+            du_realism_note: Some(
+                "D_u realism = P(D_u(unseen sample) > D_u(real seen image))".into(),
+            ),
         }),
     };
     eval.save(&dir.join("eval").join(EVAL_FILE)).unwrap();
@@ -239,6 +261,36 @@ fn report_has_every_section_and_no_network_references() {
         html.matches("<svg").count() >= 5,
         "training curves and spectrum plots"
     );
+}
+
+#[test]
+fn neighbour_space_is_chosen_and_shown() {
+    use probegan::metrics::neighbours::NeighbourSpace;
+    use probegan::report::{render_report_with, ReportOptions};
+    let (_root, run) = fabricate();
+    let html = probegan::report::render_report(&run).unwrap();
+    assert!(html.contains("Nearest real neighbours (feature space)"));
+    assert!(html.contains("also recorded: pixel space"));
+    assert!(!html.contains("near-copy</div>"));
+    let pixel = ReportOptions {
+        neighbours: Some(NeighbourSpace::Pixel),
+    };
+    let html = render_report_with(&run, &pixel).unwrap();
+    assert!(html.contains("Nearest real neighbours (pixel space)"));
+    assert!(html.contains("a literal copy has distance 0"));
+    // d = 0 against a median real-to-real distance of 8: flagged as a near-copy; 6.5 is not.
+    assert_eq!(html.matches("near-copy</div>").count(), 1);
+    assert!(html.contains("d=0.000 near-copy"));
+    // D_u realism shown where the method has it, with how it was computed.
+    assert!(html.contains("du_realism") && html.contains("P(D_u(unseen sample)"));
+
+    // An older record without a pixel panel: a clear error naming the fix.
+    let eval_path = run.join("eval").join(EVAL_FILE);
+    let mut eval = EvalReport::load(&eval_path).unwrap();
+    eval.neighbour_panels.retain(|p| p.space == "features");
+    eval.save(&eval_path).unwrap();
+    let e = render_report_with(&run, &pixel).unwrap_err();
+    assert!(format!("{e:#}").contains("--neighbours pixel"), "{e:#}");
 }
 
 #[test]

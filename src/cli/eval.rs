@@ -4,10 +4,14 @@
 
 use crate::classifier::{Classifier, OnnxClassifier};
 use crate::device::DeviceArgs;
-use crate::metrics::evaluate::{evaluate, evaluate_selection, EvalInputs, EvalOptions, SampleFn};
+use crate::metrics::evaluate::{
+    evaluate, evaluate_selection_with, CriticFn, EvalInputs, EvalOptions, SampleFn,
+    SelectionCandidate,
+};
 use crate::metrics::evaluation::EVAL_FILE;
 use crate::metrics::features::load_fastest;
 use crate::metrics::kid::KidOptions;
+use crate::metrics::neighbours::NeighbourSpace;
 use crate::report::html::{num, pct};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -48,10 +52,18 @@ pub struct Args {
     /// Seed of the generated samples and of KID's subsets.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Also rank every checkpoint of the run without unseen-class data (and, where real unseen
-    /// data exist, report the agreement with unseen intra-FID).
+    /// Also rank every checkpoint of the run without unseen-class data — unseen-class
+    /// confidence of the target classifier, diversity, and (ProbeGAN/ORACLE runs, with --real)
+    /// each checkpoint's D_u realism against real seen images — and, where real unseen data
+    /// exist, report the agreement with unseen intra-FID.
     #[arg(long)]
     pub select: bool,
+    /// Space of the nearest-real-neighbour panel: `feature` (the feature extractor's) or
+    /// `pixel` (L2 on generator-space images; finds literal copies). Both are recorded where
+    /// possible; this picks the one shown by default. Use `--real-split train` to look for
+    /// copies of training images.
+    #[arg(long, default_value = "feature", value_parser = ["feature", "pixel"])]
+    pub neighbours: String,
     /// Output folder (default: RUN_DIR/eval).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -142,6 +154,7 @@ pub fn run(args: Args) -> Result<()> {
     let opts = EvalOptions {
         samples_per_class: args.n,
         seed: args.seed,
+        neighbours: NeighbourSpace::parse(&args.neighbours)?,
         kid: KidOptions {
             seed: args.seed,
             ..EvalOptions::default().kid
@@ -159,15 +172,34 @@ pub fn run(args: Args) -> Result<()> {
     });
 
     if args.select {
-        let mut samplers: Vec<(u64, Box<SampleFn>)> = vec![];
+        use crate::train::load_discriminator::{load_discriminator, run_trains_du};
+        // D_u realism only where the method trained D_u; elsewhere its head is random.
+        let with_du = run_trains_du(&info);
+        let mut loaded: Vec<(u64, Box<SampleFn>, Option<Box<CriticFn>>)> = vec![];
         for (step, path) in crate::train::checkpoint::list_checkpoints(&run_dir)? {
             let s = crate::train::load_sampler(&path, &device)?;
-            samplers.push((
+            let critic: Option<Box<CriticFn>> = if with_du {
+                let d = load_discriminator(&path, &device)
+                    .with_context(|| format!("loading the discriminator of {}", path.display()))?;
+                Some(Box::new(move |x: &candle_core::Tensor| d.du_scores(x)))
+            } else {
+                None
+            };
+            loaded.push((
                 step as u64,
                 Box::new(move |c, n, seed| s.sample(c, n, seed)),
+                critic,
             ));
         }
-        report.selection = Some(evaluate_selection(&inputs, &samplers, &opts)?);
+        let candidates: Vec<SelectionCandidate> = loaded
+            .iter()
+            .map(|(step, s, d)| SelectionCandidate {
+                step: *step,
+                sample: s.as_ref(),
+                du: d.as_deref(),
+            })
+            .collect();
+        report.selection = Some(evaluate_selection_with(&inputs, &candidates, &opts)?);
     }
     report.save(&out_dir.join(EVAL_FILE))?;
 
@@ -209,7 +241,41 @@ pub fn run(args: Args) -> Result<()> {
         num(o.prdc.map(|p| p.coverage)),
         num(o.spectral_discrepancy)
     );
+    if let Some(p) = &report.neighbours {
+        let nearest: Vec<String> = p
+            .rows
+            .iter()
+            .filter_map(|r| r.neighbours.first().map(|(_, d)| format!("{d:.3}")))
+            .collect();
+        println!(
+            "nearest real neighbours ({} space): {}  (median real-to-real {})",
+            p.space.trim_end_matches('s'),
+            nearest.join(" "),
+            num(p.median_real_nn)
+        );
+    }
     if let Some(sel) = &report.selection {
+        println!(
+            "{:>8} {:>12} {:>11} {:>10} {:>8} {:>10}",
+            "step", "unseen conf", "D_u realism", "diversity", "score", "intra-FID"
+        );
+        for (i, c) in sel.checkpoints.iter().enumerate() {
+            println!(
+                "{:>8} {:>12} {:>11} {:>10} {:>8} {:>10}",
+                c.step,
+                pct(Some(c.unseen_confidence)),
+                num(c.du_realism),
+                num(Some(c.diversity)),
+                num(sel.selection.as_ref().map(|s| s.scores[i])),
+                num(sel
+                    .unseen_intra_fid
+                    .as_ref()
+                    .and_then(|v| v.get(i).copied()))
+            );
+        }
+        if let Some(note) = &sel.du_realism_note {
+            println!("{note}");
+        }
         if let Some(s) = &sel.selection {
             println!(
                 "label-free checkpoint choice: step {}",

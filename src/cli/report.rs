@@ -1,5 +1,7 @@
 //! `probegan report RUN_DIR --out report.html`: one self-contained HTML audit report.
 
+use crate::metrics::neighbours::NeighbourSpace;
+use crate::report::ReportOptions;
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -11,10 +13,21 @@ pub struct Args {
     /// Where to write the HTML file.
     #[arg(long, default_value = "report.html")]
     pub out: PathBuf,
+    /// Space of the nearest-real-neighbour panel: `feature` or `pixel` (default: the one
+    /// `probegan eval --neighbours` chose, feature unless told otherwise).
+    #[arg(long, value_parser = ["feature", "pixel"])]
+    pub neighbours: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    crate::report::write_report(&args.run_dir, &args.out)?;
+    let options = ReportOptions {
+        neighbours: args
+            .neighbours
+            .as_deref()
+            .map(NeighbourSpace::parse)
+            .transpose()?,
+    };
+    crate::report::write_report_with(&args.run_dir, &args.out, &options)?;
     let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     println!(
         "wrote {} ({:.1} KB, self-contained)",

@@ -69,23 +69,47 @@ fn sum_run<T: Elem>(a: &[T]) -> f64 {
     fold_run(a, a, |x, _| x)
 }
 
-/// `out[run] = f(in[run], channel)`, run by run, in parallel over images.
+/// (Σ g, Σ g·(x − mu)) over a run, 8 accumulators each (see `fold_run`).
+#[inline]
+fn sum2_run<T: Elem>(g: &[T], x: &[T], mu: T) -> (f64, f64) {
+    let (mut s, mut d) = ([T::ZERO; 8], [T::ZERO; 8]);
+    let (cg, cx) = (g.chunks_exact(8), x.chunks_exact(8));
+    let (rg, rx) = (cg.remainder(), cx.remainder());
+    for (gv, xv) in cg.zip(cx) {
+        for k in 0..8 {
+            s[k] += gv[k];
+            d[k] += gv[k] * (xv[k] - mu);
+        }
+    }
+    let mut ts: f64 = s.iter().map(|v| v.to_f64()).sum();
+    let mut td: f64 = d.iter().map(|v| v.to_f64()).sum();
+    for (gv, xv) in rg.iter().zip(rx) {
+        ts += gv.to_f64();
+        td += (*gv * (*xv - mu)).to_f64();
+    }
+    (ts, td)
+}
+
+/// Rows (one channel of one image) per parallel task: at least ~32K elements, so small maps
+/// stay on one thread.
+fn rows_per_task(inner: usize) -> usize {
+    ((1 << 15) / inner.max(1)).max(1)
+}
+
+/// `out[run] = f(in[run], channel)`, run by run, in parallel over (image, channel) rows (so a
+/// batch of one, or a per-sample op viewed as [1, N·C, inner], still uses every thread).
 fn channel_map<T: Elem, F>(n: usize, c: usize, inner: usize, f: F) -> Vec<T>
 where
     F: Fn(std::ops::Range<usize>, usize, &mut [T]) + Sync,
 {
     let mut out = vec![T::ZERO; n * c * inner];
-    let per = (c * inner).max(1);
-    out.par_chunks_mut(per).enumerate().for_each(|(b, img)| {
-        for ch in 0..c {
-            let base = (b * c + ch) * inner;
-            f(
-                base..base + inner,
-                ch,
-                &mut img[ch * inner..(ch + 1) * inner],
-            );
-        }
-    });
+    if inner == 0 {
+        return out;
+    }
+    out.par_chunks_mut(inner)
+        .enumerate()
+        .with_min_len(rows_per_task(inner))
+        .for_each(|(row, o)| f(row * inner..(row + 1) * inner, row % c, o));
     out
 }
 
@@ -315,6 +339,22 @@ pub fn channel_shift(x: &Tensor, b: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&b.contiguous()?, ChannelShift)
 }
 
+/// `x · s[n, c] + b[n, c]` for `x` [N, C, ...], `s`, `b` [N, C]: the per-channel ops on the
+/// view [1, N·C, inner], whose backward (per-row sums and dots) is per-sample as needed.
+pub fn sample_affine(x: &Tensor, s: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (n, c, inner) = nci(x.shape())?;
+    for (what, t) in [("scale", s), ("shift", b)] {
+        if t.dims() != [n, c] {
+            bail!(
+                "per-sample affine: {what} must be [N, C] = [{n}, {c}], got {:?}",
+                t.dims()
+            )
+        }
+    }
+    let rows = x.contiguous()?.reshape((1, n * c, inner))?;
+    channel_affine(&rows, &s.flatten_all()?, &b.flatten_all()?)?.reshape(x.shape())
+}
+
 pub fn channel_sum(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(ChannelSum)
 }
@@ -351,8 +391,19 @@ pub struct BnNormalize {
 }
 
 /// The input gradient of `BnNormalize`, fused: `rstd·(g − mean(g) − x̂·mean(g·x̂))`.
+/// `stats` (mean then biased variance, per channel) are the forward's, when known: they are
+/// functions of `x` alone, so reusing them saves two passes over `x` without changing values.
 pub struct BnNormalizeBwd {
     pub eps: f64,
+    pub stats: Option<Arc<Vec<f64>>>,
+}
+
+impl BnNormalize {
+    /// The statistics this op's forward computed, if it ran.
+    fn saved_stats(&self, c: usize) -> Option<Arc<Vec<f64>>> {
+        let st = self.stats.lock().ok()?;
+        (st.len() == 2 * c).then(|| Arc::new(st.clone()))
+    }
 }
 
 impl CustomOp1 for BnNormalize {
@@ -384,9 +435,13 @@ impl CustomOp1 for BnNormalize {
         Ok((out, l.shape().clone()))
     }
     fn bwd(&self, x: &Tensor, _: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        let stats = self.saved_stats(x.dim(1)?);
         Ok(Some(x.apply_op2(
             &g.contiguous()?,
-            BnNormalizeBwd { eps: self.eps },
+            BnNormalizeBwd {
+                eps: self.eps,
+                stats,
+            },
         )?))
     }
 }
@@ -407,15 +462,23 @@ impl CustomOp2 for BnNormalizeBwd {
         let eps = self.eps;
         let m = (n * inner).max(1) as f64;
         let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, g, T| {
-            let (mean, var) = moments(x, n, c, inner);
+            let (mean, var) = match &self.stats {
+                Some(st) if st.len() == 2 * c => (st[..c].to_vec(), st[c..].to_vec()),
+                _ => moments(x, n, c, inner),
+            };
             let rstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
             let mt: Vec<T> = mean.iter().map(|v| T::from_f64(*v)).collect();
-            let sg = channel_reduce(n, c, inner, |_, r| sum_run(&g[r]));
-            let sgx = channel_reduce(n, c, inner, |ch, r| {
-                let mu = mt[ch];
-                fold_run(&g[r.clone()], &x[r], |gi, xi| gi * (xi - mu))
-            });
-            let sums: Vec<(f64, f64)> = (0..c).map(|ch| (sg[ch], sgx[ch] * rstd[ch])).collect();
+            // Σg and Σg·(x − mean) in one pass over g and x.
+            let sums: Vec<(f64, f64)> = (0..c)
+                .into_par_iter()
+                .map(|ch| {
+                    let mu = mt[ch];
+                    runs(n, c, inner, ch)
+                        .map(|r| sum2_run(&g[r.clone()], &x[r], mu))
+                        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+                })
+                .collect();
+            let sums: Vec<(f64, f64)> = (0..c).map(|ch| (sums[ch].0, sums[ch].1 * rstd[ch])).collect();
             // dx = rstd·g − rstd·mean(g) − x̂·rstd·mean(g·x̂), x̂ = (x − mean)·rstd
             let a: Vec<T> = rstd.iter().map(|r| T::from_f64(*r)).collect();
             let b: Vec<T> = (0..c)
@@ -445,7 +508,13 @@ impl CustomOp2 for BnNormalizeBwd {
         h: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let h = h.contiguous()?;
-        let dg = x.apply_op2(&h, BnNormalizeBwd { eps: self.eps })?;
+        let dg = x.apply_op2(
+            &h,
+            BnNormalizeBwd {
+                eps: self.eps,
+                stats: self.stats.clone(),
+            },
+        )?;
         let (n, _c, inner) = nci(x.shape())?;
         let m = (n * inner) as f64;
         let xhat = x.apply_op1(BnNormalize {

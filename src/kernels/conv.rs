@@ -9,15 +9,17 @@
 //!
 //! Each image is lowered with im2col into a [C·kh·kw, OH·OW] matrix and multiplied with the
 //! `gemm` crate; images run in parallel with rayon. col2im scatters the input gradient back.
-//! A 1×1 stride-1 unpadded convolution is a plain matrix multiply, no lowering.
+//! A 1×1 stride-1 unpadded convolution is a plain matrix multiply, no lowering. Depthwise
+//! convolutions (one input channel per group) take the direct loops in `depthwise.rs`.
 
-use super::cpu::{dispatch2, matmul, zeros, Elem, Mat};
+use super::channel::channel_sum;
+use super::cpu::{dispatch2, matmul, par_chunks_init, zeros, Elem, Mat};
 use super::geometry::ConvGeometry;
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 impl ConvGeometry {
-    fn kk(&self) -> usize {
+    pub(super) fn kk(&self) -> usize {
         self.kh * self.kw
     }
     fn p(&self) -> usize {
@@ -28,21 +30,6 @@ impl ConvGeometry {
     }
     fn og(&self) -> usize {
         self.o / self.groups
-    }
-    /// One input and one output channel per group: a matrix multiply per channel would be
-    /// 1×kk·P, all overhead, so these run as per-tap multiply-adds instead.
-    fn is_depthwise(&self) -> bool {
-        self.groups > 1 && self.cg() == 1 && self.og() == 1
-    }
-    /// The geometry of one channel of one image (for depthwise lowering).
-    fn single_channel(&self) -> ConvGeometry {
-        ConvGeometry {
-            n: 1,
-            c: 1,
-            o: 1,
-            groups: 1,
-            ..*self
-        }
     }
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == (1, 1) && self.pad == Default::default()
@@ -58,7 +45,7 @@ impl ConvGeometry {
     }
 
     /// Valid output columns [j0, j1) for kernel column `b`: those reading inside the input.
-    fn col_range(&self, b: usize) -> (usize, usize) {
+    pub(super) fn col_range(&self, b: usize) -> (usize, usize) {
         let off = b * self.dilation.1; // input col = j*s + off - pad_left
         let s = self.stride.1;
         let pl = self.pad.left;
@@ -72,7 +59,7 @@ impl ConvGeometry {
     }
 
     /// Input row read by output row `i` and kernel row `a`, if inside.
-    fn in_row(&self, i: usize, a: usize) -> Option<usize> {
+    pub(super) fn in_row(&self, i: usize, a: usize) -> Option<usize> {
         let r = (i * self.stride.0 + a * self.dilation.0) as isize - self.pad.top as isize;
         (r >= 0 && (r as usize) < self.h).then_some(r as usize)
     }
@@ -160,16 +147,19 @@ impl ConvGeometry {
         }
     }
 
-    fn forward<T: Elem>(&self, x: &[T], w: &[T]) -> Result<Vec<T>> {
+    /// `conv(x, w)`, plus `bias[o]` on every output plane when given.
+    fn forward<T: Elem>(&self, x: &[T], w: &[T], bias: Option<&[T]>) -> Result<Vec<T>> {
         if self.is_depthwise() {
-            return Ok(self.depthwise_forward(x, w));
+            return Ok(self.depthwise_forward(x, w, bias));
         }
         let (p, cgkk, og) = (self.p(), self.cg() * self.kk(), self.og());
         let (xs, ys) = (self.c * self.h * self.w, self.o * p);
-        let mut y = zeros::<T>(self.n * ys);
         let threads = self.inner_threads();
         let pointwise = self.is_pointwise();
-        y.par_chunks_mut(ys.max(1)).enumerate().for_each_init(
+        let y = par_chunks_init(
+            self.n * ys,
+            ys,
+            1,
             || {
                 if pointwise {
                     Vec::new()
@@ -177,7 +167,13 @@ impl ConvGeometry {
                     zeros::<T>(self.c * self.kk() * p)
                 }
             },
-            |col, (n, yn)| {
+            |col, n, yn| {
+                // The bias goes in first and the multiply accumulates onto it: no extra pass.
+                if let (Some(b), true) = (bias, p > 0) {
+                    for (row, bv) in yn.chunks_exact_mut(p).zip(b) {
+                        row.fill(*bv);
+                    }
+                }
                 let xn = &x[n * xs..(n + 1) * xs];
                 let src: &[T] = if pointwise {
                     xn
@@ -195,7 +191,7 @@ impl ConvGeometry {
                         cgkk,
                         Mat::rows(wg, cgkk),
                         Mat::rows(cg, p),
-                        false,
+                        bias.is_some(),
                         threads,
                     );
                 }
@@ -210,10 +206,12 @@ impl ConvGeometry {
         }
         let (p, cgkk, og) = (self.p(), self.cg() * self.kk(), self.og());
         let (xs, ys) = (self.c * self.h * self.w, self.o * p);
-        let mut dx = zeros::<T>(self.n * xs);
         let threads = self.inner_threads();
         let pointwise = self.is_pointwise();
-        dx.par_chunks_mut(xs.max(1)).enumerate().for_each_init(
+        let dx = par_chunks_init(
+            self.n * xs,
+            xs,
+            1,
             || {
                 if pointwise {
                     Vec::new()
@@ -221,7 +219,7 @@ impl ConvGeometry {
                     zeros::<T>(self.c * self.kk() * p)
                 }
             },
-            |col, (n, dxn)| {
+            |col, n, dxn| {
                 let gn = &gy[n * ys..(n + 1) * ys];
                 for g in 0..self.groups {
                     let wg = &w[g * og * cgkk..];
@@ -309,91 +307,6 @@ impl ConvGeometry {
     }
 }
 
-// ---------- depthwise (one channel per group) ----------
-impl ConvGeometry {
-    fn depthwise_forward<T: Elem>(&self, x: &[T], w: &[T]) -> Vec<T> {
-        let (p, kk, hw) = (self.p(), self.kk(), self.h * self.w);
-        let one = self.single_channel();
-        let mut y = zeros::<T>(self.n * self.o * p);
-        y.par_chunks_mut((self.o * p).max(1))
-            .enumerate()
-            .for_each_init(
-                || zeros::<T>(kk * p),
-                |col, (n, yn)| {
-                    for ch in 0..self.c {
-                        one.im2col(&x[(n * self.c + ch) * hw..][..hw], col);
-                        let yr = &mut yn[ch * p..(ch + 1) * p];
-                        for t in 0..kk {
-                            let wt = w[ch * kk + t];
-                            for (o, v) in yr.iter_mut().zip(&col[t * p..(t + 1) * p]) {
-                                *o += wt * *v;
-                            }
-                        }
-                    }
-                },
-            );
-        y
-    }
-
-    fn depthwise_backward_data<T: Elem>(&self, gy: &[T], w: &[T]) -> Vec<T> {
-        let (p, kk, hw) = (self.p(), self.kk(), self.h * self.w);
-        let one = self.single_channel();
-        let mut dx = zeros::<T>(self.n * self.c * hw);
-        dx.par_chunks_mut((self.c * hw).max(1))
-            .enumerate()
-            .for_each_init(
-                || zeros::<T>(kk * p),
-                |col, (n, dxn)| {
-                    for ch in 0..self.c {
-                        let gr = &gy[(n * self.o + ch) * p..][..p];
-                        for t in 0..kk {
-                            let wt = w[ch * kk + t];
-                            for (c, g) in col[t * p..(t + 1) * p].iter_mut().zip(gr) {
-                                *c = wt * *g;
-                            }
-                        }
-                        one.col2im(col, &mut dxn[ch * hw..(ch + 1) * hw]);
-                    }
-                },
-            );
-        dx
-    }
-
-    fn depthwise_backward_weight<T: Elem>(&self, x: &[T], gy: &[T]) -> Vec<T> {
-        let (p, kk, hw) = (self.p(), self.kk(), self.h * self.w);
-        let one = self.single_channel();
-        let chunks = rayon::current_num_threads().min(self.n).max(1);
-        let per = self.n.div_ceil(chunks);
-        let partials: Vec<Vec<T>> = (0..chunks)
-            .into_par_iter()
-            .map(|t| {
-                let mut dw = zeros::<T>(self.o * kk);
-                let mut col = zeros::<T>(kk * p);
-                for n in t * per..((t + 1) * per).min(self.n) {
-                    for ch in 0..self.c {
-                        one.im2col(&x[(n * self.c + ch) * hw..][..hw], &mut col);
-                        let gr = &gy[(n * self.o + ch) * p..][..p];
-                        for k in 0..kk {
-                            let mut acc = T::ZERO;
-                            for (c, g) in col[k * p..(k + 1) * p].iter().zip(gr) {
-                                acc += *c * *g;
-                            }
-                            dw[ch * kk + k] += acc;
-                        }
-                    }
-                }
-                dw
-            })
-            .collect();
-        let mut it = partials.into_iter();
-        let mut dw = it.next().unwrap_or_else(|| zeros::<T>(self.o * kk));
-        for part in it {
-            dw.iter_mut().zip(&part).for_each(|(a, b)| *a += *b);
-        }
-        dw
-    }
-}
-
 fn check_shape(op: &str, what: &str, layout: &Layout, want: &Shape) -> Result<()> {
     if layout.shape() != want {
         candle_core::bail!(
@@ -403,6 +316,16 @@ fn check_shape(op: &str, what: &str, layout: &Layout, want: &Shape) -> Result<()
         )
     }
     Ok(())
+}
+
+/// The gradient for one operand, only when it is tracked: a frozen classifier's weights are
+/// constants, and skipping their gradient saves a third of every convolution's backward.
+fn if_tracked(t: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    if t.track_op() {
+        grad().map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// `y = conv(x, w)`.
@@ -426,7 +349,7 @@ impl CustomOp2 for ConvFwd {
         let g = &self.0;
         check_shape(self.name(), "input", l1, &g.x_shape())?;
         check_shape(self.name(), "weight", l2, &g.w_shape())?;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, w, T| g.forward::<T>(x, w))?;
+        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, w, T| g.forward::<T>(x, w, None))?;
         Ok((out, g.y_shape()))
     }
     fn bwd(
@@ -438,8 +361,8 @@ impl CustomOp2 for ConvFwd {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let gy = gy.contiguous()?;
         Ok((
-            Some(gy.apply_op2(w, ConvBwdData(self.0))?),
-            Some(x.apply_op2(&gy, ConvBwdWeight(self.0))?),
+            if_tracked(x, || gy.apply_op2(w, ConvBwdData(self.0)))?,
+            if_tracked(w, || x.apply_op2(&gy, ConvBwdWeight(self.0)))?,
         ))
     }
 }
@@ -471,8 +394,8 @@ impl CustomOp2 for ConvBwdData {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let h = h.contiguous()?;
         Ok((
-            Some(h.apply_op2(w, ConvFwd(self.0))?),
-            Some(h.apply_op2(gy, ConvBwdWeight(self.0))?),
+            if_tracked(gy, || h.apply_op2(w, ConvFwd(self.0)))?,
+            if_tracked(w, || h.apply_op2(gy, ConvBwdWeight(self.0)))?,
         ))
     }
 }
@@ -504,10 +427,67 @@ impl CustomOp2 for ConvBwdWeight {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let k = k.contiguous()?;
         Ok((
-            Some(gy.apply_op2(&k, ConvBwdData(self.0))?),
-            Some(x.apply_op2(&k, ConvFwd(self.0))?),
+            if_tracked(x, || gy.apply_op2(&k, ConvBwdData(self.0)))?,
+            if_tracked(gy, || x.apply_op2(&k, ConvFwd(self.0)))?,
         ))
     }
+}
+
+/// `y = conv(x, w) + b[o]`: the bias is written with the output (one pass less than adding it
+/// afterwards) and its gradient is computed only when the bias is tracked.
+pub struct ConvBiasFwd(pub ConvGeometry);
+
+impl CustomOp3 for ConvBiasFwd {
+    fn name(&self) -> &'static str {
+        "probegan-conv2d-bias"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        use super::cpu::slice;
+        let g = &self.0;
+        let op = self.name();
+        check_shape(op, "input", l1, &g.x_shape())?;
+        check_shape(op, "weight", l2, &g.w_shape())?;
+        check_shape(op, "bias", l3, &Shape::from(g.o))?;
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => CpuStorage::F32(
+                g.forward(slice(x, l1, op)?, slice(w, l2, op)?, Some(slice(b, l3, op)?))?,
+            ),
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => CpuStorage::F64(
+                g.forward(slice(x, l1, op)?, slice(w, l2, op)?, Some(slice(b, l3, op)?))?,
+            ),
+            _ => candle_core::bail!("{op}: f32 or f64 inputs of one dtype expected"),
+        };
+        Ok((out, g.y_shape()))
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let gy = gy.contiguous()?;
+        Ok((
+            if_tracked(x, || gy.apply_op2(w, ConvBwdData(self.0)))?,
+            if_tracked(w, || x.apply_op2(&gy, ConvBwdWeight(self.0)))?,
+            if_tracked(b, || channel_sum(&gy))?,
+        ))
+    }
+}
+
+/// Fast CPU convolution with a fused bias `b` ([O]); `x`, `w` any layout.
+pub fn conv2d_bias(x: &Tensor, w: &Tensor, b: &Tensor, geo: ConvGeometry) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, ConvBiasFwd(geo))
 }
 
 /// Fast CPU convolution without bias; `x`, `w` any layout.

@@ -2,6 +2,8 @@
 //! finite-difference tests), contiguous slices out of candle storage, and the matrix multiply.
 
 use candle_core::{bail, CpuStorage, Layout, Result};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Element types with a CPU kernel.
 pub trait Elem:
@@ -207,4 +209,33 @@ pub fn matmul<T: Elem>(
 /// Zero-initialised output buffer.
 pub fn zeros<T: Elem>(n: usize) -> Vec<T> {
     vec![T::ZERO; n]
+}
+
+/// A `len`-element output built in parallel, `chunk` elements per piece (at least `min_chunks`
+/// pieces per rayon task): each piece is zero-filled by the thread about to use it — cache-hot
+/// and in parallel, instead of one single-threaded memset of the whole buffer up front — then
+/// handed to `f(state, piece_index, piece)`; `state` comes from `init`, once per task.
+pub fn par_chunks_init<T: Elem, S>(
+    len: usize,
+    chunk: usize,
+    min_chunks: usize,
+    init: impl Fn() -> S + Sync + Send,
+    f: impl Fn(&mut S, usize, &mut [T]) + Sync + Send,
+) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    out.spare_capacity_mut()
+        .par_chunks_mut(chunk.max(1))
+        .with_min_len(min_chunks.max(1))
+        .enumerate()
+        .for_each_init(init, |state, (i, piece)| {
+            for v in piece.iter_mut() {
+                v.write(T::ZERO);
+            }
+            // SAFETY: every element of `piece` was initialised just above.
+            let piece = unsafe { &mut *(piece as *mut [MaybeUninit<T>] as *mut [T]) };
+            f(state, i, piece);
+        });
+    // SAFETY: the pieces cover all `len` slots of the capacity and each was initialised.
+    unsafe { out.set_len(len) };
+    out
 }

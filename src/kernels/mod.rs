@@ -268,3 +268,48 @@ pub fn upsample_nearest2d(x: &Tensor, factor_h: usize, factor_w: usize) -> Resul
     }
     compose::upsample_nearest2d(x, factor_h, factor_w)
 }
+
+// Direct-loop depthwise convolution kernels, dispatched from `conv`.
+mod depthwise;
+
+// ---------- activations (fused CPU ops, differentiable to any order) ----------
+
+mod activation;
+pub use activation::{clamp, leaky_relu, relu};
+
+/// `x · scale[n, c] + shift[n, c]` for `x` [N, C, ...] and `scale`, `shift` [N, C]: the
+/// class-conditional batch-norm affine map. On CPU a fused op (the stock broadcast ops'
+/// backward reduces over H, W with a slow path).
+pub fn sample_channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu()
+        && is_fast_dtype(x)
+        && x.rank() >= 2
+        && scale.dtype() == x.dtype()
+        && shift.dtype() == x.dtype()
+    {
+        return channel::sample_affine(x, scale, shift);
+    }
+    let mut shape = vec![1; x.rank()];
+    shape[0] = x.dim(0)?;
+    shape[1] = x.dim(1)?;
+    x.broadcast_mul(&scale.reshape(shape.clone())?)?
+        .broadcast_add(&shift.reshape(shape)?)
+}
+
+/// `conv2d` with the bias fused into the convolution on CPU: the output is written once (no
+/// separate bias pass, forward or backward) and the bias gradient is computed only when the
+/// bias is tracked. Same results and gradients (any order) as `conv2d`.
+pub fn conv2d_fused_bias(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &Conv2dSpec,
+) -> Result<Tensor> {
+    match bias {
+        Some(b) if x.device().is_cpu() && is_fast_dtype(x) && b.dtype() == x.dtype() => {
+            let geo = geometry::ConvGeometry::for_conv(x.dims(), w.dims(), spec)?;
+            conv::conv2d_bias(x, w, &b.flatten_all()?, geo)
+        }
+        _ => conv2d(x, w, bias, spec),
+    }
+}

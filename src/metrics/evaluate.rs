@@ -9,7 +9,10 @@ use super::confidence::classifier_confidence;
 use super::diversity::{diversity, DEFAULT_DUPLICATE_FRACTION};
 use super::evaluation::*;
 use super::features::FeatureExtractor;
+use super::generator_space::real_in_generator_space;
 use super::judge::{judge, map_classes};
+use super::neighbours::NeighbourSpace;
+use super::realism::du_realism;
 use super::selection::{agreement, select_checkpoint, CheckpointSignals};
 use super::{fid, kid, neighbours, prdc, spectrum};
 use crate::classifier::Classifier;
@@ -21,6 +24,16 @@ use std::path::Path;
 
 /// `sample(class, n, seed) -> [n, C, H, W]` in [-1, 1].
 pub type SampleFn<'a> = dyn Fn(usize, usize, u64) -> Result<Tensor> + 'a;
+
+/// `du(images) -> [n]`: a checkpoint's D_u scores of images in generator space.
+pub type CriticFn<'a> = dyn Fn(&Tensor) -> Result<Tensor> + 'a;
+
+/// One checkpoint to rank: its generator and, for methods that train D_u, its critic.
+pub struct SelectionCandidate<'a> {
+    pub step: u64,
+    pub sample: &'a SampleFn<'a>,
+    pub du: Option<&'a CriticFn<'a>>,
+}
 
 pub struct EvalInputs<'a> {
     pub class_names: Vec<String>,
@@ -48,6 +61,12 @@ pub struct EvalOptions {
     /// Generated samples shown with their nearest real neighbours, and neighbours each.
     pub neighbour_rows: usize,
     pub neighbours_k: usize,
+    /// The space of the primary neighbour panel (both are computed where possible).
+    pub neighbours: NeighbourSpace,
+    /// Real images queried for the median real nearest-neighbour distance in pixel space.
+    pub neighbour_median_queries: usize,
+    /// Real seen-class images D_u scores as the reference for its realism signal.
+    pub du_real_images: usize,
 }
 
 impl Default for EvalOptions {
@@ -65,8 +84,21 @@ impl Default for EvalOptions {
             gallery: 32,
             neighbour_rows: 6,
             neighbours_k: 4,
+            neighbours: NeighbourSpace::Feature,
+            neighbour_median_queries: 1000,
+            du_real_images: 2000,
         }
     }
+}
+
+/// Rows of the real images of one class (by name), up to `max`; None when fewer than 2.
+fn real_class_rows(real: &Dataset, name: &str, max: usize) -> Option<Vec<usize>> {
+    let c = real.class_names.iter().position(|n| n == name)?;
+    let idx: Vec<usize> = (0..real.len())
+        .filter(|&i| real.labels[i] as usize == c)
+        .take(max)
+        .collect();
+    (idx.len() >= 2).then_some(idx)
 }
 
 /// Real images of one class (by name), up to `max`, as `[n, C, H, W]`.
@@ -76,17 +108,10 @@ fn real_class_images(
     max: usize,
     device: &Device,
 ) -> Result<Option<Tensor>> {
-    let Some(c) = real.class_names.iter().position(|n| n == name) else {
-        return Ok(None);
-    };
-    let idx: Vec<usize> = (0..real.len())
-        .filter(|&i| real.labels[i] as usize == c)
-        .take(max)
-        .collect();
-    if idx.len() < 2 {
-        return Ok(None);
+    match real_class_rows(real, name, max) {
+        Some(idx) => Ok(Some(real.batch(&idx, device)?.images)),
+        None => Ok(None),
     }
-    Ok(Some(real.batch(&idx, device)?.images))
 }
 
 /// Run the whole evaluation of one generator; images go to `out_dir`.
@@ -195,14 +220,28 @@ pub fn evaluate(
     }
 
     // Real data per class (for distribution metrics, spectrum, neighbours).
-    let real_per_class: Vec<Option<Tensor>> = match inputs.real {
+    let real_rows: Vec<Option<Vec<usize>>> = match inputs.real {
         Some(real) => names
             .iter()
-            .map(|nm| real_class_images(real, nm, opts.real_per_class, &inputs.device))
+            .map(|nm| real_class_rows(real, nm, opts.real_per_class))
+            .collect(),
+        None => vec![None; names.len()],
+    };
+    let real_per_class: Vec<Option<Tensor>> = match inputs.real {
+        Some(real) => real_rows
+            .iter()
+            .map(|rows| {
+                rows.as_ref()
+                    .map(|r| Ok::<_, anyhow::Error>(real.batch(r, &inputs.device)?.images))
+                    .transpose()
+            })
             .collect::<Result<_>>()?,
         None => vec![None; names.len()],
     };
     let real_all: Vec<&Tensor> = real_per_class.iter().flatten().collect();
+    // Nearest real neighbours are shown for unseen samples (or the first class if none).
+    let show = inputs.unseen.first().copied().unwrap_or(0);
+    let mut panels: Vec<NeighbourPanel> = vec![];
 
     // Spectrum (needs real images of the same size).
     if !real_all.is_empty() && real_all[0].dims()[2..] == fakes[0].dims()[2..] {
@@ -256,9 +295,8 @@ pub fn evaluate(
             report.overall.fid = Some(fid::fid(r, &f)?);
             report.overall.kid = Some(kid::kid(r, &f, &opts.kid)?);
             report.overall.prdc = Some(prdc::prdc(r, &f, opts.prdc_k)?);
-            // Nearest real neighbours of unseen samples (or of the first class if none unseen).
-            let show = inputs.unseen.first().copied().unwrap_or(0);
-            report.neighbours = Some(neighbour_panel(
+            panels.push(neighbour_panel(
+                NeighbourSpace::Feature,
                 &fakes[show],
                 &fake_feats[show],
                 &Tensor::cat(&real_all, 0)?,
@@ -270,32 +308,77 @@ pub fn evaluate(
             )?);
         }
     }
+
+    // Pixel-space neighbours: L2 on the images as the generator emits them, real images
+    // resampled the way training resampled them, so a copied training image sits at 0.
+    if let Some(real) = inputs.real {
+        let rows: Vec<usize> = real_rows.iter().flatten().flatten().copied().collect();
+        if !rows.is_empty() {
+            match real_in_generator_space(real, &rows, &fakes[show], &inputs.device) {
+                Ok(real_px) => {
+                    let real_flat = neighbours::flatten_images(&real_px)?;
+                    let median = neighbours::median_real_nn_distance(
+                        &real_flat,
+                        opts.neighbour_median_queries,
+                    )?;
+                    panels.push(neighbour_panel(
+                        NeighbourSpace::Pixel,
+                        &fakes[show],
+                        &neighbours::flatten_images(&fakes[show])?,
+                        &real_px,
+                        &real_flat,
+                        &names[show],
+                        median,
+                        opts,
+                        out_dir,
+                    )?);
+                }
+                Err(e) if opts.neighbours == NeighbourSpace::Pixel => {
+                    return Err(e.context("pixel-space nearest neighbours"))
+                }
+                // Pixel neighbours were not asked for: the feature panel stands alone.
+                Err(_) => {}
+            }
+        }
+    }
+    // The chosen space; without a feature extractor, the pixel panel is all there is.
+    let primary = opts.neighbours.panel_name();
+    report.neighbours = panels
+        .iter()
+        .find(|p| p.space == primary)
+        .or(panels.first())
+        .cloned();
+    report.neighbour_panels = panels;
     report.classes = classes;
     Ok(report)
 }
 
+/// Nearest real neighbours of the first generated samples, measured on `fake_repr` /
+/// `real_repr` (features or flattened pixels), with the tiles the report shows.
 #[allow(clippy::too_many_arguments)]
 fn neighbour_panel(
+    space: NeighbourSpace,
     fake_images: &Tensor,
-    fake_feats: &Tensor,
+    fake_repr: &Tensor,
     real_images: &Tensor,
-    real_feats: &Tensor,
+    real_repr: &Tensor,
     class: &str,
     median_real_nn: f64,
     opts: &EvalOptions,
     out_dir: &Path,
 ) -> Result<NeighbourPanel> {
-    let rows = opts.neighbour_rows.min(fake_feats.dim(0)?);
-    let k = opts.neighbours_k.min(real_feats.dim(0)?);
-    let nn = neighbours::nearest_real(&fake_feats.narrow(0, 0, rows)?, real_feats, k)?;
+    let rows = opts.neighbour_rows.min(fake_repr.dim(0)?);
+    let k = opts.neighbours_k.min(real_repr.dim(0)?);
+    let nn = neighbours::nearest_real(&fake_repr.narrow(0, 0, rows)?, real_repr, k)?;
+    let name = space.panel_name();
     let mut panel = NeighbourPanel {
-        space: "features".into(),
+        space: name.into(),
         median_real_nn: Some(median_real_nn),
         rows: vec![],
     };
     let gen_tiles = to_rgb_images(&fake_images.narrow(0, 0, rows)?)?;
     for (i, list) in nn.iter().enumerate() {
-        let g = format!("tiles/nn_{i:02}_generated.png");
+        let g = format!("tiles/nn_{name}_{i:02}_generated.png");
         save_png(
             &grid(std::slice::from_ref(&gen_tiles[i]), 1, 0)?,
             &out_dir.join(&g),
@@ -307,7 +390,7 @@ fn neighbour_panel(
         };
         for (j, nb) in list.iter().enumerate() {
             let img = to_rgb_images(&real_images.narrow(0, nb.index, 1)?)?;
-            let f = format!("tiles/nn_{i:02}_real_{j}.png");
+            let f = format!("tiles/nn_{name}_{i:02}_real_{j}.png");
             save_png(&grid(&img, 1, 0)?, &out_dir.join(&f))?;
             row.neighbours.push((f, nb.distance));
         }
@@ -316,12 +399,31 @@ fn neighbour_panel(
     Ok(panel)
 }
 
-/// Label-free selection over checkpoints: `samplers[i] = (step, sample fn)`. Uses only the
-/// unseen class's generated samples, the target classifier and features; where real unseen
-/// data exist, also computes unseen intra-FID per checkpoint and the agreement.
+/// Label-free selection over checkpoints: `samplers[i] = (step, sample fn)`, without D_u
+/// (see [`evaluate_selection_with`]).
 pub fn evaluate_selection(
     inputs: &EvalInputs,
     samplers: &[(u64, Box<SampleFn>)],
+    opts: &EvalOptions,
+) -> Result<SelectionEval> {
+    let candidates: Vec<SelectionCandidate> = samplers
+        .iter()
+        .map(|(step, s)| SelectionCandidate {
+            step: *step,
+            sample: s.as_ref(),
+            du: None,
+        })
+        .collect();
+    evaluate_selection_with(inputs, &candidates, opts)
+}
+
+/// Label-free selection over checkpoints. Uses only the unseen class's generated samples, the
+/// target classifier, features and — where every checkpoint has its critic — D_u's realism of
+/// those samples against real *seen*-class images (the data an auditor has); where real unseen
+/// data exist, also computes unseen intra-FID per checkpoint and the agreement.
+pub fn evaluate_selection_with(
+    inputs: &EvalInputs,
+    candidates: &[SelectionCandidate],
     opts: &EvalOptions,
 ) -> Result<SelectionEval> {
     let (Some(target), Some(fx)) = (inputs.target, inputs.features) else {
@@ -339,17 +441,67 @@ pub fn evaluate_selection(
             .transpose()?,
         None => None,
     };
+    let with_du = candidates.iter().filter(|c| c.du.is_some()).count();
+    let real_seen_rows = match inputs.real {
+        Some(r) if with_du > 0 => seen_rows(r, inputs, opts.du_real_images),
+        _ => vec![],
+    };
+    let du_realism_note = if with_du == 0 {
+        Some("no D_u: the method trains no unconditional discriminator".to_string())
+    } else if with_du < candidates.len() {
+        Some(format!(
+            "D_u dropped: only {with_du} of {} checkpoints have a discriminator",
+            candidates.len()
+        ))
+    } else if real_seen_rows.is_empty() {
+        Some(
+            "D_u dropped: no real images of the seen classes to compare against (pass --real)"
+                .to_string(),
+        )
+    } else {
+        Some(format!(
+            "D_u realism = P(D_u(unseen sample) > D_u(real seen image)) over {} unseen samples and {} real seen images, each checkpoint scored by its own D (0.5: D_u cannot tell them apart)",
+            opts.samples_per_class,
+            real_seen_rows.len()
+        ))
+    };
+    let mut real_seen: Option<Tensor> = None;
     let mut signals = vec![];
     let mut intra = vec![];
-    for (step, sample) in samplers {
-        let x = sample(u, opts.samples_per_class, opts.seed.wrapping_add(u as u64))?;
+    for c in candidates {
+        let x = (c.sample)(u, opts.samples_per_class, opts.seed.wrapping_add(u as u64))
+            .with_context(|| format!("sampling the unseen class at step {}", c.step))?;
         let conf = classifier_confidence(target, &x, &vec![tmap; x.dim(0)?])?;
         let f = fx.features(&x)?;
         let div = diversity(&f, 0.0)?;
+        let du = match (c.du, inputs.real) {
+            (Some(critic), Some(real))
+                if with_du == candidates.len() && !real_seen_rows.is_empty() =>
+            {
+                if real_seen.is_none() {
+                    real_seen = Some(
+                        real_in_generator_space(real, &real_seen_rows, &x, &inputs.device)
+                            .context("D_u realism: real seen images in generator space")?,
+                    );
+                }
+                let scores = |t: Tensor| -> Result<Vec<f64>> {
+                    Ok(t.to_dtype(candle_core::DType::F64)?
+                        .flatten_all()?
+                        .to_vec1()?)
+                };
+                let fake_s = scores(critic(&x)?)?;
+                let real_s = scores(critic(real_seen.as_ref().unwrap())?)?;
+                Some(
+                    du_realism(&fake_s, &real_s)
+                        .with_context(|| format!("D_u realism at step {}", c.step))?,
+                )
+            }
+            _ => None,
+        };
         signals.push(CheckpointSignals {
-            step: *step,
+            step: c.step,
             unseen_confidence: conf.mean_probability,
-            du_realism: None,
+            du_realism: du,
             diversity: div.mean_pairwise_distance,
         });
         if let Some(r) = &real_unseen {
@@ -357,7 +509,7 @@ pub fn evaluate_selection(
         }
     }
     let selection = select_checkpoint(&signals)?;
-    let (unseen_intra_fid, agreement) = if real_unseen.is_some() && samplers.len() >= 2 {
+    let (unseen_intra_fid, agreement) = if real_unseen.is_some() && candidates.len() >= 2 {
         let a = Some(agreement(&selection, &intra)?);
         (Some(intra), a)
     } else {
@@ -368,7 +520,28 @@ pub fn evaluate_selection(
         selection: Some(selection),
         unseen_intra_fid,
         agreement,
+        du_realism_note,
     })
+}
+
+/// Up to `max` rows of real images of the run's seen classes (matched by name), spread evenly
+/// over those classes.
+fn seen_rows(real: &Dataset, inputs: &EvalInputs, max: usize) -> Vec<usize> {
+    let seen: Vec<&String> = inputs
+        .class_names
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| !inputs.unseen.contains(c))
+        .map(|(_, n)| n)
+        .collect();
+    let per_class = max.div_ceil(seen.len().max(1));
+    let mut rows: Vec<usize> = seen
+        .iter()
+        .filter_map(|n| real_class_rows(real, n, per_class))
+        .flatten()
+        .collect();
+    rows.truncate(max);
+    rows
 }
 
 #[cfg(test)]
@@ -466,6 +639,13 @@ mod tests {
         assert_eq!((g.tiles.len(), g.judge_labels[0].as_str()), (5, "g"));
         assert!(dir.path().join(&g.tiles[4]).exists() && dir.path().join("class_01.png").exists());
         assert_eq!(r.neighbours.as_ref().unwrap().rows.len(), 6);
+        assert_eq!(r.neighbours.as_ref().unwrap().space, "features");
+        let spaces: Vec<&str> = r
+            .neighbour_panels
+            .iter()
+            .map(|p| p.space.as_str())
+            .collect();
+        assert_eq!(spaces, vec!["features", "pixels"]);
         assert!(r.spectrum.is_some());
 
         // Selection: a "later" checkpoint that makes the unseen class right beats one that
@@ -477,5 +657,200 @@ mod tests {
         let intra = sel.unseen_intra_fid.as_ref().unwrap();
         assert!(intra[0] > intra[1]);
         assert_eq!(sel.agreement.as_ref().unwrap().regret, 0.0);
+        assert!(sel.checkpoints.iter().all(|c| c.du_realism.is_none()));
+        assert!(sel.du_realism_note.as_ref().unwrap().contains("no D_u"));
+    }
+
+    /// Two classes of 3x8x8 images: channel c bright, background channel 2 with `noise`.
+    fn noisy_class(c: usize, n: usize, noise: f32) -> Result<Tensor> {
+        let z = Tensor::randn(0f32, noise, (n, 3, 8, 8), &Device::Cpu)?;
+        let base = if c == 0 {
+            [0.6f32, -0.6, 0.0]
+        } else {
+            [-0.6, 0.6, 0.0]
+        };
+        let b = Tensor::new(&base, &Device::Cpu)?.reshape((1, 3, 1, 1))?;
+        Ok(z.broadcast_add(&b)?.clamp(-1f32, 1f32)?)
+    }
+
+    fn two_class_real(names: &[String], per_class: usize, noise: f32) -> Dataset {
+        let x = Tensor::cat(
+            &[
+                noisy_class(0, per_class, noise).unwrap(),
+                noisy_class(1, per_class, noise).unwrap(),
+            ],
+            0,
+        )
+        .unwrap();
+        Dataset::new(
+            x.flatten_all().unwrap().to_vec1().unwrap(),
+            (3, 8, 8),
+            (0..2 * per_class).map(|i| (i / per_class) as u32).collect(),
+            names.to_vec(),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn selection_uses_du_realism_normalised_against_real_seen_images() {
+        let names: Vec<String> = vec!["r".into(), "g".into()];
+        let real = two_class_real(&names, 60, 0.3);
+        let clf = FirstTwoChannels {
+            names: names.clone(),
+        };
+        let inputs = EvalInputs {
+            class_names: names.clone(),
+            unseen: vec![1],
+            judge: None,
+            judge_name: "none".into(),
+            target: Some(&clf),
+            features: Some(&MeanStd),
+            real: Some(&real),
+            device: Device::Cpu,
+        };
+        let opts = EvalOptions {
+            samples_per_class: 40,
+            ..Default::default()
+        };
+        // "Realism" the critics agree on: background noise as in the real data (std 0.3).
+        let realism = |x: &Tensor| -> Result<Tensor> {
+            let sd = x.narrow(1, 2, 1)?.flatten_from(1)?.var_keepdim(1)?.sqrt()?;
+            Ok((sd - 0.3)?.abs()?.neg()?.squeeze(1)?)
+        };
+        // Checkpoint 100 makes realistic samples; checkpoint 200 noisy ones, but its D_u
+        // drifted to a large offset and scale, so a raw mean would prefer it.
+        let good = |c: usize, n: usize, _s: u64| noisy_class(c, n, 0.3);
+        let bad = |c: usize, n: usize, _s: u64| noisy_class(c, n, 1.5);
+        let critic_100 = |x: &Tensor| realism(x);
+        let critic_200 = |x: &Tensor| -> Result<Tensor> { Ok(realism(x)?.affine(30.0, 100.0)?) };
+        let raw_mean = |critic: &CriticFn, x: Tensor| -> f64 {
+            critic(&x)
+                .unwrap()
+                .mean_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap() as f64
+        };
+        assert!(
+            raw_mean(&critic_200, bad(1, 40, 0).unwrap())
+                > raw_mean(&critic_100, good(1, 40, 0).unwrap())
+        );
+        let candidates = [
+            SelectionCandidate {
+                step: 100,
+                sample: &good,
+                du: Some(&critic_100),
+            },
+            SelectionCandidate {
+                step: 200,
+                sample: &bad,
+                du: Some(&critic_200),
+            },
+        ];
+        let sel = evaluate_selection_with(&inputs, &candidates, &opts).unwrap();
+        let du: Vec<f64> = sel
+            .checkpoints
+            .iter()
+            .map(|c| c.du_realism.unwrap())
+            .collect();
+        assert!(du[0] > 0.25 && du[1] < 0.05, "{du:?}");
+        let s = sel.selection.as_ref().unwrap();
+        assert!(s.signals_used.contains(&"du_realism".to_string()));
+        assert!(sel
+            .du_realism_note
+            .as_ref()
+            .unwrap()
+            .contains("real seen images"));
+        // The unseen class's real images are never D_u's reference: swapping them for
+        // anything leaves the signal unchanged.
+        let mut other = real.clone();
+        for i in 60..120 {
+            let p = 3 * 8 * 8;
+            other.images[i * p..(i + 1) * p]
+                .iter_mut()
+                .for_each(|v| *v = 1.0);
+        }
+        let inputs2 = EvalInputs {
+            real: Some(&other),
+            ..inputs
+        };
+        let sel2 = evaluate_selection_with(&inputs2, &candidates, &opts).unwrap();
+        let du2: Vec<f64> = sel2
+            .checkpoints
+            .iter()
+            .map(|c| c.du_realism.unwrap())
+            .collect();
+        assert!(
+            (du2[0] - du[0]).abs() < 0.2 && du2[1] < 0.05,
+            "{du2:?} vs {du:?}"
+        );
+
+        // A checkpoint without a critic: the signal is dropped for all, with the reason.
+        let partial = [
+            SelectionCandidate {
+                step: 100,
+                sample: &good,
+                du: Some(&critic_100),
+            },
+            SelectionCandidate {
+                step: 200,
+                sample: &bad,
+                du: None,
+            },
+        ];
+        let sel = evaluate_selection_with(&inputs2, &partial, &opts).unwrap();
+        assert!(sel.checkpoints.iter().all(|c| c.du_realism.is_none()));
+        assert!(sel.du_realism_note.unwrap().contains("only 1 of 2"));
+    }
+
+    #[test]
+    fn pixel_neighbours_find_a_copied_training_image_at_distance_zero() {
+        let names: Vec<String> = vec!["r".into(), "g".into()];
+        let real = two_class_real(&names, 30, 0.3);
+        // A generator that memorised real images: its unseen-class samples are exact copies
+        // of real "g" images (rows 30..), in generator space.
+        let real_ref = &real;
+        let sample = move |c: usize, n: usize, _s: u64| -> Result<Tensor> {
+            if c == 1 {
+                let rows: Vec<usize> = (0..n).map(|i| 30 + (i * 7) % 30).collect();
+                let like = Tensor::zeros((1, 3, 8, 8), candle_core::DType::F32, &Device::Cpu)?;
+                real_in_generator_space(real_ref, &rows, &like, &Device::Cpu)
+            } else {
+                noisy_class(c, n, 0.3)
+            }
+        };
+        let inputs = EvalInputs {
+            class_names: names.clone(),
+            unseen: vec![1],
+            judge: None,
+            judge_name: "none".into(),
+            target: None,
+            features: Some(&MeanStd),
+            real: Some(&real),
+            device: Device::Cpu,
+        };
+        let opts = EvalOptions {
+            samples_per_class: 20,
+            kid: kid::KidOptions {
+                subsets: 2,
+                subset_size: 10,
+                seed: 0,
+            },
+            neighbours: NeighbourSpace::Pixel,
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let r = evaluate(&inputs, &sample, &opts, dir.path()).unwrap();
+        let p = r.neighbours.as_ref().unwrap();
+        assert_eq!(p.space, "pixels");
+        assert_eq!(p.rows.len(), 6);
+        for row in &p.rows {
+            assert_eq!(row.neighbours[0].1, 0.0, "{row:?}");
+            assert!(row.neighbours[1].1 > 0.0);
+            assert!(dir.path().join(&row.neighbours[0].0).exists());
+        }
+        assert!(p.median_real_nn.unwrap() > 1.0);
+        assert!(r.neighbour_panel("features").is_some());
     }
 }

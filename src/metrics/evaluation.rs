@@ -28,8 +28,13 @@ pub struct EvalReport {
     pub overall: OverallEval,
     pub spectrum: Option<SpectrumEval>,
     pub gallery: Option<Gallery>,
+    /// The neighbour panel of the space chosen with `eval --neighbours` (default: features).
     pub neighbours: Option<NeighbourPanel>,
     pub selection: Option<SelectionEval>,
+    /// Every neighbour panel computed (features and pixels where possible), so that
+    /// `report --neighbours` can show either without re-evaluating.
+    #[serde(default)]
+    pub neighbour_panels: Vec<NeighbourPanel>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -98,9 +103,20 @@ pub struct SelectionEval {
     /// Unseen-class intra-FID per checkpoint, where real unseen data exist.
     pub unseen_intra_fid: Option<Vec<f64>>,
     pub agreement: Option<Agreement>,
+    /// How the D_u realism signal was computed, or why it is absent.
+    #[serde(default)]
+    pub du_realism_note: Option<String>,
 }
 
 impl EvalReport {
+    /// The neighbour panel measured in `space` ("features" or "pixels"), if computed.
+    pub fn neighbour_panel(&self, space: &str) -> Option<&NeighbourPanel> {
+        self.neighbour_panels
+            .iter()
+            .chain(self.neighbours.as_ref())
+            .find(|p| p.space == space)
+    }
+
     pub fn load(path: &Path) -> Result<EvalReport> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

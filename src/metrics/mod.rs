@@ -21,8 +21,10 @@
 //! - [`prdc`]: precision / recall / density / coverage (Naeem et al. 2020),
 //! - [`diversity`]: mean pairwise distance and near-duplicates,
 //! - [`spectrum`]: azimuthally averaged power spectrum (spectral-decay artefacts),
-//! - [`neighbours`]: nearest real neighbours (near-copies of training images),
+//! - [`neighbours`]: nearest real neighbours in feature or pixel space (near-copies of
+//!   training images), [`generator_space`]: real images resampled as the generator sees them,
 //! - [`evaluation`]: the record `probegan eval` writes and `probegan report` reads,
+//! - [`realism`]: D_u realism normalised against real images (comparable across checkpoints),
 //! - [`selection`]: label-free checkpoint selection and its Spearman agreement with intra-FID.
 
 pub mod confidence;
@@ -32,11 +34,13 @@ pub mod evaluation;
 pub mod features;
 pub mod fid;
 pub mod gaussian;
+pub mod generator_space;
 pub mod intra_fid;
 pub mod judge;
 pub mod kid;
 pub mod neighbours;
 pub mod pairwise;
 pub mod prdc;
+pub mod realism;
 pub mod selection;
 pub mod spectrum;

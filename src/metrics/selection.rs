@@ -19,7 +19,9 @@ pub struct CheckpointSignals {
     pub step: u64,
     /// Mean target-classifier probability of the unseen class on unseen-class samples.
     pub unseen_confidence: f64,
-    /// Mean D_u output on unseen-class samples (higher = judged more real), if available.
+    /// D_u realism of unseen-class samples, normalised against real seen images scored by the
+    /// same D (see [`super::realism::du_realism`]: P(D_u(fake) > D_u(real)), 0.5 = D_u cannot
+    /// tell them apart); None for methods that train no D_u.
     pub du_realism: Option<f64>,
     /// Mean pairwise feature distance of unseen-class samples.
     pub diversity: f64,
@@ -64,21 +66,20 @@ pub fn select_checkpoint(checkpoints: &[CheckpointSignals]) -> Result<Selection>
         }
     }
     let n = checkpoints.len();
-    let mut scores = vec![0.0; n];
+    // Sum the ranks first (multiples of ½, so exact) and divide once: checkpoints tied on
+    // evidence get bit-identical scores instead of ones that differ in the last place.
+    let mut rank_sums = vec![0.0; n];
     for (_, col) in &columns {
-        let r = ranks(col);
-        for i in 0..n {
-            // ranks are 1..=n; scale to [0, 1] (a single checkpoint scores 1)
-            scores[i] += if n > 1 {
-                (r[i] - 1.0) / (n as f64 - 1.0)
-            } else {
-                1.0
-            };
+        for (sum, r) in rank_sums.iter_mut().zip(ranks(col)) {
+            *sum += r - 1.0; // ranks are 1..=n
         }
     }
-    for s in &mut scores {
-        *s /= columns.len() as f64;
-    }
+    // Scale to [0, 1] (a single checkpoint scores 1).
+    let scale = (n as f64 - 1.0) * columns.len() as f64;
+    let scores: Vec<f64> = rank_sums
+        .iter()
+        .map(|s| if n > 1 { s / scale } else { 1.0 })
+        .collect();
     // Ties go to the later checkpoint (more training at equal evidence).
     let chosen = (0..n).fold(0, |b, i| if scores[i] >= scores[b] { i } else { b });
     Ok(Selection {
@@ -191,6 +192,24 @@ mod tests {
         assert_eq!(s.chosen, 2);
         assert_eq!(s.signals_used, vec!["unseen_confidence", "diversity"]);
         let a = agreement(&s, &[80.0, 50.0, 30.0, 60.0]).unwrap();
+        // Ties in evidence are exact ties in score (7/9 both ways here), and go to the later
+        // checkpoint.
+        let d = |step, conf, du, div| CheckpointSignals {
+            step,
+            unseen_confidence: conf,
+            du_realism: Some(du),
+            diversity: div,
+        };
+        let tied = select_checkpoint(&[
+            d(10, 0.1, 0.005, 8.7),
+            d(20, 0.2, 0.101, 8.8),
+            d(30, 0.36, 0.271, 9.9),
+            d(40, 0.39, 0.064, 10.5),
+        ])
+        .unwrap();
+        assert_eq!(tied.scores[2], tied.scores[3]);
+        assert_eq!((tied.chosen, tied.signals_used.len()), (3, 3));
+        assert!((tied.scores[3] - 7.0 / 9.0).abs() < 1e-15);
         assert_eq!(a.best_by_intra_fid, 2);
         assert_eq!(a.regret, 0.0);
         assert!(a.spearman.unwrap() > 0.9, "{a:?}");

@@ -34,9 +34,16 @@ impl Stats {
         })
     }
 
-    fn normalize(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    /// Normalised `x`, times `gamma` plus `beta` per channel when given (fused on CPU).
+    fn normalize(
+        &self,
+        x: &Tensor,
+        gamma: Option<&Tensor>,
+        beta: Option<&Tensor>,
+        mode: Mode,
+    ) -> Result<Tensor> {
         if mode.train {
-            let (y, mean, var) = kernels::batch_norm_train(x, None, None, EPS)?;
+            let (y, mean, var) = kernels::batch_norm_train(x, gamma, beta, EPS)?;
             let n = (x.elem_count() / x.dim(1)?) as f64;
             let unbiased = (var.detach() * (n / (n - 1.0).max(1.0)))?;
             let mut cumulative = self.cumulative.lock().unwrap();
@@ -59,8 +66,8 @@ impl Stats {
                 x,
                 self.mean.as_tensor(),
                 self.var.as_tensor(),
-                None,
-                None,
+                gamma,
+                beta,
                 EPS,
             )?)
         }
@@ -90,11 +97,8 @@ impl BatchNorm {
     }
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let y = self.stats.normalize(x, mode)?;
-        let c = x.dim(1)?;
-        let g = weight(&self.gamma, mode).reshape((1, c, 1, 1))?;
-        let b = weight(&self.beta, mode).reshape((1, c, 1, 1))?;
-        Ok(y.broadcast_mul(&g)?.broadcast_add(&b)?)
+        let (g, b) = (weight(&self.gamma, mode), weight(&self.beta, mode));
+        self.stats.normalize(x, Some(&g), Some(&b), mode)
     }
 
     pub fn set_cumulative_stats(&self, on: bool) {
@@ -120,11 +124,10 @@ impl ConditionalBatchNorm {
 
     /// `x`: [N, C, H, W]; `cond`: [N, cond_dim].
     pub fn forward(&self, x: &Tensor, cond: &Tensor, mode: Mode) -> Result<Tensor> {
-        let y = self.stats.normalize(x, mode)?;
-        let (n, c) = (x.dim(0)?, x.dim(1)?);
-        let g = (self.gain.forward(cond, mode)? + 1.0)?.reshape((n, c, 1, 1))?;
-        let b = self.bias.forward(cond, mode)?.reshape((n, c, 1, 1))?;
-        Ok(y.broadcast_mul(&g)?.broadcast_add(&b)?)
+        let y = self.stats.normalize(x, None, None, mode)?;
+        let g = (self.gain.forward(cond, mode)? + 1.0)?;
+        let b = self.bias.forward(cond, mode)?;
+        Ok(kernels::sample_channel_affine(&y, &g, &b)?)
     }
 
     pub fn set_cumulative_stats(&self, on: bool) {

@@ -49,11 +49,11 @@ impl DownBlock {
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let h = if self.preactivation {
-            x.relu()?
+            kernels::relu(x)?
         } else {
             x.clone()
         };
-        let h = self.conv1.forward(&h, mode)?.relu()?;
+        let h = kernels::relu(&self.conv1.forward(&h, mode)?)?;
         let mut h = self.conv2.forward(&h, mode)?;
         if self.down {
             h = avg_pool2(&h)?;
@@ -128,7 +128,7 @@ impl Discriminator {
         for b in &self.blocks {
             h = b.forward(&h, mode)?;
         }
-        Ok(h.relu()?.sum((2, 3))?)
+        Ok(kernels::relu(&h)?.sum((2, 3))?)
     }
 
     /// D_c for integer labels: [N].

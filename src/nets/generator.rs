@@ -81,10 +81,10 @@ impl UpBlock {
     }
 
     fn forward(&self, x: &Tensor, cond: &Tensor, mode: Mode) -> Result<Tensor> {
-        let h = self.bn1.forward(x, cond, mode)?.relu()?;
+        let h = kernels::relu(&self.bn1.forward(x, cond, mode)?)?;
         let h = kernels::upsample_nearest2d(&h, 2, 2)?;
         let h = self.conv1.forward(&h, mode)?;
-        let h = self.bn2.forward(&h, cond, mode)?.relu()?;
+        let h = kernels::relu(&self.bn2.forward(&h, cond, mode)?)?;
         let h = self.conv2.forward(&h, mode)?;
         let sc = self
             .shortcut
@@ -156,7 +156,7 @@ impl Generator {
         for block in &self.blocks {
             h = block.forward(&h, e, mode)?;
         }
-        let h = self.out_bn.forward(&h, mode)?.relu()?;
+        let h = kernels::relu(&self.out_bn.forward(&h, mode)?)?;
         Ok(self.out_conv.forward(&h, mode)?.tanh()?)
     }
 

@@ -4,8 +4,10 @@ use super::html::{escape, num, pct, table};
 use super::png::file_data_uri;
 use super::run_dir::RunDir;
 use super::svg::{line_plot, Plot, Series};
-use crate::metrics::evaluation::EvalReport;
-use anyhow::{Context, Result};
+use crate::metrics::diversity::DEFAULT_DUPLICATE_FRACTION;
+use crate::metrics::evaluation::{EvalReport, NeighbourPanel};
+use crate::metrics::neighbours::NeighbourSpace;
+use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1100px;color:#222;background:#fff;padding:0 16px}\
@@ -18,14 +20,31 @@ th{background:#f2f4f7}.unseen{background:#fff4d6}.verdict{font-size:17px;padding
 .row{display:flex;gap:6px;align-items:flex-start;margin:6px 0}.plots{display:flex;flex-wrap:wrap;gap:10px}\
 pre{background:#f6f8fa;padding:10px;overflow:auto;font-size:12px}.muted{color:#777;font-size:13px}";
 
+/// Choices of what the page shows.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// Space of the nearest-neighbour panel; None: the one `probegan eval` chose.
+    pub neighbours: Option<NeighbourSpace>,
+}
+
 /// Render the report for `run_dir` and write it to `out`.
 pub fn write_report(run_dir: &Path, out: &Path) -> Result<()> {
-    let html = render_report(run_dir)?;
+    write_report_with(run_dir, out, &ReportOptions::default())
+}
+
+/// [`write_report`] with options.
+pub fn write_report_with(run_dir: &Path, out: &Path, options: &ReportOptions) -> Result<()> {
+    let html = render_report_with(run_dir, options)?;
     std::fs::write(out, html).with_context(|| format!("writing {}", out.display()))
 }
 
 /// The whole page as one HTML string.
 pub fn render_report(run_dir: &Path) -> Result<String> {
+    render_report_with(run_dir, &ReportOptions::default())
+}
+
+/// [`render_report`] with options.
+pub fn render_report_with(run_dir: &Path, options: &ReportOptions) -> Result<String> {
     let run = RunDir::open(run_dir)?;
     let siblings = run.siblings();
     let mut body = String::new();
@@ -42,7 +61,20 @@ pub fn render_report(run_dir: &Path) -> Result<String> {
     if let Some(eval) = &run.eval {
         let eval_dir = run.path.join("eval");
         body.push_str(&gallery(eval, &eval_dir)?);
-        body.push_str(&neighbours(eval, &eval_dir)?);
+        let panel = match options.neighbours {
+            None => eval.neighbours.as_ref(),
+            Some(space) => match eval.neighbour_panel(space.panel_name()) {
+                Some(p) => Some(p),
+                None => bail!(
+                    "{}: the eval record has no {}-space neighbours; re-run `probegan eval --run {} --neighbours {}` (with --real)",
+                    eval_dir.join(crate::metrics::evaluation::EVAL_FILE).display(),
+                    space.panel_name().trim_end_matches('s'),
+                    run.path.display(),
+                    space.panel_name().trim_end_matches('s')
+                ),
+            },
+        };
+        body.push_str(&neighbours(eval, panel, &eval_dir)?);
         body.push_str(&class_table(eval));
     } else {
         body.push_str("<h2>Metrics</h2><p class=\"muted\">No evaluation yet: run <code>probegan eval --run RUN_DIR --judge J.onnx --real DATA</code> to add judge labels, FID/KID, precision/recall, diversity, neighbours and the spectrum.</p>");
@@ -230,15 +262,35 @@ fn gallery(eval: &EvalReport, dir: &Path) -> Result<String> {
     Ok(s)
 }
 
-fn neighbours(eval: &EvalReport, dir: &Path) -> Result<String> {
-    let Some(p) = &eval.neighbours else {
+fn neighbours(eval: &EvalReport, panel: Option<&NeighbourPanel>, dir: &Path) -> Result<String> {
+    let Some(p) = panel else {
         return Ok(String::new());
     };
+    let how = if p.space == NeighbourSpace::Pixel.panel_name() {
+        "pixel space: L2 distance between the generated image and real images resampled to the generator's resolution, so a literal copy has distance 0"
+    } else {
+        "feature space: distance between the feature extractor's embeddings (semantic similarity)"
+    };
+    let others: Vec<String> = eval
+        .neighbour_panels
+        .iter()
+        .filter(|o| o.space != p.space)
+        .map(|o| {
+            format!(
+                "also recorded: {} space (<code>probegan report --neighbours {}</code>)",
+                escape(&o.space.trim_end_matches('s').to_string()),
+                escape(o.space.trim_end_matches('s'))
+            )
+        })
+        .collect();
     let mut s = format!(
-        "<h2>Nearest real neighbours</h2><p class=\"muted\">Left: a generated sample; right: its closest real images ({} distance). A near-copy would sit far closer than real images sit to each other{}.</p>",
-        escape(&p.space),
-        p.median_real_nn.map(|m| format!(" (median real nearest-neighbour distance {m:.3})")).unwrap_or_default()
+        "<h2>Nearest real neighbours ({} space)</h2><p class=\"muted\">Left: a generated sample; right: its closest real images, measured in {how}. A near-copy would sit far closer than real images sit to each other{}; distances under {:.0}% of that are marked red.{}</p>",
+        escape(p.space.trim_end_matches('s')),
+        p.median_real_nn.map(|m| format!(" (median real nearest-neighbour distance {m:.3})")).unwrap_or_default(),
+        100.0 * DEFAULT_DUPLICATE_FRACTION,
+        if others.is_empty() { String::new() } else { format!(" {}.", others.join("; ")) }
     );
+    let copy_below = p.median_real_nn.map(|m| DEFAULT_DUPLICATE_FRACTION * m);
     for row in &p.rows {
         s.push_str(&format!(
             "<div class=\"row\"><div class=\"tile\"><img src=\"{}\" alt=\"generated\"><br><b>{}</b></div><span style=\"align-self:center\">→</span>",
@@ -246,9 +298,12 @@ fn neighbours(eval: &EvalReport, dir: &Path) -> Result<String> {
             escape(&row.class)
         ));
         for (file, d) in &row.neighbours {
+            let copy = copy_below.is_some_and(|t| *d <= t);
             s.push_str(&format!(
-                "<div class=\"tile\"><img src=\"{}\" alt=\"real neighbour\"><br>d={d:.3}</div>",
-                file_data_uri(&dir.join(file))?
+                "<div class=\"tile{}\"><img src=\"{}\" alt=\"real neighbour\"><br>d={d:.3}{}</div>",
+                if copy { " bad" } else { "" },
+                file_data_uri(&dir.join(file))?,
+                if copy { " near-copy" } else { "" }
             ));
         }
         s.push_str("</div>");
@@ -478,8 +533,19 @@ fn selection(eval: &EvalReport) -> String {
         .as_ref()
         .map(|a| format!("<p>Agreement with unseen intra-FID (which needs the unseen data an auditor lacks): Spearman ρ = <b>{}</b>; the label-free choice's intra-FID is {:.3} above the best checkpoint's.</p>", a.spearman.map(|r| format!("{r:.3}")).unwrap_or_else(|| "undefined (tied scores)".into()), a.regret))
         .unwrap_or_default();
+    let used = sel
+        .selection
+        .as_ref()
+        .map(|s| s.signals_used.join(", "))
+        .unwrap_or_default();
+    let note = sel
+        .du_realism_note
+        .as_ref()
+        .map(|n| format!(" {}.", escape(n)))
+        .unwrap_or_default();
     format!(
-        "<h2>Label-free checkpoint selection</h2>{}{agreement}",
+        "<h2>Label-free checkpoint selection</h2><p class=\"muted\">Each checkpoint is scored without unseen-class data: the mean of its ranks across checkpoints in the signals used ({}). D_u realism is the probability that the checkpoint's own D_u scores an unseen-class sample above a real seen-class image, so it stays comparable while D_u's scale drifts.{note}</p>{}{agreement}",
+        escape(&used),
         table(&header, &rows)
     )
 }

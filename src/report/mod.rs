@@ -12,4 +12,6 @@ pub mod png;
 pub mod run_dir;
 pub mod svg;
 
-pub use audit::{render_report, write_report};
+pub use audit::{
+    render_report, render_report_with, write_report, write_report_with, ReportOptions,
+};

@@ -24,6 +24,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod grid;
+pub mod load_discriminator;
 pub mod optim;
 pub mod rng_state;
 pub mod sampler;
