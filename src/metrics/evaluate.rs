@@ -243,9 +243,16 @@ pub fn evaluate(
     let show = inputs.unseen.first().copied().unwrap_or(0);
     let mut panels: Vec<NeighbourPanel> = vec![];
 
-    // Spectrum (needs real images of the same size).
-    if !real_all.is_empty() && real_all[0].dims()[2..] == fakes[0].dims()[2..] {
-        let r = spectrum::radial_power_spectrum(&Tensor::cat(&real_all, 0)?)?;
+    // Real images in generator space, resampled the way training resampled them (for the
+    // spectrum and pixel neighbours); an error (e.g. other channels) only disables those.
+    let real_px: Option<Result<Tensor>> = inputs.real.map(|real| {
+        let rows: Vec<usize> = real_rows.iter().flatten().flatten().copied().collect();
+        real_in_generator_space(real, &rows, &fakes[show], &inputs.device)
+    });
+
+    // Spectrum: compare at the generator's resolution (Fashion-MNIST is 28x28, G emits 32x32).
+    if let Some(Ok(real_px)) = &real_px {
+        let r = spectrum::radial_power_spectrum(real_px)?;
         let f = spectrum::radial_power_spectrum(&Tensor::cat(&fakes, 0)?)?;
         report.overall.spectral_discrepancy = Some(spectrum::high_frequency_discrepancy(&r, &f)?);
         report.spectrum = Some(SpectrumEval {
@@ -311,10 +318,9 @@ pub fn evaluate(
 
     // Pixel-space neighbours: L2 on the images as the generator emits them, real images
     // resampled the way training resampled them, so a copied training image sits at 0.
-    if let Some(real) = inputs.real {
-        let rows: Vec<usize> = real_rows.iter().flatten().flatten().copied().collect();
-        if !rows.is_empty() {
-            match real_in_generator_space(real, &rows, &fakes[show], &inputs.device) {
+    if let Some(real_px) = real_px {
+        if real_rows.iter().any(|r| r.is_some()) {
+            match real_px {
                 Ok(real_px) => {
                     let real_flat = neighbours::flatten_images(&real_px)?;
                     let median = neighbours::median_real_nn_distance(
@@ -852,5 +858,35 @@ mod tests {
         }
         assert!(p.median_real_nn.unwrap() > 1.0);
         assert!(r.neighbour_panel("features").is_some());
+    }
+
+    #[test]
+    fn real_images_of_another_size_are_compared_at_the_generators_resolution() {
+        let names: Vec<String> = vec!["r".into(), "g".into()];
+        let real = two_class_real(&names, 20, 0.3); // 8x8
+        let sample = |_c: usize, n: usize, _s: u64| -> Result<Tensor> {
+            Ok(Tensor::randn(0f32, 0.5, (n, 3, 16, 16), &Device::Cpu)?.clamp(-1f32, 1f32)?)
+        };
+        let inputs = EvalInputs {
+            class_names: names.clone(),
+            unseen: vec![1],
+            judge: None,
+            judge_name: "none".into(),
+            target: None,
+            features: None,
+            real: Some(&real),
+            device: Device::Cpu,
+        };
+        let opts = EvalOptions {
+            samples_per_class: 10,
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let r = evaluate(&inputs, &sample, &opts, dir.path()).unwrap();
+        let sp = r.spectrum.as_ref().expect("spectrum at 16x16");
+        assert_eq!(sp.real.len(), sp.generated.len());
+        // No feature extractor: the pixel panel is the one shown.
+        assert_eq!(r.neighbours.as_ref().unwrap().space, "pixels");
+        assert_eq!(r.neighbour_panels.len(), 1);
     }
 }

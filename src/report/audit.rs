@@ -278,7 +278,7 @@ fn neighbours(eval: &EvalReport, panel: Option<&NeighbourPanel>, dir: &Path) -> 
         .map(|o| {
             format!(
                 "also recorded: {} space (<code>probegan report --neighbours {}</code>)",
-                escape(&o.space.trim_end_matches('s').to_string()),
+                escape(o.space.trim_end_matches('s')),
                 escape(o.space.trim_end_matches('s'))
             )
         })

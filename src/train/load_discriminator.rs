@@ -1,0 +1,167 @@
+//! The discriminator of a checkpoint, for evaluation: D_u's realism score of images, in
+//! evaluation mode (weights frozen, spectral norm uses the saved estimate, no state changes).
+//! `metrics` uses it as a label-free checkpoint-selection signal.
+
+use super::checkpoint::{latest_checkpoint, run_dir_of, RunInfo};
+use crate::nets::{Discriminator, Mode, ParamStore};
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use std::path::Path;
+
+/// Images per D forward pass (keeps memory flat for thousands of images).
+const CHUNK: usize = 256;
+
+pub struct CheckpointDiscriminator {
+    discriminator: Discriminator,
+    _store: ParamStore,
+    info: RunInfo,
+}
+
+/// Whether the run's method trained D_u at all. Every run saves the two-headed D, but only
+/// ProbeGAN and its ORACLE variant train the unconditional head (with a positive
+/// `loss.d_u_weight`); elsewhere it keeps its random initialisation and means nothing.
+pub fn run_trains_du(info: &RunInfo) -> bool {
+    let weight = info
+        .config
+        .get("loss")
+        .and_then(|l| l.get("d_u_weight"))
+        .and_then(|w| w.as_f64())
+        .unwrap_or(1.0);
+    matches!(info.method.as_str(), "probegan" | "oracle") && weight > 0.0
+}
+
+/// `checkpoint`: a checkpoint folder, or a run folder (its newest checkpoint is used).
+pub fn load_discriminator(checkpoint: &Path, device: &Device) -> Result<CheckpointDiscriminator> {
+    let ckpt = latest_checkpoint(checkpoint)?;
+    let info = RunInfo::load(&run_dir_of(&ckpt)?)?;
+    let file = ckpt.join("discriminator.safetensors");
+    if !file.is_file() {
+        bail!(
+            "{}: the checkpoint has no discriminator.safetensors",
+            ckpt.display()
+        );
+    }
+    let store = ParamStore::new(device, 0);
+    let discriminator = Discriminator::new(&store.root(), &info.net, info.class_names.len())?;
+    store.load(&file)?;
+    Ok(CheckpointDiscriminator {
+        discriminator,
+        _store: store,
+        info,
+    })
+}
+
+impl CheckpointDiscriminator {
+    /// D_u(x) for images `[N, C, R, R]` in generator space ([-1, 1]): `[N]` f32 scores,
+    /// higher = judged more real.
+    pub fn du_scores(&self, x: &Tensor) -> Result<Tensor> {
+        let net = &self.info.net;
+        let dims = x.dims();
+        if dims.len() != 4
+            || dims[1] != net.channels
+            || dims[2] != net.resolution
+            || dims[3] != net.resolution
+        {
+            bail!(
+                "D_u: expected images [N, {c}, {r}, {r}] (the run's generator space), got {dims:?}",
+                c = net.channels,
+                r = net.resolution
+            );
+        }
+        let n = dims[0];
+        let mut parts = vec![];
+        for start in (0..n).step_by(CHUNK) {
+            let len = CHUNK.min(n - start);
+            let h = self
+                .discriminator
+                .features(&x.narrow(0, start, len)?, Mode::EVAL)?;
+            parts.push(self.discriminator.head_unconditional(&h, Mode::EVAL)?);
+        }
+        if parts.is_empty() {
+            bail!("D_u: no images to score");
+        }
+        Tensor::cat(&parts, 0).context("D_u: joining score chunks")
+    }
+
+    pub fn info(&self) -> &RunInfo {
+        &self.info
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::NetConfig;
+    use crate::train::checkpoint::ClassifierInfo;
+
+    fn info(method: &str, d_u_weight: f64) -> RunInfo {
+        RunInfo {
+            method: method.into(),
+            seed: 0,
+            class_names: vec!["a".into(), "b".into()],
+            unseen: vec!["b".into()],
+            unseen_indices: vec![1],
+            stats_classes: vec![0],
+            classifier: ClassifierInfo {
+                adapter: "x.toml".into(),
+                model: None,
+            },
+            net: NetConfig {
+                resolution: 8,
+                channels: 1,
+                z_dim: 4,
+                embed_dim: 4,
+                g_widths: vec![8, 8],
+                d_widths: vec![8, 8],
+            },
+            config: serde_json::json!({ "loss": { "d_u_weight": d_u_weight } }),
+        }
+    }
+
+    #[test]
+    fn loads_the_saved_critic_and_reproduces_its_scores() {
+        let dev = Device::Cpu;
+        let dir = tempfile::tempdir().unwrap();
+        let run = info("probegan", 1.0);
+        run.save(dir.path()).unwrap();
+        let ckpt = dir.path().join("checkpoints/step_000010");
+        std::fs::create_dir_all(&ckpt).unwrap();
+        std::fs::write(ckpt.join("state.json"), "{}").unwrap();
+        let store = ParamStore::new(&dev, 42);
+        let d = Discriminator::new(&store.root(), &run.net, 2).unwrap();
+        store.save(&ckpt.join("discriminator.safetensors")).unwrap();
+        let x = Tensor::rand(-1f32, 1.0, (300, 1, 8, 8), &dev).unwrap();
+        let want = d
+            .head_unconditional(&d.features(&x, Mode::EVAL).unwrap(), Mode::EVAL)
+            .unwrap();
+        // From the run folder (newest checkpoint) — a fresh store with another seed.
+        let loaded = load_discriminator(dir.path(), &dev).unwrap();
+        let got = loaded.du_scores(&x).unwrap();
+        let diff = (got - &want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-5, "{diff}");
+        let e = loaded
+            .du_scores(&Tensor::zeros((2, 3, 8, 8), candle_core::DType::F32, &dev).unwrap())
+            .unwrap_err();
+        assert!(e.to_string().contains("generator space"), "{e}");
+        std::fs::remove_file(ckpt.join("discriminator.safetensors")).unwrap();
+        let e = load_discriminator(&ckpt, &dev).err().unwrap();
+        assert!(e.to_string().contains("no discriminator"), "{e}");
+    }
+
+    #[test]
+    fn only_methods_that_train_du_have_it() {
+        assert!(run_trains_du(&info("probegan", 1.0)));
+        assert!(run_trains_du(&info("oracle", 0.5)));
+        assert!(!run_trains_du(&info("probegan", 0.0)));
+        for m in ["naive", "am", "soft-label"] {
+            assert!(!run_trains_du(&info(m, 1.0)), "{m}");
+        }
+    }
+}
