@@ -112,7 +112,11 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
         let _ = y[0].sum_all().unwrap().to_scalar::<f32>().unwrap();
     });
     if std::env::var_os("BENCH_FORWARD_ONLY").is_some() {
-        println!("{name}: ours forward {:.2} ms (CPU {:.2} ms)", fwd.0 * 1e3, fwd.2 * 1e3);
+        println!(
+            "{name}: ours forward {:.2} ms (CPU {:.2} ms)",
+            fwd.0 * 1e3,
+            fwd.2 * 1e3
+        );
         return;
     }
     let xv = Var::from_tensor(&x).unwrap();

@@ -10,6 +10,13 @@ pub fn init() {
     if std::env::var_os("CANDLE_GRAD_DO_NOT_DETACH").is_none() {
         std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
     }
+    // candle's own pool (elementwise ops and every gradient accumulation of its backward)
+    // spin-waits on a barrier; beside our rayon kernels on 2 cores that spin was 13-20% of the
+    // training and engine profiles. One thread there; our convs and matmuls keep rayon's
+    // threads (they read RAYON_NUM_THREADS, which candle's matmul also uses).
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
 }
 
 /// `--device` as every computing command takes it.

@@ -663,6 +663,36 @@ fn pooling_rejects_padding_as_large_as_the_kernel() {
     assert!(err.to_string().contains("padding"), "{err}");
 }
 
+/// The WGAN-GP shape through max pooling: `P(w) = ||d/dx Σ v·maxpool(x·w)||²` reaches the
+/// pooled input `x·w` only through the choice of maxima.
+#[test]
+fn max_pool_penalty_through_the_argmax_only() {
+    let spec = Pool2dSpec {
+        kernel: (2, 2),
+        stride: (2, 2),
+        padding: Pad2d::default(),
+        dilation: (1, 1),
+        ceil_mode: false,
+        count_include_pad: true,
+    };
+    let x = rand_t(&[2, 2, 4, 6], 41);
+    let v = rand_t(&[2, 2, 2, 3], 42);
+    let penalty = |t: &[Tensor]| -> Result<Tensor> {
+        let xv = Var::from_tensor(&x)?;
+        let d = (kernels::max_pool2d(&(xv.as_tensor() * &t[0])?, &spec)? * &v)?.sum_all()?;
+        let g = d.backward()?;
+        g.get(xv.as_tensor())
+            .expect("input gradient")
+            .sqr()?
+            .sum_all()
+    };
+    let w = (rand_t(&[2, 2, 4, 6], 43) * 0.5)
+        .unwrap()
+        .affine(1.0, 1.0)
+        .unwrap();
+    check_grad("max_pool2d penalty", penalty, &[w], 1e-6);
+}
+
 // ---------- upsampling, batch norm ----------
 
 #[test]

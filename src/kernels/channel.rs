@@ -478,7 +478,9 @@ impl CustomOp2 for BnNormalizeBwd {
                         .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
                 })
                 .collect();
-            let sums: Vec<(f64, f64)> = (0..c).map(|ch| (sums[ch].0, sums[ch].1 * rstd[ch])).collect();
+            let sums: Vec<(f64, f64)> = (0..c)
+                .map(|ch| (sums[ch].0, sums[ch].1 * rstd[ch]))
+                .collect();
             // dx = rstd·g − rstd·mean(g) − x̂·rstd·mean(g·x̂), x̂ = (x − mean)·rstd
             let a: Vec<T> = rstd.iter().map(|r| T::from_f64(*r)).collect();
             let b: Vec<T> = (0..c)

@@ -349,7 +349,8 @@ impl CustomOp2 for ConvFwd {
         let g = &self.0;
         check_shape(self.name(), "input", l1, &g.x_shape())?;
         check_shape(self.name(), "weight", l2, &g.w_shape())?;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, w, T| g.forward::<T>(x, w, None))?;
+        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, w, T| g
+            .forward::<T>(x, w, None))?;
         Ok((out, g.y_shape()))
     }
     fn bwd(
@@ -457,12 +458,20 @@ impl CustomOp3 for ConvBiasFwd {
         check_shape(op, "weight", l2, &g.w_shape())?;
         check_shape(op, "bias", l3, &Shape::from(g.o))?;
         let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => CpuStorage::F32(
-                g.forward(slice(x, l1, op)?, slice(w, l2, op)?, Some(slice(b, l3, op)?))?,
-            ),
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => CpuStorage::F64(
-                g.forward(slice(x, l1, op)?, slice(w, l2, op)?, Some(slice(b, l3, op)?))?,
-            ),
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
+                CpuStorage::F32(g.forward(
+                    slice(x, l1, op)?,
+                    slice(w, l2, op)?,
+                    Some(slice(b, l3, op)?),
+                )?)
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
+                CpuStorage::F64(g.forward(
+                    slice(x, l1, op)?,
+                    slice(w, l2, op)?,
+                    Some(slice(b, l3, op)?),
+                )?)
+            }
             _ => candle_core::bail!("{op}: f32 or f64 inputs of one dtype expected"),
         };
         Ok((out, g.y_shape()))

@@ -236,9 +236,13 @@ impl CustomOp1 for MaxPool {
         ))?;
         Ok((out, self.0.y_shape()))
     }
+    /// `x` only picks the maxima (zero derivative a.e.), so it enters detached: when the
+    /// pooled input reaches a loss only through this choice (a gradient penalty on a max-pool
+    /// net), autodiff must not wait for a gradient to reach it.
     fn bwd(&self, x: &Tensor, _: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(
-            x.apply_op2(&g.contiguous()?, MaxPoolBwd(self.0.clone()))?,
+            x.detach()
+                .apply_op2(&g.contiguous()?, MaxPoolBwd(self.0.clone()))?,
         ))
     }
 }

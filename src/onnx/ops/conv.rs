@@ -163,7 +163,7 @@ pub fn conv(info: &NodeInfo) -> Result<Box<dyn Op>> {
             dilation,
             groups,
         };
-        let y = kernels::conv2d_fused_bias(&to_2d(&x)?, &to_2d(&wt)?, b.as_ref(), &spec)?;
+        let y = kernels::conv2d(&to_2d(&x)?, &to_2d(&wt)?, b.as_ref(), &spec)?;
         Ok(vec![Value::Device(from_2d(y, rank)?)])
     })
 }
