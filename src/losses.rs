@@ -107,7 +107,8 @@ pub fn gradient_penalty(
     let mixed = (real.detach().broadcast_mul(&a)? + fake.detach().broadcast_mul(&(1.0 - &a)?)?)?;
     let x_hat = Var::from_tensor(&mixed)?;
     let out = critic(x_hat.as_tensor())?;
-    let grads = out.sum_all()?.backward()?;
+    // Only ∂/∂x̂ is read: skip the weight-gradient convolutions of this first backward.
+    let grads = crate::kernels::grad_scope::input_gradients_only(|| out.sum_all()?.backward())?;
     let g = match grads.get(x_hat.as_tensor()) {
         Some(g) => g.clone(),
         None => bail!("gradient penalty: the critic output does not depend on its input"),
@@ -235,5 +236,83 @@ mod tests {
             "{} vs {expect}",
             gw[0]
         );
+    }
+
+    /// The penalty skips the weight-gradient convolutions of its first backward
+    /// (`kernels::grad_scope`): its value and its second-order gradients w.r.t. a conv critic's
+    /// weights (one of them a tracked intermediate, as spectral norm makes it) and bias must
+    /// equal those of the same penalty computed with an ordinary first backward.
+    #[test]
+    fn gradient_penalty_input_only_backward_matches_full_backward() {
+        use crate::kernels::{self, Conv2dSpec, Pad2d};
+        crate::init();
+        let dev = Device::Cpu;
+        let randn = |shape: &[usize], seed: u64| {
+            let n: usize = shape.iter().product();
+            let v: Vec<f64> = (0..n)
+                .map(|i| (((i as u64 * 2654435761 + seed * 97) % 1000) as f64 / 500.0) - 1.0)
+                .collect();
+            Tensor::from_vec(v, shape, &dev).unwrap()
+        };
+        let w1 = Var::from_tensor(&randn(&[4, 2, 3, 3], 1)).unwrap();
+        let b1 = Var::from_tensor(&randn(&[4], 2)).unwrap();
+        let w2 = Var::from_tensor(&randn(&[3, 4, 4, 4], 3)).unwrap();
+        let spec1 = Conv2dSpec {
+            padding: Pad2d::same(1),
+            ..Default::default()
+        };
+        let spec2 = Conv2dSpec {
+            stride: (2, 2),
+            padding: Pad2d::same(1),
+            ..Default::default()
+        };
+        let critic = |x: &Tensor| -> Result<Tensor> {
+            // w2 / ||w2||: a tracked intermediate weight, like a spectrally normalised one
+            let w2n = w2.broadcast_div(&w2.sqr()?.sum_all()?.sqrt()?)?;
+            let h = kernels::conv2d(x, w1.as_tensor(), Some(b1.as_tensor()), &spec1)?;
+            let h = kernels::leaky_relu(&h, 0.2)?;
+            let h = kernels::conv2d(&h, &w2n, None, &spec2)?;
+            Ok(h.sqr()?.flatten_from(1)?.sum(1)?)
+        };
+        let real = randn(&[3, 2, 6, 6], 4);
+        let fake = randn(&[3, 2, 6, 6], 5);
+        let alpha = Tensor::new(&[0.2f64, 0.5, 0.9], &dev).unwrap();
+        let fast = gradient_penalty(critic, &real, &fake, &alpha).unwrap();
+        // the same penalty with an ordinary first backward
+        let a = alpha.reshape((3, 1, 1, 1)).unwrap();
+        let mixed = (real.broadcast_mul(&a).unwrap()
+            + fake.broadcast_mul(&(1.0 - &a).unwrap()).unwrap())
+        .unwrap();
+        let x_hat = Var::from_tensor(&mixed).unwrap();
+        let g = critic(x_hat.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g = g.get(x_hat.as_tensor()).unwrap().clone();
+        let norm = (g.sqr().unwrap().flatten_from(1).unwrap().sum(1).unwrap() + 1e-12)
+            .unwrap()
+            .sqrt()
+            .unwrap();
+        let full = (norm - 1.0).unwrap().sqr().unwrap().mean_all().unwrap();
+        let v = |t: &Tensor| t.to_scalar::<f64>().unwrap();
+        assert!((v(&fast) - v(&full)).abs() <= 1e-12 * v(&full).abs().max(1.0));
+        let (gf, gs) = (fast.backward().unwrap(), full.backward().unwrap());
+        for p in [&w1, &b1, &w2] {
+            let a = gf
+                .get(p.as_tensor())
+                .expect("penalty gradient reaches the weight");
+            let b = gs.get(p.as_tensor()).unwrap();
+            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+            let scale = b.abs().unwrap().max_all().unwrap();
+            assert!(
+                v(&diff) <= 1e-10 * v(&scale).max(1.0),
+                "second-order gradient differs by {} (scale {})",
+                v(&diff),
+                v(&scale)
+            );
+            assert!(v(&scale) > 0.0, "the test must exercise a nonzero gradient");
+        }
     }
 }

@@ -328,6 +328,15 @@ fn if_tracked(t: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Optio
     }
 }
 
+/// A weight's gradient: as [`if_tracked`], but zeros inside
+/// [`super::grad_scope::input_gradients_only`] (the gradient penalty's first backward).
+fn weight_grad(w: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    if w.track_op() && super::grad_scope::weight_gradients_skipped() {
+        return w.zeros_like().map(Some);
+    }
+    if_tracked(w, grad)
+}
+
 /// `y = conv(x, w)`.
 pub struct ConvFwd(pub ConvGeometry);
 /// `dx = conv^T(g, w)` for the convolution of geometry `.0`.
@@ -363,7 +372,7 @@ impl CustomOp2 for ConvFwd {
         let gy = gy.contiguous()?;
         Ok((
             if_tracked(x, || gy.apply_op2(w, ConvBwdData(self.0)))?,
-            if_tracked(w, || x.apply_op2(&gy, ConvBwdWeight(self.0)))?,
+            weight_grad(w, || x.apply_op2(&gy, ConvBwdWeight(self.0)))?,
         ))
     }
 }
@@ -396,7 +405,7 @@ impl CustomOp2 for ConvBwdData {
         let h = h.contiguous()?;
         Ok((
             if_tracked(gy, || h.apply_op2(w, ConvFwd(self.0)))?,
-            if_tracked(w, || h.apply_op2(gy, ConvBwdWeight(self.0)))?,
+            weight_grad(w, || h.apply_op2(gy, ConvBwdWeight(self.0)))?,
         ))
     }
 }
@@ -487,7 +496,7 @@ impl CustomOp3 for ConvBiasFwd {
         let gy = gy.contiguous()?;
         Ok((
             if_tracked(x, || gy.apply_op2(w, ConvBwdData(self.0)))?,
-            if_tracked(w, || x.apply_op2(&gy, ConvBwdWeight(self.0)))?,
+            weight_grad(w, || x.apply_op2(&gy, ConvBwdWeight(self.0)))?,
             if_tracked(b, || channel_sum(&gy))?,
         ))
     }

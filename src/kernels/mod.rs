@@ -31,6 +31,7 @@ pub mod compose;
 mod conv;
 mod cpu;
 pub mod geometry;
+pub mod grad_scope;
 mod pool;
 
 /// Padding as (top, left, bottom, right), the ONNX `pads` order regrouped per side.
