@@ -30,65 +30,83 @@ enum Kind {
     Clamp(f64, f64),
 }
 
-impl Kind {
+/// One activation as a zero-sized type: the loops below are compiled once per type, so the
+/// inner loop holds no run-time `match` on the kind and vectorises (with the kind as an enum
+/// value captured by the closure it did not: a compare-and-branch per element).
+trait ActFn: Copy + Send + Sync {
+    fn value<T: Elem>(self, x: T, lo: T, hi: T) -> T;
+    /// `g · f'(x)`.
+    fn grad<T: Elem>(self, g: T, x: T, lo: T, hi: T) -> T;
+}
+
+#[derive(Clone, Copy)]
+struct ReluFn;
+#[derive(Clone, Copy)]
+struct LeakyFn;
+#[derive(Clone, Copy)]
+struct ClampFn;
+
+impl ActFn for ReluFn {
+    #[inline(always)]
+    fn value<T: Elem>(self, x: T, _: T, _: T) -> T {
+        // `if x < 0` (not `max`) so NaN propagates.
+        if x < T::ZERO {
+            T::ZERO
+        } else {
+            x
+        }
+    }
+    #[inline(always)]
+    fn grad<T: Elem>(self, g: T, x: T, _: T, _: T) -> T {
+        if x > T::ZERO {
+            g
+        } else {
+            T::ZERO
+        }
+    }
+}
+
+impl ActFn for LeakyFn {
+    #[inline(always)]
+    fn value<T: Elem>(self, x: T, slope: T, _: T) -> T {
+        if x > T::ZERO {
+            x
+        } else {
+            x * slope
+        }
+    }
+    #[inline(always)]
+    fn grad<T: Elem>(self, g: T, x: T, slope: T, _: T) -> T {
+        if x > T::ZERO {
+            g
+        } else {
+            g * slope
+        }
+    }
+}
+
+impl ActFn for ClampFn {
     #[inline(always)]
     fn value<T: Elem>(self, x: T, lo: T, hi: T) -> T {
-        match self {
-            // `if x < 0` (not `max`) so NaN propagates.
-            Kind::Relu => {
-                if x < T::ZERO {
-                    T::ZERO
-                } else {
-                    x
-                }
-            }
-            Kind::Leaky(_) => {
-                if x > T::ZERO {
-                    x
-                } else {
-                    x * lo
-                }
-            }
-            Kind::Clamp(..) => {
-                if x < lo {
-                    lo
-                } else if x > hi {
-                    hi
-                } else {
-                    x
-                }
-            }
+        if x < lo {
+            lo
+        } else if x > hi {
+            hi
+        } else {
+            x
         }
     }
-
-    /// `g · f'(x)`.
     #[inline(always)]
     fn grad<T: Elem>(self, g: T, x: T, lo: T, hi: T) -> T {
-        match self {
-            Kind::Relu => {
-                if x > T::ZERO {
-                    g
-                } else {
-                    T::ZERO
-                }
-            }
-            Kind::Leaky(_) => {
-                if x > T::ZERO {
-                    g
-                } else {
-                    g * lo
-                }
-            }
-            Kind::Clamp(..) => {
-                if x > lo && x < hi {
-                    g
-                } else {
-                    T::ZERO
-                }
-            }
+        if x > lo && x < hi {
+            g
+        } else {
+            T::ZERO
         }
     }
+}
 
+impl Kind {
     /// The two per-kind constants the loops read (slope, or the bounds).
     fn constants<T: Elem>(self) -> (T, T) {
         match self {
@@ -116,20 +134,20 @@ fn map2<T: Elem>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> Vec<T
     out
 }
 
-/// Each kind specialised by the compiler, so the inner loop has no match and vectorises.
+/// Each kind as its own zero-sized type, so the compiler specialises the loop per kind.
 macro_rules! per_kind {
     ($kind:expr, |$k:ident| $body:expr) => {
         match $kind {
             Kind::Relu => {
-                let $k = Kind::Relu;
+                let $k = ReluFn;
                 $body
             }
-            Kind::Leaky(s) => {
-                let $k = Kind::Leaky(s);
+            Kind::Leaky(_) => {
+                let $k = LeakyFn;
                 $body
             }
-            Kind::Clamp(a, b) => {
-                let $k = Kind::Clamp(a, b);
+            Kind::Clamp(..) => {
+                let $k = ClampFn;
                 $body
             }
         }
