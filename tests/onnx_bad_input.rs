@@ -328,3 +328,47 @@ fn randomized_mutations_never_panic() {
         "{iterations} mutated models: {loaded} loaded, the rest rejected with errors, no panics"
     );
 }
+
+/// Inputs the cargo-fuzz target (`fuzz/fuzz_targets/load_model.rs`) once crashed on, kept as
+/// regressions: each must load and run (as the fuzz target runs it) without a panic, and end
+/// in an error that names the problem.
+#[test]
+fn fuzzer_findings_stay_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz_regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.display().to_string();
+        let outcome = std::panic::catch_unwind(|| -> Result<(), String> {
+            let m =
+                OnnxModel::from_bytes(&bytes, &name, &Device::Cpu).map_err(|e| format!("{e:#}"))?;
+            let inputs: Vec<Tensor> = m
+                .inputs()
+                .iter()
+                .map(|io| {
+                    let dims: Vec<usize> = io
+                        .dims
+                        .iter()
+                        .map(|d| match d {
+                            Dim::Fixed(n) => *n,
+                            Dim::Free(_) => 1,
+                        })
+                        .collect();
+                    Tensor::zeros(dims, DType::F32, &Device::Cpu).unwrap()
+                })
+                .collect();
+            m.forward(&inputs).map(|_| ()).map_err(|e| format!("{e:#}"))
+        });
+        match outcome {
+            Err(_) => panic!("{name}: panicked"),
+            Ok(Ok(())) => panic!("{name}: expected an error, the model ran"),
+            Ok(Err(msg)) => assert!(
+                msg.contains("out of range") || msg.contains("rank"),
+                "{name}: {msg}"
+            ),
+        }
+        seen += 1;
+    }
+    assert!(seen >= 1, "no regression inputs in {}", dir.display());
+}

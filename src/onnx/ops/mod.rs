@@ -232,7 +232,7 @@ pub fn opt_input(inputs: &[Option<Value>], i: usize) -> Option<&Value> {
 pub fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r.max(1) {
+    if a < 0 || a >= r {
         bail!("axis {axis} is out of range for rank {rank}");
     }
     Ok(a as usize)
