@@ -178,16 +178,29 @@ pub fn conv_transpose(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let wt = input(ins, 1)?.float(ctx)?;
         let b = opt_input(ins, 2).map(|b| b.float(ctx)).transpose()?;
         let rank = x.rank();
-        let sp = &x.dims()[2..];
-        let r = sp.len();
-        if r == 0 || r > 2 || wt.rank() != rank {
+        if !(3..=4).contains(&rank) || wt.rank() != rank {
             bail!(
                 "ConvTranspose supports 1-D and 2-D only (input {:?}, weight {:?})",
                 x.dims(),
                 wt.dims()
             );
         }
+        let sp = &x.dims()[2..];
+        let r = sp.len();
         let k = w.kernel.clone().unwrap_or_else(|| wt.dims()[2..].to_vec());
+        if k.len() != r || k.contains(&0) || sp.contains(&0) {
+            bail!(
+                "ConvTranspose: kernel_shape {k:?} does not fit input {:?} (one positive size per spatial axis)",
+                x.dims()
+            );
+        }
+        if w.strides.contains(&0) || w.dilations.contains(&0) {
+            bail!(
+                "ConvTranspose: strides {:?} and dilations {:?} must be positive",
+                w.strides,
+                w.dilations
+            );
+        }
         let g = |v: &[usize], i: usize, d: usize| v.get(i).copied().unwrap_or(d);
         let mut op_ = vec![0; r];
         let mut pads = vec![0; 2 * r];
