@@ -246,6 +246,20 @@ pub(crate) fn check_pool_pads(spec: &Pool2dSpec) -> Result<()> {
         bottom,
         right,
     } = spec.padding;
+    let sizes = [
+        spec.kernel.0,
+        spec.kernel.1,
+        spec.dilation.0,
+        spec.dilation.1,
+    ];
+    if sizes.contains(&0) || spec.stride.0 == 0 || spec.stride.1 == 0 {
+        bail!(
+            "pool2d: kernel {:?}, stride {:?} and dilation {:?} must be positive",
+            spec.kernel,
+            spec.stride,
+            spec.dilation
+        )
+    }
     let eh = (spec.kernel.0 - 1) * spec.dilation.0 + 1;
     let ew = (spec.kernel.1 - 1) * spec.dilation.1 + 1;
     if top.max(bottom) >= eh || left.max(right) >= ew {
