@@ -7,43 +7,13 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 use probegan::kernels;
 
-/// Deterministic pseudo-random values in [-1, 1].
-fn rand_vec(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod kernel_support;
+use kernel_support::{check_grad, rand_vec, to_vec};
 
 fn rand_t(shape: &[usize], seed: u64, scale: f64) -> Tensor {
     let n = shape.iter().product();
     let v = rand_vec(n, seed).into_iter().map(|v| v * scale).collect();
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-}
-
-fn vals(t: &Tensor) -> Vec<f64> {
-    t.flatten_all()
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .to_vec1::<f64>()
-        .unwrap()
-}
-
-fn scalar(t: &Tensor) -> f64 {
-    t.to_dtype(DType::F64)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap()
 }
 
 type Act = Box<dyn Fn(&Tensor) -> Result<Tensor>>;
@@ -102,22 +72,22 @@ fn values_match_definitions_in_f32_and_f64_and_on_strided_input() {
     // 70_001 elements: more than one parallel chunk, and an odd tail.
     for (name, act, f, scale) in cases() {
         let x = rand_t(&[7, 10_001], 3, scale);
-        let want: Vec<f64> = vals(&x).into_iter().map(f).collect();
+        let want: Vec<f64> = to_vec(&x).into_iter().map(f).collect();
         for dt in [DType::F64, DType::F32] {
             let xd = x.to_dtype(dt).unwrap();
             let y = act(&xd).unwrap();
             assert_eq!(y.dtype(), dt);
             assert_eq!(y.dims(), x.dims());
             let tol = if dt == DType::F32 { 1e-6 * scale } else { 0.0 };
-            for (i, (a, b)) in vals(&y).iter().zip(&want).enumerate() {
+            for (i, (a, b)) in to_vec(&y).iter().zip(&want).enumerate() {
                 assert!((a - b).abs() <= tol, "{name} {dt:?} at {i}: {a} vs {b}");
             }
         }
         // A transposed (non-contiguous) view.
         let xt = x.t().unwrap();
-        let want_t: Vec<f64> = vals(&xt).into_iter().map(f).collect();
+        let want_t: Vec<f64> = to_vec(&xt).into_iter().map(f).collect();
         assert_eq!(
-            vals(&act(&xt).unwrap()),
+            to_vec(&act(&xt).unwrap()),
             want_t,
             "{name} on a transposed view"
         );
@@ -128,10 +98,10 @@ fn values_match_definitions_in_f32_and_f64_and_on_strided_input() {
 fn other_dtypes_fall_back_to_stock_ops() {
     for (name, act, f, scale) in cases() {
         let x = rand_t(&[3, 5, 7], 11, scale);
-        let want: Vec<f64> = vals(&x).into_iter().map(f).collect();
+        let want: Vec<f64> = to_vec(&x).into_iter().map(f).collect();
         let y = act(&x.to_dtype(DType::BF16).unwrap()).unwrap();
         assert_eq!(y.dtype(), DType::BF16);
-        for (a, b) in vals(&y).iter().zip(&want) {
+        for (a, b) in to_vec(&y).iter().zip(&want) {
             // bf16 keeps 8 mantissa bits.
             assert!((a - b).abs() <= 1e-2 * scale, "{name} bf16: {a} vs {b}");
         }
@@ -144,44 +114,6 @@ fn bad_parameters_are_errors() {
     assert!(kernels::clamp(&x, Some(1.0), Some(0.0)).is_err());
     assert!(kernels::clamp(&x, Some(f64::NAN), None).is_err());
     assert!(kernels::leaky_relu(&x, f64::NAN).is_err());
-}
-
-/// Central differences of `value` with respect to every element of every input.
-fn check_grad<V>(what: &str, value: V, inputs: &[Tensor], tol: f64)
-where
-    V: Fn(&[Tensor]) -> Result<Tensor>,
-{
-    let vars: Vec<Var> = inputs
-        .iter()
-        .map(|t| Var::from_tensor(t).unwrap())
-        .collect();
-    let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-    let grads = value(&ts).unwrap().backward().unwrap();
-    let eps = 1e-6;
-    for (i, t) in ts.iter().enumerate() {
-        let analytic = match grads.get(t) {
-            Some(g) => vals(g),
-            None => vec![0.0; t.elem_count()],
-        };
-        let base = vals(&inputs[i]);
-        let (mut worst, mut scale) = (0.0f64, 1e-3f64);
-        for j in 0..base.len() {
-            let eval = |delta: f64| {
-                let mut d = base.clone();
-                d[j] += delta;
-                let mut ins = inputs.to_vec();
-                ins[i] = Tensor::from_vec(d, inputs[i].dims(), &Device::Cpu).unwrap();
-                scalar(&value(&ins).unwrap())
-            };
-            let numeric = (eval(eps) - eval(-eps)) / (2.0 * eps);
-            worst = worst.max((numeric - analytic[j]).abs());
-            scale = scale.max(numeric.abs());
-        }
-        assert!(
-            worst / scale < tol,
-            "{what}: input {i}: max |autodiff - finite diff| = {worst:.3e} (scale {scale:.3e})"
-        );
-    }
 }
 
 /// `L = Σ tanh(act(x·w)) · r`: tanh gives the composition a non-zero second derivative.
@@ -217,11 +149,13 @@ fn gradients_first_and_second_order() {
             |t| loss(&act, t),
             &ins,
             1e-6,
+            1e-6,
         );
         check_grad(
             &format!("{name} second order"),
             |t| grad_norm(&act, t),
             &ins,
+            1e-6,
             1e-5,
         );
     }
@@ -244,6 +178,6 @@ fn penalty_through_the_mask_only() {
                 .sqr()?
                 .sum_all()
         };
-        check_grad(&format!("{name} penalty"), penalty, &[w], 1e-6);
+        check_grad(&format!("{name} penalty"), penalty, &[w], 1e-6, 1e-6);
     }
 }

@@ -8,38 +8,8 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 use probegan::kernels::{self, Conv2dSpec, Pad2d};
 
-/// Deterministic pseudo-random values in [-1, 1].
-fn rand_t(shape: &[usize], seed: u64) -> Tensor {
-    let n: usize = shape.iter().product();
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-    let v: Vec<f64> = (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect();
-    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-}
-
-fn to_vec(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f64>()
-        .unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims(), "shape mismatch");
-    to_vec(a)
-        .iter()
-        .zip(to_vec(b))
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
-}
+mod kernel_support;
+use kernel_support::{check_grad, max_abs_diff, rand_t, to_vec};
 
 /// Convolution by definition (PyTorch/ONNX semantics), f64.
 fn naive_conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, s: &Conv2dSpec) -> Tensor {
@@ -194,52 +164,15 @@ fn grad_loss(x: &Tensor, w: &Tensor, b: &Tensor, spec: &Conv2dSpec, fused: bool)
     gx.sqr()?.sum_all()? + gw.sqr()?.sum_all()? + (gx * r)?.sum_all()?
 }
 
-fn scalar(t: &Tensor) -> f64 {
-    t.to_scalar::<f64>().unwrap()
-}
-
 /// Autodiff of `f` w.r.t. x, w and b against central differences on every element.
 fn check_grads(
     what: &str,
     f: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>,
-    ins: [&Tensor; 3],
+    [x, w, b]: [&Tensor; 3],
     tol: f64,
 ) {
-    let vars: Vec<Var> = ins.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
-    let l = f(
-        vars[0].as_tensor(),
-        vars[1].as_tensor(),
-        vars[2].as_tensor(),
-    )
-    .unwrap();
-    let grads = l.backward().unwrap();
-    let eps = 1e-5;
-    for (i, v) in vars.iter().enumerate() {
-        // No gradient reaching an input means a zero derivative (checked against FD too).
-        let analytic = grads
-            .get(v.as_tensor())
-            .map(to_vec)
-            .unwrap_or_else(|| vec![0.0; ins[i].elem_count()]);
-        let base = to_vec(ins[i]);
-        let (mut worst, mut scale) = (0.0f64, 1e-3f64);
-        for j in 0..base.len() {
-            let eval = |d: f64| {
-                let mut p = base.clone();
-                p[j] += d;
-                let t = Tensor::from_vec(p, ins[i].dims(), &Device::Cpu).unwrap();
-                let mut a = [ins[0].clone(), ins[1].clone(), ins[2].clone()];
-                a[i] = t;
-                scalar(&f(&a[0], &a[1], &a[2]).unwrap())
-            };
-            let numeric = (eval(eps) - eval(-eps)) / (2.0 * eps);
-            worst = worst.max((numeric - analytic[j]).abs());
-            scale = scale.max(numeric.abs());
-        }
-        assert!(
-            worst / scale < tol,
-            "{what}: input {i}: max |autodiff - finite diff| = {worst:.3e} (scale {scale:.3e})"
-        );
-    }
+    let ins = [x.clone(), w.clone(), b.clone()];
+    check_grad(what, |t| f(&t[0], &t[1], &t[2]), &ins, 1e-5, tol)
 }
 
 #[test]
