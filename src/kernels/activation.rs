@@ -14,7 +14,7 @@
 //! clamp passes the gradient strictly inside (lo, hi) (as `hardtanh`/ReLU6).
 //! Other devices and dtypes use compositions of stock candle ops (exact autodiff, slower).
 
-use super::cpu::{dispatch1, dispatch2, Elem};
+use super::cpu::{check_same, dispatch1, dispatch2, Elem};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -195,14 +195,7 @@ impl CustomOp2 for ActBwd {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if l1.shape() != l2.shape() {
-            bail!(
-                "{}: gradient shape {:?} differs from input shape {:?}",
-                self.name(),
-                l1.shape().dims(),
-                l2.shape().dims()
-            )
-        }
+        check_same(self.name(), l1, l2)?;
         let out =
             dispatch2!(self.name(), s1, l1, s2, l2, |g, x, T| Ok::<
                 _,

@@ -9,7 +9,7 @@
 //! * `ChannelShift(x, b) = x + b[c]`
 //! * `BnNormalize(x) = (x − mean_c) / sqrt(var_c + eps)` with its fused backward `BnNormalizeBwd`.
 
-use super::cpu::{dispatch1, dispatch2, Elem};
+use super::cpu::{check_same, dispatch1, dispatch2, Elem};
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
@@ -118,17 +118,6 @@ fn check_vec(op: &str, l: &Layout, c: usize) -> Result<()> {
         bail!(
             "{op}: expected a per-channel vector of shape [{c}], got {:?}",
             l.shape().dims()
-        )
-    }
-    Ok(())
-}
-
-fn check_same(op: &str, l1: &Layout, l2: &Layout) -> Result<()> {
-    if l1.shape() != l2.shape() {
-        bail!(
-            "{op}: shapes differ: {:?} vs {:?}",
-            l1.shape().dims(),
-            l2.shape().dims()
         )
     }
     Ok(())

@@ -5,6 +5,18 @@ use candle_core::{bail, CpuStorage, Layout, Result};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+/// Two operands of an elementwise custom op must have the same shape.
+pub fn check_same(op: &str, l1: &Layout, l2: &Layout) -> Result<()> {
+    if l1.shape() != l2.shape() {
+        bail!(
+            "{op}: shapes differ: {:?} vs {:?}",
+            l1.shape().dims(),
+            l2.shape().dims()
+        )
+    }
+    Ok(())
+}
+
 /// Element types with a CPU kernel.
 pub trait Elem:
     Copy
