@@ -271,23 +271,10 @@ fn layer_breakdown() {
     }
 }
 
-extern "C" {
-    /// mimalloc's option setter (linked in by the `mimalloc` crate).
-    fn mi_option_set(option: i32, value: std::os::raw::c_long);
-}
-
-/// Keeps freed memory mapped: by default mimalloc returns it to the OS after 10 ms, so every
-/// large activation of the next pass page-faults in freshly zeroed pages (11% of the MobileNet
-/// profile in `clear_page_erms`). Option 15 is `mi_option_purge_delay` (mimalloc v2 and v3).
-fn keep_freed_memory_mapped() {
-    // SAFETY: sets a process-wide allocator option; valid at any time.
-    unsafe { mi_option_set(15, -1) }
-}
-
 fn main() {
     probegan::init();
     if std::env::var_os("BENCH_MIMALLOC_PURGE").is_none() {
-        keep_freed_memory_mapped();
+        probegan::allocator::keep_freed_memory_mapped();
     }
     if std::env::var_os("BENCH_LAYERS").is_some() {
         layer_breakdown();

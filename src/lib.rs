@@ -5,6 +5,7 @@
 //! Each module owns one concept; see the table in the architecture doc.
 
 pub mod adapter;
+pub mod allocator;
 pub mod classifier;
 pub mod cli;
 pub mod data;
