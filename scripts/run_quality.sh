@@ -34,11 +34,28 @@ SELECT=${SELECT:-0}
 NAMES=("T-shirt/top" "Trouser" "Pullover" "Dress" "Coat" "Sandal" "Shirt" "Sneaker" "Bag" "Ankle boot")
 
 [ -x "$BIN" ] || cargo build --release
+
+# A second, differently trained judge: the bundled classifier the run did NOT train against
+# (robust for regular runs, regular for robust runs). The robust model relies on perceptual
+# features, so images that pass the first judge through a shortcut (e.g. near-black
+# "Sneakers") fail it. Recorded in RUN/eval_judge2/; JUDGE2=none turns it off.
+second_judge() {
+  local clf="$1" dir="$2" other
+  [ "${JUDGE2:-auto}" = none ] && return 0
+  [ -f "$dir/eval_judge2/eval.json" ] && return 0
+  if [ "$clf" = regular ]; then other=robust; else other=regular; fi
+  nice "$BIN" eval --run "$dir" --judge "models/fmnist_$other.onnx" \
+    --judge-adapter "adapters/fmnist_$other.toml" --device "$DEVICE" --out "$dir/eval_judge2" >/dev/null
+}
 for clf in $CLASSIFIERS; do
   for method in $METHODS; do
     for c in $CLASSES; do
       dir="$OUT/$clf/$method/class$c"
-      if [ -f "$dir/eval/eval.json" ]; then echo "skip $dir (done)"; continue; fi
+      if [ -f "$dir/eval/eval.json" ]; then
+        echo "skip $dir (done)"
+        second_judge "$clf" "$dir"
+        continue
+      fi
       resume=""
       [ -d "$dir/checkpoints" ] && resume="--resume"
       echo "== $clf $method unseen=${NAMES[$c]} -> $dir"
@@ -49,6 +66,9 @@ for clf in $CLASSIFIERS; do
       fi
       keep=()
       evalx=()
+      # FID/intra-FID against the full Fashion-MNIST test set whenever the Debian package is
+      # there, so every row of the table is measured against the same real data.
+      [ -d /usr/share/datasets/fashion-mnist ] && evalx=(--real fashion-mnist)
       if [ "$SELECT" = 1 ]; then
         every=$(( STEPS / 8 > 0 ? STEPS / 8 : 1 ))
         keep=(--set "run.checkpoint_every=$every" --set "run.keep_checkpoints=9")
@@ -60,6 +80,7 @@ for clf in $CLASSIFIERS; do
         --set "run.steps=$STEPS" \
         --set "run.out_dir=\"$dir\"" "${keep[@]}"
       nice "$BIN" eval --run "$dir" --judge "$JUDGE" --judge-adapter "$JUDGE_ADAPTER" --device "$DEVICE" "${evalx[@]}"
+      second_judge "$clf" "$dir"
     done
   done
 done
@@ -73,12 +94,17 @@ for ev in sorted(root.glob("*/*/class*/eval/eval.json")):
     clf, method, cls = ev.parts[-5], ev.parts[-4], ev.parts[-3]
     e = json.loads(ev.read_text())
     rows.setdefault((clf, method), []).append((cls, e))
-print("| classifier | method | settings | unseen recognition (mean) | seen recognition (mean) | unseen per setting |")
-print("|---|---|---|---|---|---|")
+print("| classifier | method | settings | unseen recognition (mean) | seen recognition (mean) | unseen intra-FID (mean) | second judge: unseen (mean, settings) | unseen per setting |")
+print("|---|---|---|---|---|---|---|---|")
 for (clf, method), items in sorted(rows.items()):
     un = [(c, e["overall"].get("unseen_recognition")) for c, e in items]
     un = [(c, float(v)) for c, v in un if v is not None]
     seen = [float(e["overall"]["seen_recognition"]) for _, e in items if e["overall"].get("seen_recognition") is not None]
+    j2 = [json.loads(p.read_text())["overall"].get("unseen_recognition") for p in
+          (root / clf / method / c / "eval_judge2" / "eval.json" for c, _ in items) if p.exists()]
+    j2 = [float(v) for v in j2 if v is not None]
+    ifid = [k["intra_fid"] for _, e in items for k in e["classes"] if k.get("unseen") and k.get("intra_fid") is not None]
     m = lambda xs: f"{st.mean(xs):.3f}" if xs else "-"
-    print(f"| {clf} | {method} | {len(items)} | {m([v for _, v in un])} | {m(seen)} | " + ", ".join(f"{c}:{v:.2f}" for c, v in un) + " |")
+    mf = lambda xs: f"{st.mean(xs):.1f}" if xs else "-"
+    print(f"| {clf} | {method} | {len(items)} | {m([v for _, v in un])} | {m(seen)} | {mf(ifid)} | {m(j2)} ({len(j2)}) | " + ", ".join(f"{c}:{v:.2f}" for c, v in un) + " |")
 PY

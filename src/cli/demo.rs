@@ -88,6 +88,12 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let run_dir = trainer.run_dir.clone();
+    // The second judge is whichever bundled target the run did not train against.
+    let second_judge_name = if trainer.config.classifier.adapter == "embedded:robust" {
+        "regular"
+    } else {
+        "robust"
+    };
     drop(trainer);
 
     // Verdict from the bundled judge on fresh samples.
@@ -107,6 +113,16 @@ pub fn run(args: Args) -> Result<()> {
         seen_sum += rate(c, per_seen, 2 + c as u64)?;
     }
     let seen_rate = seen_sum / seen.len() as f64;
+    // A differently trained second opinion: images that pass the judge through a shortcut
+    // the two regular models share (e.g. inverted or near-black shapes) fail a robust model.
+    let second_judge = setup::embedded_classifier(second_judge_name, &device)?;
+    let second_rate = recognition_rate(
+        &sampler,
+        second_judge.as_ref(),
+        unseen,
+        args.judge_samples,
+        1,
+    )?;
 
     let grid = args.out.join("demo_grid.png");
     let mut rows = vec![];
@@ -120,10 +136,11 @@ pub fn run(args: Args) -> Result<()> {
         &grid,
     )?;
     let verdict = format!(
-        "verdict: the independent judge recognises {:.0}% of {} generated `{unseen_name}` images (never seen in training; seen classes: {:.0}%). Grid: {}",
+        "verdict: the independent judge recognises {:.0}% of {} generated `{unseen_name}` images (never seen in training; seen classes: {:.0}%); the bundled {second_judge_name} model, as a second judge: {:.0}%. Grid: {}",
         unseen_rate * 100.0,
         args.judge_samples,
         seen_rate * 100.0,
+        second_rate * 100.0,
         grid.display()
     );
     std::fs::write(
@@ -131,6 +148,7 @@ pub fn run(args: Args) -> Result<()> {
         serde_json::to_string_pretty(&serde_json::json!({
             "unseen": unseen_name, "unseen_recognition": unseen_rate, "seen_recognition": seen_rate,
             "judge_samples": args.judge_samples, "grid": grid,
+            "second_judge": second_judge_name, "second_judge_unseen_recognition": second_rate,
         }))?,
     )?;
     println!("{verdict}");
