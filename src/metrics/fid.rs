@@ -11,7 +11,7 @@
 use super::gaussian::GaussianStats;
 use anyhow::{bail, Result};
 use candle_core::Tensor;
-use nalgebra::{DMatrix, SymmetricEigen};
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 /// FID between two feature matrices `[N, D]` and `[M, D]`.
 pub fn fid(real: &Tensor, fake: &Tensor) -> Result<f64> {
@@ -30,7 +30,7 @@ pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> Result<f64> {
         );
     }
     let diff = &a.mean - &b.mean;
-    let trace_sqrt = trace_sqrt_product(&a.cov, &b.cov);
+    let trace_sqrt = trace_sqrt_product(&a.cov, &b.cov)?;
     let fid = diff.dot(&diff) + a.cov.trace() + b.cov.trace() - 2.0 * trace_sqrt;
     if !fid.is_finite() {
         bail!("FID: result is not finite ({fid})");
@@ -40,30 +40,76 @@ pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> Result<f64> {
 }
 
 /// `tr((S1 S2)^½)` for symmetric positive semi-definite `S1`, `S2`.
-pub fn trace_sqrt_product(s1: &DMatrix<f64>, s2: &DMatrix<f64>) -> f64 {
-    let root1 = psd_sqrt(s1);
+pub fn trace_sqrt_product(s1: &DMatrix<f64>, s2: &DMatrix<f64>) -> Result<f64> {
+    let root1 = psd_sqrt(s1)?;
     let m = &root1 * s2 * &root1;
-    let m = (&m + m.transpose()) * 0.5; // exact symmetry for the symmetric solver
-    SymmetricEigen::new(m)
-        .eigenvalues
-        .iter()
-        .map(|l| l.max(0.0).sqrt())
-        .sum()
+    let (values, _) = symmetric_eigen(&m)?;
+    Ok(values.iter().map(|l| l.max(0.0).sqrt()).sum())
 }
 
 /// Symmetric square root `V diag(√max(λ, 0)) Vᵀ` of a symmetric PSD matrix.
-pub fn psd_sqrt(s: &DMatrix<f64>) -> DMatrix<f64> {
-    let sym = (s + s.transpose()) * 0.5;
-    let eig = SymmetricEigen::new(sym);
-    let roots = eig.eigenvalues.map(|l| l.max(0.0).sqrt());
-    let v = &eig.eigenvectors;
-    v * DMatrix::from_diagonal(&roots) * v.transpose()
+pub fn psd_sqrt(s: &DMatrix<f64>) -> Result<DMatrix<f64>> {
+    let (values, v) = symmetric_eigen(s)?;
+    let roots = values.map(|l| l.max(0.0).sqrt());
+    Ok(&v * DMatrix::from_diagonal(&roots) * v.transpose())
+}
+
+/// Eigenvalues and eigenvectors (columns) of a symmetric matrix, robust to what feature
+/// covariances look like in practice. Dead ReLU units give rows and columns of exact zeros
+/// (74 of 128 for one class of real images), and on such matrices nalgebra's QR iteration can
+/// return an infinite eigenvalue (nalgebra issue #379). Zero rows are split off first (each is
+/// an eigenvector with eigenvalue 0); if the solver still fails, the SVD answers instead (for a
+/// PSD matrix the singular values are the eigenvalues).
+fn symmetric_eigen(m: &DMatrix<f64>) -> Result<(DVector<f64>, DMatrix<f64>)> {
+    let n = m.nrows();
+    let sym = (m + m.transpose()) * 0.5; // exact symmetry for the symmetric solver
+    let live: Vec<usize> = (0..n)
+        .filter(|&i| sym.row(i).iter().any(|&v| v != 0.0))
+        .collect();
+    let mut values = DVector::zeros(n);
+    let mut vectors = DMatrix::zeros(n, n);
+    if !live.is_empty() {
+        let sub = sym.select_rows(&live).select_columns(&live);
+        let (sub_values, sub_vectors) = solve_symmetric(sub)?;
+        for k in 0..live.len() {
+            values[k] = sub_values[k];
+            for (r, &row) in live.iter().enumerate() {
+                vectors[(row, k)] = sub_vectors[(r, k)];
+            }
+        }
+    }
+    // Each dead coordinate is its own unit eigenvector, eigenvalue 0.
+    let dead = (0..n).filter(|i| !live.contains(i));
+    for (k, row) in (live.len()..n).zip(dead) {
+        vectors[(row, k)] = 1.0;
+    }
+    Ok((values, vectors))
+}
+
+fn solve_symmetric(m: DMatrix<f64>) -> Result<(DVector<f64>, DMatrix<f64>)> {
+    let finite = |e: &SymmetricEigen<f64, nalgebra::Dyn>| {
+        e.eigenvalues
+            .iter()
+            .chain(e.eigenvectors.iter())
+            .all(|v| v.is_finite())
+    };
+    if let Some(e) = SymmetricEigen::try_new(m.clone(), f64::EPSILON, 100_000) {
+        if finite(&e) {
+            return Ok((e.eigenvalues, e.eigenvectors));
+        }
+    }
+    match m.try_svd(true, false, f64::EPSILON, 100_000) {
+        Some(svd) if svd.singular_values.iter().all(|v| v.is_finite()) => {
+            let u = svd.u.expect("requested U");
+            Ok((svd.singular_values, u))
+        }
+        _ => bail!("FID: the covariance eigen-decomposition did not converge"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nalgebra::DVector;
 
     fn stats(mean: Vec<f64>, cov: DMatrix<f64>) -> GaussianStats {
         GaussianStats {
@@ -92,7 +138,7 @@ mod tests {
     #[test]
     fn identical_gaussians_give_zero_and_sqrt_squares_back() {
         let m = DMatrix::from_row_slice(3, 3, &[2.0, 0.5, 0.1, 0.5, 1.0, 0.2, 0.1, 0.2, 0.7]);
-        let r = psd_sqrt(&m);
+        let r = psd_sqrt(&m).unwrap();
         assert!((&r * &r - &m).abs().max() < 1e-12);
         let a = stats(vec![0.3, 0.2, 0.1], m.clone());
         assert!(frechet_distance(&a, &a.clone()).unwrap() < 1e-9);
@@ -103,5 +149,53 @@ mod tests {
         let a = stats(vec![0.0], DMatrix::identity(1, 1));
         let b = stats(vec![0.0, 0.0], DMatrix::identity(2, 2));
         assert!(frechet_distance(&a, &b).is_err());
+    }
+
+    fn read_matrix(name: &str) -> DMatrix<f64> {
+        let path = format!(
+            "{}/tests/data/fid_zero_rows/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        let values: Vec<f64> = bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        DMatrix::from_vec(128, 128, values)
+    }
+
+    #[test]
+    fn covariances_with_dead_units_give_a_finite_exact_answer() {
+        // Real and generated `Pullover` judge features from a NAIVE run: 74 and 86 of 128 units
+        // never fire. nalgebra's plain solver returned an infinite eigenvalue here (FID = -inf).
+        // Reference: numpy.linalg.eigh on the same matrices, 27.3577637985277 (scipy's sqrtm
+        // trace agrees to 6e-7).
+        let a = read_matrix("cov_a.bin");
+        let b = read_matrix("cov_b.bin");
+        let got = trace_sqrt_product(&a, &b).unwrap();
+        assert!((got - 27.3577637985277).abs() < 1e-6, "{got}");
+        let r = psd_sqrt(&a).unwrap();
+        assert!((&r * &r - &a).abs().max() < 1e-9);
+    }
+
+    #[test]
+    fn zero_rows_are_split_off_without_changing_the_answer() {
+        // Embedding a matrix among zero rows/columns leaves tr((S1 S2)^½) unchanged.
+        let s1 = DMatrix::from_row_slice(2, 2, &[2.0, 0.5, 0.5, 1.0]);
+        let s2 = DMatrix::from_row_slice(2, 2, &[1.0, -0.3, -0.3, 3.0]);
+        let want = trace_sqrt_product(&s1, &s2).unwrap();
+        let embed = |s: &DMatrix<f64>| {
+            let mut e = DMatrix::zeros(4, 4);
+            for (i, ei) in [1usize, 3].into_iter().enumerate() {
+                for (j, ej) in [1usize, 3].into_iter().enumerate() {
+                    e[(ei, ej)] = s[(i, j)];
+                }
+            }
+            e
+        };
+        let got = trace_sqrt_product(&embed(&s1), &embed(&s2)).unwrap();
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        let r = psd_sqrt(&embed(&s1)).unwrap();
+        assert!((&r * &r - embed(&s1)).abs().max() < 1e-12);
     }
 }
