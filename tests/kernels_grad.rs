@@ -234,6 +234,26 @@ fn conv_cases() -> Vec<(Vec<usize>, Vec<usize>, Conv2dSpec)> {
                 ..Default::default()
             },
         ),
+        // stride 1 with output width = input width (im2col's shifted-plane path): dilated,
+        // asymmetric pads, fewer output rows than input rows
+        (
+            vec![2, 3, 6, 7],
+            vec![2, 3, 3, 2],
+            Conv2dSpec {
+                padding: pad(2, 1, 0, 1),
+                dilation: (2, 2),
+                ..Default::default()
+            },
+        ),
+        // same path, a kernel wider than the input: some taps read only padding
+        (
+            vec![1, 2, 3, 2],
+            vec![2, 2, 1, 5],
+            Conv2dSpec {
+                padding: pad(0, 2, 0, 2),
+                ..Default::default()
+            },
+        ),
         (
             vec![2, 4, 7, 5],
             vec![6, 2, 3, 2],
@@ -648,6 +668,101 @@ fn batch_norm_train_gradients_first_and_second_order() {
         |t| Ok(kernels::batch_norm_train(&t[0], Some(&t[1]), Some(&t[2]), 1e-5)?.0),
         &inputs,
     );
+}
+
+#[test]
+fn batch_norm_train_one_sided_affine_gradients_first_and_second_order() {
+    // A missing coefficient becomes a constant of the fused op: gradients must still be exact.
+    let x = rand_t(&[3, 2, 1, 5], 14);
+    check_op(
+        "batch_norm_train (gamma only)",
+        |t| Ok(kernels::batch_norm_train(&t[0], Some(&t[1]), None, 1e-5)?.0),
+        &[x.clone(), rand_t(&[2], 15)],
+    );
+    check_op(
+        "batch_norm_train (beta only)",
+        |t| Ok(kernels::batch_norm_train(&t[0], None, Some(&t[1]), 1e-5)?.0),
+        &[x, rand_t(&[2], 16)],
+    );
+}
+
+#[test]
+fn batch_norm_train_per_sample_gradients_first_and_second_order() {
+    // Conditional BN: scale and shift per (sample, channel); inner 12 as above.
+    let inputs = [
+        rand_t(&[3, 2, 3, 4], 17),
+        rand_t(&[3, 2], 18),
+        rand_t(&[3, 2], 19),
+    ];
+    check_op(
+        "batch_norm_train_per_sample",
+        |t| Ok(kernels::batch_norm_train_per_sample(&t[0], &t[1], &t[2], 1e-5)?.0),
+        &inputs,
+    );
+}
+
+#[test]
+fn batch_norm_train_fused_equals_normalise_then_affine() {
+    // Values, statistics and first-order gradients of the fused ops against the unfused
+    // composition (normalise, then the separate affine ops), per channel and per sample.
+    let x = rand_t(&[4, 3, 2, 5], 22);
+    let (s, b) = (rand_t(&[4, 3], 23), rand_t(&[4, 3], 24));
+    let (g1, b1) = (rand_t(&[3], 25), rand_t(&[3], 26));
+    let r = rand_t(&[4, 3, 2, 5], 27);
+    type Bn = Box<dyn Fn(&[Tensor]) -> Result<(Tensor, Tensor, Tensor)>>;
+    let cases: [(&str, Vec<Tensor>, Bn, Bn); 2] = [
+        (
+            "per channel",
+            vec![x.clone(), g1, b1],
+            Box::new(|t| kernels::batch_norm_train(&t[0], Some(&t[1]), Some(&t[2]), 1e-5)),
+            Box::new(|t| {
+                let (y, m, v) = kernels::batch_norm_train(&t[0], None, None, 1e-5)?;
+                let y = y
+                    .broadcast_mul(&t[1].reshape((1, 3, 1, 1))?)?
+                    .broadcast_add(&t[2].reshape((1, 3, 1, 1))?)?;
+                Ok((y, m, v))
+            }),
+        ),
+        (
+            "per sample",
+            vec![x, s, b],
+            Box::new(|t| kernels::batch_norm_train_per_sample(&t[0], &t[1], &t[2], 1e-5)),
+            Box::new(|t| {
+                let (y, m, v) = kernels::batch_norm_train(&t[0], None, None, 1e-5)?;
+                Ok((kernels::sample_channel_affine(&y, &t[1], &t[2])?, m, v))
+            }),
+        ),
+    ];
+    for (what, inputs, fused, unfused) in cases {
+        let vars: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(t).unwrap())
+            .collect();
+        let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let (ya, ma, va) = fused(&ts).unwrap();
+        let (yb, mb, vb) = unfused(&ts).unwrap();
+        assert!(max_abs_diff(&ya, &yb) < 1e-12, "{what}: values differ");
+        assert!(max_abs_diff(&ma, &mb) < 1e-12 && max_abs_diff(&va, &vb) < 1e-12);
+        let ga = (&ya * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (&yb * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        for (i, t) in ts.iter().enumerate() {
+            let d = max_abs_diff(ga.get(t).unwrap(), gb.get(t).unwrap());
+            assert!(
+                d < 1e-10,
+                "{what}: gradient of input {i} differs by {d:.3e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn batch_norm_train_per_sample_rejects_bad_coefficients() {
+    let x = rand_t(&[2, 3, 2, 2], 28);
+    let err =
+        kernels::batch_norm_train_per_sample(&x, &rand_t(&[3], 29), &rand_t(&[2, 3], 30), 1e-5)
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("scale") && err.contains("[2, 3]"), "{err}");
 }
 
 #[test]

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
 /// (N, C, inner) of a tensor whose channel axis is 1.
-fn nci(shape: &Shape) -> Result<(usize, usize, usize)> {
+pub(super) fn nci(shape: &Shape) -> Result<(usize, usize, usize)> {
     let d = shape.dims();
     if d.len() < 2 {
         bail!("per-channel op: expected [N, C, ...], got shape {d:?}")
@@ -71,7 +71,7 @@ fn sum_run<T: Elem>(a: &[T]) -> f64 {
 
 /// (Σ g, Σ g·(x − mu)) over a run, 8 accumulators each (see `fold_run`).
 #[inline]
-fn sum2_run<T: Elem>(g: &[T], x: &[T], mu: T) -> (f64, f64) {
+pub(super) fn sum2_run<T: Elem>(g: &[T], x: &[T], mu: T) -> (f64, f64) {
     let (mut s, mut d) = ([T::ZERO; 8], [T::ZERO; 8]);
     let (cg, cx) = (g.chunks_exact(8), x.chunks_exact(8));
     let (rg, rx) = (cg.remainder(), cx.remainder());
@@ -92,7 +92,7 @@ fn sum2_run<T: Elem>(g: &[T], x: &[T], mu: T) -> (f64, f64) {
 
 /// Rows (one channel of one image) per parallel task: at least ~32K elements, so small maps
 /// stay on one thread.
-fn rows_per_task(inner: usize) -> usize {
+pub(super) fn rows_per_task(inner: usize) -> usize {
     ((1 << 15) / inner.max(1)).max(1)
 }
 
@@ -113,7 +113,7 @@ where
     out
 }
 
-fn check_vec(op: &str, l: &Layout, c: usize) -> Result<()> {
+pub(super) fn check_vec(op: &str, l: &Layout, c: usize) -> Result<()> {
     if l.shape().dims() != [c] {
         bail!(
             "{op}: expected a per-channel vector of shape [{c}], got {:?}",
@@ -355,7 +355,7 @@ pub fn channel_dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 // ---------- batch norm ----------
 
 /// Per-channel mean and biased variance, two-pass in f64 for accuracy.
-fn moments<T: Elem>(x: &[T], n: usize, c: usize, inner: usize) -> (Vec<f64>, Vec<f64>) {
+pub(super) fn moments<T: Elem>(x: &[T], n: usize, c: usize, inner: usize) -> (Vec<f64>, Vec<f64>) {
     let m = (n * inner).max(1) as f64;
     let mean: Vec<f64> = channel_reduce(n, c, inner, |_, r| sum_run(&x[r]))
         .into_iter()
@@ -389,7 +389,7 @@ pub struct BnNormalizeBwd {
 
 impl BnNormalize {
     /// The statistics this op's forward computed, if it ran.
-    fn saved_stats(&self, c: usize) -> Option<Arc<Vec<f64>>> {
+    pub(super) fn saved_stats(&self, c: usize) -> Option<Arc<Vec<f64>>> {
         let st = self.stats.lock().ok()?;
         (st.len() == 2 * c).then(|| Arc::new(st.clone()))
     }

@@ -66,6 +66,9 @@ impl ConvGeometry {
 
     /// col[(c·kh + a)·kw + b][i·OW + j] = x[c][i·sh + a·dh − pt][j·sw + b·dw − pl] (0 outside).
     fn im2col<T: Elem>(&self, x: &[T], col: &mut [T]) {
+        if self.stride == (1, 1) && self.ow == self.w {
+            return self.im2col_same_width(x, col);
+        }
         let (p, ow, sw) = (self.p(), self.ow, self.stride.1);
         for c in 0..self.c {
             let xc = &x[c * self.h * self.w..(c + 1) * self.h * self.w];
@@ -96,6 +99,45 @@ impl ConvGeometry {
                                     }
                                 }
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `im2col` for stride 1 and output width = input width (3×3 pad 1, the GAN's convs): a
+    /// kernel tap's row is then the input plane shifted by a constant offset, so it is ONE copy
+    /// of the valid span plus zeros at the edges and in the (short) gaps where rows wrap,
+    /// instead of one tiny copy per output row (libc call overhead dominated those).
+    fn im2col_same_width<T: Elem>(&self, x: &[T], col: &mut [T]) {
+        let (p, ow, hw) = (self.p(), self.ow, self.h * self.w);
+        for c in 0..self.c {
+            let xc = &x[c * hw..(c + 1) * hw];
+            for a in 0..self.kh {
+                // Valid output rows [i0, i1): input row i + a·dh − pt inside [0, h).
+                let dr = (a * self.dilation.0) as isize - self.pad.top as isize;
+                let i0 = (-dr).clamp(0, self.oh as isize) as usize;
+                let i1 = (self.h as isize - dr).clamp(i0 as isize, self.oh as isize) as usize;
+                for b in 0..self.kw {
+                    let row = &mut col[((c * self.kh + a) * self.kw + b) * p..][..p];
+                    let (j0, j1) = self.col_range(b);
+                    if i0 >= i1 || j0 >= j1 {
+                        row.fill(T::ZERO);
+                        continue;
+                    }
+                    let dc = (b * self.dilation.1) as isize - self.pad.left as isize;
+                    let delta = dr * self.w as isize + dc;
+                    let (start, end) = (i0 * ow + j0, (i1 - 1) * ow + j1);
+                    let from = (start as isize + delta) as usize;
+                    row[..start].fill(T::ZERO);
+                    row[start..end].copy_from_slice(&xc[from..from + (end - start)]);
+                    row[end..].fill(T::ZERO);
+                    // Between consecutive valid rows: columns ≥ j1 of row i and < j0 of row
+                    // i + 1 read wrapped-around input; they are padding.
+                    for i in i0..i1 - 1 {
+                        for v in &mut row[i * ow + j1..(i + 1) * ow + j0] {
+                            *v = T::ZERO;
                         }
                     }
                 }

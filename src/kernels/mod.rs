@@ -26,6 +26,7 @@
 
 use candle_core::{Result, Tensor, D};
 
+mod batchnorm;
 mod channel;
 pub mod compose;
 mod conv;
@@ -170,16 +171,54 @@ pub fn batch_norm_train(
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     if x.device().is_cpu() && is_fast_dtype(x) && x.rank() >= 2 {
-        let (xhat, mean, var) = channel::bn_normalize(x, eps)?;
-        let y = match (gamma, beta) {
-            (Some(g), Some(b)) => channel::channel_affine(&xhat, g, b)?,
-            (Some(g), None) => channel::channel_scale(&xhat, g)?,
-            (None, Some(b)) => channel::channel_shift(&xhat, b)?,
-            (None, None) => xhat,
+        if gamma.is_none() && beta.is_none() {
+            return channel::bn_normalize(x, eps);
+        }
+        // One fused op (normalise + affine, and one backward op for all three gradients); a
+        // missing coefficient is a constant.
+        let c = x.dim(1)?;
+        let g = match gamma {
+            Some(g) => g.clone(),
+            None => Tensor::ones(c, x.dtype(), x.device())?,
         };
-        return Ok((y, mean, var));
+        let b = match beta {
+            Some(b) => b.clone(),
+            None => Tensor::zeros(c, x.dtype(), x.device())?,
+        };
+        return batchnorm::bn_affine_train(x, &g, &b, eps, false);
     }
     compose_batch_norm_train(x, gamma, beta, eps)
+}
+
+/// Class-conditional batch norm in training mode: `x̂ · scale[n, c] + shift[n, c]` with batch
+/// statistics, `x` [N, C, ...], `scale`, `shift` [N, C]. Returns (y, batch_mean,
+/// batch_biased_var) as `batch_norm_train`. On CPU one fused op forward and one backward (the
+/// composition writes x̂ and gives autodiff one more full-size gradient edge).
+pub fn batch_norm_train_per_sample(
+    x: &Tensor,
+    scale: &Tensor,
+    shift: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    if x.device().is_cpu()
+        && is_fast_dtype(x)
+        && x.rank() >= 2
+        && scale.dtype() == x.dtype()
+        && shift.dtype() == x.dtype()
+    {
+        let (n, c) = (x.dim(0)?, x.dim(1)?);
+        for (what, t) in [("scale", scale), ("shift", shift)] {
+            if t.dims() != [n, c] {
+                candle_core::bail!(
+                    "per-sample batch norm: {what} must be [N, C] = [{n}, {c}], got {:?}",
+                    t.dims()
+                )
+            }
+        }
+        return batchnorm::bn_affine_train(x, scale, shift, eps, true);
+    }
+    let (y, mean, var) = batch_norm_train(x, None, None, eps)?;
+    Ok((sample_channel_affine(&y, scale, shift)?, mean, var))
 }
 
 fn compose_batch_norm_train(

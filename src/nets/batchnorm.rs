@@ -15,6 +15,12 @@ use candle_core::{Tensor, Var};
 const EPS: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
 
+/// The affine map after normalisation: per channel ([C]) or per sample and channel ([N, C]).
+enum Affine<'a> {
+    Channel(&'a Tensor, &'a Tensor),
+    Sample(&'a Tensor, &'a Tensor),
+}
+
 /// Normalisation core shared by both flavours: batch statistics in training (recorded into
 /// the running buffers), running statistics in evaluation.
 struct Stats {
@@ -34,16 +40,13 @@ impl Stats {
         })
     }
 
-    /// Normalised `x`, times `gamma` plus `beta` per channel when given (fused on CPU).
-    fn normalize(
-        &self,
-        x: &Tensor,
-        gamma: Option<&Tensor>,
-        beta: Option<&Tensor>,
-        mode: Mode,
-    ) -> Result<Tensor> {
+    /// Normalised `x` followed by its affine map (fused with the normalisation on CPU).
+    fn normalize(&self, x: &Tensor, affine: Affine, mode: Mode) -> Result<Tensor> {
         if mode.train {
-            let (y, mean, var) = kernels::batch_norm_train(x, gamma, beta, EPS)?;
+            let (y, mean, var) = match affine {
+                Affine::Channel(g, b) => kernels::batch_norm_train(x, Some(g), Some(b), EPS)?,
+                Affine::Sample(g, b) => kernels::batch_norm_train_per_sample(x, g, b, EPS)?,
+            };
             let n = (x.elem_count() / x.dim(1)?) as f64;
             let unbiased = (var.detach() * (n / (n - 1.0).max(1.0)))?;
             let mut cumulative = self.cumulative.lock().unwrap();
@@ -62,14 +65,17 @@ impl Stats {
             self.var.set(&new_var)?;
             Ok(y)
         } else {
-            Ok(kernels::batch_norm_eval(
-                x,
-                self.mean.as_tensor(),
-                self.var.as_tensor(),
-                gamma,
-                beta,
-                EPS,
-            )?)
+            let (mean, var) = (self.mean.as_tensor(), self.var.as_tensor());
+            Ok(match affine {
+                Affine::Channel(g, b) => {
+                    kernels::batch_norm_eval(x, mean, var, Some(g), Some(b), EPS)?
+                }
+                Affine::Sample(g, b) => kernels::sample_channel_affine(
+                    &kernels::batch_norm_eval(x, mean, var, None, None, EPS)?,
+                    g,
+                    b,
+                )?,
+            })
         }
     }
 
@@ -98,7 +104,7 @@ impl BatchNorm {
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (g, b) = (weight(&self.gamma, mode), weight(&self.beta, mode));
-        self.stats.normalize(x, Some(&g), Some(&b), mode)
+        self.stats.normalize(x, Affine::Channel(&g, &b), mode)
     }
 
     pub fn set_cumulative_stats(&self, on: bool) {
@@ -124,10 +130,9 @@ impl ConditionalBatchNorm {
 
     /// `x`: [N, C, H, W]; `cond`: [N, cond_dim].
     pub fn forward(&self, x: &Tensor, cond: &Tensor, mode: Mode) -> Result<Tensor> {
-        let y = self.stats.normalize(x, None, None, mode)?;
         let g = (self.gain.forward(cond, mode)? + 1.0)?;
         let b = self.bias.forward(cond, mode)?;
-        Ok(kernels::sample_channel_affine(&y, &g, &b)?)
+        self.stats.normalize(x, Affine::Sample(&g, &b), mode)
     }
 
     pub fn set_cumulative_stats(&self, on: bool) {
