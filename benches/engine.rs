@@ -10,7 +10,7 @@
 //! BENCH_SMALL_BATCH (64), BENCH_SECONDS (time budget per measurement, default 3),
 //! BENCH_MODELS (comma list of `small_cnn`, `mobilenet`; default both), BENCH_PEERS=0 (skip
 //! tract and onnxruntime, e.g. under `perf record`), BENCH_FORWARD_ONLY=1 (our forward only),
-//! BENCH_LAYERS=1 (per-layer breakdown only).
+//! BENCH_LAYERS=1 (per-layer breakdown only), BENCH_NODES=1 (also forward time per op type).
 
 use candle_core::{DType, Device, Tensor, Var};
 use probegan::onnx::reference::{HostArray, OrtRunner, Reference, TractRunner};
@@ -111,6 +111,9 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
         let y = model.forward(&[x.clone()]).unwrap();
         let _ = y[0].sum_all().unwrap().to_scalar::<f32>().unwrap();
     });
+    if std::env::var_os("BENCH_NODES").is_some() {
+        node_breakdown(name, &model, &x);
+    }
     if std::env::var_os("BENCH_FORWARD_ONLY").is_some() {
         println!(
             "{name}: ours forward {:.2} ms (CPU {:.2} ms)",
@@ -187,6 +190,40 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
         ratio(fwd, ort),
         ratio(fwd_bwd, ort)
     );
+}
+
+/// Forward wall time per op type (summed over nodes, median of 7 runs per node): which op
+/// families a whole model's forward spends its time in.
+fn node_breakdown(name: &str, model: &OnnxModel, x: &Tensor) {
+    let runs: Vec<Vec<(String, f64)>> = (0..8)
+        .map(|_| model.forward_timed(&[x.clone()]).expect("forward").1)
+        .skip(1)
+        .collect();
+    let mut by_type: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
+    for (i, (label, _)) in runs[0].iter().enumerate() {
+        let mut t: Vec<f64> = runs.iter().map(|r| r[i].1).collect();
+        t.sort_by(f64::total_cmp);
+        let op = label
+            .rsplit_once('(')
+            .map_or(label.as_str(), |(_, o)| o.trim_end_matches(')'));
+        let e = by_type.entry(op.to_string()).or_default();
+        e.0 += 1;
+        e.1 += t[t.len() / 2];
+    }
+    let total: f64 = by_type.values().map(|v| v.1).sum();
+    println!(
+        "\n{name}: forward time per op type (sum of per-node medians, {:.2} ms)",
+        total * 1e3
+    );
+    let mut rows: Vec<_> = by_type.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+    for (op, (count, t)) in rows {
+        println!(
+            "  {op:<20} {count:4} nodes {:9.2} ms {:5.1}%",
+            t * 1e3,
+            100.0 * t / total
+        );
+    }
 }
 
 /// Per-layer timings on MobileNet-sized tensors, to say what limits the whole-model numbers.

@@ -6,6 +6,11 @@
 # libcuda.so.1 satisfies the linker. The resulting binary needs the NVIDIA driver to start;
 # carry it to the GPU machine (which has no Rust toolchain).
 #
+# CCCL (the nvidia-cuda-cccl wheel) provides <nv/target>, which CUDA 13's cuda_fp16.h includes;
+# without it every candle kernel fails to compile ("nv/target: No such file or directory").
+# nvvm and crt are pinned too: nvcc 13.0's unpinned dependencies pull 13.5, whose PTX (.version
+# 9.5) the 13.0 ptxas rejects.
+#
 # Usage: scripts/build-cuda.sh [extra cargo args]   (env: CUDA_COMPUTE_CAP, default 90 = H100/H200)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +20,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install -q \
   "nvidia-cuda-nvcc==13.0.88" "nvidia-cuda-runtime==13.0.*" "nvidia-cublas==13.0.*" \
-  "nvidia-curand==10.4.0.*" "nvidia-cuda-nvrtc==13.0.*" >/dev/null \
+  "nvidia-curand==10.4.0.*" "nvidia-cuda-nvrtc==13.0.*" "nvidia-cuda-cccl==13.0.*" \
+  "nvidia-nvvm==13.0.*" "nvidia-cuda-crt==13.0.*" >/dev/null \
   || { echo "build-cuda: could not install the CUDA 13.0 wheels from PyPI" >&2; exit 1; }
 SITE="$("$VENV/bin/python" -c 'import site; print(site.getsitepackages()[0])')"
 CUDA_ROOT="$SITE/nvidia/cu13"

@@ -181,6 +181,152 @@ fn absurd_sizes_are_refused_before_allocating() {
     assert!(e.contains("negative"), "{e}");
 }
 
+/// Load `g` and run it once on zeros of its declared input shapes; the error, as printed.
+fn load_or_run_err(g: &GraphBuilder) -> String {
+    let m = match OnnxModel::from_bytes(&g.to_bytes(), "bad.onnx", &Device::Cpu) {
+        Ok(m) => m,
+        Err(e) => return format!("{e:#}"),
+    };
+    let inputs: Vec<Tensor> = m
+        .inputs()
+        .iter()
+        .map(|io| {
+            let dims: Vec<usize> = io
+                .dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => *n,
+                    Dim::Free(_) => 1,
+                })
+                .collect();
+            Tensor::zeros(dims, DType::F32, &Device::Cpu).unwrap()
+        })
+        .collect();
+    match m.forward(&inputs) {
+        Ok(_) => panic!("expected an error, the model ran"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn conv_with_a_huge_implied_output_is_refused() {
+    // The fuzzer's find: pads of 134209528 on a 5x5 input imply a ~1.4 TB output.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz_regressions/conv_huge_output.onnx");
+    let m = OnnxModel::load(&path, &Device::Cpu).unwrap();
+    let x = Tensor::zeros((48, 1, 5, 5), DType::F32, &Device::Cpu).unwrap();
+    let w = Tensor::zeros((18, 1, 3, 3), DType::F32, &Device::Cpu).unwrap();
+    let e = format!("{:#}", m.forward(&[x, w]).err().unwrap());
+    assert!(
+        e.contains("(Conv)") && e.contains("output") && e.contains("refusing to allocate"),
+        "{e}"
+    );
+}
+
+#[test]
+fn ops_whose_attributes_imply_huge_outputs_are_refused() {
+    let refused = |g: &GraphBuilder, node: &str| {
+        let e = load_or_run_err(g);
+        assert!(
+            e.contains(node) && e.contains("refusing to allocate"),
+            "{node}: {e}"
+        );
+    };
+    let mut g = GraphBuilder::new(13);
+    g.input("x", &[1, 1, 4, 4])
+        .init_f32("w", &[1, 1, 2, 2], vec![1.0; 4]);
+    let big = 1 << 20;
+    g.node(
+        "ConvTranspose",
+        &["x", "w"],
+        &["y"],
+        vec![attr_ints("strides", &[big, big])],
+    );
+    g.output("y");
+    refused(&g, "convtranspose_0");
+
+    let mut g = GraphBuilder::new(13);
+    g.input("x", &[1, 1, 4, 4]);
+    g.node(
+        "MaxPool",
+        &["x"],
+        &["y"],
+        vec![
+            attr_ints("kernel_shape", &[1, 1]),
+            attr_ints("pads", &[big, big, big, big]),
+        ],
+    );
+    g.output("y");
+    refused(&g, "maxpool_0");
+
+    let mut g = GraphBuilder::new(13);
+    g.input("x", &[1, 4])
+        .init_i64("pads", &[4], vec![0, 0, big, big]);
+    g.node("Pad", &["x", "pads"], &["y"], vec![]);
+    g.output("y");
+    refused(&g, "pad_0");
+
+    let mut g = GraphBuilder::new(13);
+    g.input("x", &[1, 4]).init_i64("reps", &[2], vec![big, big]);
+    g.node("Tile", &["x", "reps"], &["y"], vec![]);
+    g.output("y");
+    refused(&g, "tile_0");
+
+    // Repeats whose product overflows usize are refused, not wrapped.
+    let mut g = GraphBuilder::new(13);
+    g.input("x", &[2, 4])
+        .init_i64("reps", &[2], vec![1 << 62, 4]);
+    g.node("Tile", &["x", "reps"], &["y"], vec![]);
+    g.output("y");
+    refused(&g, "tile_0");
+
+    // Broadcasting, matrix products and gathers can square a modest size.
+    let mut g = GraphBuilder::new(13);
+    g.input("x", &[1, 1 << 16]).input("z", &[1 << 16, 1]);
+    g.node("Add", &["x", "z"], &["y"], vec![]);
+    g.output("y");
+    refused(&g, "add_0");
+    let mut g = GraphBuilder::new(13);
+    g.input("x", &[1 << 16, 1]).input("z", &[1, 1 << 16]);
+    g.node("MatMul", &["x", "z"], &["y"], vec![]);
+    g.output("y");
+    refused(&g, "matmul_0");
+    let mut g = GraphBuilder::new(13);
+    g.input("x", &[2, 1 << 16])
+        .init_i64("idx", &[1 << 16], vec![0; 1 << 16]);
+    g.node("Gather", &["x", "idx"], &["y"], vec![]);
+    g.output("y");
+    refused(&g, "gather_0");
+
+    // Strides and pads beyond any real size are refused when the node is compiled.
+    let mut g = GraphBuilder::new(13);
+    g.input("x", &[1, 1, 4, 4])
+        .init_f32("w", &[1, 1, 1, 1], vec![1.0]);
+    g.node(
+        "Conv",
+        &["x", "w"],
+        &["y"],
+        vec![attr_ints("strides", &[1 << 62, 1])],
+    );
+    g.output("y");
+    let e = load_err(&g.to_bytes());
+    assert!(e.contains("conv_0") && e.contains("absurdly large"), "{e}");
+}
+
+#[test]
+fn pad_cropping_past_an_axis_is_an_error() {
+    // The total stays positive (4 - 10 + 20) but the leading crop alone removes more than the
+    // axis holds; the pads are hostile-sized too.
+    for pads in [vec![0, -10, 0, 20], vec![0, i64::MIN, 0, i64::MAX]] {
+        let mut g = GraphBuilder::new(13);
+        g.input("x", &[1, 4]).init_i64("pads", &[4], pads);
+        g.node("Pad", &["x", "pads"], &["y"], vec![]);
+        g.output("y");
+        let e = load_or_run_err(&g);
+        assert!(e.contains("pad_0") && e.contains("crop axis 1"), "{e}");
+    }
+}
+
 fn external(name: &str, location: &str, offset: Option<&str>) -> pb::TensorProto {
     let mut t = tensor(name, DataType::Float, &[4], vec![]);
     t.data_location = Some(pb::tensor_proto::DataLocation::External as i32);

@@ -12,7 +12,12 @@ use libfuzzer_sys::fuzz_target;
 use probegan::onnx::{Dim, OnnxModel};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(model) = OnnxModel::from_bytes(data, "fuzz input", &Device::Cpu) else { return };
+    // 2^24 elements (64 MiB of f32) per tensor: a hostile file is refused well below
+    // libFuzzer's 2 GiB memory limit, so only real bugs show up as crashes.
+    probegan::onnx::value::set_max_elements(1 << 24);
+    let Ok(model) = OnnxModel::from_bytes(data, "fuzz input", &Device::Cpu) else {
+        return;
+    };
     let mut inputs = Vec::new();
     for io in model.inputs() {
         let dims: Option<Vec<usize>> = io
@@ -26,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
             })
             .collect();
         let Some(dims) = dims else { return };
-        let Ok(t) = Tensor::zeros(dims, DType::F32, &Device::Cpu) else { return };
+        let Ok(t) = Tensor::zeros(dims, DType::F32, &Device::Cpu) else {
+            return;
+        };
         inputs.push(t);
     }
     let _ = model.forward(&inputs);

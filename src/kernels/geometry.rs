@@ -51,6 +51,17 @@ pub struct ConvGeometry {
     pub groups: usize,
 }
 
+/// Largest convolution output (elements) the kernels build: past it the geometry is corrupt
+/// or hostile, and allocating first would abort the process instead of failing.
+pub const MAX_CONV_OUTPUT: usize = 1 << 31;
+
+fn check_output_size(what: &str, dims: [usize; 4]) -> Result<()> {
+    match dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(n) if n <= MAX_CONV_OUTPUT => Ok(()),
+        _ => bail!("{what}: output {dims:?} has more than {MAX_CONV_OUTPUT} elements; refusing to allocate"),
+    }
+}
+
 fn dims4(what: &str, d: &[usize]) -> Result<(usize, usize, usize, usize)> {
     match d {
         [a, b, c, e] => Ok((*a, *b, *c, *e)),
@@ -89,6 +100,7 @@ impl ConvGeometry {
         let p = spec.padding;
         let oh = out(h, p.top, p.bottom, kh, spec.stride.0, spec.dilation.0)?;
         let ow = out(wd, p.left, p.right, kw, spec.stride.1, spec.dilation.1)?;
+        check_output_size("conv2d", [n, o, oh, ow])?;
         Ok(ConvGeometry {
             n,
             c,
@@ -165,6 +177,7 @@ impl ConvGeometry {
             spec.dilation.1,
             op_w,
         )?;
+        check_output_size("conv_transpose2d", [n, og * g, oh, ow])?;
         Ok(ConvGeometry {
             n,
             c: og * g,

@@ -1,5 +1,6 @@
 //! Typed access to a node's attributes, with errors that name the node.
 
+use super::value::MAX_ELEMENTS;
 use anyhow::{bail, Result};
 use tract_onnx::pb;
 
@@ -106,8 +107,17 @@ impl<'a> Attrs<'a> {
             Some(v) => v
                 .iter()
                 .map(|&x| {
-                    usize::try_from(x)
-                        .map_err(|_| anyhow::anyhow!("attribute `{name}` has negative value {x}"))
+                    let v = usize::try_from(x).map_err(|_| {
+                        anyhow::anyhow!("attribute `{name}` has negative value {x}")
+                    })?;
+                    // Sizes, strides and pads past the element limit are hostile; refusing them
+                    // here keeps every later size computation free of overflow.
+                    if v > MAX_ELEMENTS {
+                        bail!(
+                            "attribute `{name}` value {x} is absurdly large (over {MAX_ELEMENTS})"
+                        );
+                    }
+                    Ok(v)
                 })
                 .collect::<Result<Vec<_>>>()
                 .map(Some),

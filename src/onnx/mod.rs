@@ -179,6 +179,20 @@ impl OnnxModel {
         self.run(inputs, &want)
     }
 
+    /// `forward`, plus each node's label (`node 'name' (OpType)`) and wall seconds: where a
+    /// model's forward time goes, per node (the engine bench sums it per op type).
+    pub fn forward_timed(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, Vec<(String, f64)>)> {
+        let want: Vec<usize> = self.plan.outputs.iter().map(|(id, _)| *id).collect();
+        let (vals, times) = self
+            .plan
+            .run_timed(inputs, &want)
+            .with_context(|| self.origin.clone())?;
+        Ok((
+            vals.into_iter().map(|v| v.tensor().clone()).collect(),
+            times,
+        ))
+    }
+
     fn run(&self, inputs: &[Tensor], want: &[usize]) -> Result<Vec<Tensor>> {
         let vals = self
             .plan

@@ -315,6 +315,27 @@ impl Plan {
 
     /// Evaluate; returns the values with ids `want` (graph outputs or intermediates).
     pub fn run(&self, inputs: &[Tensor], want: &[usize]) -> Result<Vec<Value>> {
+        self.run_inner(inputs, want, None)
+    }
+
+    /// As `run`, also recording each step's label and wall seconds (for profiling: on CPU every
+    /// op is synchronous; on CUDA the times are launch times unless the device is synchronised).
+    pub fn run_timed(
+        &self,
+        inputs: &[Tensor],
+        want: &[usize],
+    ) -> Result<(Vec<Value>, Vec<(String, f64)>)> {
+        let mut times = Vec::with_capacity(self.steps.len());
+        let vals = self.run_inner(inputs, want, Some(&mut times))?;
+        Ok((vals, times))
+    }
+
+    fn run_inner(
+        &self,
+        inputs: &[Tensor],
+        want: &[usize],
+        mut times: Option<&mut Vec<(String, f64)>>,
+    ) -> Result<Vec<Value>> {
         if inputs.len() != self.inputs.len() {
             let names: Vec<&str> = self.inputs.iter().map(|s| s.info.name.as_str()).collect();
             bail!(
@@ -338,10 +359,14 @@ impl Plan {
                 .iter()
                 .map(|i| i.and_then(|i| slots[i].clone()))
                 .collect();
+            let started = times.as_ref().map(|_| std::time::Instant::now());
             let outs = step
                 .op
                 .run(&self.ctx, &ins)
                 .with_context(|| step.label.clone())?;
+            if let (Some(t), Some(s)) = (times.as_deref_mut(), started) {
+                t.push((step.label.clone(), s.elapsed().as_secs_f64()));
+            }
             if outs.len() < step.outputs.iter().filter(|o| o.is_some()).count() {
                 bail!(
                     "{}: produced {} outputs, {} declared",

@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Clone, Debug)]
 pub enum Value {
@@ -133,16 +134,32 @@ pub fn unify(a: &Value, b: &Value, ctx: &Ctx) -> Result<(Tensor, Tensor, bool)> 
     Ok((fa, fb, false))
 }
 
-/// Refuse to build a tensor bigger than this many elements (2^31): a model or input that
-/// claims more is corrupt or hostile, and allocating first would abort the process.
+/// Refuse to build a tensor bigger than this many elements (2^31) by default: a model or input
+/// that claims more is corrupt or hostile, and allocating first would abort the process.
 pub const MAX_ELEMENTS: usize = 1 << 31;
 
+static ELEMENT_LIMIT: AtomicUsize = AtomicUsize::new(MAX_ELEMENTS);
+
+/// The largest tensor (in elements) the engine builds; `MAX_ELEMENTS` unless lowered.
+pub fn max_elements() -> usize {
+    ELEMENT_LIMIT.load(Ordering::Relaxed)
+}
+
+/// Lower (or restore) the bound for this process: the fuzz target sets a small one so that a
+/// hostile file is refused well below libFuzzer's memory limit. Clamped to `MAX_ELEMENTS`.
+pub fn set_max_elements(n: usize) {
+    ELEMENT_LIMIT.store(n.min(MAX_ELEMENTS), Ordering::Relaxed);
+}
+
 pub fn checked_elements(dims: &[usize], what: &str) -> Result<usize> {
+    let limit = max_elements();
     let mut n: usize = 1;
     for &d in dims {
         n = match n.checked_mul(d) {
-            Some(n) if n <= MAX_ELEMENTS => n,
-            _ => bail!("{what}: shape {dims:?} has more than {MAX_ELEMENTS} elements; refusing to allocate"),
+            Some(n) if n <= limit => n,
+            _ => {
+                bail!("{what}: shape {dims:?} has more than {limit} elements; refusing to allocate")
+            }
         };
     }
     Ok(n)

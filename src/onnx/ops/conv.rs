@@ -3,8 +3,9 @@
 //! with a unit height.
 
 use super::{input, op, opt_input, NodeInfo, Op};
+use crate::kernels::geometry::ConvGeometry;
 use crate::kernels::{self, Conv2dSpec, ConvTranspose2dSpec, Pad2d};
-use crate::onnx::value::Value;
+use crate::onnx::value::{checked_elements, Value, MAX_ELEMENTS};
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
 
@@ -60,6 +61,9 @@ impl Window {
         let r = sp.len();
         if r == 0 || r > 2 {
             bail!("only 1-D and 2-D spatial inputs are supported, got {r}-D");
+        }
+        if sp.contains(&0) {
+            bail!("empty spatial input {sp:?}");
         }
         let get = |v: &[usize], i: usize, d: usize| v.get(i).copied().unwrap_or(d);
         let mut pads = [0usize; 4];
@@ -132,9 +136,31 @@ pub fn from_2d(t: Tensor, rank: usize) -> Result<Tensor> {
     Ok(if rank == 3 { t.squeeze(2)? } else { t })
 }
 
+/// The `group` attribute (absent or non-positive means 1), bounded so channel arithmetic on it
+/// cannot overflow.
+fn group_attr(info: &NodeInfo) -> Result<usize> {
+    let g = info.attrs.int("group", 1)?.max(1);
+    if g as u64 > MAX_ELEMENTS as u64 {
+        bail!("attribute `group` value {g} is absurdly large");
+    }
+    Ok(g as usize)
+}
+
+/// Refuse a convolution whose output, or the im2col matrix the kernel lowers one image into,
+/// would pass the engine's size limit: a small file can claim a huge output through its pads,
+/// strides or output_shape, and the kernel would otherwise allocate first and abort.
+fn check_conv_size(geo: &ConvGeometry, output: [usize; 4]) -> Result<()> {
+    checked_elements(&output, "output")?;
+    checked_elements(
+        &[geo.c, geo.kh, geo.kw, geo.oh, geo.ow],
+        "im2col workspace (input channels x kernel x output positions)",
+    )?;
+    Ok(())
+}
+
 pub fn conv(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let w = Window::parse(info)?;
-    let groups = info.attrs.int("group", 1)?.max(1) as usize;
+    let groups = group_attr(info)?;
     op(move |ctx, ins| {
         let x = input(ins, 0)?.float(ctx)?;
         let wt = input(ins, 1)?.float(ctx)?;
@@ -163,14 +189,17 @@ pub fn conv(info: &NodeInfo) -> Result<Box<dyn Op>> {
             dilation,
             groups,
         };
-        let y = kernels::conv2d(&to_2d(&x)?, &to_2d(&wt)?, b.as_ref(), &spec)?;
+        let (x2, w2) = (to_2d(&x)?, to_2d(&wt)?);
+        let geo = ConvGeometry::for_conv(x2.dims(), w2.dims(), &spec)?;
+        check_conv_size(&geo, [geo.n, geo.o, geo.oh, geo.ow])?;
+        let y = kernels::conv2d(&x2, &w2, b.as_ref(), &spec)?;
         Ok(vec![Value::Device(from_2d(y, rank)?)])
     })
 }
 
 pub fn conv_transpose(info: &NodeInfo) -> Result<Box<dyn Op>> {
     let w = Window::parse(info)?;
-    let groups = info.attrs.int("group", 1)?.max(1) as usize;
+    let groups = group_attr(info)?;
     let output_padding = info.attrs.usizes("output_padding")?;
     let output_shape = info.attrs.usizes("output_shape")?;
     op(move |ctx, ins| {
@@ -263,7 +292,11 @@ pub fn conv_transpose(info: &NodeInfo) -> Result<Box<dyn Op>> {
             dilation: two(&dil),
             groups,
         };
-        let y = kernels::conv_transpose2d(&to_2d(&x)?, &to_2d(&wt)?, b.as_ref(), &spec)?;
+        let (x2, w2) = (to_2d(&x)?, to_2d(&wt)?);
+        // The adjoint convolution's input is this op's output.
+        let geo = ConvGeometry::for_conv_transpose(x2.dims(), w2.dims(), &spec)?;
+        check_conv_size(&geo, [geo.n, geo.c, geo.h, geo.w])?;
+        let y = kernels::conv_transpose2d(&x2, &w2, b.as_ref(), &spec)?;
         Ok(vec![Value::Device(from_2d(y, rank)?)])
     })
 }

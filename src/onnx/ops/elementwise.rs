@@ -2,7 +2,7 @@
 //! Integer operands on the host stay on the host (shape arithmetic).
 
 use super::{broadcast_shape, input, op, NodeInfo, Op};
-use crate::onnx::value::{unify, Value};
+use crate::onnx::value::{checked_elements, unify, Value};
 use anyhow::{bail, Result};
 use candle_core::{DType, Tensor};
 
@@ -21,6 +21,8 @@ pub fn binary(info: &NodeInfo) -> Result<Box<dyn Op>> {
     }
     op(move |ctx, ins| {
         let (a, b, host) = unify(input(ins, 0)?, input(ins, 1)?, ctx)?;
+        // Broadcasting [L, 1] against [1, L] squares the size: bound the result first.
+        checked_elements(&broadcast_shape(a.dims(), b.dims())?, "broadcast output")?;
         let t = match kind.as_str() {
             "Add" => a.broadcast_add(&b)?,
             "Sub" => a.broadcast_sub(&b)?,
@@ -56,6 +58,7 @@ fn pow(info: &NodeInfo) -> Result<Box<dyn Op>> {
             // Integer power on the host (rare: shape arithmetic).
             let (a, b, _) = unify(x, e, ctx)?;
             let shape = broadcast_shape(a.dims(), b.dims())?;
+            checked_elements(&shape, "broadcast output")?;
             let av = Value::Host(a.broadcast_as(shape.as_slice())?.contiguous()?).to_i64s()?;
             let bv = Value::Host(b.broadcast_as(shape.as_slice())?.contiguous()?).to_i64s()?;
             let v: Vec<i64> = av
@@ -78,6 +81,7 @@ fn pow(info: &NodeInfo) -> Result<Box<dyn Op>> {
             None => {
                 let et = e.float(ctx)?;
                 let shape = broadcast_shape(xt.dims(), et.dims())?;
+                checked_elements(&shape, "broadcast output")?;
                 xt.broadcast_as(shape.as_slice())?
                     .pow(&et.broadcast_as(shape.as_slice())?)?
             }
@@ -96,6 +100,7 @@ pub fn variadic(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let mut acc = (*first).clone();
         for v in &vals[1..] {
             let (a, b, host) = unify(&acc, v, ctx)?;
+            checked_elements(&broadcast_shape(a.dims(), b.dims())?, "broadcast output")?;
             let t = match kind.as_str() {
                 "Max" => a.broadcast_maximum(&b)?,
                 "Min" => a.broadcast_minimum(&b)?,
@@ -115,6 +120,7 @@ pub fn where_op(_info: &NodeInfo) -> Result<Box<dyn Op>> {
         let cond = input(ins, 0)?;
         let (x, y, host) = unify(input(ins, 1)?, input(ins, 2)?, ctx)?;
         let shape = broadcast_shape(&broadcast_shape(cond.dims(), x.dims())?, y.dims())?;
+        checked_elements(&shape, "broadcast output")?;
         let mut c = cond.tensor().clone();
         if c.dtype() != DType::U8 {
             c = c.ne(0.0f64)?;

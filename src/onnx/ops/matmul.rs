@@ -1,7 +1,8 @@
 //! Gemm and MatMul (numpy broadcasting, 1-D operands promoted as ONNX specifies).
 
+use super::broadcast_shape;
 use super::{input, op, opt_input, NodeInfo, Op};
-use crate::onnx::value::Value;
+use crate::onnx::value::{checked_elements, Value};
 use anyhow::{bail, Result};
 use candle_core::Tensor;
 
@@ -28,6 +29,7 @@ pub fn gemm(info: &NodeInfo) -> Result<Box<dyn Op>> {
                 w.dims()
             );
         }
+        checked_elements(&[x.dim(0)?, w.dim(1)?], "Gemm output")?;
         let mut y = x.matmul(&w)?;
         if alpha != 1.0 {
             y = (y * alpha)?;
@@ -56,6 +58,11 @@ pub fn numpy_matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.dim(candle_core::D::Minus1)? != b.dim(candle_core::D::Minus2)? {
         bail!("MatMul: {:?} and {:?} do not multiply", a.dims(), b.dims());
     }
+    // [M, 1] x [1, N] and broadcast batches can claim far more than the operands hold.
+    let (ra, rb) = (a.rank(), b.rank());
+    let mut out = broadcast_shape(&a.dims()[..ra - 2], &b.dims()[..rb - 2])?;
+    out.extend([a.dims()[ra - 2], b.dims()[rb - 1]]);
+    checked_elements(&out, "MatMul output")?;
     let mut y = if a.rank() == 2 && b.rank() == 2 {
         a.matmul(&b)?
     } else if b.rank() == 2 {

@@ -57,11 +57,13 @@ pub fn pad(info: &NodeInfo) -> Result<Box<dyn Op>> {
         };
         let mut out_dims = x.dims().to_vec();
         for (i, &a) in axes.iter().enumerate() {
-            let d = out_dims[a] as i64 + pads[i] + pads[i + axes.len()];
-            if d < 0 {
-                bail!("Pad: pads {pads:?} crop axis {a} below zero");
+            let (b, e) = (pads[i] as i128, pads[i + axes.len()] as i128);
+            let len = out_dims[a] as i128;
+            // Each side may crop at most what the axis holds (the crops run one after the other).
+            if -b.min(0) - e.min(0) > len || len + b + e < 0 {
+                bail!("Pad: pads {pads:?} crop axis {a} (length {len}) below zero");
             }
-            out_dims[a] = d as usize;
+            out_dims[a] = usize::try_from(len + b + e).unwrap_or(usize::MAX);
         }
         checked_elements(&out_dims, "Pad output")?;
         let mut v = x;

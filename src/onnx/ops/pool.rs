@@ -3,8 +3,9 @@
 
 use super::conv::{from_2d, to_2d, Window};
 use super::{input, op, NodeInfo, Op};
+use crate::kernels::geometry::pool_out_len;
 use crate::kernels::{self, Pool2dSpec};
-use crate::onnx::value::Value;
+use crate::onnx::value::{checked_elements, Value};
 use anyhow::{bail, Context, Result};
 
 fn pool(info: &NodeInfo, max: bool) -> Result<Box<dyn Op>> {
@@ -34,6 +35,12 @@ fn pool(info: &NodeInfo, max: bool) -> Result<Box<dyn Op>> {
             count_include_pad,
         };
         let x2 = to_2d(&x)?;
+        // Pads can claim a huge output from a small input: refuse it before the kernel allocates.
+        let (n, c, h, wd) = x2.dims4()?;
+        let (p, d) = (padding, dilation);
+        let oh = pool_out_len(h, k.0, stride.0, p.top, p.bottom, d.0, ceil_mode)?;
+        let ow = pool_out_len(wd, k.1, stride.1, p.left, p.right, d.1, ceil_mode)?;
+        checked_elements(&[n, c, oh, ow], "output")?;
         let y = if max {
             kernels::max_pool2d(&x2, &spec)?
         } else {

@@ -110,7 +110,7 @@ fn run(s: &Spec, ctx: &Ctx, ins: &[Option<Value>]) -> Result<Vec<Value>> {
             }
             scales[a] = v[k];
             let o = (d[a] as f64 * v[k]).floor();
-            if o > crate::onnx::value::MAX_ELEMENTS as f64 {
+            if o > crate::onnx::value::max_elements() as f64 {
                 bail!("Resize: output dim {o} too large");
             }
             out[a] = o as usize;

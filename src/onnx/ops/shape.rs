@@ -344,10 +344,12 @@ pub fn gather(info: &NodeInfo) -> Result<Box<dyn Op>> {
                 Ok(j)
             })
             .collect::<Result<_>>()?;
-        let picked = select(x, a, &idx)?;
         let mut shape = x.dims()[..a].to_vec();
         shape.extend_from_slice(ind.dims());
         shape.extend_from_slice(&x.dims()[a + 1..]);
+        // Many indices into a wide tensor multiply its size: bound the result first.
+        checked_elements(&shape, "Gather output")?;
+        let picked = select(x, a, &idx)?;
         Ok(vec![picked.map(|t| t.reshape(shape))?])
     })
 }
@@ -510,7 +512,12 @@ pub fn tile(_info: &NodeInfo) -> Result<Box<dyn Op>> {
         if reps.len() != x.rank() {
             bail!("Tile: {} repeats for rank {}", reps.len(), x.rank());
         }
-        let out: Vec<usize> = x.dims().iter().zip(&reps).map(|(a, b)| a * b).collect();
+        let out: Vec<usize> = x
+            .dims()
+            .iter()
+            .zip(&reps)
+            .map(|(a, b)| a.saturating_mul(*b))
+            .collect();
         checked_elements(&out, "Tile")?;
         Ok(vec![x.map(|t| t.repeat(reps.as_slice()))?])
     })
@@ -524,7 +531,7 @@ pub fn range(_info: &NodeInfo) -> Result<Box<dyn Op>> {
             bail!("Range: delta is 0");
         }
         let n = ((b - a) / c).ceil().max(0.0);
-        if n > crate::onnx::value::MAX_ELEMENTS as f64 {
+        if !(n <= crate::onnx::value::max_elements() as f64) {
             bail!("Range: {n} elements; refusing to allocate");
         }
         let v: Vec<f64> = (0..n as usize).map(|i| a + c * i as f64).collect();
