@@ -182,13 +182,9 @@ fn absurd_sizes_are_refused_before_allocating() {
 }
 
 /// Load `g` and run it once on zeros of its declared input shapes; the error, as printed.
-fn load_or_run_err(g: &GraphBuilder) -> String {
-    let m = match OnnxModel::from_bytes(&g.to_bytes(), "bad.onnx", &Device::Cpu) {
-        Ok(m) => m,
-        Err(e) => return format!("{e:#}"),
-    };
-    let inputs: Vec<Tensor> = m
-        .inputs()
+/// Zero tensors of every input's shape, free dims as 1.
+fn zero_inputs(m: &OnnxModel) -> Vec<Tensor> {
+    m.inputs()
         .iter()
         .map(|io| {
             let dims: Vec<usize> = io
@@ -201,7 +197,15 @@ fn load_or_run_err(g: &GraphBuilder) -> String {
                 .collect();
             Tensor::zeros(dims, DType::F32, &Device::Cpu).unwrap()
         })
-        .collect();
+        .collect()
+}
+
+fn load_or_run_err(g: &GraphBuilder) -> String {
+    let m = match OnnxModel::from_bytes(&g.to_bytes(), "bad.onnx", &Device::Cpu) {
+        Ok(m) => m,
+        Err(e) => return format!("{e:#}"),
+    };
+    let inputs = zero_inputs(&m);
     match m.forward(&inputs) {
         Ok(_) => panic!("expected an error, the model ran"),
         Err(e) => format!("{e:#}"),
@@ -489,21 +493,7 @@ fn fuzzer_findings_stay_fixed() {
         let outcome = std::panic::catch_unwind(|| -> Result<(), String> {
             let m =
                 OnnxModel::from_bytes(&bytes, &name, &Device::Cpu).map_err(|e| format!("{e:#}"))?;
-            let inputs: Vec<Tensor> = m
-                .inputs()
-                .iter()
-                .map(|io| {
-                    let dims: Vec<usize> = io
-                        .dims
-                        .iter()
-                        .map(|d| match d {
-                            Dim::Fixed(n) => *n,
-                            Dim::Free(_) => 1,
-                        })
-                        .collect();
-                    Tensor::zeros(dims, DType::F32, &Device::Cpu).unwrap()
-                })
-                .collect();
+            let inputs = zero_inputs(&m);
             m.forward(&inputs).map(|_| ()).map_err(|e| format!("{e:#}"))
         });
         match outcome {

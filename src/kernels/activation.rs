@@ -156,12 +156,12 @@ macro_rules! per_kind {
 
 fn act_fwd<T: Elem>(kind: Kind, x: &[T]) -> Vec<T> {
     let (lo, hi) = kind.constants::<T>();
-    per_kind!(kind, |k| map2(x, x, |v, _| k.value(v, lo, hi)))
+    per_kind!(kind, |k| map2(x, x, move |v, _| k.value(v, lo, hi)))
 }
 
 fn act_bwd<T: Elem>(kind: Kind, g: &[T], x: &[T]) -> Vec<T> {
     let (lo, hi) = kind.constants::<T>();
-    per_kind!(kind, |k| map2(g, x, |g, v| k.grad(g, v, lo, hi)))
+    per_kind!(kind, |k| map2(g, x, move |g, v| k.grad(g, v, lo, hi)))
 }
 
 struct Act(Kind);
