@@ -1,7 +1,7 @@
 //! Generator and discriminator: shapes, conditioning, spectral norm, EMA, and gradients
 //! (including the gradient penalty's second order) against finite differences.
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use probegan::nets::{ema_update, Discriminator, Generator, Mode, NetConfig, ParamStore};
 
 fn cfg(res: usize) -> NetConfig {
