@@ -13,10 +13,10 @@
 //! per-channel ops in `channel` (see `BnAffineTrainBwd::bwd`).
 
 use super::channel::{
-    channel_affine, channel_dot, channel_scale, check_vec, moments, nci, rows_per_task, sum2_run,
-    BnNormalize, BnNormalizeBwd,
+    channel_affine, channel_dot, channel_scale, check_vec, moments, nci, rows_per_task,
+    saved_stats, stats_or_moments, sum2_run, BnNormalize, BnNormalizeBwd,
 };
-use super::cpu::{slice, Elem};
+use super::cpu::{dispatch3, Elem};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -83,20 +83,6 @@ fn map_rows<T: Elem>(
     // SAFETY: the rows above cover all `len` slots and `f` wrote each one.
     unsafe { out.set_len(len) };
     out
-}
-
-/// (mean, biased variance) per channel: the forward's when it left them, else recomputed.
-fn stats_or_moments<T: Elem>(
-    saved: Option<&[f64]>,
-    x: &[T],
-    n: usize,
-    c: usize,
-    inner: usize,
-) -> (Vec<f64>, Vec<f64>) {
-    match saved {
-        Some(st) if st.len() == 2 * c => (st[..c].to_vec(), st[c..].to_vec()),
-        _ => moments(x, n, c, inner),
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -204,19 +190,12 @@ impl CustomOp3 for BnAffineTrain {
         check_coef(op, l2, n, c, self.per_sample)?;
         check_coef(op, l3, n, c, self.per_sample)?;
         let (eps, ps) = (self.eps, self.per_sample);
-        let (out, stats) = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(s), CpuStorage::F32(b)) => {
-                let (x, s, b) = (slice(x, l1, op)?, slice(s, l2, op)?, slice(b, l3, op)?);
-                let (y, st) = fwd(x, s, b, n, c, inner, eps, ps);
-                (CpuStorage::F32(y), st)
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(s), CpuStorage::F64(b)) => {
-                let (x, s, b) = (slice(x, l1, op)?, slice(s, l2, op)?, slice(b, l3, op)?);
-                let (y, st) = fwd(x, s, b, n, c, inner, eps, ps);
-                (CpuStorage::F64(y), st)
-            }
-            _ => bail!("{op}: f32 or f64 inputs of one dtype expected"),
-        };
+        let mut stats = Vec::new();
+        let out = dispatch3!(op, s1, l1, s2, l2, s3, l3, |x, s, b, T| {
+            let (y, st) = fwd::<T>(x, s, b, n, c, inner, eps, ps);
+            stats = st;
+            Result::Ok(y)
+        })?;
         if let Ok(mut st) = self.stats.lock() {
             *st = stats;
         }
@@ -231,12 +210,7 @@ impl CustomOp3 for BnAffineTrain {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let c = x.dim(1)?;
-        let stats = self
-            .stats
-            .lock()
-            .ok()
-            .filter(|st| st.len() == 2 * c)
-            .map(|st| Arc::new(st.clone()));
+        let stats = saved_stats(&self.stats, c);
         let packed = x.apply_op3(
             &g.contiguous()?,
             s,
@@ -274,17 +248,9 @@ impl CustomOp3 for BnAffineTrainBwd {
         check_coef(op, l3, n, c, self.per_sample)?;
         let (eps, ps) = (self.eps, self.per_sample);
         let saved = self.stats.as_deref().map(|v| v.as_slice());
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(g), CpuStorage::F32(s)) => {
-                let (x, g, s) = (slice(x, l1, op)?, slice(g, l2, op)?, slice(s, l3, op)?);
-                CpuStorage::F32(bwd(x, g, s, n, c, inner, eps, ps, saved))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(g), CpuStorage::F64(s)) => {
-                let (x, g, s) = (slice(x, l1, op)?, slice(g, l2, op)?, slice(s, l3, op)?);
-                CpuStorage::F64(bwd(x, g, s, n, c, inner, eps, ps, saved))
-            }
-            _ => bail!("{op}: f32 or f64 inputs of one dtype expected"),
-        };
+        let out = dispatch3!(op, s1, l1, s2, l2, s3, l3, |x, g, s, T| {
+            Result::Ok(bwd::<T>(x, g, s, n, c, inner, eps, ps, saved))
+        })?;
         let p = if ps { n * c } else { c };
         Ok((out, Shape::from(l1.shape().elem_count() + 2 * p)))
     }

@@ -390,8 +390,28 @@ pub struct BnNormalizeBwd {
 impl BnNormalize {
     /// The statistics this op's forward computed, if it ran.
     pub(super) fn saved_stats(&self, c: usize) -> Option<Arc<Vec<f64>>> {
-        let st = self.stats.lock().ok()?;
-        (st.len() == 2 * c).then(|| Arc::new(st.clone()))
+        saved_stats(&self.stats, c)
+    }
+}
+
+/// A batch-norm forward's statistics (mean then biased variance, `2·c` values), if it ran,
+/// as the snapshot its backward op reads.
+pub(super) fn saved_stats(stats: &Mutex<Vec<f64>>, c: usize) -> Option<Arc<Vec<f64>>> {
+    let st = stats.lock().ok()?;
+    (st.len() == 2 * c).then(|| Arc::new(st.clone()))
+}
+
+/// (mean, biased variance) per channel: the forward's when it left them, else recomputed.
+pub(super) fn stats_or_moments<T: Elem>(
+    saved: Option<&[f64]>,
+    x: &[T],
+    n: usize,
+    c: usize,
+    inner: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    match saved {
+        Some(st) if st.len() == 2 * c => (st[..c].to_vec(), st[c..].to_vec()),
+        _ => moments(x, n, c, inner),
     }
 }
 
@@ -451,10 +471,8 @@ impl CustomOp2 for BnNormalizeBwd {
         let eps = self.eps;
         let m = (n * inner).max(1) as f64;
         let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, g, T| {
-            let (mean, var) = match &self.stats {
-                Some(st) if st.len() == 2 * c => (st[..c].to_vec(), st[c..].to_vec()),
-                _ => moments(x, n, c, inner),
-            };
+            let (mean, var) =
+                stats_or_moments(self.stats.as_deref().map(|v| v.as_slice()), x, n, c, inner);
             let rstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
             let mt: Vec<T> = mean.iter().map(|v| T::from_f64(*v)).collect();
             // Σg and Σg·(x − mean) in one pass over g and x.

@@ -108,6 +108,44 @@ macro_rules! dispatch2 {
     }};
 }
 
+/// Three-input version of `dispatch2`.
+macro_rules! dispatch3 {
+    ($op:expr, $s1:expr, $l1:expr, $s2:expr, $l2:expr, $s3:expr, $l3:expr,
+     |$a:ident, $b:ident, $c:ident, $t:ident| $body:expr) => {{
+        use candle_core::CpuStorage as S;
+        use $crate::kernels::cpu::{slice, Elem};
+        match ($s1, $s2, $s3) {
+            (S::F32(x1), S::F32(x2), S::F32(x3)) => {
+                type $t = f32;
+                let ($a, $b, $c) = (
+                    slice(x1, $l1, $op)?,
+                    slice(x2, $l2, $op)?,
+                    slice(x3, $l3, $op)?,
+                );
+                let out: Vec<$t> = $body?;
+                candle_core::Result::<candle_core::CpuStorage>::Ok(<$t as Elem>::wrap(out))
+            }
+            (S::F64(x1), S::F64(x2), S::F64(x3)) => {
+                type $t = f64;
+                let ($a, $b, $c) = (
+                    slice(x1, $l1, $op)?,
+                    slice(x2, $l2, $op)?,
+                    slice(x3, $l3, $op)?,
+                );
+                let out: Vec<$t> = $body?;
+                candle_core::Result::<candle_core::CpuStorage>::Ok(<$t as Elem>::wrap(out))
+            }
+            (a, b, c) => Err(candle_core::Error::Msg(format!(
+                "{}: unsupported dtypes {:?}/{:?}/{:?} (f32 and f64 only)",
+                $op,
+                candle_core::backend::BackendStorage::dtype(a),
+                candle_core::backend::BackendStorage::dtype(b),
+                candle_core::backend::BackendStorage::dtype(c)
+            ))),
+        }
+    }};
+}
+
 /// One-input version of `dispatch2`.
 #[allow(unused_macros)]
 macro_rules! dispatch1 {
@@ -137,7 +175,7 @@ macro_rules! dispatch1 {
 }
 
 #[allow(unused_imports)]
-pub(crate) use {dispatch1, dispatch2};
+pub(crate) use {dispatch1, dispatch2, dispatch3};
 
 /// A row-major matrix view: element (r, c) at `ptr[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
