@@ -315,3 +315,48 @@ fn unknown_arch_lists_the_known_ones() {
         .to_string();
     assert!(e.contains("resnet9000") && e.contains("cnn-small"), "{e}");
 }
+
+#[test]
+fn outlier_exposure_learns_to_reject_non_images_but_not_real_ones() {
+    use probegan::train_classifier::outliers::OutlierExposure;
+    let d = probegan::embedded::fashion_mnist_subset()
+        .unwrap()
+        .stratified_subset(100, 0);
+    let (_, te) = small_data();
+    let cfg = TrainConfig {
+        epochs: 2,
+        outliers: Some(OutlierExposure::new("(none)", 0.25).unwrap()),
+        ..quick_cfg()
+    };
+    let out = train(&cfg, &d, &te, &Device::Cpu, None, false, false).unwrap();
+    assert_eq!(
+        out.net.num_classes, 11,
+        "one extra output for the reject class"
+    );
+    let r = out.outlier_report.expect("a report when outliers are on");
+    assert!(r.real_rejected < 0.1, "rejects real images: {r:?}");
+    for f in r.families.iter().filter(|f| !f.held_out) {
+        assert!(f.rejected > 0.8, "trained family not rejected: {f:?}");
+    }
+    // The plain classifier has no reject output and no report.
+    let plain = train(&quick_cfg(), &d, &te, &Device::Cpu, None, false, false).unwrap();
+    assert_eq!(plain.net.num_classes, 10);
+    assert!(plain.outlier_report.is_none());
+    // Group DRO and outlier exposure cannot be mixed (outliers belong to no group).
+    let e = train(
+        &TrainConfig {
+            dro_eta: Some(0.01),
+            ..cfg
+        },
+        &d,
+        &te,
+        &Device::Cpu,
+        None,
+        false,
+        false,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("--outlier-class"), "{e}");
+}

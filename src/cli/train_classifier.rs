@@ -3,6 +3,7 @@
 use crate::data::{CsvSpec, DataSource, Dataset, LoadOptions, Split};
 use crate::device::DeviceArgs;
 use crate::train_classifier::attack::{Norm, PgdConfig};
+use crate::train_classifier::outliers::OutlierExposure;
 use crate::train_classifier::{adapter_toml, checkpoint_dir, train, TrainConfig};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -89,6 +90,15 @@ pub struct Args {
     /// Test images attacked to report PGD accuracy.
     #[arg(long, default_value_t = 1000)]
     pub pgd_eval_limit: usize,
+    /// Outlier exposure for judges: add one output with this name (e.g. "(not a garment)")
+    /// trained on synthetic non-images (constants, noise, smooth blobs, pixel-shuffled and
+    /// inverted real images), so that `eval` does not count a blank or noise sample as
+    /// recognised. The report measures it on real images and on two held-out families.
+    #[arg(long)]
+    pub outlier_class: Option<String>,
+    /// Synthetic outliers per real image in each batch.
+    #[arg(long, default_value_t = 0.2)]
+    pub outlier_fraction: f64,
     /// Continue from `<out>.ckpt/` (written after every epoch).
     #[arg(long)]
     pub resume: bool,
@@ -184,8 +194,21 @@ pub fn run(a: Args) -> Result<()> {
         hflip: a.hflip,
         crop_pad: a.crop_pad,
         pgd_eval_limit: a.pgd_eval_limit,
+        outliers: a
+            .outlier_class
+            .as_deref()
+            .map(|name| OutlierExposure::new(name, a.outlier_fraction))
+            .transpose()?,
         ..Default::default()
     };
+    if let Some(o) = &cfg.outliers {
+        if train_set.class_names.contains(&o.class_name) {
+            bail!(
+                "--outlier-class {:?} is already a class of the data",
+                o.class_name
+            );
+        }
+    }
     let ckpt = checkpoint_dir(&a.out);
     let outcome = train(
         &cfg,
@@ -220,9 +243,13 @@ pub fn run(a: Args) -> Result<()> {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let mut output_names = train_set.class_names.clone();
+    if let Some(o) = &cfg.outliers {
+        output_names.push(o.class_name.clone());
+    }
     std::fs::write(
         &adapter_path,
-        adapter_toml(&outcome.net, &train_set.class_names, &file_name),
+        adapter_toml(&outcome.net, &output_names, &file_name),
     )
     .with_context(|| format!("{}: cannot write", adapter_path.display()))?;
     let report = serde_json::json!({
@@ -240,6 +267,7 @@ pub fn run(a: Args) -> Result<()> {
         "seconds": outcome.seconds,
         "test": outcome.test,
         "group_weights": outcome.group_weights,
+        "outliers": outcome.outlier_report,
         "command": command.join(" "),
     });
     if a.json {
@@ -270,6 +298,19 @@ pub fn run(a: Args) -> Result<()> {
                 "PGD accuracy {:.4} on {} images ({:?}, eps {}, {} steps)",
                 p.accuracy, p.count, p.attack.norm, p.attack.eps, p.attack.steps
             );
+        }
+        if let Some(o) = &outcome.outlier_report {
+            println!(
+                "outlier class {:?}: rejects {:.4} of real test images",
+                o.class_name, o.real_rejected
+            );
+            for f in &o.families {
+                let tag = if f.held_out { " (held out)" } else { "" };
+                println!(
+                    "  rejects {:.4} of {} {:?} outliers{tag}",
+                    f.rejected, f.count, f.family
+                );
+            }
         }
     }
     Ok(())

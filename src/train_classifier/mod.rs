@@ -7,6 +7,7 @@ pub mod arch;
 pub mod attack;
 pub mod evaluate;
 pub mod group_dro;
+pub mod outliers;
 
 use crate::data::{Augment, Dataset};
 use anyhow::{bail, Context, Result};
@@ -16,6 +17,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use evaluate::{evaluate, Evaluation};
 use group_dro::GroupDro;
+use outliers::{outlier_batch, rejection_rates, Family, OutlierExposure, Rejection};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -36,6 +38,9 @@ pub struct TrainConfig {
     pub pgd_eval: Option<PgdConfig>,
     /// Test images attacked for the robust accuracy (PGD is as costly as `steps` trainings).
     pub pgd_eval_limit: usize,
+    /// Outlier exposure: one extra "none of the classes" output (judges; see `outliers`).
+    #[serde(default)]
+    pub outliers: Option<OutlierExposure>,
 }
 
 impl Default for TrainConfig {
@@ -53,6 +58,7 @@ impl Default for TrainConfig {
             crop_pad: 0,
             pgd_eval: None,
             pgd_eval_limit: 1000,
+            outliers: None,
         }
     }
 }
@@ -66,6 +72,17 @@ pub struct TrainOutcome {
     pub resumed_from_epoch: usize,
     pub seconds: f64,
     pub group_weights: Option<Vec<f64>>,
+    /// With outlier exposure: what the reject output does on real test images and on fresh
+    /// outliers of every family (trained and held out).
+    pub outlier_report: Option<OutlierReport>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutlierReport {
+    pub class_name: String,
+    /// Share of real test images the model rejects (they should all be accepted).
+    pub real_rejected: f64,
+    pub families: Vec<Rejection>,
 }
 
 /// Per-epoch checkpoint beside the output: `<out>.ckpt/{weights.safetensors,state.json}`.
@@ -125,10 +142,14 @@ pub fn train(
     let net = Net::new(
         &cfg.arch,
         train.image_shape(),
-        train.num_classes(),
+        train.num_classes() + cfg.outliers.is_some() as usize,
         cfg.seed,
         device,
     )?;
+    if cfg.dro_eta.is_some() && cfg.outliers.is_some() {
+        // Group DRO weighs per-group losses; synthetic outliers belong to no group.
+        bail!("--dro and --outlier-class cannot be combined");
+    }
     let mut dro = match cfg.dro_eta {
         Some(eta) => {
             if train.groups.is_none() {
@@ -218,8 +239,23 @@ pub fn train(
                 )?,
                 None => b.images.clone(),
             };
+            // Outliers are appended after the attack: the reject output is trained on clean
+            // outliers, the garment outputs on (possibly attacked) real images.
+            let (x, labels) = match &cfg.outliers {
+                Some(o) => {
+                    let n_out = o.count(b.indices.len());
+                    let xo = outlier_batch(&b.images, n_out, &Family::TRAINED, &mut attack_rng)?;
+                    let lo = Tensor::full(train.num_classes() as u32, n_out, device)?
+                        .to_dtype(b.labels.dtype())?;
+                    (
+                        Tensor::cat(&[&x, &xo], 0)?,
+                        Tensor::cat(&[&b.labels, &lo], 0)?,
+                    )
+                }
+                None => (x, b.labels.clone()),
+            };
             let logits = net.forward(&x, Mode::Train)?;
-            let per = per_example_ce(&logits, &b.labels)?;
+            let per = per_example_ce(&logits, &labels)?;
             let loss = match (&mut dro, &b.groups) {
                 (Some(d), Some(g)) => d.loss(&per, g)?,
                 _ => per.mean_all()?,
@@ -267,7 +303,12 @@ pub fn train(
         attack.as_ref().map(|a| (a, cfg.pgd_eval_limit)),
         device,
     )?;
+    let outlier_report = match &cfg.outliers {
+        Some(o) => Some(outlier_report(&net, test, o, cfg.seed, device)?),
+        None => None,
+    };
     Ok(TrainOutcome {
+        outlier_report,
         net,
         test: test_eval,
         train_loss_last_epoch: last_loss,
@@ -275,6 +316,33 @@ pub fn train(
         resumed_from_epoch: first_epoch,
         seconds: start.elapsed().as_secs_f64(),
         group_weights: dro.map(|d| d.q),
+    })
+}
+
+/// The reject output's behaviour on the real test set and on 500 fresh outliers per family.
+fn outlier_report(
+    net: &Net,
+    test: &Dataset,
+    o: &OutlierExposure,
+    seed: u64,
+    device: &Device,
+) -> Result<OutlierReport> {
+    let reject = net.num_classes - 1;
+    let (mut rejected, mut total) = (0usize, 0usize);
+    let mut first_batch = None;
+    for batch in test.sequential_batches(500, device) {
+        let b = batch?;
+        let pred: Vec<u32> = net.predict(&b.images)?.to_vec1()?;
+        rejected += pred.iter().filter(|&&p| p as usize == reject).count();
+        total += pred.len();
+        first_batch.get_or_insert(b.images);
+    }
+    let real = first_batch.context("the test set is empty")?;
+    let predict = |x: &Tensor| -> Result<Vec<u32>> { Ok(net.predict(x)?.to_vec1()?) };
+    Ok(OutlierReport {
+        class_name: o.class_name.clone(),
+        real_rejected: rejected as f64 / total.max(1) as f64,
+        families: rejection_rates(&predict, &real, reject, 500, seed)?,
     })
 }
 
