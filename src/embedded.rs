@@ -45,7 +45,7 @@ pub fn fashion_mnist_subset_split(split: Split) -> Result<Dataset> {
 /// One classifier compiled into the binary, with its adapter.
 #[derive(Debug, Clone, Copy)]
 pub struct BundledModel {
-    /// `regular`, `robust` or `judge`.
+    /// `regular`, `robust`, `judge` or `judge_open`.
     pub name: &'static str,
     /// The file it came from in the repository (`models/...`).
     pub file: &'static str,
@@ -55,9 +55,11 @@ pub struct BundledModel {
     pub adapter_toml: &'static str,
 }
 
-/// The three bundled Fashion-MNIST classifiers (see `models/README.md`): the regular
-/// audit target, a PGD-robust one, and a judge of another architecture and seed.
-pub const BUNDLED_MODELS: [BundledModel; 3] = [
+/// The four bundled Fashion-MNIST classifiers (see `models/README.md`): the regular audit
+/// target, a PGD-robust one, and two judges of another architecture and seed: the closed
+/// 10-way `judge`, and `judge_open`, which has an 11th reject output ("(not a garment)",
+/// outlier exposure) and is the one the demo and the quality table read.
+pub const BUNDLED_MODELS: [BundledModel; 4] = [
     BundledModel {
         name: "regular",
         file: "models/fmnist_regular.onnx",
@@ -76,16 +78,22 @@ pub const BUNDLED_MODELS: [BundledModel; 3] = [
         onnx: include_bytes!("../models/fmnist_judge.onnx"),
         adapter_toml: include_str!("../adapters/fmnist_judge.toml"),
     },
+    BundledModel {
+        name: "judge_open",
+        file: "models/fmnist_judge_open.onnx",
+        onnx: include_bytes!("../models/fmnist_judge_open.onnx"),
+        adapter_toml: include_str!("../adapters/fmnist_judge_open.toml"),
+    },
 ];
 
-/// A bundled model by name (`regular`, `robust`, `judge`).
+/// A bundled model by name (`regular`, `robust`, `judge`, `judge_open`).
 pub fn bundled_model(name: &str) -> Result<&'static BundledModel> {
     BUNDLED_MODELS
         .iter()
         .find(|m| m.name == name)
         .ok_or_else(|| {
             anyhow::anyhow!(
-                "no bundled model {name:?}; the bundled ones are regular, robust and judge"
+                "no bundled model {name:?}; the bundled ones are regular, robust, judge and judge_open"
             )
         })
 }

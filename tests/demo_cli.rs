@@ -45,10 +45,12 @@ fn demo_runs_from_an_empty_directory_and_judges_twice_alike() {
     let v = verdict(dir.path());
     assert_eq!(v["unseen"], "Sneaker");
     assert_eq!(v["second_judge"], "robust");
+    assert_eq!(v["judge"], "judge_open");
     for key in [
         "unseen_recognition",
         "seen_recognition",
         "second_judge_unseen_recognition",
+        "closed_judge_unseen_recognition",
     ] {
         let rate = v[key].as_f64().unwrap_or(-1.0);
         assert!((0.0..=1.0).contains(&rate), "{key} = {rate}");

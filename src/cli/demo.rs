@@ -96,9 +96,11 @@ pub fn run(args: Args) -> Result<()> {
     };
     drop(trainer);
 
-    // Verdict from the bundled judge on fresh samples.
+    // Verdict from the bundled judge on fresh samples. It has a reject output, so a blank or
+    // noise image is not counted as a recognised garment (the closed judge calls an all-black
+    // image "Sneaker").
     let sampler = load_sampler(&run_dir, &device)?;
-    let judge = setup::embedded_classifier("judge", &device)?;
+    let judge = setup::embedded_classifier("judge_open", &device)?;
     let unseen = sampler.unseen()[0];
     let rate = |class: usize, n: usize, seed: u64| -> Result<f64> {
         recognition_rate(&sampler, judge.as_ref(), class, n, seed)
@@ -119,6 +121,16 @@ pub fn run(args: Args) -> Result<()> {
     let second_rate = recognition_rate(
         &sampler,
         second_judge.as_ref(),
+        unseen,
+        args.judge_samples,
+        1,
+    )?;
+
+    // The closed 10-way judge of earlier releases, recorded for comparison.
+    let closed_judge = setup::embedded_classifier("judge", &device)?;
+    let closed_rate = recognition_rate(
+        &sampler,
+        closed_judge.as_ref(),
         unseen,
         args.judge_samples,
         1,
@@ -148,7 +160,9 @@ pub fn run(args: Args) -> Result<()> {
         serde_json::to_string_pretty(&serde_json::json!({
             "unseen": unseen_name, "unseen_recognition": unseen_rate, "seen_recognition": seen_rate,
             "judge_samples": args.judge_samples, "grid": grid,
-            "second_judge": second_judge_name, "second_judge_unseen_recognition": second_rate,
+            "judge": "judge_open", "second_judge": second_judge_name,
+            "second_judge_unseen_recognition": second_rate,
+            "closed_judge_unseen_recognition": closed_rate,
         }))?,
     )?;
     println!("{verdict}");
