@@ -10,7 +10,10 @@
 //! BENCH_SMALL_BATCH (64), BENCH_SECONDS (time budget per measurement, default 3),
 //! BENCH_MODELS (comma list of `small_cnn`, `mobilenet`; default both), BENCH_PEERS=0 (skip
 //! tract and onnxruntime, e.g. under `perf record`), BENCH_FORWARD_ONLY=1 (our forward only),
-//! BENCH_LAYERS=1 (per-layer breakdown only), BENCH_NODES=1 (also forward time per op type).
+//! BENCH_LAYERS=1 (per-layer breakdown only), BENCH_NODES=1 (also forward time per op type,
+//! convolutions split by kind; fused Conv+Relu/Clip nodes show as `Conv+Clip`).
+//! Besides the median ratios, a ratio of fastest calls is printed: on a shared machine it
+//! moves less with other load.
 
 use candle_core::{DType, Device, Tensor, Var};
 use probegan::onnx::reference::{HostArray, OrtRunner, Reference, TractRunner};
@@ -108,11 +111,11 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
         .collect();
     let x = Tensor::from_vec(data.clone(), &shape, &dev).unwrap();
     let fwd = time_stats(|| {
-        let y = model.forward(&[x.clone()]).unwrap();
+        let y = model.forward(std::slice::from_ref(&x)).unwrap();
         let _ = y[0].sum_all().unwrap().to_scalar::<f32>().unwrap();
     });
     if std::env::var_os("BENCH_NODES").is_some() {
-        node_breakdown(name, &model, &x);
+        node_breakdown(name, path, &model, &x);
     }
     if std::env::var_os("BENCH_FORWARD_ONLY").is_some() {
         println!(
@@ -148,7 +151,7 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
     });
     let ort = if peers && OrtRunner::available() {
         let o = OrtRunner::load(path, 0).expect("onnxruntime load");
-        Some(time(|| {
+        Some(time_stats(|| {
             o.run(&host).unwrap();
         }))
     } else {
@@ -177,9 +180,14 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
         println!("  tract forward           {}", ms(t));
     }
     match ort {
-        Some(o) => println!("  onnxruntime forward     {}", ms(o)),
+        Some(o) => println!(
+            "  onnxruntime forward     {}   (fastest {})",
+            ms(o.0),
+            ms(o.1)
+        ),
         None => println!("  onnxruntime forward       (set ORT_DYLIB_PATH to measure)"),
     }
+    let (ort_min, ort) = (ort.map(|o| o.1), ort.map(|o| o.0));
     println!(
         "  ratio ours/tract        fwd {}   fwd+bwd {}",
         ratio(fwd, tract),
@@ -190,13 +198,60 @@ fn bench(name: &str, path: &Path, shape: [usize; 4]) {
         ratio(fwd, ort),
         ratio(fwd_bwd, ort)
     );
+    // Fastest call against fastest call: the steadier comparison on a shared, loaded machine.
+    println!(
+        "  ratio of fastest calls  fwd {}   fwd+bwd {}",
+        ratio(fwd_min, ort_min),
+        ratio(fwd_bwd_min, ort_min)
+    );
+}
+
+/// Conv node name -> its kind (`depthwise 3x3 s2`, `1x1`, `3x3 s2`), read from the file, so
+/// the per-op-type table splits the convolutions (they are most of the time).
+fn conv_kinds(path: &Path) -> std::collections::HashMap<String, String> {
+    let bytes = std::fs::read(path).expect("read model");
+    let model = probegan::onnx::proto::decode_model(&bytes, "bench model").expect("decode");
+    let graph = model.graph.expect("graph");
+    let weight_dims: std::collections::HashMap<&str, &[i64]> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t.dims.as_slice()))
+        .collect();
+    graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Conv")
+        .map(|n| {
+            let attr = |k: &str| n.attribute.iter().find(|a| a.name == k);
+            let group = attr("group").map_or(1, |a| a.i);
+            let stride = attr("strides").and_then(|a| a.ints.first().copied());
+            let k = weight_dims
+                .get(n.input[1].as_str())
+                .map_or(String::from("?"), |d| format!("{}x{}", d[2], d[3]));
+            let mut kind = if group > 1 {
+                format!("depthwise {k}")
+            } else {
+                k
+            };
+            if let Some(s) = stride.filter(|s| *s > 1) {
+                kind += &format!(" s{s}");
+            }
+            (n.name.clone(), kind)
+        })
+        .collect()
 }
 
 /// Forward wall time per op type (summed over nodes, median of 7 runs per node): which op
-/// families a whole model's forward spends its time in.
-fn node_breakdown(name: &str, model: &OnnxModel, x: &Tensor) {
+/// families a whole model's forward spends its time in. Convs are split by kind.
+fn node_breakdown(name: &str, path: &Path, model: &OnnxModel, x: &Tensor) {
+    let kinds = conv_kinds(path);
     let runs: Vec<Vec<(String, f64)>> = (0..8)
-        .map(|_| model.forward_timed(&[x.clone()]).expect("forward").1)
+        .map(|_| {
+            model
+                .forward_timed(std::slice::from_ref(x))
+                .expect("forward")
+                .1
+        })
         .skip(1)
         .collect();
     let mut by_type: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
@@ -206,7 +261,12 @@ fn node_breakdown(name: &str, model: &OnnxModel, x: &Tensor) {
         let op = label
             .rsplit_once('(')
             .map_or(label.as_str(), |(_, o)| o.trim_end_matches(')'));
-        let e = by_type.entry(op.to_string()).or_default();
+        let node = label.split('\'').nth(1).unwrap_or("");
+        let key = match kinds.get(node) {
+            Some(k) if op.starts_with("Conv") => format!("{op} [{k}]"),
+            _ => op.to_string(),
+        };
+        let e = by_type.entry(key).or_default();
         e.0 += 1;
         e.1 += t[t.len() / 2];
     }
@@ -219,7 +279,7 @@ fn node_breakdown(name: &str, model: &OnnxModel, x: &Tensor) {
     rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
     for (op, (count, t)) in rows {
         println!(
-            "  {op:<20} {count:4} nodes {:9.2} ms {:5.1}%",
+            "  {op:<36} {count:4} nodes {:9.2} ms {:5.1}%",
             t * 1e3,
             100.0 * t / total
         );
@@ -279,7 +339,7 @@ fn layer_breakdown() {
     for (name, g) in layers {
         let m = OnnxModel::from_bytes(&g.to_bytes(), name, &dev).unwrap();
         let f = time_stats(|| {
-            let _ = m.forward(&[x.clone()]).unwrap()[0]
+            let _ = m.forward(std::slice::from_ref(&x)).unwrap()[0]
                 .sum_all()
                 .unwrap()
                 .to_scalar::<f32>()

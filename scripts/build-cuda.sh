@@ -30,13 +30,21 @@ NVCC="$(find "$SITE/nvidia" -name nvcc -type f | head -n1)"
 [ -n "$NVCC" ] || { echo "build-cuda: nvcc not found in the wheels under $SITE/nvidia" >&2; exit 1; }
 CUDA_HOME="$(dirname "$(dirname "$NVCC")")"
 LIBDIRS="$(find "$SITE/nvidia" -name 'lib*.so*' -printf '%h\n' | sort -u | tr '\n' ':')"
-# A stub libcuda.so(.1) for linking only; the real one comes with the driver at run time.
+# A stub libcuda.so(.1) for linking only; the real one comes with the driver at run time. It
+# must define every driver entry point cudarc links against (the binary is linked with
+# `-z now`), so the names are read from cudarc's own bindings.
 STUB="$PWD/target/cuda-stub"
 mkdir -p "$STUB"
-if [ ! -f "$STUB/libcuda.so.1" ]; then
-  echo 'void cuInit(void){}' > "$STUB/stub.c"
+if [ ! -f "$STUB/libcuda.so.1" ] || [ ! -f "$STUB/.all-symbols" ]; then
+  CUDARC_VERSION="$(awk '/^name = "cudarc"/{getline; gsub(/"/, "", $3); print $3}' Cargo.lock)"
+  BINDINGS="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-"$CUDARC_VERSION"/src/driver/sys/mod.rs 2>/dev/null | head -n1)"
+  [ -f "$BINDINGS" ] || cargo fetch -q
+  BINDINGS="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-"$CUDARC_VERSION"/src/driver/sys/mod.rs | head -n1)"
+  grep -oE '^ +fn cu[A-Za-z0-9_]+\(' "$BINDINGS" | sed -E 's/^ +fn ([A-Za-z0-9_]+)\(/int \1(void) { return 999; }/' | sort -u > "$STUB/stub.c"
+  [ -s "$STUB/stub.c" ] || { echo "build-cuda: no driver symbols found in $BINDINGS" >&2; exit 1; }
   gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$STUB/libcuda.so.1" "$STUB/stub.c"
   ln -sf libcuda.so.1 "$STUB/libcuda.so"
+  touch "$STUB/.all-symbols"
 fi
 for d in $(echo "$LIBDIRS" | tr ':' ' '); do
   for f in "$d"/lib*.so.*; do

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 const CHUNK: usize = 1 << 15;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+pub(super) enum Kind {
     Relu,
     /// Slope on the negative side.
     Leaky(f64),
@@ -162,6 +162,67 @@ fn act_fwd<T: Elem>(kind: Kind, x: &[T]) -> Vec<T> {
 fn act_bwd<T: Elem>(kind: Kind, g: &[T], x: &[T]) -> Vec<T> {
     let (lo, hi) = kind.constants::<T>();
     per_kind!(kind, |k| map2(g, x, move |g, v| k.grad(g, v, lo, hi)))
+}
+
+/// `f` applied in place, on the calling thread: the epilogue of another op's output loop (a
+/// convolution clamps each image or plane while it is still in cache).
+pub(super) fn act_in_place<T: Elem>(kind: Kind, ys: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { act_in_place_avx2(kind, ys) };
+    }
+    act_in_place_body(kind, ys)
+}
+
+/// The crate targets baseline x86-64, whose vectorised loops are 4-wide SSE: the epilogue runs
+/// inside other ops' loops, so it gets its own 8-wide build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn act_in_place_avx2<T: Elem>(kind: Kind, ys: &mut [T]) {
+    act_in_place_body(kind, ys)
+}
+
+#[inline(always)]
+fn act_in_place_body<T: Elem>(kind: Kind, ys: &mut [T]) {
+    let (lo, hi) = kind.constants::<T>();
+    per_kind!(kind, |k| ys
+        .iter_mut()
+        .for_each(|v| *v = k.value(*v, lo, hi)))
+}
+
+/// `g · f'(x)` with `x` read from `at` (detached: the mask carries no gradient). For ReLU and
+/// clamp `at` may be the activation's *output*: `y > 0` exactly when `x > 0`, and
+/// `lo < y < hi` exactly when `lo < x < hi`, so a fused op need not keep its pre-activation.
+pub(super) fn act_grad(kind: Kind, g: &Tensor, at: &Tensor) -> Result<Tensor> {
+    g.contiguous()?
+        .apply_op2(&at.detach().contiguous()?, ActBwd(kind))
+}
+
+/// `g[i] = g[i] · f'(at[i])` in place, on the calling thread (the mask of `act_grad` for one
+/// plane inside another op's loop; `at` may be the output, as there).
+pub(super) fn act_grad_in_place<T: Elem>(kind: Kind, g: &mut [T], at: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { act_grad_in_place_avx2(kind, g, at) };
+    }
+    act_grad_in_place_body(kind, g, at)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn act_grad_in_place_avx2<T: Elem>(kind: Kind, g: &mut [T], at: &[T]) {
+    act_grad_in_place_body(kind, g, at)
+}
+
+#[inline(always)]
+fn act_grad_in_place_body<T: Elem>(kind: Kind, g: &mut [T], at: &[T]) {
+    let (lo, hi) = kind.constants::<T>();
+    per_kind!(kind, |k| g
+        .iter_mut()
+        .zip(at)
+        .for_each(|(g, x)| *g = k.grad(*g, *x, lo, hi)))
 }
 
 struct Act(Kind);

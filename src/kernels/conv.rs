@@ -18,6 +18,9 @@ use super::geometry::ConvGeometry;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+/// Work run on each finished piece of a convolution's output (a fused activation).
+pub(super) type Epilogue<T> = dyn Fn(&mut [T]) + Sync;
+
 impl ConvGeometry {
     pub(super) fn kk(&self) -> usize {
         self.kh * self.kw
@@ -191,8 +194,20 @@ impl ConvGeometry {
 
     /// `conv(x, w)`, plus `bias[o]` on every output plane when given.
     fn forward<T: Elem>(&self, x: &[T], w: &[T], bias: Option<&[T]>) -> Result<Vec<T>> {
+        self.forward_then(x, w, bias, None)
+    }
+
+    /// `forward`, with `epilogue` run on each finished piece of the output (one image, or one
+    /// plane for depthwise) by the thread that wrote it, while it is still in cache.
+    pub(super) fn forward_then<T: Elem>(
+        &self,
+        x: &[T],
+        w: &[T],
+        bias: Option<&[T]>,
+        epilogue: Option<&Epilogue<T>>,
+    ) -> Result<Vec<T>> {
         if self.is_depthwise() {
-            return Ok(self.depthwise_forward(x, w, bias));
+            return Ok(self.depthwise_forward(x, w, bias, epilogue));
         }
         let (p, cgkk, og) = (self.p(), self.cg() * self.kk(), self.og());
         let (xs, ys) = (self.c * self.h * self.w, self.o * p);
@@ -211,7 +226,9 @@ impl ConvGeometry {
             },
             |col, n, yn| {
                 // The bias goes in first and the multiply accumulates onto it: no extra pass.
-                if let (Some(b), true) = (bias, p > 0) {
+                // With an epilogue, which is a pass anyway, the bias joins it instead.
+                let bias_first = bias.filter(|_| epilogue.is_none() && p > 0);
+                if let Some(b) = bias_first {
                     for (row, bv) in yn.chunks_exact_mut(p).zip(b) {
                         row.fill(*bv);
                     }
@@ -233,9 +250,21 @@ impl ConvGeometry {
                         cgkk,
                         Mat::rows(wg, cgkk),
                         Mat::rows(cg, p),
-                        bias.is_some(),
+                        bias_first.is_some(),
                         threads,
                     );
+                }
+                if let Some(f) = epilogue {
+                    // Row by row, so the bias add and the epilogue share one trip to memory.
+                    match (bias, p > 0) {
+                        (Some(b), true) => {
+                            for (row, bv) in yn.chunks_exact_mut(p).zip(b) {
+                                row.iter_mut().for_each(|v| *v += *bv);
+                                f(row);
+                            }
+                        }
+                        _ => f(yn),
+                    }
                 }
             },
         );
@@ -362,7 +391,10 @@ fn check_shape(op: &str, what: &str, layout: &Layout, want: &Shape) -> Result<()
 
 /// The gradient for one operand, only when it is tracked: a frozen classifier's weights are
 /// constants, and skipping their gradient saves a third of every convolution's backward.
-fn if_tracked(t: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+pub(super) fn if_tracked(
+    t: &Tensor,
+    grad: impl FnOnce() -> Result<Tensor>,
+) -> Result<Option<Tensor>> {
     if t.track_op() {
         grad().map(Some)
     } else {
@@ -372,7 +404,10 @@ fn if_tracked(t: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Optio
 
 /// A weight's gradient: as [`if_tracked`], but zeros inside
 /// [`super::grad_scope::input_gradients_only`] (the gradient penalty's first backward).
-fn weight_grad(w: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+pub(super) fn weight_grad(
+    w: &Tensor,
+    grad: impl FnOnce() -> Result<Tensor>,
+) -> Result<Option<Tensor>> {
     if w.track_op() && super::grad_scope::weight_gradients_skipped() {
         return w.zeros_like().map(Some);
     }

@@ -11,8 +11,10 @@
 //! stock candle ops with exact autodiff; the reference and the non-CPU path), `conv` (im2col +
 //! `gemm` convolution: forward, input-gradient and weight-gradient ops, each the others'
 //! derivative; transposed convolution is the input-gradient op), `channel` (per-channel sums,
-//! affine maps and fused batch norm), `pool` (max/avg pooling, nearest upsampling), `cpu`
-//! (element types, storage access, matrix multiply).
+//! affine maps and fused batch norm), `batchnorm` (the fused batch-norm ops), `depthwise`
+//! (direct-loop depthwise convolution), `conv_activation` (a conv with ReLU/ReLU6/clamp applied
+//! in its output loop and the mask applied in its backward), `activation`, `pool` (max/avg
+//! pooling, nearest upsampling), `cpu` (element types, storage access, matrix multiply).
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -321,6 +323,62 @@ mod depthwise;
 
 mod activation;
 pub use activation::{clamp, leaky_relu, relu};
+
+// ---------- convolution with a fused activation ----------
+
+mod conv_activation;
+
+/// An activation a convolution applies in its own output loop ([`conv2d_activation`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConvActivation {
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, lo), hi)`; either bound may be infinite. ReLU6 is `Clamp { lo: 0, hi: 6 }`.
+    Clamp { lo: f64, hi: f64 },
+}
+
+/// `act(conv2d(x, w, bias))`, value and gradients as the composition [`conv2d`] then
+/// [`relu`]/[`clamp`] (the gradient passes where the activation's slope is 1: `x > 0`, or
+/// strictly inside (lo, hi)). On CPU one op: the activation runs in the convolution's output
+/// loop and its backward masks the gradient from the output — one pass and one gradient edge
+/// fewer than the composition, which the other devices and dtypes run.
+pub fn conv2d_activation(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &Conv2dSpec,
+    act: ConvActivation,
+) -> Result<Tensor> {
+    let kind = match act {
+        ConvActivation::Relu => activation::Kind::Relu,
+        ConvActivation::Clamp { lo, hi } => {
+            if lo.is_nan() || hi.is_nan() || lo > hi {
+                candle_core::bail!(
+                    "conv2d_activation: clamp bounds must satisfy lo <= hi, got [{lo}, {hi}]"
+                )
+            }
+            if lo == 0.0 && hi == f64::INFINITY {
+                activation::Kind::Relu
+            } else {
+                activation::Kind::Clamp(lo, hi)
+            }
+        }
+    };
+    let same_dtype = w.dtype() == x.dtype() && bias.is_none_or(|b| b.dtype() == x.dtype());
+    if x.device().is_cpu() && is_fast_dtype(x) && same_dtype {
+        let geo = geometry::ConvGeometry::for_conv(x.dims(), w.dims(), spec)?;
+        let b = match bias {
+            Some(b) => b.flatten_all()?,
+            None => Tensor::zeros(geo.o, x.dtype(), x.device())?,
+        };
+        return conv_activation::conv2d_activation(x, w, &b, geo, kind);
+    }
+    let y = conv2d(x, w, bias, spec)?;
+    match act {
+        ConvActivation::Relu => relu(&y),
+        ConvActivation::Clamp { lo, hi } => clamp(&y, Some(lo), Some(hi)),
+    }
+}
 
 /// `x · scale[n, c] + shift[n, c]` for `x` [N, C, ...] and `scale`, `shift` [N, C]: the
 /// class-conditional batch-norm affine map. On CPU a fused op (the stock broadcast ops'

@@ -1,10 +1,21 @@
-//! Load-time fusion: an inference BatchNormalization right after a Conv (its only consumer,
-//! all parameters constant) is folded into the conv's weight and bias. Exact in real
-//! arithmetic, gradients w.r.t. the input are unchanged, and it removes two full passes over
-//! every activation (forward and backward) — the bulk of BN's cost in a CNN classifier.
+//! Load-time fusion.
+//!
+//! * An inference BatchNormalization right after a Conv (its only consumer, all parameters
+//!   constant) is folded into the conv's weight and bias. Exact in real arithmetic, gradients
+//!   w.r.t. the input are unchanged, and it removes two full passes over every activation
+//!   (forward and backward) — the bulk of BN's cost in a CNN classifier.
+//! * A Relu or constant-bound Clip (ReLU6) right after a Conv (its only consumer, not a graph
+//!   output) becomes one fused op, `Conv+Relu` / `Conv+Clip`, run by
+//!   `kernels::conv2d_activation`: same values and gradients, one pass and one gradient edge
+//!   fewer per activation.
 
+use super::ops::conv::{from_2d, to_2d, Window};
+use super::ops::{input, op, opt_input, Ctor, NodeInfo, Op};
 use super::proto::tensor_from_proto;
-use anyhow::Result;
+use super::value::{checked_elements, Value, MAX_ELEMENTS};
+use crate::kernels::geometry::ConvGeometry;
+use crate::kernels::{self, Conv2dSpec, ConvActivation};
+use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
@@ -141,4 +152,212 @@ pub fn fold_conv_batch_norm(
         !removed[i - 1]
     });
     Ok(Some((out, folds)))
+}
+
+// ---------- Conv followed by Relu / Clip ----------
+
+/// Op type of a Conv whose Relu was fused in (inputs as Conv's).
+pub const CONV_RELU: &str = "Conv+Relu";
+/// Op type of a Conv whose Clip was fused in: inputs `[x, w, b, min, max]` (missing ones
+/// empty), or, below opset 11, Clip's `min`/`max` attributes beside Conv's.
+pub const CONV_CLIP: &str = "Conv+Clip";
+
+/// Fuse each Relu, or Clip with constant bounds, whose input is a Conv output read by nothing
+/// else (and not a graph output) into that Conv: one kernel pass and one gradient edge fewer
+/// per activation (see `kernels::conv2d_activation`). Returns the rewritten graph and the
+/// number of fusions (None when nothing was fused).
+pub fn fuse_conv_activation(
+    graph: &pb::GraphProto,
+    opset: i64,
+) -> Result<Option<(pb::GraphProto, usize)>> {
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for n in &graph.node {
+        for i in &n.input {
+            *uses.entry(i.as_str()).or_default() += 1;
+        }
+    }
+    for o in &graph.output {
+        *uses.entry(o.name.as_str()).or_default() += 100;
+    }
+    let constant: std::collections::HashSet<&str> = graph
+        .initializer
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(
+            graph
+                .node
+                .iter()
+                .filter(|n| n.op_type == "Constant" && n.input.is_empty())
+                .flat_map(|n| n.output.iter().map(|o| o.as_str())),
+        )
+        .collect();
+    let producer: HashMap<&str, usize> = graph
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i)))
+        .collect();
+    let mut out = graph.clone();
+    let mut removed = vec![false; graph.node.len()];
+    let mut fusions = 0;
+    for (ai, act) in graph.node.iter().enumerate() {
+        let fused_type = match act.op_type.as_str() {
+            "Relu" if act.input.len() == 1 => CONV_RELU,
+            "Clip" if !act.input.is_empty() => {
+                // Runtime bounds stay a separate node; constant ones are read at load time.
+                let runtime_bound = opset >= 11
+                    && act.input[1..]
+                        .iter()
+                        .any(|b| !b.is_empty() && !constant.contains(b.as_str()));
+                if runtime_bound || act.input.len() > 3 {
+                    continue;
+                }
+                CONV_CLIP
+            }
+            _ => continue,
+        };
+        if act.output.len() != 1 || !act.domain.is_empty() && act.domain != "ai.onnx" {
+            continue;
+        }
+        let Some(&ci) = producer.get(act.input[0].as_str()) else {
+            continue;
+        };
+        let conv = &graph.node[ci];
+        if conv.op_type != "Conv"
+            || !conv.domain.is_empty() && conv.domain != "ai.onnx"
+            || conv.input.len() > 3
+            || conv.output.len() != 1
+            || uses.get(act.input[0].as_str()) != Some(&1)
+        {
+            continue;
+        }
+        let c = &mut out.node[ci];
+        c.op_type = fused_type.to_string();
+        c.output[0] = act.output[0].clone();
+        if fused_type == CONV_CLIP {
+            if opset >= 11 {
+                c.input.resize(3, String::new());
+                c.input.extend(act.input[1..].iter().cloned());
+            } else {
+                c.attribute.extend(
+                    act.attribute
+                        .iter()
+                        .filter(|a| a.name == "min" || a.name == "max")
+                        .cloned(),
+                );
+            }
+        }
+        removed[ai] = true;
+        fusions += 1;
+    }
+    if fusions == 0 {
+        return Ok(None);
+    }
+    let mut i = 0;
+    out.node.retain(|_| {
+        i += 1;
+        !removed[i - 1]
+    });
+    Ok(Some((out, fusions)))
+}
+
+/// The constructor for a fused op type, if `op_type` is one.
+pub fn fused_constructor(op_type: &str) -> Option<Ctor> {
+    match op_type {
+        CONV_RELU | CONV_CLIP => Some(conv_activation),
+        _ => None,
+    }
+}
+
+/// The op type a fused node stands in for where its batch behaviour is asked (Conv).
+pub fn unfused_op_type(op_type: &str) -> Option<&'static str> {
+    fused_constructor(op_type).map(|_| "Conv")
+}
+
+/// Clip's bounds as the unfused Clip node reads them (`ops::activation::clip` and `clamp`):
+/// a bound at the float limits is no bound, and `min > max` gives `max` everywhere.
+fn clip_bounds(info: &NodeInfo) -> Result<ConvActivation> {
+    let (lo, hi) = if info.opset < 11 {
+        (
+            info.attrs.opt_float("min")?.map(f64::from),
+            info.attrs.opt_float("max")?.map(f64::from),
+        )
+    } else {
+        let bound = |i: usize| -> Result<Option<f64>> {
+            if !info.has_input(i) {
+                return Ok(None);
+            }
+            let v = info
+                .const_f64s(i)?
+                .context("Clip bound fused into Conv is not a constant")?;
+            Ok(v.first().copied())
+        };
+        (bound(3)?, bound(4)?)
+    };
+    let lo = lo.filter(|v| v.abs() < 1e30);
+    let hi = hi.filter(|v| v.abs() < 1e30);
+    let lo = match (lo, hi) {
+        (Some(l), Some(h)) if l > h => Some(h),
+        _ => lo,
+    };
+    Ok(ConvActivation::Clamp {
+        lo: lo.unwrap_or(f64::NEG_INFINITY),
+        hi: hi.unwrap_or(f64::INFINITY),
+    })
+}
+
+/// A Conv with its activation fused in: Conv's checks and attribute forms (as
+/// `ops::conv::conv`), computed by `kernels::conv2d_activation`.
+fn conv_activation(info: &NodeInfo) -> Result<Box<dyn Op>> {
+    let window = Window::parse(info)?;
+    let groups = info.attrs.int("group", 1)?.max(1);
+    if groups as u64 > MAX_ELEMENTS as u64 {
+        bail!("attribute `group` value {groups} is absurdly large");
+    }
+    let groups = groups as usize;
+    let act = match info.node.op_type.as_str() {
+        CONV_RELU => ConvActivation::Relu,
+        _ => clip_bounds(info)?,
+    };
+    op(move |ctx, ins| {
+        let x = input(ins, 0)?.float(ctx)?;
+        let wt = input(ins, 1)?.float(ctx)?;
+        let b = opt_input(ins, 2).map(|b| b.float(ctx)).transpose()?;
+        let rank = x.rank();
+        if wt.rank() != rank {
+            bail!(
+                "input {:?} and weight {:?} ranks differ",
+                x.dims(),
+                wt.dims()
+            );
+        }
+        if x.dim(1)? != wt.dim(1)? * groups {
+            bail!(
+                "input has {} channels, weight {:?} with group={groups} expects {}",
+                x.dim(1)?,
+                wt.dims(),
+                wt.dim(1)? * groups
+            );
+        }
+        let k = window
+            .kernel
+            .clone()
+            .unwrap_or_else(|| wt.dims()[2..].to_vec());
+        let (_, stride, dilation, padding) = window.resolve(&x.dims()[2..], &k)?;
+        let spec = Conv2dSpec {
+            stride,
+            padding,
+            dilation,
+            groups,
+        };
+        let (x2, w2) = (to_2d(&x)?, to_2d(&wt)?);
+        let geo = ConvGeometry::for_conv(x2.dims(), w2.dims(), &spec)?;
+        checked_elements(&[geo.n, geo.o, geo.oh, geo.ow], "output")?;
+        checked_elements(
+            &[geo.c, geo.kh, geo.kw, geo.oh, geo.ow],
+            "im2col workspace (input channels x kernel x output positions)",
+        )?;
+        let y = kernels::conv2d_activation(&x2, &w2, b.as_ref(), &spec, act)?;
+        Ok(vec![Value::Device(from_2d(y, rank)?)])
+    })
 }

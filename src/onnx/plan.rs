@@ -62,10 +62,21 @@ pub fn compile(
     validate_and_order(graph)?;
     let fused = super::fuse::fold_conv_batch_norm(graph, base_dir)?;
     let mut fold_note = None;
+    let mut notes_act = None;
     let graph = match &fused {
         Some((g, n)) => {
             fold_note = Some(format!(
                 "{n} BatchNormalization node(s) folded into the preceding Conv"
+            ));
+            g
+        }
+        None => graph,
+    };
+    let act_fused = super::fuse::fuse_conv_activation(graph, opset)?;
+    let graph = match &act_fused {
+        Some((g, n)) => {
+            notes_act = Some(format!(
+                "{n} Relu/Clip node(s) fused into the preceding Conv"
             ));
             g
         }
@@ -131,6 +142,7 @@ pub fn compile(
     }
 
     notes.extend(fold_note);
+    notes.extend(notes_act);
     let notes_cell = RefCell::new(notes);
     let mut steps = Vec::new();
     let mut folded = 0;
@@ -173,10 +185,11 @@ pub fn compile(
                 .collect(),
             notes: &notes_cell,
         };
-        let ctor =
-            ops::constructor(&node.op_type).with_context(|| format!("{label}: unsupported op"))?;
+        let ctor = super::fuse::fused_constructor(&node.op_type)
+            .or_else(|| ops::constructor(&node.op_type))
+            .with_context(|| format!("{label}: unsupported op"))?;
         let op = ctor(&info).with_context(|| format!("{label} (opset {opset})"))?;
-        if batch::output_is_batch_major(&info) {
+        if output_is_batch_major(&info) {
             if let Some(Some(o)) = out_ids.first() {
                 batch_major.insert(*o, true);
             }
@@ -394,5 +407,25 @@ impl Plan {
                     .with_context(|| format!("value '{}' was not computed", self.names[id]))
             })
             .collect()
+    }
+}
+
+/// `batch::output_is_batch_major`, asked of a fused node as of the op it replaced (a fused
+/// Conv+activation keeps the batch where Conv does).
+fn output_is_batch_major(info: &NodeInfo) -> bool {
+    match super::fuse::unfused_op_type(&info.node.op_type) {
+        Some(base) => {
+            let mut node = info.node.clone();
+            node.op_type = base.to_string();
+            batch::output_is_batch_major(&NodeInfo {
+                node: &node,
+                opset: info.opset,
+                attrs: Attrs::new(&node),
+                consts: info.consts.clone(),
+                batch_major: info.batch_major.clone(),
+                notes: info.notes,
+            })
+        }
+        None => batch::output_is_batch_major(info),
     }
 }
