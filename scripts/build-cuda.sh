@@ -59,4 +59,9 @@ export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
 export LIBRARY_PATH="$STUB:$LIBDIRS${LIBRARY_PATH:-}"
 export RUSTFLAGS="${RUSTFLAGS:-} -L $STUB $(echo "$LIBDIRS" | tr ':' '\n' | sed '/^$/d; s/^/-L /' | tr '\n' ' ')"
 cargo build --release --features cuda --target-dir target/cuda "$@"
+# The device machine takes at most 64 MiB of carried files: strip (350 MB -> ~96 MB, mostly
+# the embedded PTX) and compress (~21 MB); unpack there with `xz -dc ... > probegan`.
+strip -o target/cuda/probegan-stripped target/cuda/release/probegan
+xz -T2 -6 -c target/cuda/probegan-stripped > target/cuda/probegan.xz
+echo "carry target/cuda/probegan.xz ($(du -h target/cuda/probegan.xz | cut -f1)) to a GPU machine"
 echo "built target/cuda/release/probegan (needs the NVIDIA driver and the CUDA 13.0 runtime libs: LD_LIBRARY_PATH=$LIBDIRS)"
