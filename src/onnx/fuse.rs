@@ -9,13 +9,11 @@
 //!   `kernels::conv2d_activation`: same values and gradients, one pass and one gradient edge
 //!   fewer per activation.
 
-use super::ops::conv::{from_2d, to_2d, Window};
-use super::ops::{input, op, opt_input, Ctor, NodeInfo, Op};
+use super::ops::conv::conv_then;
+use super::ops::{Ctor, NodeInfo, Op};
 use super::proto::tensor_from_proto;
-use super::value::{checked_elements, Value, MAX_ELEMENTS};
-use crate::kernels::geometry::ConvGeometry;
-use crate::kernels::{self, Conv2dSpec, ConvActivation};
-use anyhow::{bail, Context, Result};
+use crate::kernels::ConvActivation;
+use anyhow::{Context, Result};
 use candle_core::{DType, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
@@ -306,58 +304,12 @@ fn clip_bounds(info: &NodeInfo) -> Result<ConvActivation> {
     })
 }
 
-/// A Conv with its activation fused in: Conv's checks and attribute forms (as
-/// `ops::conv::conv`), computed by `kernels::conv2d_activation`.
+/// A Conv with its activation fused in: Conv's own constructor (same checks and attribute
+/// forms), computed by `kernels::conv2d_activation`.
 fn conv_activation(info: &NodeInfo) -> Result<Box<dyn Op>> {
-    let window = Window::parse(info)?;
-    let groups = info.attrs.int("group", 1)?.max(1);
-    if groups as u64 > MAX_ELEMENTS as u64 {
-        bail!("attribute `group` value {groups} is absurdly large");
-    }
-    let groups = groups as usize;
     let act = match info.node.op_type.as_str() {
         CONV_RELU => ConvActivation::Relu,
         _ => clip_bounds(info)?,
     };
-    op(move |ctx, ins| {
-        let x = input(ins, 0)?.float(ctx)?;
-        let wt = input(ins, 1)?.float(ctx)?;
-        let b = opt_input(ins, 2).map(|b| b.float(ctx)).transpose()?;
-        let rank = x.rank();
-        if wt.rank() != rank {
-            bail!(
-                "input {:?} and weight {:?} ranks differ",
-                x.dims(),
-                wt.dims()
-            );
-        }
-        if x.dim(1)? != wt.dim(1)? * groups {
-            bail!(
-                "input has {} channels, weight {:?} with group={groups} expects {}",
-                x.dim(1)?,
-                wt.dims(),
-                wt.dim(1)? * groups
-            );
-        }
-        let k = window
-            .kernel
-            .clone()
-            .unwrap_or_else(|| wt.dims()[2..].to_vec());
-        let (_, stride, dilation, padding) = window.resolve(&x.dims()[2..], &k)?;
-        let spec = Conv2dSpec {
-            stride,
-            padding,
-            dilation,
-            groups,
-        };
-        let (x2, w2) = (to_2d(&x)?, to_2d(&wt)?);
-        let geo = ConvGeometry::for_conv(x2.dims(), w2.dims(), &spec)?;
-        checked_elements(&[geo.n, geo.o, geo.oh, geo.ow], "output")?;
-        checked_elements(
-            &[geo.c, geo.kh, geo.kw, geo.oh, geo.ow],
-            "im2col workspace (input channels x kernel x output positions)",
-        )?;
-        let y = kernels::conv2d_activation(&x2, &w2, b.as_ref(), &spec, act)?;
-        Ok(vec![Value::Device(from_2d(y, rank)?)])
-    })
+    conv_then(info, Some(act))
 }

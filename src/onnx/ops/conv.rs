@@ -159,6 +159,15 @@ fn check_conv_size(geo: &ConvGeometry, output: [usize; 4]) -> Result<()> {
 }
 
 pub fn conv(info: &NodeInfo) -> Result<Box<dyn Op>> {
+    conv_then(info, None)
+}
+
+/// Conv, optionally with an activation applied in the kernel's output loop (the load-time
+/// Conv→Relu/Clip fusion in `onnx::fuse`): the same checks and attribute forms either way.
+pub(crate) fn conv_then(
+    info: &NodeInfo,
+    activation: Option<kernels::ConvActivation>,
+) -> Result<Box<dyn Op>> {
     let w = Window::parse(info)?;
     let groups = group_attr(info)?;
     op(move |ctx, ins| {
@@ -192,7 +201,10 @@ pub fn conv(info: &NodeInfo) -> Result<Box<dyn Op>> {
         let (x2, w2) = (to_2d(&x)?, to_2d(&wt)?);
         let geo = ConvGeometry::for_conv(x2.dims(), w2.dims(), &spec)?;
         check_conv_size(&geo, [geo.n, geo.o, geo.oh, geo.ow])?;
-        let y = kernels::conv2d(&x2, &w2, b.as_ref(), &spec)?;
+        let y = match activation {
+            None => kernels::conv2d(&x2, &w2, b.as_ref(), &spec)?,
+            Some(a) => kernels::conv2d_activation(&x2, &w2, b.as_ref(), &spec, a)?,
+        };
         Ok(vec![Value::Device(from_2d(y, rank)?)])
     })
 }
