@@ -378,7 +378,7 @@ impl ConvGeometry {
     }
 }
 
-fn check_shape(op: &str, what: &str, layout: &Layout, want: &Shape) -> Result<()> {
+pub(super) fn check_shape(op: &str, what: &str, layout: &Layout, want: &Shape) -> Result<()> {
     if layout.shape() != want {
         candle_core::bail!(
             "{op}: {what} has shape {:?}, expected {:?}",

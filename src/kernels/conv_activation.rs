@@ -10,7 +10,9 @@
 
 use super::activation::{act_grad, act_grad_in_place, act_in_place, Kind};
 use super::channel::channel_sum;
-use super::conv::{if_tracked, weight_grad, ConvBwdData, ConvBwdWeight, ConvFwd, Epilogue};
+use super::conv::{
+    check_shape, if_tracked, weight_grad, ConvBwdData, ConvBwdWeight, ConvFwd, Epilogue,
+};
 use super::cpu::{dispatch3, Elem};
 use super::depthwise::Mask;
 use super::geometry::ConvGeometry;
@@ -28,17 +30,6 @@ impl ConvActFwd {
         let epilogue: &Epilogue<T> = &move |ys: &mut [T]| act_in_place(act, ys);
         self.geo.forward_then(x, w, Some(b), Some(epilogue))
     }
-}
-
-fn check_shape(op: &str, what: &str, layout: &Layout, want: &Shape) -> Result<()> {
-    if layout.shape() != want {
-        candle_core::bail!(
-            "{op}: {what} has shape {:?}, expected {:?}",
-            layout.shape().dims(),
-            want.dims()
-        )
-    }
-    Ok(())
 }
 
 impl CustomOp3 for ConvActFwd {

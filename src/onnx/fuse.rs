@@ -30,11 +30,9 @@ fn f64_tensor_proto(name: &str, t: &Tensor) -> Result<pb::TensorProto> {
     })
 }
 
-/// Returns the rewritten graph and the number of folds (None when nothing was folded).
-pub fn fold_conv_batch_norm(
-    graph: &pb::GraphProto,
-    base_dir: Option<&Path>,
-) -> Result<Option<(pb::GraphProto, usize)>> {
+/// How many nodes read each value; graph outputs count as many readers, so a value that
+/// leaves the graph is never fused away.
+fn readers(graph: &pb::GraphProto) -> HashMap<&str, usize> {
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for n in &graph.node {
         for i in &n.input {
@@ -44,17 +42,49 @@ pub fn fold_conv_batch_norm(
     for o in &graph.output {
         *uses.entry(o.name.as_str()).or_default() += 100;
     }
+    uses
+}
+
+/// The index of the node producing each value.
+fn producers(graph: &pb::GraphProto) -> HashMap<&str, usize> {
+    graph
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i)))
+        .collect()
+}
+
+/// The rewritten graph without the nodes marked `removed`, and the rewrite count (None when
+/// nothing was rewritten).
+fn drop_removed(
+    mut out: pb::GraphProto,
+    removed: &[bool],
+    rewrites: usize,
+) -> Option<(pb::GraphProto, usize)> {
+    if rewrites == 0 {
+        return None;
+    }
+    let mut i = 0;
+    out.node.retain(|_| {
+        i += 1;
+        !removed[i - 1]
+    });
+    Some((out, rewrites))
+}
+
+/// Returns the rewritten graph and the number of folds (None when nothing was folded).
+pub fn fold_conv_batch_norm(
+    graph: &pb::GraphProto,
+    base_dir: Option<&Path>,
+) -> Result<Option<(pb::GraphProto, usize)>> {
+    let uses = readers(graph);
     let init: HashMap<&str, &pb::TensorProto> = graph
         .initializer
         .iter()
         .map(|t| (t.name.as_str(), t))
         .collect();
-    let producer: HashMap<&str, usize> = graph
-        .node
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i)))
-        .collect();
+    let producer = producers(graph);
     let mut out = graph.clone();
     let mut removed = vec![false; graph.node.len()];
     let mut folds = 0;
@@ -141,15 +171,7 @@ pub fn fold_conv_batch_norm(
         removed[bi] = true;
         folds += 1;
     }
-    if folds == 0 {
-        return Ok(None);
-    }
-    let mut i = 0;
-    out.node.retain(|_| {
-        i += 1;
-        !removed[i - 1]
-    });
-    Ok(Some((out, folds)))
+    Ok(drop_removed(out, &removed, folds))
 }
 
 // ---------- Conv followed by Relu / Clip ----------
@@ -168,15 +190,7 @@ pub fn fuse_conv_activation(
     graph: &pb::GraphProto,
     opset: i64,
 ) -> Result<Option<(pb::GraphProto, usize)>> {
-    let mut uses: HashMap<&str, usize> = HashMap::new();
-    for n in &graph.node {
-        for i in &n.input {
-            *uses.entry(i.as_str()).or_default() += 1;
-        }
-    }
-    for o in &graph.output {
-        *uses.entry(o.name.as_str()).or_default() += 100;
-    }
+    let uses = readers(graph);
     let constant: std::collections::HashSet<&str> = graph
         .initializer
         .iter()
@@ -189,12 +203,7 @@ pub fn fuse_conv_activation(
                 .flat_map(|n| n.output.iter().map(|o| o.as_str())),
         )
         .collect();
-    let producer: HashMap<&str, usize> = graph
-        .node
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i)))
-        .collect();
+    let producer = producers(graph);
     let mut out = graph.clone();
     let mut removed = vec![false; graph.node.len()];
     let mut fusions = 0;
@@ -248,15 +257,7 @@ pub fn fuse_conv_activation(
         removed[ai] = true;
         fusions += 1;
     }
-    if fusions == 0 {
-        return Ok(None);
-    }
-    let mut i = 0;
-    out.node.retain(|_| {
-        i += 1;
-        !removed[i - 1]
-    });
-    Ok(Some((out, fusions)))
+    Ok(drop_removed(out, &removed, fusions))
 }
 
 /// The constructor for a fused op type, if `op_type` is one.
