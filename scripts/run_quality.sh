@@ -8,6 +8,7 @@
 #   METHODS="probegan naive" CLASSES="1 5" CLASSIFIERS=regular STEPS=1500 scripts/run_quality.sh
 #   DEVICE=cuda scripts/run_quality.sh          # on a CUDA build
 #   CONFIG=demo STEPS=400 scripts/run_quality.sh  # the demo-sized nets (configs/demo.toml), CPU
+#   SETS='loss.ce_balance="adaptive" loss.ce_weight=1.5' scripts/run_quality.sh  # config overrides
 #
 # CONFIG=fmnist32 (default) uses configs/<method>_fmnist32.toml; CONFIG=demo uses
 # configs/demo.toml with run.method set. SELECT=1 keeps a checkpoint every STEPS/8 steps and
@@ -34,6 +35,10 @@ JUDGE=${JUDGE:-models/fmnist_judge_open.onnx}
 JUDGE_ADAPTER=${JUDGE_ADAPTER:-adapters/fmnist_judge_open.toml}
 CONFIG=${CONFIG:-fmnist32}
 SELECT=${SELECT:-0}
+# Extra `--set` overrides for every training run, space-separated key=value pairs.
+read -r -a extra_sets <<< "${SETS:-}"
+sets=()
+for kv in "${extra_sets[@]}"; do sets+=(--set "$kv"); done
 NAMES=("T-shirt/top" "Trouser" "Pullover" "Dress" "Coat" "Sandal" "Shirt" "Sneaker" "Bag" "Ankle boot")
 
 [ -x "$BIN" ] || cargo build --release
@@ -90,7 +95,7 @@ for clf in $CLASSIFIERS; do
         --set "classifier.adapter=\"embedded:$clf\"" \
         --set "data.unseen=[\"${NAMES[$c]}\"]" \
         --set "run.steps=$STEPS" \
-        --set "run.out_dir=\"$dir\"" "${keep[@]}"
+        --set "run.out_dir=\"$dir\"" "${keep[@]}" "${sets[@]}"
       nice "$BIN" eval --run "$dir" --judge "$JUDGE" --judge-adapter "$JUDGE_ADAPTER" --device "$DEVICE" "${evalx[@]}"
       second_judge "$clf" "$dir"
       closed_judge "$dir"

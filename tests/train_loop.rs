@@ -309,3 +309,48 @@ fn every_method_trains() {
         }
     }
 }
+
+/// `loss.ce_balance = "adaptive"` (the classifier gradient rescaled to `ce_weight` times the
+/// adversarial gradient's norm at the image, every step): both methods that use it train,
+/// log the balance, and still raise the unseen class's probability.
+#[test]
+fn adaptive_balance_trains_probegan_and_naive() {
+    let ds = dataset();
+    let clf = classifier(&ds);
+    for method in ["probegan", "naive"] {
+        let dir = tempfile::tempdir().unwrap();
+        let set = format!("run.method=\"{method}\"");
+        let mut t = trainer(
+            config(
+                dir.path(),
+                &[
+                    &set,
+                    "loss.ce_balance=\"adaptive\"",
+                    "loss.ce_weight=2.0",
+                    "run.checkpoint_every=100",
+                ],
+            ),
+            &ds,
+            clf.clone(),
+        );
+        let p0 = t.unseen_probability(32).unwrap().unwrap();
+        let mut logs = vec![];
+        for _ in 0..12 {
+            logs.push(t.train_step().unwrap());
+        }
+        let p1 = t.unseen_probability(32).unwrap().unwrap();
+        for l in &logs {
+            let (w, a, c) = (l["g_cls_weight"], l["g_grad_adv"], l["g_grad_cls"]);
+            assert!(w > 0.0 && a > 0.0 && c > 0.0, "{method}: {l:?}");
+            assert!(
+                (w * c / a - 2.0).abs() < 1e-6,
+                "{method}: ratio {}",
+                w * c / a
+            );
+        }
+        assert!(
+            p1 > p0 + 0.1,
+            "{method}: unseen-class probability rose: {p0:.3} -> {p1:.3}"
+        );
+    }
+}

@@ -4,8 +4,9 @@
 use super::{LossTerms, StepContext};
 use crate::losses;
 use crate::nets::Mode;
+use crate::train::config::CeBalance;
 use anyhow::Result;
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 
 pub struct Fake {
     pub images: Tensor,
@@ -167,4 +168,173 @@ pub fn classifier_ce(
     terms.add("g_cls_ce", ce.mean_all()?, weight)?;
     terms.log("g_cls_p", p);
     Ok(())
+}
+
+/// G's loss: the method's adversarial terms (`adversarial` adds them for images `x`) plus the
+/// classifier's cross-entropy over all classes, weighted as `loss.ce_balance` says: `fixed`
+/// builds one graph, `adversarial + ce_weight * CE`; `adaptive` goes through
+/// [`balanced_total`].
+pub fn generator_loss<F>(ctx: &mut StepContext, fake: &Fake, adversarial: F) -> Result<LossTerms>
+where
+    F: FnOnce(&mut StepContext, &Tensor, &mut Terms) -> Result<()>,
+{
+    let weight = ctx.config.loss.ce_weight;
+    if ctx.config.loss.ce_balance == CeBalance::Fixed {
+        let mut terms = Terms::default();
+        adversarial(ctx, &fake.images, &mut terms)?;
+        classifier_ce(ctx, &mut terms, &fake.images, &fake.labels, weight)?;
+        return terms.finish();
+    }
+    let x = Var::from_tensor(&fake.images.detach())?;
+    let mut terms = Terms::default();
+    adversarial(ctx, x.as_tensor(), &mut terms)?;
+    let adv = terms.finish()?;
+    balanced_total(
+        &fake.images,
+        (x, adv),
+        |x| {
+            let mut terms = Terms::default();
+            classifier_ce(ctx, &mut terms, x, &fake.labels, 1.0)?;
+            terms.finish()
+        },
+        weight,
+    )
+}
+
+/// The adaptive balance. `adversarial` is the adversarial loss already built on `x`, a
+/// detached variable copy of `images`; `classifier` builds the classifier loss on `x`. Both
+/// are differentiated to `x`; the classifier gradient is rescaled by λ so that its norm is
+/// `weight` times the adversarial gradient's norm; the returned total is the surrogate
+/// `sum(images * (g_adv + λ g_cls))`, whose backward through whatever produced `images` (G)
+/// is exactly that combined gradient. λ and both norms are logged (`g_cls_weight`,
+/// `g_grad_adv`, `g_grad_cls`) next to the parts' own terms.
+pub fn balanced_total<C>(
+    images: &Tensor,
+    adversarial: (Var, LossTerms),
+    classifier: C,
+    weight: f64,
+) -> Result<LossTerms>
+where
+    C: FnOnce(&Tensor) -> Result<LossTerms>,
+{
+    let (x, adv) = adversarial;
+    let g_adv = gradient_at(&adv.total, &x)?;
+    let cls = classifier(x.as_tensor())?;
+    let g_cls = gradient_at(&cls.total, &x)?;
+    let norm = |g: &Tensor| -> Result<f64> {
+        Ok(g.to_dtype(candle_core::DType::F64)?
+            .sqr()?
+            .sum_all()?
+            .sqrt()?
+            .to_scalar::<f64>()?)
+    };
+    let (n_adv, n_cls) = (norm(&g_adv)?, norm(&g_cls)?);
+    // A vanishing classifier gradient (every fake already certain) needs no rescue, and the
+    // cap keeps a near-vanishing one from blowing the step up.
+    let lambda = if n_cls > 0.0 {
+        (weight * n_adv / n_cls).min(1e4)
+    } else {
+        0.0
+    };
+    let combined = (g_adv + (g_cls * lambda)?)?;
+    let total = (images * combined.detach())?.sum_all()?;
+    let mut logs = adv.logs;
+    logs.extend(cls.logs);
+    logs.push(("g_cls_weight".into(), lambda));
+    logs.push(("g_grad_adv".into(), n_adv));
+    logs.push(("g_grad_cls".into(), n_cls));
+    Ok(LossTerms { total, logs })
+}
+
+/// d loss / d x for a loss built on the variable `x` (zeros when the loss does not reach it).
+fn gradient_at(loss: &Tensor, x: &Var) -> Result<Tensor> {
+    let grads = loss.backward()?;
+    Ok(match grads.get(x.as_tensor()) {
+        Some(g) => g.detach(),
+        None => x.as_tensor().zeros_like()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    /// images = θ ⊙ c (a stand-in for G), adversarial = Σ a·x², classifier = Σ sin(b·x).
+    fn setup() -> (Var, Tensor, Tensor, Tensor) {
+        let dev = Device::Cpu;
+        let theta =
+            Var::from_tensor(&Tensor::new(&[0.3f64, -0.7, 1.1, 0.2, -0.4, 0.9], &dev).unwrap())
+                .unwrap();
+        let c = Tensor::new(&[1.5f64, 0.5, -2.0, 1.0, 3.0, -0.5], &dev).unwrap();
+        let a = Tensor::new(&[0.2f64, 1.0, 0.1, 0.4, 0.3, 0.6], &dev).unwrap();
+        let b = Tensor::new(&[0.05f64, -0.02, 0.03, 0.01, 0.04, -0.03], &dev).unwrap();
+        (theta, c, a, b)
+    }
+
+    fn adversarial_loss(x: &Tensor, a: &Tensor) -> Result<LossTerms> {
+        let mut t = Terms::default();
+        t.add("adv", (x.sqr()? * a)?.sum_all()?, 1.0)?;
+        t.finish()
+    }
+
+    fn classifier_loss(x: &Tensor, b: &Tensor) -> Result<LossTerms> {
+        let mut t = Terms::default();
+        t.add("cls", (x * b)?.sin()?.sum_all()?, 1.0)?;
+        t.finish()
+    }
+
+    fn log(terms: &LossTerms, name: &str) -> f64 {
+        terms.logs.iter().find(|(k, _)| k == name).unwrap().1
+    }
+
+    #[test]
+    fn surrogate_gives_the_generator_the_rescaled_combined_gradient() {
+        let (theta, c, a, b) = setup();
+        let images = theta.as_tensor().mul(&c).unwrap();
+        let x = Var::from_tensor(&images.detach()).unwrap();
+        let adv = adversarial_loss(x.as_tensor(), &a).unwrap();
+        let total = balanced_total(&images, (x, adv), |x| classifier_loss(x, &b), 2.0).unwrap();
+        let lambda = log(&total, "g_cls_weight");
+        // The classifier's gradient is much weaker here; λ makes its norm 2x the adversary's.
+        let (n_adv, n_cls) = (log(&total, "g_grad_adv"), log(&total, "g_grad_cls"));
+        assert!((lambda * n_cls / n_adv - 2.0).abs() < 1e-9, "ratio");
+        assert!(lambda > 10.0, "λ = {lambda}: the weak term was boosted");
+        let got = total.total.backward().unwrap();
+        let got = got
+            .get(theta.as_tensor())
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+
+        // Reference: one graph, adversarial + λ * classifier, differentiated to θ directly.
+        let x = theta.as_tensor().mul(&c).unwrap();
+        let joint = (adversarial_loss(&x, &a).unwrap().total
+            + (classifier_loss(&x, &b).unwrap().total * lambda).unwrap())
+        .unwrap();
+        let want = joint.backward().unwrap();
+        let want = want
+            .get(theta.as_tensor())
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() < 1e-9 * (1.0 + w.abs()),
+                "{got:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_classifier_term_without_gradient_gets_no_weight() {
+        let (theta, c, a, _) = setup();
+        let images = theta.as_tensor().mul(&c).unwrap();
+        let x = Var::from_tensor(&images.detach()).unwrap();
+        let adv = adversarial_loss(x.as_tensor(), &a).unwrap();
+        let zeros = Tensor::zeros(6, DType::F64, &Device::Cpu).unwrap();
+        let total = balanced_total(&images, (x, adv), |x| classifier_loss(x, &zeros), 1.0).unwrap();
+        assert_eq!(log(&total, "g_cls_weight"), 0.0);
+        assert!(total.total.to_scalar::<f64>().unwrap().is_finite());
+    }
 }

@@ -2,7 +2,7 @@
 //! without ProbeGAN's unconditional discriminator. Unseen-class fakes are constrained by the
 //! classifier only, so they drift off the data manifold (adversarial-looking patterns).
 
-use super::common::{classifier_ce, d_loss_seen_cgan, draw_fakes, Terms};
+use super::common::{d_loss_seen_cgan, draw_fakes, generator_loss};
 use super::{LossTerms, Method, StepContext};
 use crate::losses;
 use crate::nets::Mode;
@@ -23,19 +23,13 @@ impl Method for Naive {
         let n = ctx.config.train.batch_size;
         let all = ctx.all_classes();
         let fake = draw_fakes(ctx, &all, n, Mode::TRAIN)?;
-        let d = &ctx.nets.d;
-        let h = d.features(&fake.images, Mode::TRAIN_FROZEN)?;
         let mask = ctx.seen_mask(&fake.labels_host)?;
-        let dc = d.head_conditional(&h, &fake.labels, Mode::TRAIN_FROZEN)?;
-        let mut terms = Terms::default();
-        terms.add("g_c_hinge", losses::hinge_g(&dc, Some(&mask))?, 1.0)?;
-        classifier_ce(
-            ctx,
-            &mut terms,
-            &fake.images,
-            &fake.labels,
-            ctx.config.loss.ce_weight,
-        )?;
-        terms.finish()
+        let labels = fake.labels.clone();
+        generator_loss(ctx, &fake, |ctx, images, terms| {
+            let d = &ctx.nets.d;
+            let h = d.features(images, Mode::TRAIN_FROZEN)?;
+            let dc = d.head_conditional(&h, &labels, Mode::TRAIN_FROZEN)?;
+            terms.add("g_c_hinge", losses::hinge_g(&dc, Some(&mask))?, 1.0)
+        })
     }
 }

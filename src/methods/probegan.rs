@@ -8,7 +8,7 @@
 //! adversarial terms plus the classifier's cross-entropy over all classes.
 
 use super::common::{
-    classifier_ce, d_hinge_conditional, d_wgan_gp_unconditional, draw_fakes, Terms,
+    d_hinge_conditional, d_wgan_gp_unconditional, draw_fakes, generator_loss, Terms,
 };
 use super::tilemix::tilemix;
 use super::{LossTerms, Method, StepContext};
@@ -93,29 +93,26 @@ impl Method for ProbeGan {
         let n = ctx.config.train.batch_size;
         let all = ctx.all_classes();
         let fake = draw_fakes(ctx, &all, n, Mode::TRAIN)?;
-        let d = &ctx.nets.d;
-        let h = d.features(&fake.images, Mode::TRAIN_FROZEN)?;
-        let mut terms = Terms::default();
         let mask = self.mask(ctx, &fake.labels_host)?;
-        let dc = d.head_conditional(&h, &fake.labels, Mode::TRAIN_FROZEN)?;
-        terms.add("g_c_hinge", losses::hinge_g(&dc, mask.as_ref())?, 1.0)?;
-        let loss = &ctx.config.loss;
-        let du_in = if self.tilemix > 1 {
-            d.features(
-                &tilemix(&fake.images, self.tilemix, ctx.rng)?,
-                Mode::TRAIN_FROZEN,
-            )?
-        } else {
-            h
-        };
-        let du = d.head_unconditional(&du_in, Mode::TRAIN_FROZEN)?;
-        terms.add("g_u_wgan", losses::hinge_g(&du, None)?, loss.d_u_weight)?;
-        terms.add(
-            "g_u_drift",
-            losses::drift(&du, 1.0)?,
-            loss.drift * loss.d_u_weight,
-        )?;
-        classifier_ce(ctx, &mut terms, &fake.images, &fake.labels, loss.ce_weight)?;
-        terms.finish()
+        let labels = fake.labels.clone();
+        generator_loss(ctx, &fake, |ctx, images, terms| {
+            let d = &ctx.nets.d;
+            let h = d.features(images, Mode::TRAIN_FROZEN)?;
+            let dc = d.head_conditional(&h, &labels, Mode::TRAIN_FROZEN)?;
+            terms.add("g_c_hinge", losses::hinge_g(&dc, mask.as_ref())?, 1.0)?;
+            let loss = &ctx.config.loss;
+            let du_in = if self.tilemix > 1 {
+                d.features(&tilemix(images, self.tilemix, ctx.rng)?, Mode::TRAIN_FROZEN)?
+            } else {
+                h
+            };
+            let du = d.head_unconditional(&du_in, Mode::TRAIN_FROZEN)?;
+            terms.add("g_u_wgan", losses::hinge_g(&du, None)?, loss.d_u_weight)?;
+            terms.add(
+                "g_u_drift",
+                losses::drift(&du, 1.0)?,
+                loss.drift * loss.d_u_weight,
+            )
+        })
     }
 }

@@ -98,6 +98,23 @@ pub struct LossConfig {
     pub d_u_weight: f64,
     /// TileMix on D_u's input: tiles per side (0 or 1 = off).
     pub tilemix: usize,
+    /// How `ce_weight` is read: `fixed` (a plain weight) or `adaptive` (the norm of the
+    /// classifier term's gradient at the generated image, as a multiple of the adversarial
+    /// terms' gradient norm, re-measured every step).
+    #[serde(default)]
+    pub ce_balance: CeBalance,
+}
+
+/// `loss.ce_balance`. `adaptive` exists because the scale of the classifier's input gradient
+/// depends on the classifier, not on the method: an adversarially robust model's is much
+/// smaller than a regular one's, so a fixed weight that lets a regular classifier lead the
+/// unseen class lets a robust one be drowned by the discriminators (docs/results.md).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CeBalance {
+    #[default]
+    Fixed,
+    Adaptive,
 }
 
 impl Default for LossConfig {
@@ -108,6 +125,7 @@ impl Default for LossConfig {
             drift: 1e-4,
             d_u_weight: 1.0,
             tilemix: 0,
+            ce_balance: CeBalance::Fixed,
         }
     }
 }
