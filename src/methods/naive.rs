@@ -24,11 +24,10 @@ impl Method for Naive {
         let all = ctx.all_classes();
         let fake = draw_fakes(ctx, &all, n, Mode::TRAIN)?;
         let mask = ctx.seen_mask(&fake.labels_host)?;
-        let labels = fake.labels.clone();
         generator_loss(ctx, &fake, |ctx, images, terms| {
             let d = &ctx.nets.d;
             let h = d.features(images, Mode::TRAIN_FROZEN)?;
-            let dc = d.head_conditional(&h, &labels, Mode::TRAIN_FROZEN)?;
+            let dc = d.head_conditional(&h, &fake.labels, Mode::TRAIN_FROZEN)?;
             terms.add("g_c_hinge", losses::hinge_g(&dc, Some(&mask))?, 1.0)
         })
     }

@@ -94,11 +94,10 @@ impl Method for ProbeGan {
         let all = ctx.all_classes();
         let fake = draw_fakes(ctx, &all, n, Mode::TRAIN)?;
         let mask = self.mask(ctx, &fake.labels_host)?;
-        let labels = fake.labels.clone();
         generator_loss(ctx, &fake, |ctx, images, terms| {
             let d = &ctx.nets.d;
             let h = d.features(images, Mode::TRAIN_FROZEN)?;
-            let dc = d.head_conditional(&h, &labels, Mode::TRAIN_FROZEN)?;
+            let dc = d.head_conditional(&h, &fake.labels, Mode::TRAIN_FROZEN)?;
             terms.add("g_c_hinge", losses::hinge_g(&dc, mask.as_ref())?, 1.0)?;
             let loss = &ctx.config.loss;
             let du_in = if self.tilemix > 1 {
