@@ -65,3 +65,27 @@ fn bad_overrides_and_configs_are_clear_errors() {
         .contains("not a table"));
     assert!(apply_override(&mut v, "=2").is_err());
 }
+
+/// `loss.ce_lambda_max` caps the adaptive balance; anywhere else it would silently do
+/// nothing, so it is refused there, as is a cap that is not a positive number.
+#[test]
+fn lambda_cap_needs_the_adaptive_balance_and_a_positive_value() {
+    let adaptive = "loss.ce_balance=\"adaptive\"".to_string();
+    let c = Config::from_toml_str(&base(), &[adaptive.clone(), "loss.ce_lambda_max=12".into()])
+        .unwrap();
+    assert_eq!(c.loss.ce_lambda_max, Some(12.0));
+    // It round-trips through the run's saved config.
+    let again = Config::from_toml_str(&c.to_toml().unwrap(), &[]).unwrap();
+    assert_eq!(again.loss.ce_lambda_max, Some(12.0));
+
+    let err = Config::from_toml_str(&base(), &["loss.ce_lambda_max=12".into()]).unwrap_err();
+    assert!(format!("{err:#}").contains("adaptive"), "{err:#}");
+    for bad in ["0", "-3", "nan"] {
+        let err = Config::from_toml_str(
+            &base(),
+            &[adaptive.clone(), format!("loss.ce_lambda_max={bad}")],
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("positive"), "{bad}: {err:#}");
+    }
+}

@@ -197,14 +197,34 @@ where
             classifier_ce(ctx, &mut terms, x, &fake.labels, 1.0)?;
             terms.finish()
         },
-        weight,
+        BalanceLimits {
+            weight,
+            lambda_max: ctx.config.loss.ce_lambda_max,
+        },
     )
+}
+
+/// How [`balanced_total`] weighs the classifier term: its gradient norm is `weight` times the
+/// adversarial one's, with the multiplier never above `lambda_max` (when set).
+#[derive(Debug, Clone, Copy)]
+pub struct BalanceLimits {
+    pub weight: f64,
+    pub lambda_max: Option<f64>,
+}
+
+impl BalanceLimits {
+    pub fn ratio(weight: f64) -> Self {
+        BalanceLimits {
+            weight,
+            lambda_max: None,
+        }
+    }
 }
 
 /// The adaptive balance. `adversarial` is the adversarial loss already built on `x`, a
 /// detached variable copy of `images`; `classifier` builds the classifier loss on `x`. Both
 /// are differentiated to `x`; the classifier gradient is rescaled by λ so that its norm is
-/// `weight` times the adversarial gradient's norm; the returned total is the surrogate
+/// `limits.weight` times the adversarial gradient's norm (λ at most `limits.lambda_max`); the returned total is the surrogate
 /// `sum(images * (g_adv + λ g_cls))`, whose backward through whatever produced `images` (G)
 /// is exactly that combined gradient. λ and both norms are logged (`g_cls_weight`,
 /// `g_grad_adv`, `g_grad_cls`) next to the parts' own terms.
@@ -212,7 +232,7 @@ pub fn balanced_total<C>(
     images: &Tensor,
     adversarial: (Var, LossTerms),
     classifier: C,
-    weight: f64,
+    limits: BalanceLimits,
 ) -> Result<LossTerms>
 where
     C: FnOnce(&Tensor) -> Result<LossTerms>,
@@ -232,7 +252,7 @@ where
     // A vanishing classifier gradient (every fake already certain) needs no rescue, and the
     // cap keeps a near-vanishing one from blowing the step up.
     let lambda = if n_cls > 0.0 {
-        (weight * n_adv / n_cls).min(1e4)
+        (limits.weight * n_adv / n_cls).min(limits.lambda_max.unwrap_or(1e4).min(1e4))
     } else {
         0.0
     };
@@ -294,7 +314,13 @@ mod tests {
         let images = theta.as_tensor().mul(&c).unwrap();
         let x = Var::from_tensor(&images.detach()).unwrap();
         let adv = adversarial_loss(x.as_tensor(), &a).unwrap();
-        let total = balanced_total(&images, (x, adv), |x| classifier_loss(x, &b), 2.0).unwrap();
+        let total = balanced_total(
+            &images,
+            (x, adv),
+            |x| classifier_loss(x, &b),
+            BalanceLimits::ratio(2.0),
+        )
+        .unwrap();
         let lambda = log(&total, "g_cls_weight");
         // The classifier's gradient is much weaker here; λ makes its norm 2x the adversary's.
         let (n_adv, n_cls) = (log(&total, "g_grad_adv"), log(&total, "g_grad_cls"));
@@ -320,13 +346,64 @@ mod tests {
     }
 
     #[test]
+    fn the_cap_bounds_lambda_and_the_gradient_follows_it() {
+        let (theta, c, a, b) = setup();
+        let images = theta.as_tensor().mul(&c).unwrap();
+        let run = |limits: BalanceLimits| {
+            let x = Var::from_tensor(&images.detach()).unwrap();
+            let adv = adversarial_loss(x.as_tensor(), &a).unwrap();
+            let total =
+                balanced_total(&images, (x, adv), |x| classifier_loss(x, &b), limits).unwrap();
+            let grad = gradient_at(&total.total, &theta)
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
+            (log(&total, "g_cls_weight"), grad)
+        };
+        let (free, _) = run(BalanceLimits::ratio(2.0));
+        let cap = free / 4.0;
+        let (capped, g_capped) = run(BalanceLimits {
+            weight: 2.0,
+            lambda_max: Some(cap),
+        });
+        assert_eq!(capped, cap, "λ is clamped to the cap");
+        // A cap above the free λ changes nothing.
+        let (loose, _) = run(BalanceLimits {
+            weight: 2.0,
+            lambda_max: Some(free * 2.0),
+        });
+        assert!((loose - free).abs() < 1e-12 * free);
+        // The capped surrogate is the joint gradient of adversarial + cap * classifier.
+        let x = theta.as_tensor().mul(&c).unwrap();
+        let joint = (adversarial_loss(&x, &a).unwrap().total
+            + (classifier_loss(&x, &b).unwrap().total * cap).unwrap())
+        .unwrap();
+        let want = gradient_at(&joint, &theta)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        for (g, w) in g_capped.iter().zip(&want) {
+            assert!(
+                (g - w).abs() < 1e-9 * (1.0 + w.abs()),
+                "{g_capped:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_classifier_term_without_gradient_gets_no_weight() {
         let (theta, c, a, _) = setup();
         let images = theta.as_tensor().mul(&c).unwrap();
         let x = Var::from_tensor(&images.detach()).unwrap();
         let adv = adversarial_loss(x.as_tensor(), &a).unwrap();
         let zeros = Tensor::zeros(6, DType::F64, &Device::Cpu).unwrap();
-        let total = balanced_total(&images, (x, adv), |x| classifier_loss(x, &zeros), 1.0).unwrap();
+        let total = balanced_total(
+            &images,
+            (x, adv),
+            |x| classifier_loss(x, &zeros),
+            BalanceLimits::ratio(1.0),
+        )
+        .unwrap();
         assert_eq!(log(&total, "g_cls_weight"), 0.0);
         assert!(total.total.to_scalar::<f64>().unwrap().is_finite());
     }

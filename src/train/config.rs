@@ -103,6 +103,12 @@ pub struct LossConfig {
     /// terms' gradient norm, re-measured every step).
     #[serde(default)]
     pub ce_balance: CeBalance,
+    /// With `adaptive`: the largest multiplier λ the classifier term may get. Once the
+    /// classifier is satisfied its gradient shrinks and λ grows to keep the ratio (4 → 60–110
+    /// over 400 steps with the robust model), pulling every sample to the classifier's
+    /// prototype; a cap lets the term fade instead. Unset: no cap beyond a 1e4 safety limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ce_lambda_max: Option<f64>,
 }
 
 /// `loss.ce_balance`. `adaptive` exists because the scale of the classifier's input gradient
@@ -126,6 +132,7 @@ impl Default for LossConfig {
             d_u_weight: 1.0,
             tilemix: 0,
             ce_balance: CeBalance::Fixed,
+            ce_lambda_max: None,
         }
     }
 }
@@ -209,6 +216,17 @@ impl Config {
         }
         if self.run.log_every == 0 || self.run.sample_every == 0 || self.run.checkpoint_every == 0 {
             bail!("run.log_every, sample_every and checkpoint_every must be positive");
+        }
+        if let Some(cap) = self.loss.ce_lambda_max {
+            if !(cap.is_finite() && cap > 0.0) {
+                bail!("loss.ce_lambda_max = {cap}: expected a positive number");
+            }
+            if self.loss.ce_balance != CeBalance::Adaptive {
+                bail!(
+                    "loss.ce_lambda_max caps the adaptive balance; set loss.ce_balance = \"adaptive\" \
+                     or remove it (with \"fixed\", ce_weight is the multiplier)"
+                );
+            }
         }
         crate::methods::check_method_name(&self.run.method)?;
         Ok(())
