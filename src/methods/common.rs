@@ -204,6 +204,9 @@ where
     )
 }
 
+/// The largest λ the adaptive balance ever uses, whatever `loss.ce_lambda_max` says.
+const LAMBDA_SAFETY_LIMIT: f64 = 1e4;
+
 /// How [`balanced_total`] weighs the classifier term: its gradient norm is `weight` times the
 /// adversarial one's, with the multiplier never above `lambda_max` (when set).
 #[derive(Debug, Clone, Copy)]
@@ -224,9 +227,9 @@ impl BalanceLimits {
 /// The adaptive balance. `adversarial` is the adversarial loss already built on `x`, a
 /// detached variable copy of `images`; `classifier` builds the classifier loss on `x`. Both
 /// are differentiated to `x`; the classifier gradient is rescaled by λ so that its norm is
-/// `limits.weight` times the adversarial gradient's norm (λ at most `limits.lambda_max`); the returned total is the surrogate
-/// `sum(images * (g_adv + λ g_cls))`, whose backward through whatever produced `images` (G)
-/// is exactly that combined gradient. λ and both norms are logged (`g_cls_weight`,
+/// `limits.weight` times the adversarial gradient's norm (λ at most `limits.lambda_max`);
+/// the returned total is the surrogate `sum(images * (g_adv + λ g_cls))`, whose backward
+/// through whatever produced `images` (G) is exactly that combined gradient. λ and both norms are logged (`g_cls_weight`,
 /// `g_grad_adv`, `g_grad_cls`) next to the parts' own terms.
 pub fn balanced_total<C>(
     images: &Tensor,
@@ -250,9 +253,12 @@ where
     };
     let (n_adv, n_cls) = (norm(&g_adv)?, norm(&g_cls)?);
     // A vanishing classifier gradient (every fake already certain) needs no rescue, and the
-    // cap keeps a near-vanishing one from blowing the step up.
+    // safety limit keeps a near-vanishing one from blowing the step up.
+    let cap = limits
+        .lambda_max
+        .map_or(LAMBDA_SAFETY_LIMIT, |m| m.min(LAMBDA_SAFETY_LIMIT));
     let lambda = if n_cls > 0.0 {
-        (limits.weight * n_adv / n_cls).min(limits.lambda_max.unwrap_or(1e4).min(1e4))
+        (limits.weight * n_adv / n_cls).min(cap)
     } else {
         0.0
     };

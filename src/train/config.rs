@@ -104,7 +104,7 @@ pub struct LossConfig {
     #[serde(default)]
     pub ce_balance: CeBalance,
     /// With `adaptive`: the largest multiplier λ the classifier term may get. Once the
-    /// classifier is satisfied its gradient shrinks and λ grows to keep the ratio (4 → 60–110
+    /// classifier is satisfied its gradient shrinks and λ grows to keep the ratio (4 → 56–115
     /// over 400 steps with the robust model), pulling every sample to the classifier's
     /// prototype; a cap lets the term fade instead. Unset: no cap beyond a 1e4 safety limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
