@@ -229,8 +229,8 @@ impl BalanceLimits {
 /// are differentiated to `x`; the classifier gradient is rescaled by λ so that its norm is
 /// `limits.weight` times the adversarial gradient's norm (λ at most `limits.lambda_max`);
 /// the returned total is the surrogate `sum(images * (g_adv + λ g_cls))`, whose backward
-/// through whatever produced `images` (G) is exactly that combined gradient. λ and both norms are logged (`g_cls_weight`,
-/// `g_grad_adv`, `g_grad_cls`) next to the parts' own terms.
+/// through whatever produced `images` (G) is exactly that combined gradient. λ and both
+/// norms are logged (`g_cls_weight`, `g_grad_adv`, `g_grad_cls`) next to the parts' own terms.
 pub fn balanced_total<C>(
     images: &Tensor,
     adversarial: (Var, LossTerms),
@@ -314,36 +314,29 @@ mod tests {
         terms.logs.iter().find(|(k, _)| k == name).unwrap().1
     }
 
-    #[test]
-    fn surrogate_gives_the_generator_the_rescaled_combined_gradient() {
-        let (theta, c, a, b) = setup();
-        let images = theta.as_tensor().mul(&c).unwrap();
+    /// `balanced_total` as G's step calls it: the adversarial loss on a detached variable
+    /// copy of `images`, the classifier loss (weights `b`) built on that copy.
+    fn balance(images: &Tensor, a: &Tensor, b: &Tensor, limits: BalanceLimits) -> LossTerms {
         let x = Var::from_tensor(&images.detach()).unwrap();
-        let adv = adversarial_loss(x.as_tensor(), &a).unwrap();
-        let total = balanced_total(
-            &images,
-            (x, adv),
-            |x| classifier_loss(x, &b),
-            BalanceLimits::ratio(2.0),
-        )
-        .unwrap();
-        let lambda = log(&total, "g_cls_weight");
-        // The classifier's gradient is much weaker here; λ makes its norm 2x the adversary's.
-        let (n_adv, n_cls) = (log(&total, "g_grad_adv"), log(&total, "g_grad_cls"));
-        assert!((lambda * n_cls / n_adv - 2.0).abs() < 1e-9, "ratio");
-        assert!(lambda > 10.0, "λ = {lambda}: the weak term was boosted");
-        let got = gradient_at(&total.total, &theta).unwrap();
-        let got = got.to_vec1::<f64>().unwrap();
+        let adv = adversarial_loss(x.as_tensor(), a).unwrap();
+        balanced_total(images, (x, adv), |x| classifier_loss(x, b), limits).unwrap()
+    }
 
-        // Reference: one graph, adversarial + λ * classifier, differentiated to θ directly.
-        let x = theta.as_tensor().mul(&c).unwrap();
-        let joint = (adversarial_loss(&x, &a).unwrap().total
-            + (classifier_loss(&x, &b).unwrap().total * lambda).unwrap())
+    fn gradient(loss: &Tensor, theta: &Var) -> Vec<f64> {
+        gradient_at(loss, theta).unwrap().to_vec1::<f64>().unwrap()
+    }
+
+    /// Reference: one graph, adversarial + λ * classifier, differentiated to θ directly.
+    fn joint_gradient(theta: &Var, c: &Tensor, a: &Tensor, b: &Tensor, lambda: f64) -> Vec<f64> {
+        let x = theta.as_tensor().mul(c).unwrap();
+        let joint = (adversarial_loss(&x, a).unwrap().total
+            + (classifier_loss(&x, b).unwrap().total * lambda).unwrap())
         .unwrap();
-        let want = gradient_at(&joint, &theta).unwrap();
-        let want = want.to_vec1::<f64>().unwrap();
-        assert!(want.iter().any(|w| w.abs() > 1e-6), "θ gets a gradient");
-        for (g, w) in got.iter().zip(&want) {
+        gradient(&joint, theta)
+    }
+
+    fn assert_same_gradient(got: &[f64], want: &[f64]) {
+        for (g, w) in got.iter().zip(want) {
             assert!(
                 (g - w).abs() < 1e-9 * (1.0 + w.abs()),
                 "{got:?} vs {want:?}"
@@ -352,64 +345,56 @@ mod tests {
     }
 
     #[test]
+    fn surrogate_gives_the_generator_the_rescaled_combined_gradient() {
+        let (theta, c, a, b) = setup();
+        let images = theta.as_tensor().mul(&c).unwrap();
+        let total = balance(&images, &a, &b, BalanceLimits::ratio(2.0));
+        let lambda = log(&total, "g_cls_weight");
+        // The classifier's gradient is much weaker here; λ makes its norm 2x the adversary's.
+        let (n_adv, n_cls) = (log(&total, "g_grad_adv"), log(&total, "g_grad_cls"));
+        assert!((lambda * n_cls / n_adv - 2.0).abs() < 1e-9, "ratio");
+        assert!(lambda > 10.0, "λ = {lambda}: the weak term was boosted");
+        let want = joint_gradient(&theta, &c, &a, &b, lambda);
+        assert!(want.iter().any(|w| w.abs() > 1e-6), "θ gets a gradient");
+        assert_same_gradient(&gradient(&total.total, &theta), &want);
+    }
+
+    #[test]
     fn the_cap_bounds_lambda_and_the_gradient_follows_it() {
         let (theta, c, a, b) = setup();
         let images = theta.as_tensor().mul(&c).unwrap();
-        let run = |limits: BalanceLimits| {
-            let x = Var::from_tensor(&images.detach()).unwrap();
-            let adv = adversarial_loss(x.as_tensor(), &a).unwrap();
-            let total =
-                balanced_total(&images, (x, adv), |x| classifier_loss(x, &b), limits).unwrap();
-            let grad = gradient_at(&total.total, &theta)
-                .unwrap()
-                .to_vec1::<f64>()
-                .unwrap();
-            (log(&total, "g_cls_weight"), grad)
-        };
-        let (free, _) = run(BalanceLimits::ratio(2.0));
+        let lambda = |limits| log(&balance(&images, &a, &b, limits), "g_cls_weight");
+        let free = lambda(BalanceLimits::ratio(2.0));
         let cap = free / 4.0;
-        let (capped, g_capped) = run(BalanceLimits {
-            weight: 2.0,
-            lambda_max: Some(cap),
-        });
-        assert_eq!(capped, cap, "λ is clamped to the cap");
+        let capped = balance(
+            &images,
+            &a,
+            &b,
+            BalanceLimits {
+                weight: 2.0,
+                lambda_max: Some(cap),
+            },
+        );
+        assert_eq!(log(&capped, "g_cls_weight"), cap, "λ is clamped to the cap");
         // A cap above the free λ changes nothing.
-        let (loose, _) = run(BalanceLimits {
+        let loose = lambda(BalanceLimits {
             weight: 2.0,
             lambda_max: Some(free * 2.0),
         });
         assert!((loose - free).abs() < 1e-12 * free);
         // The capped surrogate is the joint gradient of adversarial + cap * classifier.
-        let x = theta.as_tensor().mul(&c).unwrap();
-        let joint = (adversarial_loss(&x, &a).unwrap().total
-            + (classifier_loss(&x, &b).unwrap().total * cap).unwrap())
-        .unwrap();
-        let want = gradient_at(&joint, &theta)
-            .unwrap()
-            .to_vec1::<f64>()
-            .unwrap();
-        for (g, w) in g_capped.iter().zip(&want) {
-            assert!(
-                (g - w).abs() < 1e-9 * (1.0 + w.abs()),
-                "{g_capped:?} vs {want:?}"
-            );
-        }
+        assert_same_gradient(
+            &gradient(&capped.total, &theta),
+            &joint_gradient(&theta, &c, &a, &b, cap),
+        );
     }
 
     #[test]
     fn a_classifier_term_without_gradient_gets_no_weight() {
         let (theta, c, a, _) = setup();
         let images = theta.as_tensor().mul(&c).unwrap();
-        let x = Var::from_tensor(&images.detach()).unwrap();
-        let adv = adversarial_loss(x.as_tensor(), &a).unwrap();
         let zeros = Tensor::zeros(6, DType::F64, &Device::Cpu).unwrap();
-        let total = balanced_total(
-            &images,
-            (x, adv),
-            |x| classifier_loss(x, &zeros),
-            BalanceLimits::ratio(1.0),
-        )
-        .unwrap();
+        let total = balance(&images, &a, &zeros, BalanceLimits::ratio(1.0));
         assert_eq!(log(&total, "g_cls_weight"), 0.0);
         assert!(total.total.to_scalar::<f64>().unwrap().is_finite());
     }
