@@ -55,7 +55,7 @@ second_judge() {
   nice "$BIN" eval --run "$dir" --judge "models/fmnist_$other.onnx" \
     --judge-adapter "adapters/fmnist_$other.toml" --device "$DEVICE" --out "$dir/eval_judge2" >/dev/null
 }
-# The closed 10-way judge of sessions 1-3, for continuity with earlier tables.
+# The closed 10-way judge of 2026-11-23 (commits 09cabc8–242f0ce), for continuity with earlier tables.
 closed_judge() {
   local dir="$1"
   [ "${JUDGE_CLOSED:-auto}" = none ] && return 0

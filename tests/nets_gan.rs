@@ -13,6 +13,9 @@ fn cfg(res: usize) -> NetConfig {
         embed_dim: 8,
         g_widths: vec![16; ups + 1],
         d_widths: vec![8, 8, 8, 8],
+        hierarchical_z: false,
+        separate_du_trunk: false,
+        sn_projection: false,
     }
 }
 
@@ -157,6 +160,9 @@ fn gradient_penalty_gradient_matches_finite_differences() {
         embed_dim: 4,
         g_widths: vec![4, 4],
         d_widths: vec![3, 3],
+        hierarchical_z: false,
+        separate_du_trunk: false,
+        sn_projection: false,
     };
     let s = ParamStore::with_dtype(&dev, 7, DType::F64);
     let d = Discriminator::new(&s.root(), &c, 2).unwrap();
@@ -210,4 +216,73 @@ fn gradient_penalty_gradient_matches_finite_differences() {
         }
     }
     assert!(checked >= 9);
+}
+
+/// With hierarchical z every chunk reaches the image: changing only the last block's chunk
+/// changes the output; a z_dim that does not split evenly is refused.
+#[test]
+fn hierarchical_z_feeds_every_block() {
+    probegan::init();
+    let c = NetConfig {
+        hierarchical_z: true,
+        ..cfg(32)
+    };
+    assert_eq!(c.z_chunk(), 2); // 8 values over the linear layer + 3 up-blocks
+    let s = ParamStore::new(&Device::Cpu, 1);
+    let g = Generator::new(&s.root(), &c, 3).unwrap();
+    let y = Tensor::new(&[1u32, 1], &Device::Cpu).unwrap();
+    let base: Vec<f32> = z(1, 3).flatten_all().unwrap().to_vec1().unwrap();
+    let mut other = base.clone();
+    other[6] += 1.0; // the last block's chunk only
+    other[7] -= 1.0;
+    let zz = Tensor::from_vec([base, other].concat(), (2, 8), &Device::Cpu).unwrap();
+    let x = g.forward(&zz, &y, Mode::EVAL).unwrap();
+    let diff = (x.get(0).unwrap() - x.get(1).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(
+        diff > 1e-4,
+        "the last chunk does not reach the image ({diff})"
+    );
+    let uneven = NetConfig { z_dim: 9, ..c };
+    let err = Generator::new(&ParamStore::new(&Device::Cpu, 1).root(), &uneven, 3)
+        .err()
+        .expect("z_dim 9 into 4 chunks must be refused");
+    assert!(err.to_string().contains("hierarchical_z"), "{err}");
+}
+
+/// With `separate_du_trunk`, D_u reads its own trunk: its score's gradient reaches only the
+/// `trunk_u.` weights, never D_c's trunk; with the shared trunk it reaches both heads' trunk.
+#[test]
+fn separate_du_trunk_keeps_du_gradients_off_dc_features() {
+    probegan::init();
+    for separate in [false, true] {
+        let c = NetConfig {
+            separate_du_trunk: separate,
+            ..cfg(32)
+        };
+        let s = ParamStore::new(&Device::Cpu, 4);
+        let d = Discriminator::new(&s.root(), &c, 3).unwrap();
+        let x = z(2, 1)
+            .reshape((2, 1, 2, 4))
+            .unwrap()
+            .repeat((1, 1, 16, 8))
+            .unwrap();
+        let du = d
+            .head_unconditional(&d.features_u(&x, None, Mode::TRAIN).unwrap(), Mode::TRAIN)
+            .unwrap();
+        let grads = du.sum_all().unwrap().backward().unwrap();
+        let touched = |prefix: &str| {
+            s.all()
+                .iter()
+                .any(|(name, v)| name.starts_with(prefix) && grads.get(v.as_tensor()).is_some())
+        };
+        assert_eq!(touched("trunk_u."), separate);
+        assert_eq!(touched("block0."), !separate);
+    }
 }

@@ -68,7 +68,7 @@ fn dataset() -> Dataset {
 /// black box that knows all ten classes.
 fn classifier(ds: &Dataset) -> Arc<PooledLinearClassifier> {
     // Fitted on the data as the trainer sees it (resized to 32x32).
-    let td = probegan::train::TrainData::from_dataset(
+    let td = probegan::data::TrainData::from_dataset(
         ds,
         &(0..10).collect::<Vec<_>>(),
         32,
@@ -353,4 +353,104 @@ fn adaptive_balance_trains_probegan_and_naive() {
             "{method}: unseen-class probability rose: {p0:.3} -> {p1:.3}"
         );
     }
+}
+
+/// Every stabiliser composes onto ProbeGAN and NAIVE: the run trains, each logs its own
+/// terms, and the architecture options (hierarchical z, D_u's own trunk, SN projection) and
+/// the extra D heads survive a checkpoint and resume.
+#[test]
+fn stabilisers_and_architecture_options_train_and_resume() {
+    let ds = dataset();
+    let clf = classifier(&ds);
+    let all_on = [
+        "loss.neighbour_embedding=1.0",
+        "loss.rotation_d=1.0",
+        "loss.rotation_g=0.2",
+        "loss.rotation_minimax=true",
+        "loss.dag=0.5",
+        "model.hierarchical_z=true",
+        "model.separate_du_trunk=true",
+        "model.sn_projection=true",
+        "run.steps=3",
+    ];
+    for method in ["probegan", "naive"] {
+        let dir = tempfile::tempdir().unwrap();
+        let set = format!("run.method=\"{method}\"");
+        let mut sets = all_on.to_vec();
+        sets.push(&set);
+        let mut t = trainer(config(dir.path(), &sets), &ds, clf.clone());
+        let logs = t.train_step().unwrap();
+        for key in [
+            "g_neighbour_embedding",
+            "g_rotation",
+            "g_dag",
+            "d_rotation_real",
+            "d_rotation_fake",
+            "d_dag",
+        ] {
+            let v = logs
+                .get(key)
+                .unwrap_or_else(|| panic!("{method}: {key} not logged"));
+            assert!(v.is_finite(), "{method}: {key} = {v}");
+        }
+        t.run(&AtomicBool::new(false)).unwrap();
+        let mut resumed = trainer(config(dir.path(), &sets), &ds, clf.clone());
+        assert_eq!(resumed.resume().unwrap(), 3, "{method}");
+        assert_eq!(
+            params(&resumed),
+            params(&t),
+            "{method}: resumed weights differ"
+        );
+    }
+}
+
+/// The collapse guard writes per-class diversity (relative to real) and the collapsed list
+/// at every preview; a threshold above any reading flags every class.
+#[test]
+fn collapse_guard_logs_diversity_at_previews() {
+    let ds = dataset();
+    let clf = classifier(&ds);
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trainer(
+        config(
+            dir.path(),
+            &[
+                "run.sample_every=2",
+                "run.steps=2",
+                "run.collapse_fraction=1.0",
+            ],
+        ),
+        &ds,
+        clf,
+    );
+    t.run(&AtomicBool::new(false)).unwrap();
+    let m = std::fs::read_to_string(t.run_dir.join("metrics.jsonl")).unwrap();
+    let row: serde_json::Value = m
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r.get("diversity").is_some())
+        .expect("a preview row with diversity");
+    let d = row["diversity"].as_object().unwrap();
+    assert_eq!(d.len(), 10);
+    assert!(d.values().all(|v| v.as_f64().unwrap() > 0.0));
+    // Flagged: exactly the classes below the threshold (1.0 here).
+    let below: Vec<&str> = d
+        .iter()
+        .filter(|(_, v)| v.as_f64().unwrap() < 1.0)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let mut flagged: Vec<&str> = row["collapsed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    flagged.sort();
+    let mut below = below;
+    below.sort();
+    assert_eq!(flagged, below, "{row}");
+    assert!(
+        !flagged.is_empty(),
+        "2 steps of training cannot match real diversity: {row}"
+    );
 }

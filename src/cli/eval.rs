@@ -11,6 +11,7 @@ use crate::metrics::evaluate::{
 use crate::metrics::evaluation::EVAL_FILE;
 use crate::metrics::features::load_fastest;
 use crate::metrics::kid::KidOptions;
+use crate::metrics::leakage::{leakage_score, LeakageOptions};
 use crate::metrics::neighbours::NeighbourSpace;
 use crate::report::html::{num, pct};
 use anyhow::{bail, Context, Result};
@@ -64,6 +65,14 @@ pub struct Args {
     /// copies of training images.
     #[arg(long, default_value = "feature", value_parser = ["feature", "pixel"])]
     pub neighbours: String,
+    /// Also the judge-free leakage score: a small student trained only on generated samples
+    /// (hard labels), tested on the real test split of --real, beside the same student
+    /// trained on as many real training images per class.
+    #[arg(long, requires = "real")]
+    pub leakage: bool,
+    /// Training images per class for each leakage student.
+    #[arg(long, default_value_t = 500)]
+    pub leakage_n: usize,
     /// Output folder (default: RUN_DIR/eval).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -201,6 +210,30 @@ pub fn run(args: Args) -> Result<()> {
             .collect();
         report.selection = Some(evaluate_selection_with(&inputs, &candidates, &opts)?);
     }
+    if args.leakage {
+        let spec = args.real.as_deref().context("--leakage needs --real")?;
+        let src = crate::data::DataSource::parse(spec, crate::data::CsvSpec::default())?;
+        let opts = crate::data::LoadOptions::default();
+        let train = src.load(crate::data::Split::Train, &opts)?.0;
+        let test = src.load(crate::data::Split::Test, &opts)?.0;
+        let options = LeakageOptions {
+            per_class: args.leakage_n,
+            seed: args.seed,
+            ..LeakageOptions::default()
+        };
+        let sample = |c: usize, n: usize| sampler.sample(c, n, args.seed ^ 0x1ea7);
+        report.leakage = Some(
+            leakage_score(
+                sample,
+                &train,
+                &test,
+                &info.unseen_indices,
+                &options,
+                &device,
+            )
+            .context("leakage score")?,
+        );
+    }
     report.save(&out_dir.join(EVAL_FILE))?;
 
     if args.json {
@@ -241,6 +274,22 @@ pub fn run(args: Args) -> Result<()> {
         num(o.prdc.map(|p| p.coverage)),
         num(o.spectral_discrepancy)
     );
+    if let Some(l) = &report.leakage {
+        let unseen: Vec<String> = l
+            .unseen
+            .iter()
+            .map(|u| format!("{u} {}", pct(l.generated_accuracy(u))))
+            .collect();
+        println!(
+            "leakage score ({} student, {} per class): trained on generated {} / on real {} overall; unseen {} = {} of the real-trained student's",
+            l.arch,
+            l.per_class,
+            pct(Some(l.generated.accuracy)),
+            pct(Some(l.real.accuracy)),
+            unseen.join(", "),
+            num(l.unseen_relative())
+        );
+    }
     if let Some(p) = &report.neighbours {
         let nearest: Vec<String> = p
             .rows

@@ -11,6 +11,7 @@ mod image_folder;
 mod images;
 mod load_report;
 mod source;
+mod train_data;
 
 pub use csv_metadata::{load_csv, split_matches, CsvSpec};
 pub use dataset::{Augment, Batch, Batches, Dataset};
@@ -22,3 +23,4 @@ pub use image_folder::load_image_folder;
 pub use images::{decode_image, image_file_to_generator_space};
 pub use load_report::{LoadOptions, LoadReport};
 pub use source::DataSource;
+pub use train_data::{RealBatch, TrainData};

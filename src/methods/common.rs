@@ -9,6 +9,8 @@ use anyhow::Result;
 use candle_core::{Tensor, Var};
 
 pub struct Fake {
+    /// The latent codes the images were drawn from.
+    pub z: Tensor,
     pub images: Tensor,
     pub labels: Tensor,
     pub labels_host: Vec<u32>,
@@ -20,6 +22,7 @@ pub fn draw_fakes(ctx: &mut StepContext, classes: &[usize], n: usize, mode: Mode
     let z = ctx.noise(n)?;
     let images = ctx.nets.g.forward(&z, &labels, mode)?;
     Ok(Fake {
+        z,
         images,
         labels,
         labels_host,
@@ -107,6 +110,7 @@ pub fn d_loss_seen_cgan(ctx: &mut StepContext) -> Result<LossTerms> {
         &fake.labels,
         None,
     )?;
+    super::stabilisers::d_terms(ctx, &mut terms, &real.images, &fake.images.detach())?;
     terms.finish()
 }
 
@@ -136,7 +140,7 @@ pub fn d_wgan_gp_unconditional(
         let alpha: Vec<f32> = (0..n).map(|_| rand::Rng::random::<f32>(ctx.rng)).collect();
         let alpha = Tensor::from_vec(alpha, n, x_real.device())?;
         let critic = |x: &Tensor| -> Result<Tensor> {
-            d.head_unconditional(&d.features(x, Mode::TRAIN)?, Mode::TRAIN)
+            d.head_unconditional(&d.features_u(x, None, Mode::TRAIN)?, Mode::TRAIN)
         };
         terms.add(
             "d_u_gp",
@@ -179,6 +183,11 @@ where
     F: FnOnce(&mut StepContext, &Tensor, &mut Terms) -> Result<()>,
 {
     let weight = ctx.config.loss.ce_weight;
+    // The method's adversarial terms plus the shared stabilisers on the same images.
+    let adversarial = |ctx: &mut StepContext, images: &Tensor, terms: &mut Terms| -> Result<()> {
+        adversarial(ctx, images, terms)?;
+        super::stabilisers::g_terms(ctx, terms, fake, images)
+    };
     if ctx.config.loss.ce_balance == CeBalance::Fixed {
         let mut terms = Terms::default();
         adversarial(ctx, &fake.images, &mut terms)?;

@@ -13,8 +13,9 @@
 //! | `soft-label` | projection D on classifier soft labels (C2G / PreImageGAN) | hinge | seen |
 
 use crate::classifier::Classifier;
+use crate::data::TrainData;
 use crate::nets::{Discriminator, Generator, ParamStore};
-use crate::train::{Config, TrainData};
+use crate::train::Config;
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 use rand::Rng;
@@ -26,6 +27,7 @@ pub mod naive;
 pub mod oracle;
 pub mod probegan;
 pub mod soft_label;
+pub mod stabilisers;
 pub mod testing;
 pub mod tilemix;
 

@@ -77,15 +77,16 @@ impl Method for ProbeGan {
             &fake.labels,
             mask.as_ref(),
         )?;
-        if self.tilemix > 1 {
+        let (xr, xf, shared) = if self.tilemix > 1 {
             let xr = tilemix(&real.images, self.tilemix, ctx.rng)?;
-            let xf = tilemix(&x_fake, self.tilemix, ctx.rng)?;
-            let h = d.features(&Tensor::cat(&[&xr, &xf], 0)?, Mode::TRAIN)?;
-            let (hr, hf) = (h.narrow(0, 0, n)?, h.narrow(0, n, n)?);
-            d_wgan_gp_unconditional(ctx, &mut terms, &hr, &hf, &xr, &xf)?;
+            (xr, tilemix(&x_fake, self.tilemix, ctx.rng)?, None)
         } else {
-            d_wgan_gp_unconditional(ctx, &mut terms, &h_real, &h_fake, &real.images, &x_fake)?;
-        }
+            (real.images.clone(), x_fake.clone(), Some(&h))
+        };
+        let hu = d.features_u(&Tensor::cat(&[&xr, &xf], 0)?, shared, Mode::TRAIN)?;
+        let (hr, hf) = (hu.narrow(0, 0, n)?, hu.narrow(0, n, n)?);
+        d_wgan_gp_unconditional(ctx, &mut terms, &hr, &hf, &xr, &xf)?;
+        super::stabilisers::d_terms(ctx, &mut terms, &real.images, &x_fake)?;
         terms.finish()
     }
 
@@ -101,9 +102,10 @@ impl Method for ProbeGan {
             terms.add("g_c_hinge", losses::hinge_g(&dc, mask.as_ref())?, 1.0)?;
             let loss = &ctx.config.loss;
             let du_in = if self.tilemix > 1 {
-                d.features(&tilemix(images, self.tilemix, ctx.rng)?, Mode::TRAIN_FROZEN)?
+                let x = tilemix(images, self.tilemix, ctx.rng)?;
+                d.features_u(&x, None, Mode::TRAIN_FROZEN)?
             } else {
-                h
+                d.features_u(images, Some(&h), Mode::TRAIN_FROZEN)?
             };
             let du = d.head_unconditional(&du_in, Mode::TRAIN_FROZEN)?;
             terms.add("g_u_wgan", losses::hinge_g(&du, None)?, loss.d_u_weight)?;

@@ -35,6 +35,9 @@ pub struct EvalReport {
     /// `report --neighbours` can show either without re-evaluating.
     #[serde(default)]
     pub neighbour_panels: Vec<NeighbourPanel>,
+    /// The judge-free leakage score (`eval --leakage`).
+    #[serde(default)]
+    pub leakage: Option<super::leakage::LeakageScore>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]

@@ -3,7 +3,7 @@
 //! real images like for like (a generated copy of a training image lands at distance 0).
 
 use crate::data::Dataset;
-use crate::train::TrainData;
+use crate::data::TrainData;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 

@@ -38,6 +38,7 @@ pub mod generator_space;
 pub mod intra_fid;
 pub mod judge;
 pub mod kid;
+pub mod leakage;
 pub mod neighbours;
 pub mod pairwise;
 pub mod prdc;

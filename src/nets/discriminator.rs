@@ -78,57 +78,111 @@ impl DownBlock {
     }
 }
 
+/// The residual trunk: the first log2(resolution/8) blocks halve the resolution.
+fn trunk(s: &Scope, config: &NetConfig) -> Result<Vec<DownBlock>> {
+    let downs = (config.resolution / 8).trailing_zeros() as usize;
+    let mut blocks = Vec::new();
+    let mut c_in = config.channels;
+    for (i, &w) in config.d_widths.iter().enumerate() {
+        blocks.push(DownBlock::new(
+            &s.pp(&format!("block{i}")),
+            c_in,
+            w,
+            i < downs,
+            i > 0,
+        )?);
+        c_in = w;
+    }
+    Ok(blocks)
+}
+
+fn run_trunk(blocks: &[DownBlock], x: &Tensor, mode: Mode) -> Result<Tensor> {
+    let mut h = x.clone();
+    for b in blocks {
+        h = b.forward(&h, mode)?;
+    }
+    Ok(kernels::relu(&h)?.sum((2, 3))?)
+}
+
 pub struct Discriminator {
     pub num_classes: usize,
     blocks: Vec<DownBlock>,
+    /// D_u's own trunk (`model.separate_du_trunk`); `None`: D_u reads `blocks`' features.
+    blocks_u: Option<Vec<DownBlock>>,
     /// D_c's unconditional part, `psi(h)`.
     head_c: SnLinear,
     /// D_c's projection: `<embed(y), h>`.
     projection: Embedding,
     head_u: SnLinear,
+    /// Extra linear heads on D_c's features that stabilisers ask for (rotation
+    /// self-supervision, DAG), by name.
+    aux_heads: Vec<(String, SnLinear)>,
 }
 
 impl Discriminator {
     pub fn new(s: &Scope, config: &NetConfig, num_classes: usize) -> Result<Self> {
         config.validate()?;
-        let downs = (config.resolution / 8).trailing_zeros() as usize;
-        let mut blocks = Vec::new();
-        let mut c_in = config.channels;
-        for (i, &w) in config.d_widths.iter().enumerate() {
-            blocks.push(DownBlock::new(
-                &s.pp(&format!("block{i}")),
-                c_in,
-                w,
-                i < downs,
-                i > 0,
-            )?);
-            c_in = w;
-        }
-        let projection = Embedding::new(
-            &s.pp("projection"),
-            num_classes,
-            c_in,
-            Init::Xavier {
-                fan_in: num_classes,
-                fan_out: c_in,
-            },
-        )?;
+        let blocks = trunk(s, config)?;
+        let blocks_u = if config.separate_du_trunk {
+            Some(trunk(&s.pp("trunk_u"), config)?)
+        } else {
+            None
+        };
+        let c_in = *config
+            .d_widths
+            .last()
+            .expect("validated: d_widths is not empty");
+        let init = Init::Xavier {
+            fan_in: num_classes,
+            fan_out: c_in,
+        };
+        let projection = if config.sn_projection {
+            Embedding::new_spectral(&s.pp("projection"), num_classes, c_in, init)?
+        } else {
+            Embedding::new(&s.pp("projection"), num_classes, c_in, init)?
+        };
         Ok(Discriminator {
             num_classes,
             blocks,
+            blocks_u,
             head_c: SnLinear::new(&s.pp("head_c"), c_in, 1, true)?,
             projection,
             head_u: SnLinear::new(&s.pp("head_u"), c_in, 1, true)?,
+            aux_heads: vec![],
         })
     }
 
-    /// Shared features: residual trunk, ReLU, global sum pooling -> [N, width].
-    pub fn features(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let mut h = x.clone();
-        for b in &self.blocks {
-            h = b.forward(&h, mode)?;
+    /// Add a linear head `name` with `outputs` values on D_c's features (stored under
+    /// `head_NAME.` in checkpoints).
+    pub fn add_head(&mut self, s: &Scope, name: &str, outputs: usize) -> Result<()> {
+        let width = self.projection.table.dim(1)?;
+        let head = SnLinear::new(&s.pp(&format!("head_{name}")), width, outputs, true)?;
+        self.aux_heads.push((name.to_string(), head));
+        Ok(())
+    }
+
+    /// The extra head `name` on features `h`: [N, outputs].
+    pub fn head(&self, name: &str, h: &Tensor, mode: Mode) -> Result<Tensor> {
+        match self.aux_heads.iter().find(|(n, _)| n == name) {
+            Some((_, head)) => head.forward(h, mode),
+            None => anyhow::bail!("this discriminator has no `{name}` head"),
         }
-        Ok(kernels::relu(&h)?.sum((2, 3))?)
+    }
+
+    /// D_c's features (and D_u's, when the trunk is shared): residual trunk, ReLU, global sum
+    /// pooling -> [N, width].
+    pub fn features(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        run_trunk(&self.blocks, x, mode)
+    }
+
+    /// D_u's features of `x`. With a shared trunk these are D_c's: pass them as `shared` when
+    /// the caller already has them for the same `x`, so the trunk does not run twice.
+    pub fn features_u(&self, x: &Tensor, shared: Option<&Tensor>, mode: Mode) -> Result<Tensor> {
+        match (&self.blocks_u, shared) {
+            (Some(own), _) => run_trunk(own, x, mode),
+            (None, Some(h)) => Ok(h.clone()),
+            (None, None) => self.features(x, mode),
+        }
     }
 
     /// D_c for integer labels: [N].

@@ -4,6 +4,10 @@
 //! upsampling followed by a 3x3 convolution (no transposed convolution, so no checkerboard).
 //! The class enters through an embedding `e_y` that conditions every BN; callers may pass
 //! any embedding (soft-label mixtures, or AM's optimised new class vector).
+//!
+//! With `hierarchical_z` (BigGAN), z is split into one chunk per block plus one for the
+//! linear layer, and each block's BN is conditioned on `[e_y, z_chunk]`: noise then reaches
+//! every resolution instead of only the 4x4 base, where the per-class BN gains can wash it out.
 
 use super::batchnorm::{BatchNorm, ConditionalBatchNorm};
 use super::mode::Mode;
@@ -28,6 +32,19 @@ pub struct NetConfig {
     pub g_widths: Vec<usize>,
     /// Discriminator block widths; the first log2(resolution/8) blocks halve the resolution.
     pub d_widths: Vec<usize>,
+    /// Split z into (up-blocks + 1) chunks: the first feeds the linear layer, each of the others
+    /// joins the class embedding in one up-block's BN (BigGAN). Off in runs made before it.
+    #[serde(default)]
+    pub hierarchical_z: bool,
+    /// Give D_u its own residual trunk instead of reading D_c's features: the WGAN critic's
+    /// unbounded scores otherwise move the features D_c's hinge loss depends on. Off in runs
+    /// made before it.
+    #[serde(default)]
+    pub separate_du_trunk: bool,
+    /// Spectrally normalise D's class-projection embedding, as the projection discriminator
+    /// and BigGAN do. Off in runs made before it.
+    #[serde(default)]
+    pub sn_projection: bool,
 }
 
 impl NetConfig {
@@ -57,7 +74,23 @@ impl NetConfig {
         if self.g_widths.iter().chain(&self.d_widths).any(|&w| w == 0) {
             bail!("model widths must be positive");
         }
+        if self.hierarchical_z && self.z_dim % (ups + 1) != 0 {
+            bail!(
+                "model.z_dim = {}: with hierarchical_z it must split evenly into {} chunks (the linear layer + {ups} up-blocks)",
+                self.z_dim,
+                ups + 1
+            );
+        }
         Ok(())
+    }
+
+    /// Length of each z chunk (the whole z when z is not hierarchical).
+    pub fn z_chunk(&self) -> usize {
+        if self.hierarchical_z {
+            self.z_dim / self.g_widths.len()
+        } else {
+            self.z_dim
+        }
     }
 }
 
@@ -118,16 +151,14 @@ impl Generator {
             config.embed_dim,
             Init::Normal(1.0),
         )?;
-        let linear = SnLinear::new(&s.pp("linear"), config.z_dim, w[0] * 16, true)?;
+        let (linear_in, cond) = if config.hierarchical_z {
+            (config.z_chunk(), config.embed_dim + config.z_chunk())
+        } else {
+            (config.z_dim, config.embed_dim)
+        };
+        let linear = SnLinear::new(&s.pp("linear"), linear_in, w[0] * 16, true)?;
         let blocks = (1..w.len())
-            .map(|i| {
-                UpBlock::new(
-                    &s.pp(&format!("block{}", i - 1)),
-                    w[i - 1],
-                    w[i],
-                    config.embed_dim,
-                )
-            })
+            .map(|i| UpBlock::new(&s.pp(&format!("block{}", i - 1)), w[i - 1], w[i], cond))
             .collect::<Result<Vec<_>>>()?;
         let last = *w.last().unwrap();
         Ok(Generator {
@@ -149,12 +180,23 @@ impl Generator {
     /// `z`: [N, z_dim]; `e`: [N, embed_dim]. Returns [N, C, R, R] in [-1, 1].
     pub fn forward_embedded(&self, z: &Tensor, e: &Tensor, mode: Mode) -> Result<Tensor> {
         let n = z.dim(0)?;
+        let chunk = self.config.z_chunk();
+        let z0 = if self.config.hierarchical_z {
+            z.narrow(1, 0, chunk)?
+        } else {
+            z.clone()
+        };
         let mut h = self
             .linear
-            .forward(z, mode)?
+            .forward(&z0, mode)?
             .reshape((n, self.config.g_widths[0], 4, 4))?;
-        for block in &self.blocks {
-            h = block.forward(&h, e, mode)?;
+        for (i, block) in self.blocks.iter().enumerate() {
+            let cond = if self.config.hierarchical_z {
+                Tensor::cat(&[e, &z.narrow(1, (i + 1) * chunk, chunk)?], 1)?
+            } else {
+                e.clone()
+            };
+            h = block.forward(&h, &cond, mode)?;
         }
         let h = kernels::relu(&self.out_bn.forward(&h, mode)?)?;
         Ok(self.out_conv.forward(&h, mode)?.tanh()?)

@@ -116,25 +116,45 @@ impl SnLinear {
     }
 }
 
-/// A plain embedding table [num, dim] (class embeddings).
+/// An embedding table [num, dim] (class embeddings), optionally spectrally normalised as a
+/// matrix (the projection discriminator's class embedding: without it D's class term has no
+/// Lipschitz bound).
 pub struct Embedding {
     pub table: Var,
+    sn: Option<SpectralNorm>,
 }
 
 impl Embedding {
     pub fn new(s: &Scope, num: usize, dim: usize, init: Init) -> Result<Self> {
         Ok(Embedding {
             table: s.param("weight", &[num, dim], init)?,
+            sn: None,
         })
+    }
+
+    /// A table divided by its largest singular value (BigGAN's `SNEmbedding`).
+    pub fn new_spectral(s: &Scope, num: usize, dim: usize, init: Init) -> Result<Self> {
+        Ok(Embedding {
+            table: s.param("weight", &[num, dim], init)?,
+            sn: Some(SpectralNorm::new(s, num)?),
+        })
+    }
+
+    fn weights(&self, mode: Mode) -> Result<Tensor> {
+        let w = weight(&self.table, mode);
+        match &self.sn {
+            Some(sn) => sn.apply(&w, mode),
+            None => Ok(w),
+        }
     }
 
     /// Rows for integer labels ([N] u32).
     pub fn lookup(&self, labels: &Tensor, mode: Mode) -> Result<Tensor> {
-        Ok(weight(&self.table, mode).index_select(labels, 0)?)
+        Ok(self.weights(mode)?.index_select(labels, 0)?)
     }
 
     /// Probability-weighted mixture of rows ([N, num] -> [N, dim]), for soft labels.
     pub fn mix(&self, probs: &Tensor, mode: Mode) -> Result<Tensor> {
-        Ok(probs.matmul(&weight(&self.table, mode))?)
+        Ok(probs.matmul(&self.weights(mode)?)?)
     }
 }

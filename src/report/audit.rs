@@ -56,6 +56,7 @@ pub fn render_report_with(run_dir: &Path, options: &ReportOptions) -> Result<Str
         env!("CARGO_PKG_VERSION")
     ));
     body.push_str(&verdict(&run));
+    body.push_str(&collapse_flag(&run));
     body.push_str(&setup(&run));
     body.push_str(&samples(&run)?);
     if let Some(eval) = &run.eval {
@@ -76,10 +77,12 @@ pub fn render_report_with(run_dir: &Path, options: &ReportOptions) -> Result<Str
         };
         body.push_str(&neighbours(eval, panel, &eval_dir)?);
         body.push_str(&class_table(eval));
+        body.push_str(&leakage(eval));
     } else {
         body.push_str("<h2>Metrics</h2><p class=\"muted\">No evaluation yet: run <code>probegan eval --run RUN_DIR --judge J.onnx --real DATA</code> to add judge labels, FID/KID, precision/recall, diversity, neighbours and the spectrum.</p>");
     }
     body.push_str(&comparison(&run, &siblings));
+    body.push_str(&diversity_curves(&run));
     body.push_str(&curves(&run));
     if let Some(eval) = &run.eval {
         body.push_str(&spectrum(eval));
@@ -106,6 +109,70 @@ fn verdict(run: &RunDir) -> String {
         ),
         None => String::new(),
     }
+}
+
+/// The judge-free leakage score, per class.
+fn leakage(eval: &EvalReport) -> String {
+    let Some(l) = &eval.leakage else {
+        return String::new();
+    };
+    let mut rows = String::new();
+    for g in &l.generated.per_class {
+        let real = l.real.per_class.iter().find(|r| r.name == g.name);
+        let unseen = l.unseen.contains(&g.name);
+        rows.push_str(&format!(
+            "<tr{}><td>{}{}</td><td>{}</td><td>{}</td></tr>",
+            if unseen { " class=\"unseen\"" } else { "" },
+            escape(&g.name),
+            if unseen { " (unseen)" } else { "" },
+            pct(Some(g.accuracy)),
+            pct(real.map(|r| r.accuracy))
+        ));
+    }
+    format!(
+        "<h2>Leakage score</h2><p class=\"muted\">No judge involved: a {} student trained only on {} generated samples per class, tested on {} real test images, beside the same student trained on as many real images. The unseen class's student saw no real image of it: what it recognises came out of the audited classifier. Unseen class: <b>{}</b> of the real-trained student's accuracy.</p><table><tr><th>class</th><th>trained on generated</th><th>trained on real</th></tr>{rows}<tr><td><b>all</b></td><td>{}</td><td>{}</td></tr></table>",
+        escape(&l.arch),
+        l.per_class,
+        l.test_images,
+        num(l.unseen_relative()),
+        pct(Some(l.generated.accuracy)),
+        pct(Some(l.real.accuracy))
+    )
+}
+
+/// The collapse guard's flag: classes whose samples were near-copies at the last preview.
+fn collapse_flag(run: &RunDir) -> String {
+    match run.last_collapse_reading() {
+        Some((step, classes)) if !classes.is_empty() => format!(
+            "<div class=\"verdict warn\">Collapse: at step {step} the samples of <b>{}</b> had less than the configured fraction of real images' pixel diversity (run.collapse_fraction). Those rows show a few images repeated, not what the classifier learned of the class.</div>",
+            escape(&classes.join(", "))
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Per-class diversity of the EMA samples against real images, from the collapse guard.
+fn diversity_curves(run: &RunDir) -> String {
+    let series = run.diversity_series();
+    if series.is_empty() {
+        return String::new();
+    }
+    let plot = Plot {
+        title: "pixel diversity / real, per class",
+        x_label: "step",
+        y_label: "",
+        log_y: false,
+        width: 520.0,
+        height: 260.0,
+    };
+    let series: Vec<Series> = series
+        .into_iter()
+        .map(|(name, points)| Series { name, points })
+        .collect();
+    format!(
+        "<h2>Diversity during training</h2><p class=\"muted\">Mean pairwise pixel distance of each class's EMA samples over that of real images of the class (1 = as varied as the data; classes without data are compared with the seen classes' mean). The collapse guard flags a class below run.collapse_fraction.</p>{}",
+        line_plot(&plot, &series)
+    )
 }
 
 fn setup(run: &RunDir) -> String {

@@ -181,6 +181,44 @@ impl RunDir {
     }
 }
 
+impl RunDir {
+    /// The collapse guard's per-class diversity (generated / real) by step: class -> points.
+    pub fn diversity_series(&self) -> Vec<(String, Vec<(f64, f64)>)> {
+        let mut series: Vec<(String, Vec<(f64, f64)>)> = vec![];
+        for row in &self.metrics {
+            let (Some(step), Some(Value::Object(d))) = (
+                row.get("step").and_then(|v| v.as_f64()),
+                row.get("diversity"),
+            ) else {
+                continue;
+            };
+            for (class, v) in d {
+                let Some(x) = v.as_f64() else { continue };
+                match series.iter_mut().find(|(name, _)| name == class) {
+                    Some((_, pts)) => pts.push((step, x)),
+                    None => series.push((class.clone(), vec![(step, x)])),
+                }
+            }
+        }
+        series
+    }
+
+    /// The last preview's verdict of the collapse guard: (step, collapsed classes).
+    pub fn last_collapse_reading(&self) -> Option<(u64, Vec<String>)> {
+        self.metrics.iter().rev().find_map(|row| {
+            let collapsed = row.get("collapsed")?.as_array()?;
+            let step = row.get("step")?.as_u64()?;
+            Some((
+                step,
+                collapsed
+                    .iter()
+                    .filter_map(|c| c.as_str().map(String::from))
+                    .collect(),
+            ))
+        })
+    }
+}
+
 fn read_metrics(path: &Path) -> Result<Vec<Map<String, Value>>> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(vec![]);

@@ -43,6 +43,10 @@ pub struct RunConfig {
     /// Columns of the sample grid (samples per class row).
     #[serde(default = "d_grid_cols")]
     pub grid_columns: usize,
+    /// The collapse guard: at every preview, a class whose EMA samples' pixel diversity falls
+    /// below this fraction of real images' is logged as collapsed and warned about.
+    #[serde(default = "d_collapse_fraction")]
+    pub collapse_fraction: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -109,6 +113,23 @@ pub struct LossConfig {
     /// prototype; a cap lets the term fade instead. Unset: no cap beyond a 1e4 safety limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ce_lambda_max: Option<f64>,
+    /// Weight of GN-GAN's neighbour embedding in G's loss (`losses::neighbour_embedding`:
+    /// samples of one class keep their codes' neighbourhoods), 0 = off.
+    #[serde(default)]
+    pub neighbour_embedding: f64,
+    /// Rotation self-supervision (`losses::rotation`): weight of D's rotation loss on real
+    /// (and, with `rotation_minimax`, fake) images, 0 = off.
+    #[serde(default)]
+    pub rotation_d: f64,
+    /// Weight of G's rotation term: its turned fakes should be read as their turn.
+    #[serde(default)]
+    pub rotation_g: f64,
+    /// MS-GAN's multi-class minimax version: D also learns a fifth class, "fake".
+    #[serde(default)]
+    pub rotation_minimax: bool,
+    /// DAG: weight of the turned-copy heads' hinge terms in D's and G's losses, 0 = off.
+    #[serde(default)]
+    pub dag: f64,
 }
 
 /// `loss.ce_balance`. `adaptive` exists because the scale of the classifier's input gradient
@@ -133,6 +154,11 @@ impl Default for LossConfig {
             tilemix: 0,
             ce_balance: CeBalance::Fixed,
             ce_lambda_max: None,
+            neighbour_embedding: 0.0,
+            rotation_d: 0.0,
+            rotation_g: 0.0,
+            rotation_minimax: false,
+            dag: 0.0,
         }
     }
 }
@@ -170,6 +196,9 @@ fn d_keep() -> usize {
 }
 fn d_grid_cols() -> usize {
     8
+}
+fn d_collapse_fraction() -> f64 {
+    0.5
 }
 fn d_beta2() -> f64 {
     0.999
@@ -216,6 +245,12 @@ impl Config {
         }
         if self.run.log_every == 0 || self.run.sample_every == 0 || self.run.checkpoint_every == 0 {
             bail!("run.log_every, sample_every and checkpoint_every must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.run.collapse_fraction) {
+            bail!(
+                "run.collapse_fraction = {}: expected a fraction of real diversity in [0, 1] (0 turns the warning off)",
+                self.run.collapse_fraction
+            );
         }
         if let Some(cap) = self.loss.ce_lambda_max {
             if !(cap.is_finite() && cap > 0.0) {

@@ -74,7 +74,7 @@ impl CheckpointDiscriminator {
             let len = CHUNK.min(n - start);
             let h = self
                 .discriminator
-                .features(&x.narrow(0, start, len)?, Mode::EVAL)?;
+                .features_u(&x.narrow(0, start, len)?, None, Mode::EVAL)?;
             parts.push(self.discriminator.head_unconditional(&h, Mode::EVAL)?);
         }
         if parts.is_empty() {
@@ -113,6 +113,9 @@ mod tests {
                 embed_dim: 4,
                 g_widths: vec![8, 8],
                 d_widths: vec![8, 8],
+                hierarchical_z: false,
+                separate_du_trunk: false,
+                sn_projection: false,
             },
             config: serde_json::json!({ "loss": { "d_u_weight": d_u_weight } }),
         }
@@ -132,7 +135,7 @@ mod tests {
         store.save(&ckpt.join("discriminator.safetensors")).unwrap();
         let x = Tensor::rand(-1f32, 1.0, (300, 1, 8, 8), &dev).unwrap();
         let want = d
-            .head_unconditional(&d.features(&x, Mode::EVAL).unwrap(), Mode::EVAL)
+            .head_unconditional(&d.features_u(&x, None, Mode::EVAL).unwrap(), Mode::EVAL)
             .unwrap();
         // From the run folder (newest checkpoint) — a fresh store with another seed.
         let loaded = load_discriminator(dir.path(), &dev).unwrap();

@@ -8,7 +8,9 @@
 //! RUN_DIR/config.toml         the resolved config (file + --set overrides)
 //! RUN_DIR/metrics.jsonl       one JSON object per logged step: {"step", losses by name,
 //!                             "p_unseen" (classifier probability of the unseen class on EMA
-//!                             samples), "it_per_s", "time_s"}
+//!                             samples), "it_per_s", "time_s"; at every preview also
+//!                             "diversity" {class: EMA samples' pixel diversity / real's}
+//!                             and "collapsed" [classes below run.collapse_fraction]}
 //! RUN_DIR/samples/step_NNNNNN.png   grid, one row per class, unseen rows framed in red
 //! RUN_DIR/checkpoints/step_NNNNNN/
 //!     generator.safetensors       G parameters and buffers (SN vectors, BN statistics)
@@ -23,17 +25,16 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod diversity_watch;
 pub mod grid;
 pub mod load_discriminator;
 pub mod optim;
 pub mod rng_state;
 pub mod sampler;
 pub mod setup;
-pub mod train_data;
 pub mod trainer;
 
 pub use checkpoint::{latest_checkpoint, RunInfo};
 pub use config::Config;
 pub use sampler::{load_sampler, GeneratorSampler};
-pub use train_data::{RealBatch, TrainData};
 pub use trainer::{StopReason, Trainer};

@@ -5,12 +5,13 @@ use super::checkpoint::{
     list_checkpoints, write_atomic, write_checkpoint, ClassifierInfo, RunInfo, TrainState,
 };
 use super::config::Config;
+use super::diversity_watch::{DiversityReading, DiversityWatch};
 use super::grid::save_class_grid;
 use super::optim::Adam;
 use super::rng_state::RngState;
-use super::train_data::TrainData;
 use crate::classifier::Classifier;
 use crate::data::Dataset;
+use crate::data::TrainData;
 use crate::methods::{self, GUpdate, LossTerms, Method, Nets, StepContext};
 use crate::nets::{ema_update, Discriminator, Generator, Mode, ParamStore};
 use anyhow::{bail, Context, Result};
@@ -58,6 +59,9 @@ pub struct Trainer {
     ema_stats_fixed: bool,
     classifier_info: ClassifierInfo,
     last_logs: BTreeMap<String, f64>,
+    diversity_watch: DiversityWatch,
+    /// Classes the guard flagged at the last preview (a warning is printed when this changes).
+    collapsed: Vec<usize>,
     pub timings: Timings,
     /// Show a progress bar (off in tests).
     pub progress: bool,
@@ -121,6 +125,7 @@ impl Trainer {
             device,
         )?;
         let k = class_names.len();
+        let diversity_watch = DiversityWatch::new(&data, k, config.run.collapse_fraction)?;
         let seed = config.run.seed;
         let g_store = ParamStore::new(device, seed ^ 0x6e6e_0001);
         let g = Generator::new(&g_store.root(), &config.model, k)?;
@@ -128,7 +133,10 @@ impl Trainer {
         let g_ema = Generator::new(&ema_store.root(), &config.model, k)?;
         ema_store.copy_from(&g_store)?;
         let d_store = ParamStore::new(device, seed ^ 0x6e6e_0002);
-        let d = Discriminator::new(&d_store.root(), &config.model, k)?;
+        let mut d = Discriminator::new(&d_store.root(), &config.model, k)?;
+        for (name, outputs) in methods::stabilisers::discriminator_heads(&config.loss) {
+            d.add_head(&d_store.root(), name, outputs)?;
+        }
         let t = &config.train;
         let opt_g = Adam::new(g_store.trainable(), t.lr_g, t.beta1, t.beta2)?;
         let opt_d = Adam::new(d_store.trainable(), t.lr_d, t.beta1, t.beta2)?;
@@ -163,6 +171,8 @@ impl Trainer {
             ema_stats_fixed: false,
             classifier_info,
             last_logs: BTreeMap::new(),
+            diversity_watch,
+            collapsed: vec![],
             timings: Timings::default(),
             progress: false,
         };
@@ -412,6 +422,24 @@ impl Trainer {
         Ok(path)
     }
 
+    /// The collapse guard's reading: 32 EMA samples per class (fixed noise, evaluation mode,
+    /// standing statistics, as the grids are drawn).
+    pub fn read_diversity(&self) -> Result<DiversityReading> {
+        self.refresh_ema_stats()?;
+        const PER_CLASS: usize = 32;
+        let dev = self.nets.g_store.device();
+        let zd = self.config.model.z_dim;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.config.run.seed ^ 0xd1e5);
+        self.diversity_watch.read(|class| {
+            let z: Vec<f32> = (0..PER_CLASS * zd)
+                .map(|_| crate::nets::params::gaussian(&mut rng) as f32)
+                .collect();
+            let z = Tensor::from_vec(z, (PER_CLASS, zd), dev)?;
+            let y = Tensor::from_vec(vec![class as u32; PER_CLASS], PER_CLASS, dev)?;
+            Ok(self.nets.g_ema.forward(&z, &y, Mode::EVAL)?)
+        })
+    }
+
     /// Write a checkpoint of the current step (atomic; keeps the newest K).
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
         if !self.params_finite()? {
@@ -539,7 +567,29 @@ impl Trainer {
             let logs = self.train_step()?;
             bar.inc(1);
             let s = self.step;
-            if s % self.config.run.log_every == 0 || s == total {
+            let preview = s % self.config.run.sample_every == 0 || s == total;
+            let diversity = if preview {
+                Some(self.read_diversity()?)
+            } else {
+                None
+            };
+            if let Some(reading) = &diversity {
+                if reading.collapsed != self.collapsed && !reading.collapsed.is_empty() {
+                    bar.println(format!(
+                        "warning: step {s}: samples of {} have collapsed (pixel diversity below {:.0}% of real); \
+                         this run's images of those classes are not evidence of what the classifier learned",
+                        reading
+                            .collapsed
+                            .iter()
+                            .map(|&c| format!("{} ({:.2})", self.class_names[c], reading.ratios[c]))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        100.0 * self.config.run.collapse_fraction
+                    ));
+                }
+                self.collapsed = reading.collapsed.clone();
+            }
+            if s % self.config.run.log_every == 0 || s == total || preview {
                 let elapsed = window.0.elapsed().as_secs_f64();
                 let it_s = (s - window.1) as f64 / elapsed.max(1e-9);
                 window = (Instant::now(), s);
@@ -555,6 +605,21 @@ impl Trainer {
                     "time_s".into(),
                     serde_json::json!(start.elapsed().as_secs_f64()),
                 );
+                if let Some(reading) = &diversity {
+                    let per_class: serde_json::Map<String, serde_json::Value> = reading
+                        .ratios
+                        .iter()
+                        .enumerate()
+                        .map(|(c, r)| (self.class_names[c].clone(), serde_json::json!(r)))
+                        .collect();
+                    row.insert("diversity".into(), per_class.into());
+                    let names: Vec<&str> = reading
+                        .collapsed
+                        .iter()
+                        .map(|&c| self.class_names[c].as_str())
+                        .collect();
+                    row.insert("collapsed".into(), serde_json::json!(names));
+                }
                 writeln!(metrics, "{}", serde_json::Value::Object(row))?;
                 metrics.flush()?;
                 let short: Vec<String> = logs
@@ -568,7 +633,7 @@ impl Trainer {
                     short.join("  ")
                 ));
             }
-            if s % self.config.run.sample_every == 0 || s == total {
+            if preview {
                 self.write_samples()?;
             }
             if s % self.config.run.checkpoint_every == 0 || s == total {

@@ -6,7 +6,7 @@ use crate::data::Dataset;
 use anyhow::Result;
 use candle_core::Device;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NamedAccuracy {
     pub name: String,
     pub accuracy: f64,

@@ -1,7 +1,7 @@
 //! The real images a method may see, resident on the training device at the generator's
 //! resolution, with seeded batch sampling.
 
-use crate::data::Dataset;
+use super::Dataset;
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 use rand::Rng;

@@ -4,6 +4,11 @@
 //! Masked variants take a 0/1 f32 mask [N] and average over the selected entries only
 //! (ProbeGAN's D_c ignores fakes of the unseen class).
 
+pub mod neighbour_embedding;
+pub mod rotation;
+
+pub use neighbour_embedding::neighbour_embedding;
+
 use anyhow::{bail, Result};
 use candle_core::{Tensor, Var, D};
 
