@@ -55,6 +55,12 @@ fn demo_runs_from_an_empty_directory_and_judges_twice_alike() {
         let rate = v[key].as_f64().unwrap_or(-1.0);
         assert!((0.0..=1.0).contains(&rate), "{key} = {rate}");
     }
+    // The collapse guard's reading joins the verdict.
+    for key in ["unseen_diversity", "seen_diversity"] {
+        let d = v[key].as_f64().unwrap_or(-1.0);
+        assert!(d > 0.0, "{key} = {d}");
+    }
+    assert!(stdout.contains("Pixel diversity"), "{stdout}");
     // The grid is a real PNG: 10 classes x 10 samples of 32x32.
     let grid = image::open(dir.path().join("my-demo/demo_grid.png")).unwrap();
     assert!(grid.width() >= 320 && grid.height() >= 320);
@@ -66,6 +72,7 @@ fn demo_runs_from_an_empty_directory_and_judges_twice_alike() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a finished demo"));
     let w = verdict(dir.path());
     assert_eq!(v["unseen_recognition"], w["unseen_recognition"]);
+    assert_eq!(v["unseen_diversity"], w["unseen_diversity"]);
     assert_eq!(
         v["second_judge_unseen_recognition"],
         w["second_judge_unseen_recognition"]

@@ -7,9 +7,11 @@ use candle_core::{Device, Tensor};
 use probegan::metrics::diversity::Diversity;
 use probegan::metrics::evaluation::*;
 use probegan::metrics::kid::Kid;
+use probegan::metrics::leakage::{LeakageScore, StudentAccuracy};
 use probegan::metrics::prdc::Prdc;
 use probegan::metrics::selection::{agreement, select_checkpoint, CheckpointSignals};
 use probegan::report::png::{grid, save_png, to_rgb_images};
+use probegan::train_classifier::evaluate::NamedAccuracy;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -62,6 +64,9 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
             s / 250.0
         ));
     }
+    // The collapse guard's previews: Bag collapses by step 200.
+    jsonl.push_str("{\"step\":100,\"diversity\":{\"T-shirt\":0.9,\"Trouser\":0.8,\"Bag\":0.6},\"collapsed\":[]}\n");
+    jsonl.push_str("{\"step\":200,\"diversity\":{\"T-shirt\":0.85,\"Trouser\":0.7,\"Bag\":0.2},\"collapsed\":[\"Bag\"]}\n");
     jsonl.push_str("{\"step\": 220, \"loss_g\""); // a run killed mid-write
     std::fs::write(dir.join("metrics.jsonl"), jsonl).unwrap();
     let rows: Vec<Tensor> = (0..3).map(|c| images(8, c, 0.3)).collect();
@@ -205,6 +210,30 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
                 "D_u realism = P(D_u(unseen sample) > D_u(real seen image))".into(),
             ),
         }),
+        leakage: None,
+    };
+    let accuracies = |bag: f64| StudentAccuracy {
+        accuracy: 0.7,
+        per_class: CLASSES
+            .iter()
+            .map(|name| NamedAccuracy {
+                name: name.to_string(),
+                accuracy: if *name == "Bag" { bag } else { 0.8 },
+                count: 100,
+            })
+            .collect(),
+    };
+    let eval = EvalReport {
+        leakage: Some(LeakageScore {
+            arch: "cnn-small".into(),
+            per_class: 500,
+            epochs: 4,
+            test_images: 300,
+            generated: accuracies(0.45),
+            real: accuracies(0.9),
+            unseen: vec!["Bag".into()],
+        }),
+        ..eval
     };
     eval.save(&dir.join("eval").join(EVAL_FILE)).unwrap();
 }
@@ -239,6 +268,10 @@ fn report_has_every_section_and_no_network_references() {
         "Label-free checkpoint selection",
         "Spearman",
         "&lt;b&gt;not markup&lt;/b&gt;",
+        "Leakage score",
+        "<b>0.500</b> of the real-trained student",
+        "Diversity during training",
+        "Collapse: at step 200 the samples of <b>Bag</b>",
     ] {
         assert!(html.contains(needle), "report lacks `{needle}`");
     }

@@ -22,7 +22,7 @@ fn overrides_set_numbers_strings_arrays_and_new_keys() {
     let c = Config::from_toml_str(
         &base(),
         &[
-            "train.lr_g=1e-4".into(),
+            "train.lr_g=3e-4".into(),
             "run.method=naive".into(),
             "data.unseen=[\"Bag\", \"Coat\"]".into(),
             "model.g_widths=[16,16,16,16]".into(),
@@ -31,7 +31,7 @@ fn overrides_set_numbers_strings_arrays_and_new_keys() {
         ],
     )
     .unwrap();
-    assert_eq!(c.train.lr_g, 1e-4);
+    assert_eq!(c.train.lr_g, 3e-4);
     assert_eq!(c.run.method, "naive");
     assert_eq!(c.data.unseen, vec!["Bag".to_string(), "Coat".to_string()]);
     assert_eq!(c.model.g_widths, vec![16; 4]);

@@ -368,6 +368,7 @@ fn stabilisers_and_architecture_options_train_and_resume() {
         "loss.rotation_g=0.2",
         "loss.rotation_minimax=true",
         "loss.dag=0.5",
+        "loss.infomax=0.2",
         "model.hierarchical_z=true",
         "model.separate_du_trunk=true",
         "model.sn_projection=true",
@@ -387,6 +388,8 @@ fn stabilisers_and_architecture_options_train_and_resume() {
             "d_rotation_real",
             "d_rotation_fake",
             "d_dag",
+            "g_infomax",
+            "d_infomax",
         ] {
             let v = logs
                 .get(key)

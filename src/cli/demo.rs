@@ -56,8 +56,9 @@ pub fn run(args: Args) -> Result<()> {
         .last()
         .map(|(s, _)| *s);
     if let Some(step) = resumable {
+        // A finished demo is loaded too: its verdict reads the trained generators.
+        trainer.resume()?;
         if step < trainer.config.run.steps {
-            trainer.resume()?;
             eprintln!(
                 "continuing the demo in {} from step {step}",
                 trainer.run_dir.display()
@@ -94,6 +95,8 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         "robust"
     };
+    // The collapse guard's last reading: a verdict on one image repeated is no evidence.
+    let diversity = trainer.read_diversity()?;
     drop(trainer);
 
     // Verdict from the bundled judge on fresh samples. It has a reject output, so a blank or
@@ -147,12 +150,29 @@ pub fn run(args: Args) -> Result<()> {
         &[unseen],
         &grid,
     )?;
+    let unseen_diversity = diversity.ratios[unseen];
+    let seen_diversity = seen.iter().map(|&c| diversity.ratios[c]).sum::<f64>() / seen.len() as f64;
     let verdict = format!(
-        "verdict: the independent judge recognises {:.0}% of {} generated `{unseen_name}` images (never seen in training; seen classes: {:.0}%); the bundled {second_judge_name} model, as a second judge: {:.0}%. Grid: {}",
+        "verdict: the independent judge recognises {:.0}% of {} generated `{unseen_name}` images (never seen in training; seen classes: {:.0}%); the bundled {second_judge_name} model, as a second judge: {:.0}%. Pixel diversity {:.2} of real (seen classes: {:.2}){}. Grid: {}",
         unseen_rate * 100.0,
         args.judge_samples,
         seen_rate * 100.0,
         second_rate * 100.0,
+        unseen_diversity,
+        seen_diversity,
+        if diversity.collapsed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; COLLAPSED: {} (a few images repeated: not evidence)",
+                diversity
+                    .collapsed
+                    .iter()
+                    .map(|&c| sampler.class_names()[c].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
         grid.display()
     );
     std::fs::write(
@@ -163,6 +183,7 @@ pub fn run(args: Args) -> Result<()> {
             "judge": "judge_open", "second_judge": second_judge_name,
             "second_judge_unseen_recognition": second_rate,
             "closed_judge_unseen_recognition": closed_rate,
+            "unseen_diversity": unseen_diversity, "seen_diversity": seen_diversity,
         }))?,
     )?;
     println!("{verdict}");

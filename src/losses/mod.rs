@@ -4,6 +4,7 @@
 //! Masked variants take a 0/1 f32 mask [N] and average over the selected entries only
 //! (ProbeGAN's D_c ignores fakes of the unseen class).
 
+pub mod infonce;
 pub mod neighbour_embedding;
 pub mod rotation;
 

@@ -7,28 +7,49 @@
 //! | `neighbour_embedding` | GN-GAN | | KL between the codes' and the images' neighbourhoods, per class |
 //! | `rotation_d`, `rotation_g`, `rotation_minimax` | SS-GAN / MS-GAN | predict the turn of real images (and "fake" for turned fakes) | turned fakes read as their turn |
 //! | `dag` | DAG | one hinge head per turned copy (90°, 180°, 270°) | fool every head |
+//! | `infomax` | InfoMax-GAN | InfoNCE between D's global and local features, real and fake | the same on its fakes |
 
 use super::common::{Fake, Terms};
 use super::StepContext;
 use crate::losses::{self, rotation};
-use crate::nets::Mode;
+use crate::nets::{Discriminator, Mode, Scope};
 use crate::train::config::LossConfig;
 use anyhow::Result;
 use candle_core::Tensor;
 
-/// The extra discriminator heads the enabled stabilisers need: (name, outputs).
-pub fn discriminator_heads(loss: &LossConfig) -> Vec<(&'static str, usize)> {
-    let mut heads = vec![];
+/// Width of InfoMax-GAN's shared embedding of global and local features.
+const INFOMAX_DIM: usize = 32;
+
+/// Add the extra heads the enabled stabilisers need to `d`.
+pub fn add_discriminator_heads(d: &mut Discriminator, s: &Scope, loss: &LossConfig) -> Result<()> {
+    let width = d.width()?;
     if loss.rotation_d > 0.0 || loss.rotation_g > 0.0 {
-        heads.push((
-            "rotation",
-            rotation::ROTATIONS + loss.rotation_minimax as usize,
-        ));
+        let outputs = rotation::ROTATIONS + loss.rotation_minimax as usize;
+        d.add_head(s, "rotation", width, outputs)?;
     }
     if loss.dag > 0.0 {
-        heads.push(("dag", rotation::ROTATIONS - 1));
+        d.add_head(s, "dag", width, rotation::ROTATIONS - 1)?;
     }
-    heads
+    if loss.infomax > 0.0 {
+        d.add_head(s, "infomax_global", width, INFOMAX_DIM)?;
+        let local = d.local_width();
+        d.add_head(s, "infomax_local", local, INFOMAX_DIM)?;
+    }
+    Ok(())
+}
+
+/// InfoMax-GAN's InfoNCE on D's features of `x`.
+fn infomax(ctx: &StepContext, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    let d = &ctx.nets.d;
+    let (global, local) = d.features_with_local(x, mode)?;
+    let (n, c, h, w) = local.dims4()?;
+    // Each location's channels as one row: [N, C, H, W] -> [N * H * W, C].
+    let rows = local.permute((0, 2, 3, 1))?.reshape((n * h * w, c))?;
+    let local = d
+        .head("infomax_local", &rows, mode)?
+        .reshape((n, h * w, INFOMAX_DIM))?;
+    let global = d.head("infomax_global", &global, mode)?;
+    losses::infonce::infonce(&global, &local)
 }
 
 /// DAG's turns (1..=3 quarter turns, balanced) and, per sample, the head that judges it.
@@ -54,37 +75,42 @@ fn dag_scores(ctx: &StepContext, x: &Tensor, mode: Mode) -> Result<Tensor> {
     Ok(out.gather(&heads, 1)?.squeeze(1)?)
 }
 
+/// Rotation-head logits of `x` turned by balanced quarter turns, and those turns ([N] u32).
+fn rotation_logits(ctx: &StepContext, x: &Tensor, mode: Mode) -> Result<(Tensor, Tensor)> {
+    let d = &ctx.nets.d;
+    let (turns, labels) = rotation::balanced_turns(x.dim(0)?, x.device())?;
+    let logits = d.head(
+        "rotation",
+        &d.features(&rotation::rotate(x, &turns)?, mode)?,
+        mode,
+    )?;
+    Ok((logits, labels))
+}
+
 /// The discriminator-side terms for one D step on `real` and (detached) `fake` images.
 pub fn d_terms(ctx: &StepContext, terms: &mut Terms, real: &Tensor, fake: &Tensor) -> Result<()> {
     let loss = &ctx.config.loss;
-    let d = &ctx.nets.d;
     if loss.rotation_d > 0.0 {
-        let (turns, labels) = rotation::balanced_turns(real.dim(0)?, real.device())?;
-        let logits = d.head(
-            "rotation",
-            &d.features(&rotation::rotate(real, &turns)?, Mode::TRAIN)?,
-            Mode::TRAIN,
-        )?;
+        let (logits, turns) = rotation_logits(ctx, real, Mode::TRAIN)?;
         terms.add(
             "d_rotation_real",
-            losses::cross_entropy(&logits, &labels)?,
+            losses::cross_entropy(&logits, &turns)?,
             loss.rotation_d,
         )?;
         if loss.rotation_minimax {
             let m = fake.dim(0)?;
-            let (turns, _) = rotation::balanced_turns(m, fake.device())?;
             let fake_class = Tensor::from_vec(vec![rotation::FAKE_CLASS; m], m, fake.device())?;
-            let logits = d.head(
-                "rotation",
-                &d.features(&rotation::rotate(fake, &turns)?, Mode::TRAIN)?,
-                Mode::TRAIN,
-            )?;
+            let (logits, _) = rotation_logits(ctx, fake, Mode::TRAIN)?;
             terms.add(
                 "d_rotation_fake",
                 losses::cross_entropy(&logits, &fake_class)?,
                 loss.rotation_d,
             )?;
         }
+    }
+    if loss.infomax > 0.0 {
+        let both = Tensor::cat(&[real, fake], 0)?;
+        terms.add("d_infomax", infomax(ctx, &both, Mode::TRAIN)?, loss.infomax)?;
     }
     if loss.dag > 0.0 {
         let real_scores = dag_scores(ctx, real, Mode::TRAIN)?;
@@ -105,18 +131,16 @@ pub fn g_terms(ctx: &StepContext, terms: &mut Terms, fake: &Fake, images: &Tenso
         terms.add("g_neighbour_embedding", l, loss.neighbour_embedding)?;
     }
     if loss.rotation_g > 0.0 {
-        let d = &ctx.nets.d;
-        let (turns, labels) = rotation::balanced_turns(images.dim(0)?, images.device())?;
-        let logits = d.head(
-            "rotation",
-            &d.features(&rotation::rotate(images, &turns)?, Mode::TRAIN_FROZEN)?,
-            Mode::TRAIN_FROZEN,
-        )?;
+        let (logits, turns) = rotation_logits(ctx, images, Mode::TRAIN_FROZEN)?;
         terms.add(
             "g_rotation",
-            losses::cross_entropy(&logits, &labels)?,
+            losses::cross_entropy(&logits, &turns)?,
             loss.rotation_g,
         )?;
+    }
+    if loss.infomax > 0.0 {
+        let l = infomax(ctx, images, Mode::TRAIN_FROZEN)?;
+        terms.add("g_infomax", l, loss.infomax)?;
     }
     if loss.dag > 0.0 {
         let scores = dag_scores(ctx, images, Mode::TRAIN_FROZEN)?;

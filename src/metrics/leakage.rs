@@ -214,8 +214,9 @@ mod tests {
         let good = leakage_score(faithful, &train_set, &test, &[1], &opts, &Device::Cpu).unwrap();
         assert!(good.generated_accuracy("dark").unwrap() > 0.9, "{good:?}");
         assert!(good.unseen_relative().unwrap() > 0.9);
-        // A generator that draws bright images when asked for the unseen dark class.
-        let swapped = |_class: usize, n: usize| faithful(0, n);
+        // A generator that draws each class's images for the other class: what the student
+        // learns to call "dark" is bright.
+        let swapped = |class: usize, n: usize| faithful(1 - class, n);
         let bad = leakage_score(swapped, &train_set, &test, &[1], &opts, &Device::Cpu).unwrap();
         assert!(bad.generated_accuracy("dark").unwrap() < 0.1, "{bad:?}");
         assert!(bad.unseen_relative().unwrap() < 0.1);

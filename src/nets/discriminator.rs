@@ -97,11 +97,18 @@ fn trunk(s: &Scope, config: &NetConfig) -> Result<Vec<DownBlock>> {
 }
 
 fn run_trunk(blocks: &[DownBlock], x: &Tensor, mode: Mode) -> Result<Tensor> {
-    let mut h = x.clone();
-    for b in blocks {
+    Ok(run_trunk_with_local(blocks, x, mode)?.0)
+}
+
+/// The trunk's pooled features and the (ReLU'd) map after its first block: [N, width] and
+/// [N, C_0, H/2, W/2] (the local features of InfoMax-GAN).
+fn run_trunk_with_local(blocks: &[DownBlock], x: &Tensor, mode: Mode) -> Result<(Tensor, Tensor)> {
+    let mut h = blocks[0].forward(x, mode)?;
+    let local = kernels::relu(&h)?;
+    for b in &blocks[1..] {
         h = b.forward(&h, mode)?;
     }
-    Ok(kernels::relu(&h)?.sum((2, 3))?)
+    Ok((kernels::relu(&h)?.sum((2, 3))?, local))
 }
 
 pub struct Discriminator {
@@ -114,9 +121,10 @@ pub struct Discriminator {
     /// D_c's projection: `<embed(y), h>`.
     projection: Embedding,
     head_u: SnLinear,
-    /// Extra linear heads on D_c's features that stabilisers ask for (rotation
-    /// self-supervision, DAG), by name.
+    /// Extra linear heads that stabilisers ask for (rotation self-supervision, DAG,
+    /// InfoMax's projections), by name.
     aux_heads: Vec<(String, SnLinear)>,
+    local_width: usize,
 }
 
 impl Discriminator {
@@ -149,14 +157,19 @@ impl Discriminator {
             projection,
             head_u: SnLinear::new(&s.pp("head_u"), c_in, 1, true)?,
             aux_heads: vec![],
+            local_width: config.d_widths[0],
         })
     }
 
-    /// Add a linear head `name` with `outputs` values on D_c's features (stored under
-    /// `head_NAME.` in checkpoints).
-    pub fn add_head(&mut self, s: &Scope, name: &str, outputs: usize) -> Result<()> {
-        let width = self.projection.table.dim(1)?;
-        let head = SnLinear::new(&s.pp(&format!("head_{name}")), width, outputs, true)?;
+    /// Width of D_c's pooled features.
+    pub fn width(&self) -> Result<usize> {
+        Ok(self.projection.table.dim(1)?)
+    }
+
+    /// Add a linear head `name` from `inputs` to `outputs` values (stored under `head_NAME.`
+    /// in checkpoints); stabilisers apply it to D's pooled or local features.
+    pub fn add_head(&mut self, s: &Scope, name: &str, inputs: usize, outputs: usize) -> Result<()> {
+        let head = SnLinear::new(&s.pp(&format!("head_{name}")), inputs, outputs, true)?;
         self.aux_heads.push((name.to_string(), head));
         Ok(())
     }
@@ -173,6 +186,16 @@ impl Discriminator {
     /// pooling -> [N, width].
     pub fn features(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         run_trunk(&self.blocks, x, mode)
+    }
+
+    /// D_c's features and its first block's map (local features), from one trunk pass.
+    pub fn features_with_local(&self, x: &Tensor, mode: Mode) -> Result<(Tensor, Tensor)> {
+        run_trunk_with_local(&self.blocks, x, mode)
+    }
+
+    /// Channels of the first block's map (`features_with_local`'s local features).
+    pub fn local_width(&self) -> usize {
+        self.local_width
     }
 
     /// D_u's features of `x`. With a shared trunk these are D_c's: pass them as `shared` when

@@ -130,6 +130,10 @@ pub struct LossConfig {
     /// DAG: weight of the turned-copy heads' hinge terms in D's and G's losses, 0 = off.
     #[serde(default)]
     pub dag: f64,
+    /// InfoMax-GAN: weight of the InfoNCE term between D's global and local features, in
+    /// D's loss (real and fake) and G's (fake), 0 = off.
+    #[serde(default)]
+    pub infomax: f64,
 }
 
 /// `loss.ce_balance`. `adaptive` exists because the scale of the classifier's input gradient
@@ -159,6 +163,7 @@ impl Default for LossConfig {
             rotation_g: 0.0,
             rotation_minimax: false,
             dag: 0.0,
+            infomax: 0.0,
         }
     }
 }

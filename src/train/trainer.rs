@@ -134,9 +134,7 @@ impl Trainer {
         ema_store.copy_from(&g_store)?;
         let d_store = ParamStore::new(device, seed ^ 0x6e6e_0002);
         let mut d = Discriminator::new(&d_store.root(), &config.model, k)?;
-        for (name, outputs) in methods::stabilisers::discriminator_heads(&config.loss) {
-            d.add_head(&d_store.root(), name, outputs)?;
-        }
+        methods::stabilisers::add_discriminator_heads(&mut d, &d_store.root(), &config.loss)?;
         let t = &config.train;
         let opt_g = Adam::new(g_store.trainable(), t.lr_g, t.beta1, t.beta2)?;
         let opt_d = Adam::new(d_store.trainable(), t.lr_d, t.beta1, t.beta2)?;

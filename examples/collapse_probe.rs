@@ -1,0 +1,54 @@
+// Scratch diagnostic (not committed): per-class pixel diversity of a checkpoint's generators
+// in evaluation mode (standing statistics) vs training mode (batch statistics, mixed classes).
+use candle_core::{Device, Tensor};
+use probegan::nets::{Generator, Mode, ParamStore};
+use probegan::train::diversity_watch::mean_pairwise_distance;
+use probegan::train::RunInfo;
+use rand::SeedableRng;
+
+fn main() -> anyhow::Result<()> {
+    probegan::init();
+    let args: Vec<String> = std::env::args().collect();
+    let run = std::path::Path::new(&args[1]);
+    let ckpt = probegan::train::latest_checkpoint(run)?;
+    let info = RunInfo::load(run)?;
+    let dev = Device::Cpu;
+    let k = info.class_names.len();
+    let zd = info.net.z_dim;
+    for file in ["generator.safetensors", "generator_ema.safetensors"] {
+        let store = ParamStore::new(&dev, 0);
+        let g = Generator::new(&store.root(), &info.net, k)?;
+        store.load(&ckpt.join(file))?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        // 32 per class, in one mixed batch of 320 for training mode.
+        let n = 32 * k;
+        let z: Vec<f32> = (0..n * zd)
+            .map(|_| probegan::nets::params::gaussian(&mut rng) as f32)
+            .collect();
+        let z = Tensor::from_vec(z, (n, zd), &dev)?;
+        let y: Vec<u32> = (0..n).map(|i| (i % k) as u32).collect();
+        let yt = Tensor::from_vec(y.clone(), n, &dev)?;
+        let xt = g.forward(&z, &yt, Mode::TRAIN_FROZEN)?;
+        let xe = g.forward(&z, &yt, Mode::EVAL)?;
+        let mut line = format!("{file:28}");
+        for (tag, x) in [("train", &xt), ("eval", &xe)] {
+            let mut ds = vec![];
+            for c in 0..k {
+                let rows: Vec<u32> = (0..n as u32)
+                    .filter(|&i| y[i as usize] as usize == c)
+                    .collect();
+                let idx = Tensor::from_vec(rows.clone(), rows.len(), &dev)?;
+                ds.push(mean_pairwise_distance(&x.index_select(&idx, 0)?)?);
+            }
+            line += &format!(
+                " {tag}: {}",
+                ds.iter()
+                    .map(|d| format!("{d:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
