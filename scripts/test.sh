@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# A clean test build takes about 3.5 GB under target/ (2026-11-24 (commit 99d180d)); say so up front rather than
+# A clean test build takes about 3.5 GB under target/ (measured 2026-11-24, commit 99d180d); say so up front rather than
 # fail mid-link with "No space left on device".
 avail_mb=$(df -Pm . 2>/dev/null | awk 'NR==2 {print $4}')
 if [ -n "$avail_mb" ] && [ "$avail_mb" -lt 5000 ]; then
