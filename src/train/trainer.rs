@@ -57,6 +57,9 @@ pub struct Trainer {
     opt_am: Adam,
     step: usize,
     ema_stats_fixed: bool,
+    /// The step whose EMA weights the standing statistics were last computed for: previews,
+    /// the collapse guard and checkpoints of one step share one computation.
+    ema_stats_at: std::cell::Cell<Option<usize>>,
     classifier_info: ClassifierInfo,
     last_logs: BTreeMap<String, f64>,
     diversity_watch: DiversityWatch,
@@ -167,6 +170,7 @@ impl Trainer {
             opt_am,
             step: 0,
             ema_stats_fixed: false,
+            ema_stats_at: std::cell::Cell::new(None),
             classifier_info,
             last_logs: BTreeMap::new(),
             diversity_watch,
@@ -351,7 +355,7 @@ impl Trainer {
 
     /// Standing statistics for the EMA generator, from a fixed seed (never the run's RNG).
     fn refresh_ema_stats(&self) -> Result<()> {
-        if self.ema_stats_fixed {
+        if self.ema_stats_fixed || self.ema_stats_at.get() == Some(self.step) {
             return Ok(());
         }
         let classes = self.stats_classes();
@@ -368,7 +372,9 @@ impl Trainer {
                 Tensor::from_vec(z, (n, zd), &dev)?,
                 Tensor::from_vec(y, n, &dev)?,
             ))
-        })
+        })?;
+        self.ema_stats_at.set(Some(self.step));
+        Ok(())
     }
 
     /// Mean classifier probability of the unseen classes on EMA samples (fixed noise).
@@ -519,6 +525,7 @@ impl Trainer {
             .load_state("am", &opt, state.opt_am_step, &origin)?;
         self.rng = state.rng.restore()?;
         self.step = state.step;
+        self.ema_stats_at.set(None);
         // In AM's embedding phase the EMA statistics were fixed before this checkpoint.
         self.ema_stats_fixed = self.method.g_update(self.step, &self.config)
             == GUpdate::EmaClassEmbedding
