@@ -8,7 +8,8 @@
 //! recognise there came out of the classifier. Reported per class, and as the unseen class's
 //! accuracy relative to the real-trained student's.
 
-use crate::data::{Dataset, TrainData};
+use super::generator_space::real_in_generator_space;
+use crate::data::Dataset;
 use crate::train_classifier::{evaluate::NamedAccuracy, train, TrainConfig};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -85,15 +86,16 @@ impl LeakageScore {
     }
 }
 
-/// Images of `ds` resampled into generator space ([C, R, R]), as a dataset.
-fn in_generator_space(ds: &Dataset, channels: usize, resolution: usize) -> Result<Dataset> {
-    let all: Vec<usize> = (0..ds.num_classes()).collect();
-    let td = TrainData::from_dataset(ds, &all, resolution, channels, &Device::Cpu)?;
-    let pixels: Vec<f32> = td.images.flatten_all()?.to_vec1()?;
+/// Every image of `ds` resampled into the generator space of `like` ([N, C, R, R]), as a
+/// dataset with the same labels.
+fn in_generator_space(ds: &Dataset, like: &Tensor) -> Result<Dataset> {
+    let rows: Vec<usize> = (0..ds.len()).collect();
+    let x = real_in_generator_space(ds, &rows, like, &Device::Cpu)?;
+    let (_, c, h, w) = x.dims4()?;
     Dataset::new(
-        pixels,
-        (channels, resolution, resolution),
-        td.labels,
+        x.flatten_all()?.to_vec1()?,
+        (c, h, w),
+        ds.labels.clone(),
         ds.class_names.clone(),
         None,
     )
@@ -118,27 +120,23 @@ pub fn leakage_score(
     }
     let mut pixels = vec![];
     let mut labels = vec![];
-    let mut shape = None;
+    let mut like = None;
     for class in 0..k {
         let x = sample(class, n).with_context(|| format!("sampling class {class}"))?;
         let dims = x.dims().to_vec();
         if dims.len() != 4 || dims[2] != dims[3] {
             bail!("leakage score: expected square generated images [N, C, R, R], got {dims:?}");
         }
-        shape = Some((dims[1], dims[2]));
         pixels.extend(x.flatten_all()?.to_vec1::<f32>()?);
         labels.extend(std::iter::repeat_n(class as u32, dims[0]));
+        like = Some(x);
     }
-    let (c, r) = shape.context("leakage score: no classes")?;
-    let generated = Dataset::new(
-        pixels,
-        (c, r, r),
-        labels,
-        real_train.class_names.clone(),
-        None,
-    )?;
-    let real = in_generator_space(&real_train.stratified_subset(n, options.seed), c, r)?;
-    let test = in_generator_space(real_test, c, r)?;
+    let like = like.context("leakage score: no classes")?;
+    let (_, c, h, w) = like.dims4()?;
+    let classes = real_train.class_names.clone();
+    let generated = Dataset::new(pixels, (c, h, w), labels, classes, None)?;
+    let real = in_generator_space(&real_train.stratified_subset(n, options.seed), &like)?;
+    let test = in_generator_space(real_test, &like)?;
     let config = TrainConfig {
         arch: options.arch.clone(),
         epochs: options.epochs,
