@@ -1,5 +1,10 @@
-// Scratch diagnostic (not committed): per-class pixel diversity of a checkpoint's generators
-// in evaluation mode (standing statistics) vs training mode (batch statistics, mixed classes).
+//! Is a collapse in the weights or in batch norm? Per-class pixel diversity (mean pairwise
+//! distance of 32 samples) of a run's newest checkpoint, for the raw and the EMA generator, in
+//! training mode (batch statistics of one mixed-class batch) and evaluation mode (stored
+//! statistics). Equal numbers in both modes put the collapse in G's weights
+//! (docs/results.md, "Mode collapse").
+//!
+//! `cargo run --release --example collapse_probe -- RUN_DIR`
 use candle_core::{Device, Tensor};
 use probegan::nets::{Generator, Mode, ParamStore};
 use probegan::train::diversity_watch::mean_pairwise_distance;
@@ -8,8 +13,10 @@ use rand::SeedableRng;
 
 fn main() -> anyhow::Result<()> {
     probegan::init();
-    let args: Vec<String> = std::env::args().collect();
-    let run = std::path::Path::new(&args[1]);
+    let Some(run) = std::env::args().nth(1) else {
+        anyhow::bail!("usage: collapse_probe RUN_DIR");
+    };
+    let run = std::path::Path::new(&run);
     let ckpt = probegan::train::latest_checkpoint(run)?;
     let info = RunInfo::load(run)?;
     let dev = Device::Cpu;
