@@ -63,28 +63,29 @@ fn dag_turns(n: usize, device: &candle_core::Device) -> Result<(Vec<u32>, Tensor
     Ok((turns, heads))
 }
 
+/// D's extra head `head` on the features of `x`, each sample turned by `turns` quarter turns.
+fn head_on_turned(
+    ctx: &StepContext,
+    head: &str,
+    x: &Tensor,
+    turns: &[u32],
+    mode: Mode,
+) -> Result<Tensor> {
+    let d = &ctx.nets.d;
+    d.head(head, &d.features(&rotation::rotate(x, turns)?, mode)?, mode)
+}
+
 /// DAG scores: each sample turned, judged by the head of its turn ([N]).
 fn dag_scores(ctx: &StepContext, x: &Tensor, mode: Mode) -> Result<Tensor> {
-    let d = &ctx.nets.d;
     let (turns, heads) = dag_turns(x.dim(0)?, x.device())?;
-    let out = d.head(
-        "dag",
-        &d.features(&rotation::rotate(x, &turns)?, mode)?,
-        mode,
-    )?;
+    let out = head_on_turned(ctx, "dag", x, &turns, mode)?;
     Ok(out.gather(&heads, 1)?.squeeze(1)?)
 }
 
 /// Rotation-head logits of `x` turned by balanced quarter turns, and those turns ([N] u32).
 fn rotation_logits(ctx: &StepContext, x: &Tensor, mode: Mode) -> Result<(Tensor, Tensor)> {
-    let d = &ctx.nets.d;
     let (turns, labels) = rotation::balanced_turns(x.dim(0)?, x.device())?;
-    let logits = d.head(
-        "rotation",
-        &d.features(&rotation::rotate(x, &turns)?, mode)?,
-        mode,
-    )?;
-    Ok((logits, labels))
+    Ok((head_on_turned(ctx, "rotation", x, &turns, mode)?, labels))
 }
 
 /// The discriminator-side terms for one D step on `real` and (detached) `fake` images.

@@ -96,19 +96,21 @@ fn trunk(s: &Scope, config: &NetConfig) -> Result<Vec<DownBlock>> {
     Ok(blocks)
 }
 
+/// Blocks `blocks` on `x`, then ReLU and global sum pooling -> [N, width].
 fn run_trunk(blocks: &[DownBlock], x: &Tensor, mode: Mode) -> Result<Tensor> {
-    Ok(run_trunk_with_local(blocks, x, mode)?.0)
+    let mut h = x.clone();
+    for b in blocks {
+        h = b.forward(&h, mode)?;
+    }
+    Ok(kernels::relu(&h)?.sum((2, 3))?)
 }
 
 /// The trunk's pooled features and the (ReLU'd) map after its first block: [N, width] and
-/// [N, C_0, H/2, W/2] (the local features of InfoMax-GAN).
+/// [N, C_0, H/2, W/2] (the local features of InfoMax-GAN). Only InfoMax pays for the map.
 fn run_trunk_with_local(blocks: &[DownBlock], x: &Tensor, mode: Mode) -> Result<(Tensor, Tensor)> {
-    let mut h = blocks[0].forward(x, mode)?;
-    let local = kernels::relu(&h)?;
-    for b in &blocks[1..] {
-        h = b.forward(&h, mode)?;
-    }
-    Ok((kernels::relu(&h)?.sum((2, 3))?, local))
+    let first = blocks[0].forward(x, mode)?;
+    let local = kernels::relu(&first)?;
+    Ok((run_trunk(&blocks[1..], &first, mode)?, local))
 }
 
 pub struct Discriminator {

@@ -151,12 +151,9 @@ impl Generator {
             config.embed_dim,
             Init::Normal(1.0),
         )?;
-        let (linear_in, cond) = if config.hierarchical_z {
-            (config.z_chunk(), config.embed_dim + config.z_chunk())
-        } else {
-            (config.z_dim, config.embed_dim)
-        };
-        let linear = SnLinear::new(&s.pp("linear"), linear_in, w[0] * 16, true)?;
+        // Without hierarchical z the one "chunk" is all of z and the BNs see the class only.
+        let cond = config.embed_dim + config.hierarchical_z as usize * config.z_chunk();
+        let linear = SnLinear::new(&s.pp("linear"), config.z_chunk(), w[0] * 16, true)?;
         let blocks = (1..w.len())
             .map(|i| UpBlock::new(&s.pp(&format!("block{}", i - 1)), w[i - 1], w[i], cond))
             .collect::<Result<Vec<_>>>()?;
@@ -181,14 +178,9 @@ impl Generator {
     pub fn forward_embedded(&self, z: &Tensor, e: &Tensor, mode: Mode) -> Result<Tensor> {
         let n = z.dim(0)?;
         let chunk = self.config.z_chunk();
-        let z0 = if self.config.hierarchical_z {
-            z.narrow(1, 0, chunk)?
-        } else {
-            z.clone()
-        };
         let mut h = self
             .linear
-            .forward(&z0, mode)?
+            .forward(&z.narrow(1, 0, chunk)?, mode)?
             .reshape((n, self.config.g_widths[0], 4, 4))?;
         for (i, block) in self.blocks.iter().enumerate() {
             let cond = if self.config.hierarchical_z {
