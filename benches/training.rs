@@ -14,10 +14,11 @@
 
 use candle_core::{Device, Tensor};
 use probegan::classifier::Classifier;
+use probegan::data::TrainData;
 use probegan::methods::testing::PooledLinearClassifier;
 use probegan::nets::Mode;
 use probegan::train::checkpoint::ClassifierInfo;
-use probegan::train::{setup, Config, TrainData, Trainer};
+use probegan::train::{setup, Config, Trainer};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,16 +49,13 @@ fn time_iterations(t: &mut Trainer, steps: usize) -> anyhow::Result<f64> {
     }
     let total = start.elapsed().as_secs_f64();
     let tm = &t.timings;
-    let per = |x: f64| x / steps as f64;
     println!(
-        "iteration: {:.3} s/it = {:.3} it/s  (D steps {:.3} s, G step {:.3} s, EMA {:.3} s)",
-        per(total),
+        "iteration: {:.3} s/it = {:.3} it/s  (split: {})",
+        total / steps as f64,
         steps as f64 / total,
-        per(tm.d_s),
-        per(tm.g_s),
-        per(tm.ema_s)
+        tm.per_step_summary()
     );
-    Ok(per(total))
+    Ok(total / steps as f64)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -107,7 +105,7 @@ fn main() -> anyhow::Result<()> {
     let mut t = Trainer::new(config.clone(), &dataset, classifier.clone(), info, &dev)?;
     let threads = rayon::current_num_threads();
     println!("# training benchmark: {} (batch {}, d_steps {}, G {:?}, D {:?}), classifier {which}, {threads} threads",
-        config.run.method, config.train.batch_size, config.train.d_steps, config.model.g_widths, config.model.d_widths);
+        config.method.name(), config.train.batch_size, config.train.d_steps, config.model.g_widths, config.model.d_widths);
     t.train_step()?; // warm-up
     let mut s_per_it = None;
     if steps > 0 {
@@ -123,7 +121,10 @@ fn main() -> anyhow::Result<()> {
         .max(1);
     let only = std::env::var("BENCH_COMPONENTS").unwrap_or_default();
     let n = config.train.batch_size;
-    let nets = t.nets();
+    // The method's own networks are private to it; the components are timed on a pair built
+    // from the same config.
+    let nets =
+        probegan::methods::cgan::CganNets::new(&config.settings(), 10, (0..10).collect(), &dev)?;
     let z = Tensor::randn(0f32, 1.0, (n, config.model.z_dim), &dev)?;
     let y = Tensor::from_vec((0..n as u32).map(|i| i % 10).collect::<Vec<_>>(), n, &dev)?;
     let x = nets.g.forward(&z, &y, Mode::TRAIN_FROZEN)?.detach();

@@ -11,7 +11,7 @@
 #   SETS='loss.ce_balance="adaptive" loss.ce_weight=1.5' scripts/run_quality.sh  # config overrides
 #
 # CONFIG=fmnist32 (default) uses configs/<method>_fmnist32.toml; CONFIG=demo uses
-# configs/demo.toml with run.method set. SELECT=1 keeps a checkpoint every STEPS/8 steps and
+# configs/demo.toml with method.name set. SELECT=1 keeps a checkpoint every STEPS/8 steps and
 # evaluates them all with `eval --select` against the full Fashion-MNIST test set (label-free
 # checkpoint selection vs unseen-class intra-FID, issue 5); the judge figures then come from
 # the last checkpoint, as without SELECT.
@@ -77,7 +77,7 @@ for clf in $CLASSIFIERS; do
       [ -d "$dir/checkpoints" ] && resume="--resume"
       echo "== $clf $method unseen=${NAMES[$c]} -> $dir"
       if [ "$CONFIG" = demo ]; then
-        cfg=(--config configs/demo.toml --set "run.method=\"$method\"")
+        cfg=(--config configs/demo.toml --set "method.name=\"$method\"")
       else
         cfg=(--config "configs/${method}_${CONFIG}.toml")
       fi

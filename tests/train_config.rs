@@ -1,5 +1,6 @@
 //! Config files and `--set` overrides.
 
+use probegan::methods::MethodConfig;
 use probegan::train::config::apply_override;
 use probegan::train::Config;
 
@@ -23,19 +24,20 @@ fn overrides_set_numbers_strings_arrays_and_new_keys() {
         &base(),
         &[
             "train.lr_g=3e-4".into(),
-            "run.method=naive".into(),
             "data.unseen=[\"Bag\", \"Coat\"]".into(),
             "model.g_widths=[16,16,16,16]".into(),
-            "loss.tilemix=2".into(),
+            "method.tilemix=2".into(),
             "run.out_dir = runs/x y".into(),
         ],
     )
     .unwrap();
     assert_eq!(c.train.lr_g, 3e-4);
-    assert_eq!(c.run.method, "naive");
     assert_eq!(c.data.unseen, vec!["Bag".to_string(), "Coat".to_string()]);
     assert_eq!(c.model.g_widths, vec![16; 4]);
-    assert_eq!(c.loss.tilemix, 2);
+    match &c.method {
+        MethodConfig::Probegan(p) => assert_eq!(p.tilemix, 2),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(c.run.out_dir, std::path::PathBuf::from("runs/x y"));
 }
 
@@ -54,7 +56,7 @@ fn bad_overrides_and_configs_are_clear_errors() {
         err("train.lr_gg=1")
     );
     assert!(err("train.lr_g=fast").contains("lr_g"));
-    assert!(err("run.method=gan").contains("unknown method `gan`"));
+    assert!(err("method.name=gan").contains("unknown variant `gan`"));
     assert!(err("model.g_widths=[8,8]").contains("g_widths"));
     assert!(err("model.resolution=48").contains("power of two"));
     assert!(err("train.ema_decay=1.5").contains("ema_decay"));
@@ -88,4 +90,47 @@ fn lambda_cap_needs_the_adaptive_balance_and_a_positive_value() {
         .unwrap_err();
         assert!(format!("{err:#}").contains("positive"), "{bad}: {err:#}");
     }
+}
+
+/// `--set method.name=X` starts from X's defaults (the previous method's options would be
+/// unknown keys to it); options set after the name apply to the new method.
+#[test]
+fn switching_method_drops_the_previous_methods_options() {
+    let c = Config::from_toml_str(&base(), &["method.name=am".into(), "method.steps=7".into()])
+        .unwrap();
+    assert_eq!(c.method.name(), "am");
+    match &c.method {
+        MethodConfig::Am(am) => assert_eq!((am.steps, am.lr), (7, 0.01)),
+        other => panic!("{other:?}"),
+    }
+    let c = Config::from_toml_str(&base(), &["method.name=naive".into()]).unwrap();
+    assert_eq!(c.method, MethodConfig::Naive {});
+    // The same name keeps the options.
+    let c = Config::from_toml_str(
+        &base(),
+        &["method.name=probegan".into(), "method.tilemix=3".into()],
+    )
+    .unwrap();
+    assert!(
+        matches!(&c.method, MethodConfig::Probegan(p) if p.tilemix == 3 && p.gp_weight == 10.0)
+    );
+}
+
+/// A config in the format before the `[method]` table gets an error naming each key's new place.
+#[test]
+fn old_format_keys_are_errors_that_name_their_new_place() {
+    let old = base()
+        .replace(
+            "[method]\nname = \"probegan\"",
+            "[am]\nsteps = 3\n\n[method]\nname = \"probegan\"",
+        )
+        .replace("[run]\n", "[run]\nmethod = \"naive\"\n");
+    let e = format!("{:#}", Config::from_toml_str(&old, &[]).unwrap_err());
+    assert!(e.contains("`run.method` is now `method.name`"), "{e}");
+    assert!(e.contains("`am.steps` is now `method.steps`"), "{e}");
+    let e = format!(
+        "{:#}",
+        Config::from_toml_str(&base(), &["loss.tilemix=2".into()]).unwrap_err()
+    );
+    assert!(e.contains("`loss.tilemix` is now `method.tilemix`"), "{e}");
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 const TINY: &str = r#"
 [run]
-method = "probegan"
 out_dir = "OUT"
 seed = 3
 steps = 6
@@ -47,15 +46,13 @@ ema_decay = 0.0
 
 [loss]
 ce_weight = 3.0
+
+[method]
+name = "probegan"
 gp_weight = 10.0
 drift = 1e-4
 d_u_weight = 1.0
 tilemix = 0
-
-[am]
-steps = 3
-lr = 0.05
-batch_size = 16
 "#;
 
 fn dataset() -> Dataset {
@@ -98,9 +95,8 @@ fn trainer(cfg: Config, ds: &Dataset, clf: Arc<PooledLinearClassifier>) -> Train
 }
 
 fn params(t: &Trainer) -> Vec<(String, Vec<f32>)> {
-    let n = t.nets();
     let mut out = vec![];
-    for (tag, store) in [("g", &n.g_store), ("ema", &n.ema_store), ("d", &n.d_store)] {
+    for (tag, store) in t.method().stores() {
         for (k, v) in store.all() {
             out.push((
                 format!("{tag}.{k}"),
@@ -215,9 +211,13 @@ fn nan_stops_with_message_and_keeps_last_checkpoint() {
     t.run(&AtomicBool::new(false)).unwrap();
     let before = list_checkpoints(&t.run_dir).unwrap();
     // Poison one generator weight: the next loss is NaN.
-    let (_, var) = t
-        .nets()
-        .g_store
+    let (_, generator) = t
+        .method()
+        .stores()
+        .into_iter()
+        .find(|(name, _)| *name == "generator")
+        .unwrap();
+    let (_, var) = generator
         .trainable()
         .into_iter()
         .find(|(k, _)| k.ends_with("out_conv.weight"))
@@ -284,17 +284,15 @@ fn every_method_trains() {
     for method in ["naive", "oracle", "am", "soft-label", "probegan+tilemix"] {
         let dir = tempfile::tempdir().unwrap();
         let name = method.trim_end_matches("+tilemix");
-        let set = format!("run.method=\"{name}\"");
-        let tiles = if method.ends_with("+tilemix") {
-            "loss.tilemix=2"
-        } else {
-            "loss.tilemix=0"
-        };
-        let mut t = trainer(
-            config(dir.path(), &[&set, tiles, "run.steps=4"]),
-            &ds,
-            clf.clone(),
-        );
+        let set = format!("method.name=\"{name}\"");
+        let mut sets = vec![set.as_str(), "run.steps=4"];
+        if method.ends_with("+tilemix") {
+            sets.push("method.tilemix=2");
+        }
+        if name == "am" {
+            sets.extend(["method.steps=3", "method.lr=0.05", "method.batch_size=16"]);
+        }
+        let mut t = trainer(config(dir.path(), &sets), &ds, clf.clone());
         t.run(&AtomicBool::new(false))
             .unwrap_or_else(|e| panic!("{method}: {e:#}"));
         let m = std::fs::read_to_string(t.run_dir.join("metrics.jsonl")).unwrap();
@@ -319,7 +317,7 @@ fn adaptive_balance_trains_probegan_and_naive() {
     let clf = classifier(&ds);
     for method in ["probegan", "naive"] {
         let dir = tempfile::tempdir().unwrap();
-        let set = format!("run.method=\"{method}\"");
+        let set = format!("method.name=\"{method}\"");
         let mut t = trainer(
             config(
                 dir.path(),
@@ -376,7 +374,7 @@ fn stabilisers_and_architecture_options_train_and_resume() {
     ];
     for method in ["probegan", "naive"] {
         let dir = tempfile::tempdir().unwrap();
-        let set = format!("run.method=\"{method}\"");
+        let set = format!("method.name=\"{method}\"");
         let mut sets = all_on.to_vec();
         sets.push(&set);
         let mut t = trainer(config(dir.path(), &sets), &ds, clf.clone());

@@ -192,7 +192,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Fraction of `n` samples of `class` the judge labels `class`.
 pub fn recognition_rate(
-    sampler: &crate::train::GeneratorSampler,
+    sampler: &crate::train::RunSampler,
     judge: &dyn Classifier,
     class: usize,
     n: usize,

@@ -57,14 +57,7 @@ pub fn run(args: Args) -> Result<()> {
     let reason = trainer.run(&stop)?;
     let t = &trainer.timings;
     if t.steps > 0 {
-        eprintln!(
-            "{} steps: {:.3} s/step (D {:.3}, G {:.3}, EMA {:.3})",
-            t.steps,
-            (t.d_s + t.g_s + t.ema_s) / t.steps as f64,
-            t.d_s / t.steps as f64,
-            t.g_s / t.steps as f64,
-            t.ema_s / t.steps as f64
-        );
+        eprintln!("{} steps: {}", t.steps, t.per_step_summary());
     }
     match reason {
         StopReason::Finished => eprintln!("done: {}", trainer.run_dir.display()),

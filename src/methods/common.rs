@@ -1,10 +1,11 @@
 //! Pieces the methods share: drawing fakes, the conditional hinge terms, the unconditional
 //! WGAN-GP terms, and the classifier loss.
 
-use super::{LossTerms, StepContext};
+use super::cgan::GanContext;
+use super::config::CeBalance;
+use super::LossTerms;
 use crate::losses;
 use crate::nets::Mode;
-use crate::train::config::CeBalance;
 use anyhow::Result;
 use candle_core::{Tensor, Var};
 
@@ -17,7 +18,7 @@ pub struct Fake {
 }
 
 /// n fakes with labels uniform over `classes`. `mode` decides whether G is differentiated.
-pub fn draw_fakes(ctx: &mut StepContext, classes: &[usize], n: usize, mode: Mode) -> Result<Fake> {
+pub fn draw_fakes(ctx: &mut GanContext, classes: &[usize], n: usize, mode: Mode) -> Result<Fake> {
     let (labels, labels_host) = ctx.labels_from(classes, n)?;
     let z = ctx.noise(n)?;
     let images = ctx.nets.g.forward(&z, &labels, mode)?;
@@ -72,7 +73,7 @@ impl Terms {
 
 /// D's hinge loss on the projection head: reals, and fakes where `fake_mask` is 1.
 pub fn d_hinge_conditional(
-    ctx: &StepContext,
+    ctx: &GanContext,
     terms: &mut Terms,
     h_real: &Tensor,
     y_real: &Tensor,
@@ -91,7 +92,7 @@ pub fn d_hinge_conditional(
 /// The D step of a conditional GAN on the seen classes only (NAIVE, and AM's first phase):
 /// D_c's hinge loss on real images and on fakes of seen labels. D_c never sees unseen-class
 /// fakes, so only seen labels are drawn (no compute wasted).
-pub fn d_loss_seen_cgan(ctx: &mut StepContext) -> Result<LossTerms> {
+pub fn d_loss_seen_cgan(ctx: &mut GanContext) -> Result<LossTerms> {
     let n = ctx.config.train.batch_size;
     let real = ctx.data.sample(ctx.rng, n)?;
     let seen = ctx.seen_classes();
@@ -118,14 +119,15 @@ pub fn d_loss_seen_cgan(ctx: &mut StepContext) -> Result<LossTerms> {
 /// interpolates of `x_real` and `x_fake` (D_u's inputs, possibly TileMixed).
 #[allow(clippy::too_many_arguments)]
 pub fn d_wgan_gp_unconditional(
-    ctx: &mut StepContext,
+    ctx: &mut GanContext,
+    options: &super::probegan::ProbeGanConfig,
     terms: &mut Terms,
     h_real: &Tensor,
     h_fake: &Tensor,
     x_real: &Tensor,
     x_fake: &Tensor,
 ) -> Result<()> {
-    let loss = &ctx.config.loss;
+    let loss = options;
     let d = &ctx.nets.d;
     let real = d.head_unconditional(h_real, Mode::TRAIN)?;
     let fake = d.head_unconditional(h_fake, Mode::TRAIN)?;
@@ -154,7 +156,7 @@ pub fn d_wgan_gp_unconditional(
 /// Classifier cross-entropy of fakes against their labels, and the mean probability the
 /// classifier gives the labels (logged as `cls_p`).
 pub fn classifier_ce(
-    ctx: &StepContext,
+    ctx: &GanContext,
     terms: &mut Terms,
     images: &Tensor,
     labels: &Tensor,
@@ -178,13 +180,13 @@ pub fn classifier_ce(
 /// classifier's cross-entropy over all classes, weighted as `loss.ce_balance` says: `fixed`
 /// builds one graph, `adversarial + ce_weight * CE`; `adaptive` goes through
 /// [`balanced_total`].
-pub fn generator_loss<F>(ctx: &mut StepContext, fake: &Fake, adversarial: F) -> Result<LossTerms>
+pub fn generator_loss<F>(ctx: &mut GanContext, fake: &Fake, adversarial: F) -> Result<LossTerms>
 where
-    F: FnOnce(&mut StepContext, &Tensor, &mut Terms) -> Result<()>,
+    F: FnOnce(&mut GanContext, &Tensor, &mut Terms) -> Result<()>,
 {
     let weight = ctx.config.loss.ce_weight;
     // The method's adversarial terms plus the shared stabilisers on the same images.
-    let adversarial = |ctx: &mut StepContext, images: &Tensor, terms: &mut Terms| -> Result<()> {
+    let adversarial = |ctx: &mut GanContext, images: &Tensor, terms: &mut Terms| -> Result<()> {
         adversarial(ctx, images, terms)?;
         super::stabilisers::g_terms(ctx, terms, fake, images)
     };

@@ -1,8 +1,8 @@
-//! Training methods, each a small `Method` on the one shared loop in `crate::train`.
-//!
-//! A method says which real classes it may see, builds the discriminator's and the
-//! generator's loss for one step from the shared nets and losses, and returns them with
-//! named scalars for the log. The loop owns optimisers, EMA, checkpoints and I/O.
+//! Training methods. A method builds and owns its networks, declares the parameter groups the
+//! loop optimises (each with its Adam settings and, optionally, an EMA copy), says which
+//! groups step at each step, builds each group's loss, and samples from what it learned.
+//! The loop in `crate::train` owns optimisers, EMA updates, checkpoints, logging, previews
+//! and the NaN guard, and never asks which method it runs.
 //!
 //! | method | D | G loss | real data |
 //! |---|---|---|---|
@@ -11,18 +11,22 @@
 //! | `oracle` | as ProbeGAN, nothing masked | as ProbeGAN | all classes |
 //! | `am` | cGAN on seen, then a new class embedding maximises the classifier | | seen |
 //! | `soft-label` | projection D on classifier soft labels (C2G / PreImageGAN) | hinge | seen |
+//!
+//! The five are class-conditional GANs sharing one pair of networks (`cgan::CganNets`); a
+//! method with other networks implements [`Method`] directly (`tests/custom_method.rs`
+//! trains an image-to-image method through the same loop).
 
 use crate::classifier::Classifier;
 use crate::data::TrainData;
-use crate::nets::{Discriminator, Generator, ParamStore};
-use crate::train::Config;
+use crate::nets::{EmaPairs, ParamStore};
 use anyhow::{bail, Result};
-use candle_core::{Device, Tensor};
-use rand::Rng;
+use candle_core::{Device, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
 pub mod am;
+pub mod cgan;
 pub mod common;
+pub mod config;
 pub mod naive;
 pub mod oracle;
 pub mod probegan;
@@ -31,80 +35,18 @@ pub mod stabilisers;
 pub mod testing;
 pub mod tilemix;
 
-/// The networks of one run. `g_ema` is what sampling uses.
-pub struct Nets {
-    pub g: Generator,
-    pub g_store: ParamStore,
-    pub g_ema: Generator,
-    pub ema_store: ParamStore,
-    pub d: Discriminator,
-    pub d_store: ParamStore,
-}
+pub use config::{CeBalance, LossConfig, MethodConfig, Settings, TrainConfig};
 
-/// What a method sees during one loss computation.
+/// What a method sees during one loss computation: everything but its own networks.
 pub struct StepContext<'a> {
-    pub nets: &'a Nets,
     pub classifier: &'a dyn Classifier,
+    /// Real images of the classes the method may see (`Method::real_classes`).
     pub data: &'a TrainData,
+    /// The run's RNG (seeded and checkpointed, so runs are reproducible and resume exactly).
     pub rng: &'a mut ChaCha8Rng,
-    pub config: &'a Config,
+    pub config: &'a Settings,
     pub unseen: &'a [usize],
     pub step: usize,
-}
-
-impl StepContext<'_> {
-    pub fn num_classes(&self) -> usize {
-        self.nets.g.num_classes
-    }
-
-    pub fn device(&self) -> &Device {
-        self.nets.g_store.device()
-    }
-
-    pub fn seen_classes(&self) -> Vec<usize> {
-        (0..self.num_classes())
-            .filter(|c| !self.unseen.contains(c))
-            .collect()
-    }
-
-    pub fn all_classes(&self) -> Vec<usize> {
-        (0..self.num_classes()).collect()
-    }
-
-    /// Standard normal noise [n, z_dim] from the run's RNG (seeded, so runs are reproducible).
-    pub fn noise(&mut self, n: usize) -> Result<Tensor> {
-        let zd = self.nets.g.config.z_dim;
-        let v: Vec<f32> = (0..n * zd)
-            .map(|_| crate::nets::params::gaussian(self.rng) as f32)
-            .collect();
-        Ok(Tensor::from_vec(v, (n, zd), self.device())?)
-    }
-
-    /// Labels drawn uniformly from `classes`: (device tensor [n] u32, host copy).
-    pub fn labels_from(&mut self, classes: &[usize], n: usize) -> Result<(Tensor, Vec<u32>)> {
-        if classes.is_empty() {
-            bail!("no classes to draw labels from");
-        }
-        let host: Vec<u32> = (0..n)
-            .map(|_| classes[self.rng.random_range(0..classes.len())] as u32)
-            .collect();
-        Ok((Tensor::from_vec(host.clone(), n, self.device())?, host))
-    }
-
-    /// 1.0 where the label is a seen class, else 0.0 ([n] f32).
-    pub fn seen_mask(&self, labels: &[u32]) -> Result<Tensor> {
-        let m: Vec<f32> = labels
-            .iter()
-            .map(|&l| {
-                if self.unseen.contains(&(l as usize)) {
-                    0.0
-                } else {
-                    1.0
-                }
-            })
-            .collect();
-        Ok(Tensor::from_vec(m, labels.len(), self.device())?)
-    }
 }
 
 /// A loss to minimise plus named scalars for the metrics log.
@@ -113,16 +55,61 @@ pub struct LossTerms {
     pub logs: Vec<(String, f64)>,
 }
 
-/// What the generator-side update changes this step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GUpdate {
-    /// All of G's parameters, then the EMA follows.
-    Generator,
-    /// Only the EMA generator's class-embedding table (BigGAN-AM's second phase).
-    EmaClassEmbedding,
+/// Adam's settings for one parameter group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamSettings {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
 }
 
-pub trait Method: Send {
+/// Where a group's optimiser state lived in checkpoints written before groups had names.
+#[derive(Debug, Clone, Copy)]
+pub struct LegacyOptimizerKeys {
+    /// Prefix of its moments in `optimizers.safetensors`.
+    pub prefix: &'static str,
+    /// Its step count's field in `state.json`.
+    pub step_field: &'static str,
+}
+
+/// Parameters the loop optimises together with one Adam.
+pub struct ParamGroup {
+    /// Names the group in schedules and its optimiser state in checkpoints.
+    pub name: &'static str,
+    pub params: Vec<(String, Var)>,
+    pub adam: AdamSettings,
+    /// An EMA copy of the group's networks, updated by the loop after each step of the group
+    /// (decay from `[train]`).
+    pub ema: Option<EmaPairs>,
+    pub legacy: Option<LegacyOptimizerKeys>,
+}
+
+/// One entry of a step's schedule: step `group` `repeats` times, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phase {
+    pub group: &'static str,
+    pub repeats: usize,
+}
+
+/// What to sample: the conditions a sampler may take. A method answers the ones it supports
+/// and refuses the others with an error.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// One problem class (index into the run's classes).
+    Class(usize),
+    /// A mix of classes, (class, weight) with weights summing to 1.
+    Mix(Vec<(usize, f32)>),
+    /// An input image `[1, C, H, W]` in generator space (e.g. a substrate).
+    Image(Tensor),
+}
+
+/// Samples in generator space (`[N, C, H, W]`, values in [-1, 1]), the same for the same seed.
+pub trait Sampler {
+    fn sample(&self, condition: &Condition, n: usize, seed: u64) -> Result<Tensor>;
+}
+
+pub trait Method: Sampler + Send {
+    /// The name in configs, `run.json` and reports.
     fn name(&self) -> &'static str;
 
     /// Classes whose real images the method may use (default: the seen ones).
@@ -135,41 +122,53 @@ pub trait Method: Send {
         Ok(())
     }
 
-    fn d_steps(&self, step: usize, config: &Config) -> usize {
-        let _ = step;
-        config.train.d_steps
-    }
+    /// The groups the loop optimises, each once; names are unique.
+    fn param_groups(&self) -> Result<Vec<ParamGroup>>;
 
-    fn g_update(&self, step: usize, config: &Config) -> GUpdate {
-        let _ = (step, config);
-        GUpdate::Generator
-    }
+    /// Every store the method owns, by name: checkpoints save and load `NAME.safetensors`.
+    fn stores(&self) -> Vec<(&'static str, &ParamStore)>;
 
-    fn d_loss(&self, ctx: &mut StepContext) -> Result<LossTerms>;
-    fn g_loss(&self, ctx: &mut StepContext) -> Result<LossTerms>;
-}
+    /// The groups that step at `step`, in order.
+    fn schedule(&self, step: usize) -> Vec<Phase>;
 
-pub const METHODS: [&str; 5] = ["probegan", "naive", "oracle", "am", "soft-label"];
+    /// The loss whose gradient steps `group`.
+    fn loss(&mut self, group: &'static str, ctx: &mut StepContext) -> Result<LossTerms>;
 
-pub fn check_method_name(name: &str) -> Result<()> {
-    if METHODS.contains(&name) {
+    /// Called before the loop samples from or saves the method's networks after `step`
+    /// steps: the time to refresh derived state such as batch-norm statistics.
+    fn before_snapshot(&self, _step: usize) -> Result<()> {
         Ok(())
-    } else {
-        bail!(
-            "unknown method `{name}`; expected one of {}",
-            METHODS.join(", ")
-        )
     }
 }
 
-pub fn build(name: &str, config: &Config) -> Result<Box<dyn Method>> {
-    check_method_name(name)?;
-    Ok(match name {
-        "probegan" => Box::new(probegan::ProbeGan::new(config)),
-        "naive" => Box::new(naive::Naive),
-        "oracle" => Box::new(oracle::Oracle::new(config)),
-        "am" => Box::new(am::Am),
-        "soft-label" => Box::new(soft_label::SoftLabel::default()),
-        _ => unreachable!(),
+/// Build the method a config names, with fresh networks for `num_classes` classes.
+pub fn build(
+    config: &MethodConfig,
+    settings: &Settings,
+    num_classes: usize,
+    unseen: &[usize],
+    device: &Device,
+) -> Result<Box<dyn Method>> {
+    if num_classes == 0 {
+        bail!("a method needs at least one class");
+    }
+    let nets = |stats_classes: Vec<usize>| {
+        cgan::CganNets::new(settings, num_classes, stats_classes, device)
+    };
+    let all: Vec<usize> = (0..num_classes).collect();
+    let seen: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|c| !unseen.contains(c))
+        .collect();
+    Ok(match config {
+        MethodConfig::Probegan(c) => {
+            Box::new(probegan::ProbeGan::new(nets(all)?, c.clone(), false))
+        }
+        MethodConfig::Oracle(c) => Box::new(oracle::oracle(nets(all)?, c.clone())),
+        MethodConfig::Naive {} => Box::new(naive::Naive::new(nets(all)?)),
+        // AM's second phase optimises the new embedding against statistics of the seen classes.
+        MethodConfig::Am(c) => Box::new(am::Am::new(nets(seen)?, c.clone(), settings)),
+        MethodConfig::SoftLabel {} => Box::new(soft_label::SoftLabel::new(nets(all)?)),
     })
 }

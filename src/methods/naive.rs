@@ -2,24 +2,37 @@
 //! without ProbeGAN's unconditional discriminator. Unseen-class fakes are constrained by the
 //! classifier only, so they drift off the data manifold (adversarial-looking patterns).
 
+use super::cgan::{CganMethod, CganNets, GanContext};
 use super::common::{d_loss_seen_cgan, draw_fakes, generator_loss};
-use super::{LossTerms, Method, StepContext};
+use super::LossTerms;
 use crate::losses;
 use crate::nets::Mode;
 use anyhow::Result;
 
-pub struct Naive;
+pub struct Naive {
+    nets: CganNets,
+}
 
-impl Method for Naive {
+impl Naive {
+    pub fn new(nets: CganNets) -> Self {
+        Naive { nets }
+    }
+}
+
+impl CganMethod for Naive {
     fn name(&self) -> &'static str {
         "naive"
     }
 
-    fn d_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
+    fn nets(&self) -> &CganNets {
+        &self.nets
+    }
+
+    fn d_loss(&self, ctx: &mut GanContext) -> Result<LossTerms> {
         d_loss_seen_cgan(ctx)
     }
 
-    fn g_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
+    fn g_loss(&self, ctx: &mut GanContext) -> Result<LossTerms> {
         let n = ctx.config.train.batch_size;
         let all = ctx.all_classes();
         let fake = draw_fakes(ctx, &all, n, Mode::TRAIN)?;

@@ -7,32 +7,74 @@
 //! on the data manifold without pulling them towards any seen class. G minimises both
 //! adversarial terms plus the classifier's cross-entropy over all classes.
 
+use super::cgan::{CganMethod, CganNets, GanContext};
 use super::common::{
     d_hinge_conditional, d_wgan_gp_unconditional, draw_fakes, generator_loss, Terms,
 };
 use super::tilemix::tilemix;
-use super::{LossTerms, Method, StepContext};
+use super::LossTerms;
 use crate::losses;
 use crate::nets::Mode;
-use crate::train::Config;
 use anyhow::Result;
 use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
 
-pub struct ProbeGan {
-    /// All classes are seen (the ORACLE upper bound): nothing is masked.
-    pub oracle: bool,
+/// `[method]` options of ProbeGAN and ORACLE: D_u's critic and its weight in G's loss.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeGanConfig {
+    /// WGAN-GP weight on D_u.
+    #[serde(default = "d_gp_weight")]
+    pub gp_weight: f64,
+    /// Drift weight: drift * E[D_u²] on real and fake outputs.
+    #[serde(default = "d_drift")]
+    pub drift: f64,
+    /// Weight of D_u's adversarial term in G's loss.
+    #[serde(default = "d_one")]
+    pub d_u_weight: f64,
+    /// TileMix on D_u's input: tiles per side (0 or 1 = off).
+    #[serde(default)]
     pub tilemix: usize,
 }
 
+fn d_gp_weight() -> f64 {
+    10.0
+}
+fn d_drift() -> f64 {
+    1e-4
+}
+fn d_one() -> f64 {
+    1.0
+}
+
+impl Default for ProbeGanConfig {
+    fn default() -> Self {
+        ProbeGanConfig {
+            gp_weight: d_gp_weight(),
+            drift: d_drift(),
+            d_u_weight: d_one(),
+            tilemix: 0,
+        }
+    }
+}
+
+pub struct ProbeGan {
+    nets: CganNets,
+    options: ProbeGanConfig,
+    /// All classes are seen (the ORACLE upper bound): nothing is masked.
+    oracle: bool,
+}
+
 impl ProbeGan {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(nets: CganNets, options: ProbeGanConfig, oracle: bool) -> Self {
         ProbeGan {
-            oracle: false,
-            tilemix: config.loss.tilemix,
+            nets,
+            options,
+            oracle,
         }
     }
 
-    fn mask(&self, ctx: &StepContext, labels: &[u32]) -> Result<Option<Tensor>> {
+    fn mask(&self, ctx: &GanContext, labels: &[u32]) -> Result<Option<Tensor>> {
         if self.oracle {
             Ok(None)
         } else {
@@ -41,7 +83,7 @@ impl ProbeGan {
     }
 }
 
-impl Method for ProbeGan {
+impl CganMethod for ProbeGan {
     fn name(&self) -> &'static str {
         if self.oracle {
             "oracle"
@@ -50,13 +92,17 @@ impl Method for ProbeGan {
         }
     }
 
+    fn nets(&self) -> &CganNets {
+        &self.nets
+    }
+
     fn real_classes(&self, num_classes: usize, unseen: &[usize]) -> Vec<usize> {
         (0..num_classes)
             .filter(|c| self.oracle || !unseen.contains(c))
             .collect()
     }
 
-    fn d_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
+    fn d_loss(&self, ctx: &mut GanContext) -> Result<LossTerms> {
         let n = ctx.config.train.batch_size;
         let real = ctx.data.sample(ctx.rng, n)?;
         let all = ctx.all_classes();
@@ -77,20 +123,20 @@ impl Method for ProbeGan {
             &fake.labels,
             mask.as_ref(),
         )?;
-        let (xr, xf, shared) = if self.tilemix > 1 {
-            let xr = tilemix(&real.images, self.tilemix, ctx.rng)?;
-            (xr, tilemix(&x_fake, self.tilemix, ctx.rng)?, None)
+        let (xr, xf, shared) = if self.options.tilemix > 1 {
+            let xr = tilemix(&real.images, self.options.tilemix, ctx.rng)?;
+            (xr, tilemix(&x_fake, self.options.tilemix, ctx.rng)?, None)
         } else {
             (real.images.clone(), x_fake.clone(), Some(&h))
         };
         let hu = d.features_u(&Tensor::cat(&[&xr, &xf], 0)?, shared, Mode::TRAIN)?;
         let (hr, hf) = (hu.narrow(0, 0, n)?, hu.narrow(0, n, n)?);
-        d_wgan_gp_unconditional(ctx, &mut terms, &hr, &hf, &xr, &xf)?;
+        d_wgan_gp_unconditional(ctx, &self.options, &mut terms, &hr, &hf, &xr, &xf)?;
         super::stabilisers::d_terms(ctx, &mut terms, &real.images, &x_fake)?;
         terms.finish()
     }
 
-    fn g_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
+    fn g_loss(&self, ctx: &mut GanContext) -> Result<LossTerms> {
         let n = ctx.config.train.batch_size;
         let all = ctx.all_classes();
         let fake = draw_fakes(ctx, &all, n, Mode::TRAIN)?;
@@ -100,9 +146,9 @@ impl Method for ProbeGan {
             let h = d.features(images, Mode::TRAIN_FROZEN)?;
             let dc = d.head_conditional(&h, &fake.labels, Mode::TRAIN_FROZEN)?;
             terms.add("g_c_hinge", losses::hinge_g(&dc, mask.as_ref())?, 1.0)?;
-            let loss = &ctx.config.loss;
-            let du_in = if self.tilemix > 1 {
-                let x = tilemix(images, self.tilemix, ctx.rng)?;
+            let loss = &self.options;
+            let du_in = if self.options.tilemix > 1 {
+                let x = tilemix(images, self.options.tilemix, ctx.rng)?;
                 d.features_u(&x, None, Mode::TRAIN_FROZEN)?
             } else {
                 d.features_u(images, Some(&h), Mode::TRAIN_FROZEN)?

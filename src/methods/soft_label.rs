@@ -4,21 +4,26 @@
 //! An unseen class is then sampled with its one-hot label, hoping that the classifier's small
 //! probabilities for it on other images carried enough information. No classifier gradient.
 
+use super::cgan::{CganMethod, CganNets, GanContext};
 use super::common::Terms;
-use super::{LossTerms, Method, StepContext};
+use super::{LossTerms, StepContext};
 use crate::losses;
 use crate::nets::Mode;
 use anyhow::{Context, Result};
 use candle_core::Tensor;
 use rand::Rng;
 
-#[derive(Default)]
 pub struct SoftLabel {
+    nets: CganNets,
     /// [N_data, K] classifier probabilities of every training image.
     soft: Option<Tensor>,
 }
 
 impl SoftLabel {
+    pub fn new(nets: CganNets) -> Self {
+        SoftLabel { nets, soft: None }
+    }
+
     fn soft(&self) -> Result<&Tensor> {
         self.soft
             .as_ref()
@@ -26,9 +31,13 @@ impl SoftLabel {
     }
 }
 
-impl Method for SoftLabel {
+impl CganMethod for SoftLabel {
     fn name(&self) -> &'static str {
         "soft-label"
+    }
+
+    fn nets(&self) -> &CganNets {
+        &self.nets
     }
 
     fn prepare(&mut self, ctx: &mut StepContext) -> Result<()> {
@@ -47,7 +56,7 @@ impl Method for SoftLabel {
         Ok(())
     }
 
-    fn d_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
+    fn d_loss(&self, ctx: &mut GanContext) -> Result<LossTerms> {
         let n = ctx.config.train.batch_size;
         let real = ctx.data.sample(ctx.rng, n)?;
         let soft = self.soft()?;
@@ -91,7 +100,7 @@ impl Method for SoftLabel {
         terms.finish()
     }
 
-    fn g_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
+    fn g_loss(&self, ctx: &mut GanContext) -> Result<LossTerms> {
         let n = ctx.config.train.batch_size;
         let soft = self.soft()?;
         let rows: Vec<u32> = (0..n)

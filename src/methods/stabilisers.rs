@@ -9,11 +9,11 @@
 //! | `dag` | DAG | one hinge head per turned copy (90°, 180°, 270°) | fool every head |
 //! | `infomax` | InfoMax-GAN | InfoNCE between D's global and local features, real and fake | the same on its fakes |
 
+use super::cgan::GanContext;
 use super::common::{Fake, Terms};
-use super::StepContext;
+use super::config::LossConfig;
 use crate::losses::{self, rotation};
 use crate::nets::{Discriminator, Mode, Scope};
-use crate::train::config::LossConfig;
 use anyhow::Result;
 use candle_core::Tensor;
 
@@ -39,7 +39,7 @@ pub fn add_discriminator_heads(d: &mut Discriminator, s: &Scope, loss: &LossConf
 }
 
 /// InfoMax-GAN's InfoNCE on D's features of `x`.
-fn infomax(ctx: &StepContext, x: &Tensor, mode: Mode) -> Result<Tensor> {
+fn infomax(ctx: &GanContext, x: &Tensor, mode: Mode) -> Result<Tensor> {
     let d = &ctx.nets.d;
     let (global, local) = d.features_with_local(x, mode)?;
     let (n, c, h, w) = local.dims4()?;
@@ -65,7 +65,7 @@ fn dag_turns(n: usize, device: &candle_core::Device) -> Result<(Vec<u32>, Tensor
 
 /// D's extra head `head` on the features of `x`, each sample turned by `turns` quarter turns.
 fn head_on_turned(
-    ctx: &StepContext,
+    ctx: &GanContext,
     head: &str,
     x: &Tensor,
     turns: &[u32],
@@ -76,20 +76,20 @@ fn head_on_turned(
 }
 
 /// DAG scores: each sample turned, judged by the head of its turn ([N]).
-fn dag_scores(ctx: &StepContext, x: &Tensor, mode: Mode) -> Result<Tensor> {
+fn dag_scores(ctx: &GanContext, x: &Tensor, mode: Mode) -> Result<Tensor> {
     let (turns, heads) = dag_turns(x.dim(0)?, x.device())?;
     let out = head_on_turned(ctx, "dag", x, &turns, mode)?;
     Ok(out.gather(&heads, 1)?.squeeze(1)?)
 }
 
 /// Rotation-head logits of `x` turned by balanced quarter turns, and those turns ([N] u32).
-fn rotation_logits(ctx: &StepContext, x: &Tensor, mode: Mode) -> Result<(Tensor, Tensor)> {
+fn rotation_logits(ctx: &GanContext, x: &Tensor, mode: Mode) -> Result<(Tensor, Tensor)> {
     let (turns, labels) = rotation::balanced_turns(x.dim(0)?, x.device())?;
     Ok((head_on_turned(ctx, "rotation", x, &turns, mode)?, labels))
 }
 
 /// The discriminator-side terms for one D step on `real` and (detached) `fake` images.
-pub fn d_terms(ctx: &StepContext, terms: &mut Terms, real: &Tensor, fake: &Tensor) -> Result<()> {
+pub fn d_terms(ctx: &GanContext, terms: &mut Terms, real: &Tensor, fake: &Tensor) -> Result<()> {
     let loss = &ctx.config.loss;
     if loss.rotation_d > 0.0 {
         let (logits, turns) = rotation_logits(ctx, real, Mode::TRAIN)?;
@@ -125,7 +125,7 @@ pub fn d_terms(ctx: &StepContext, terms: &mut Terms, real: &Tensor, fake: &Tenso
 
 /// The generator-side terms for `images`, the generated images of `fake` as the method's
 /// adversarial terms see them.
-pub fn g_terms(ctx: &StepContext, terms: &mut Terms, fake: &Fake, images: &Tensor) -> Result<()> {
+pub fn g_terms(ctx: &GanContext, terms: &mut Terms, fake: &Fake, images: &Tensor) -> Result<()> {
     let loss = &ctx.config.loss;
     if loss.neighbour_embedding > 0.0 {
         let l = losses::neighbour_embedding(&fake.z, images, Some(&fake.labels_host))?;

@@ -27,7 +27,7 @@ pub mod params;
 pub mod spectral;
 
 pub use discriminator::Discriminator;
-pub use ema::ema_update;
+pub use ema::{ema_update, EmaPairs};
 pub use generator::{Generator, NetConfig};
 pub use mode::Mode;
 pub use params::{Init, ParamStore, Scope};

@@ -227,3 +227,15 @@ impl<'a> Scope<'a> {
         &self.store.device
     }
 }
+
+/// Standard normal noise `[rows, cols]` (f32) from `rng`, in row-major order: the one place
+/// latent codes are drawn.
+pub fn gaussian_noise<R: Rng + ?Sized>(
+    rng: &mut R,
+    rows: usize,
+    cols: usize,
+    device: &Device,
+) -> Result<Tensor> {
+    let v: Vec<f32> = (0..rows * cols).map(|_| gaussian(rng) as f32).collect();
+    Ok(Tensor::from_vec(v, (rows, cols), device)?)
+}

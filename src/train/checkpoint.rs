@@ -1,7 +1,10 @@
 //! Checkpoints and the run description: atomic writes, keep-last-K, finding the latest.
 
+use crate::methods::LegacyOptimizerKeys;
 use anyhow::{bail, Context, Result};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -16,8 +19,6 @@ pub struct RunInfo {
     /// Unseen class names (what `report` reads) and their indices.
     pub unseen: Vec<String>,
     pub unseen_indices: Vec<usize>,
-    /// Classes the BN statistics of sampled generators are computed from.
-    pub stats_classes: Vec<usize>,
     pub classifier: ClassifierInfo,
     pub net: crate::nets::NetConfig,
     /// The resolved config, as JSON.
@@ -50,12 +51,43 @@ impl RunInfo {
 /// `state.json` of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainState {
-    /// Completed generator steps.
+    /// Completed steps of the method's schedule.
     pub step: usize,
     pub rng: RngState,
-    pub opt_g_step: u64,
-    pub opt_d_step: u64,
-    pub opt_am_step: u64,
+    /// Adam's step count per parameter group.
+    #[serde(default)]
+    pub optimizer_steps: BTreeMap<String, u64>,
+    /// Fields of checkpoints written before groups had names (their step counts).
+    #[serde(flatten)]
+    pub legacy: BTreeMap<String, serde_json::Value>,
+}
+
+impl TrainState {
+    /// The key prefix of `group`'s moments in `optimizers` and its step count: under the
+    /// group's name, or where checkpoints written before named groups kept them.
+    pub fn optimizer_state_of(
+        &self,
+        group: &str,
+        legacy: Option<LegacyOptimizerKeys>,
+        optimizers: &HashMap<String, Tensor>,
+        origin: &str,
+    ) -> Result<(String, u64)> {
+        if let Some(&step) = self.optimizer_steps.get(group) {
+            return Ok((group.to_string(), step));
+        }
+        let has_prefix = |p: &str| optimizers.keys().any(|k| k.starts_with(&format!("{p}.")));
+        if let Some(keys) = legacy {
+            if let Some(step) = self.legacy.get(keys.step_field).and_then(|v| v.as_u64()) {
+                if has_prefix(keys.prefix) || !has_prefix(group) {
+                    return Ok((keys.prefix.to_string(), step));
+                }
+            }
+        }
+        bail!(
+            "{origin}: no optimiser state for parameter group `{group}` (the checkpoint was written \
+             by a different method); resume with the run's own config, or start a new run"
+        )
+    }
 }
 
 pub const CHECKPOINTS: &str = "checkpoints";

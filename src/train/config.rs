@@ -3,6 +3,9 @@
 //! The config is data: one struct per TOML table, unknown keys are errors (a typo must not
 //! silently train the wrong thing), and the resolved config is written into the run dir.
 
+use crate::methods::config::{
+    legacy_moves, migrate_legacy, CeBalance, LossConfig, MethodConfig, Settings, TrainConfig,
+};
 use crate::nets::NetConfig;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -18,15 +21,13 @@ pub struct Config {
     pub train: TrainConfig,
     #[serde(default)]
     pub loss: LossConfig,
-    #[serde(default)]
-    pub am: AmConfig,
+    /// Which method trains, and its own options.
+    pub method: MethodConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// `probegan`, `naive`, `oracle`, `am` or `soft-label`.
-    pub method: String,
     /// Run directory (relative paths are relative to the working directory).
     pub out_dir: PathBuf,
     pub seed: u64,
@@ -71,122 +72,6 @@ pub struct ClassifierConfig {
     pub model: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    pub batch_size: usize,
-    /// Discriminator updates per generator update.
-    pub d_steps: usize,
-    pub lr_g: f64,
-    pub lr_d: f64,
-    #[serde(default)]
-    pub beta1: f64,
-    #[serde(default = "d_beta2")]
-    pub beta2: f64,
-    pub ema_decay: f64,
-    /// Steps before the EMA starts averaging (until then it copies G).
-    #[serde(default)]
-    pub ema_start: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct LossConfig {
-    /// Weight of the classifier cross-entropy in G's loss (lambda_g).
-    pub ce_weight: f64,
-    /// WGAN-GP weight on D_u.
-    pub gp_weight: f64,
-    /// Drift weight: drift * E[D_u²] on real and fake outputs.
-    pub drift: f64,
-    /// Weight of D_u's adversarial term in G's loss.
-    pub d_u_weight: f64,
-    /// TileMix on D_u's input: tiles per side (0 or 1 = off).
-    pub tilemix: usize,
-    /// How `ce_weight` is read: `fixed` (a plain weight) or `adaptive` (the norm of the
-    /// classifier term's gradient at the generated image, as a multiple of the adversarial
-    /// terms' gradient norm, re-measured every step).
-    #[serde(default)]
-    pub ce_balance: CeBalance,
-    /// With `adaptive`: the largest multiplier λ the classifier term may get. Once the
-    /// classifier is satisfied its gradient shrinks and λ grows to keep the ratio (4 → 56–115
-    /// over 400 steps with the robust model), pulling every sample to the classifier's
-    /// prototype; a cap lets the term fade instead. Unset: no cap beyond a 1e4 safety limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ce_lambda_max: Option<f64>,
-    /// Weight of GN-GAN's neighbour embedding in G's loss (`losses::neighbour_embedding`:
-    /// samples of one class keep their codes' neighbourhoods), 0 = off.
-    #[serde(default)]
-    pub neighbour_embedding: f64,
-    /// Rotation self-supervision (`losses::rotation`): weight of D's rotation loss on real
-    /// (and, with `rotation_minimax`, fake) images, 0 = off.
-    #[serde(default)]
-    pub rotation_d: f64,
-    /// Weight of G's rotation term: its turned fakes should be read as their turn.
-    #[serde(default)]
-    pub rotation_g: f64,
-    /// MS-GAN's multi-class minimax version: D also learns a fifth class, "fake".
-    #[serde(default)]
-    pub rotation_minimax: bool,
-    /// DAG: weight of the turned-copy heads' hinge terms in D's and G's losses, 0 = off.
-    #[serde(default)]
-    pub dag: f64,
-    /// InfoMax-GAN: weight of the InfoNCE term between D's global and local features, in
-    /// D's loss (real and fake) and G's (fake), 0 = off.
-    #[serde(default)]
-    pub infomax: f64,
-}
-
-/// `loss.ce_balance`. `adaptive` exists because the scale of the classifier's input gradient
-/// depends on the classifier, not on the method: an adversarially robust model's is much
-/// smaller than a regular one's, so a fixed weight that lets a regular classifier lead the
-/// unseen class lets a robust one be drowned by the discriminators (docs/results.md).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum CeBalance {
-    #[default]
-    Fixed,
-    Adaptive,
-}
-
-impl Default for LossConfig {
-    fn default() -> Self {
-        LossConfig {
-            ce_weight: 1.0,
-            gp_weight: 10.0,
-            drift: 1e-4,
-            d_u_weight: 1.0,
-            tilemix: 0,
-            ce_balance: CeBalance::Fixed,
-            ce_lambda_max: None,
-            neighbour_embedding: 0.0,
-            rotation_d: 0.0,
-            rotation_g: 0.0,
-            rotation_minimax: false,
-            dag: 0.0,
-            infomax: 0.0,
-        }
-    }
-}
-
-/// BigGAN-AM: the last `steps` of the run optimise a new class embedding instead of the GAN.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AmConfig {
-    pub steps: usize,
-    pub lr: f64,
-    pub batch_size: usize,
-}
-
-impl Default for AmConfig {
-    fn default() -> Self {
-        AmConfig {
-            steps: 200,
-            lr: 0.01,
-            batch_size: 32,
-        }
-    }
-}
-
 fn d_log_every() -> usize {
     10
 }
@@ -205,9 +90,6 @@ fn d_grid_cols() -> usize {
 fn d_collapse_fraction() -> f64 {
     0.5
 }
-fn d_beta2() -> f64 {
-    0.999
-}
 
 impl Config {
     pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
@@ -221,9 +103,39 @@ impl Config {
         for o in overrides {
             apply_override(&mut value, o)?;
         }
+        let moved = legacy_moves(&serde_json::to_value(&value)?);
+        if !moved.is_empty() {
+            bail!(
+                "this config uses keys that have moved to the `[method]` table: {}",
+                moved
+                    .iter()
+                    .map(|(old, new)| format!("`{old}` is now `{new}`"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
         let config: Config = value.try_into().context("invalid config")?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The resolved config stored in a run's `run.json`. Runs written before the `[method]`
+    /// table existed are read by moving their keys to where they live now.
+    pub fn from_run_json(value: &serde_json::Value) -> Result<Config> {
+        let mut value = value.clone();
+        migrate_legacy(&mut value);
+        Ok(serde_json::from_value(value)?)
+    }
+
+    /// What a method is built from.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            train: self.train.clone(),
+            loss: self.loss.clone(),
+            model: self.model.clone(),
+            steps: self.run.steps,
+            seed: self.run.seed,
+        }
     }
 
     pub fn to_toml(&self) -> Result<String> {
@@ -268,7 +180,6 @@ impl Config {
                 );
             }
         }
-        crate::methods::check_method_name(&self.run.method)?;
         Ok(())
     }
 }
@@ -301,6 +212,12 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
     let table = node
         .as_table_mut()
         .with_context(|| format!("--set {path}: parent is not a table"))?;
-    table.insert(keys[keys.len() - 1].to_string(), value);
+    let last = keys[keys.len() - 1];
+    // A new method name starts from that method's defaults: the previous method's options
+    // would be unknown keys to it.
+    if keys == ["method", "name"] && table.get(last) != Some(&value) {
+        table.clear();
+    }
+    table.insert(last.to_string(), value);
     Ok(())
 }

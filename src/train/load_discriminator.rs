@@ -3,6 +3,7 @@
 //! `metrics` uses it as a label-free checkpoint-selection signal.
 
 use super::checkpoint::{latest_checkpoint, run_dir_of, RunInfo};
+use crate::methods::MethodConfig;
 use crate::nets::{Discriminator, Mode, ParamStore};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -17,17 +18,11 @@ pub struct CheckpointDiscriminator {
     info: RunInfo,
 }
 
-/// Whether the run's method trained D_u at all. Every run saves the two-headed D, but only
-/// ProbeGAN and its ORACLE variant train the unconditional head (with a positive
-/// `loss.d_u_weight`); elsewhere it keeps its random initialisation and means nothing.
+/// Whether the run's method trained D_u at all. Every class-conditional run saves the
+/// two-headed D, but only methods whose `[method]` says so train the unconditional head;
+/// elsewhere it keeps its random initialisation and means nothing.
 pub fn run_trains_du(info: &RunInfo) -> bool {
-    let weight = info
-        .config
-        .get("loss")
-        .and_then(|l| l.get("d_u_weight"))
-        .and_then(|w| w.as_f64())
-        .unwrap_or(1.0);
-    matches!(info.method.as_str(), "probegan" | "oracle") && weight > 0.0
+    MethodConfig::of_run(&info.config).is_ok_and(|m| m.trains_unconditional_critic())
 }
 
 /// `checkpoint`: a checkpoint folder, or a run folder (its newest checkpoint is used).
@@ -94,14 +89,13 @@ mod tests {
     use crate::nets::NetConfig;
     use crate::train::checkpoint::ClassifierInfo;
 
-    fn info(method: &str, d_u_weight: f64) -> RunInfo {
+    fn info(method: MethodConfig) -> RunInfo {
         RunInfo {
-            method: method.into(),
+            method: method.name().into(),
             seed: 0,
             class_names: vec!["a".into(), "b".into()],
             unseen: vec!["b".into()],
             unseen_indices: vec![1],
-            stats_classes: vec![0],
             classifier: ClassifierInfo {
                 adapter: "x.toml".into(),
                 model: None,
@@ -117,7 +111,7 @@ mod tests {
                 separate_du_trunk: false,
                 sn_projection: false,
             },
-            config: serde_json::json!({ "loss": { "d_u_weight": d_u_weight } }),
+            config: serde_json::json!({ "method": method }),
         }
     }
 
@@ -125,7 +119,7 @@ mod tests {
     fn loads_the_saved_critic_and_reproduces_its_scores() {
         let dev = Device::Cpu;
         let dir = tempfile::tempdir().unwrap();
-        let run = info("probegan", 1.0);
+        let run = info(MethodConfig::default());
         run.save(dir.path()).unwrap();
         let ckpt = dir.path().join("checkpoints/step_000010");
         std::fs::create_dir_all(&ckpt).unwrap();
@@ -160,11 +154,10 @@ mod tests {
 
     #[test]
     fn only_methods_that_train_du_have_it() {
-        assert!(run_trains_du(&info("probegan", 1.0)));
-        assert!(run_trains_du(&info("oracle", 0.5)));
-        assert!(!run_trains_du(&info("probegan", 0.0)));
-        for m in ["naive", "am", "soft-label"] {
-            assert!(!run_trains_du(&info(m, 1.0)), "{m}");
-        }
+        assert!(run_trains_du(&info(MethodConfig::default())));
+        let mut no_du = crate::methods::probegan::ProbeGanConfig::default();
+        no_du.d_u_weight = 0.0;
+        assert!(!run_trains_du(&info(MethodConfig::Probegan(no_du))));
+        assert!(!run_trains_du(&info(MethodConfig::Naive {})));
     }
 }

@@ -36,5 +36,5 @@ pub mod trainer;
 
 pub use checkpoint::{latest_checkpoint, RunInfo};
 pub use config::Config;
-pub use sampler::{load_sampler, GeneratorSampler};
+pub use sampler::{load_sampler, RunSampler};
 pub use trainer::{StopReason, Trainer};

@@ -12,10 +12,10 @@ use super::rng_state::RngState;
 use crate::classifier::Classifier;
 use crate::data::Dataset;
 use crate::data::TrainData;
-use crate::methods::{self, GUpdate, LossTerms, Method, Nets, StepContext};
-use crate::nets::{ema_update, Discriminator, Generator, Mode, ParamStore};
+use crate::methods::{self, Condition, LossTerms, Method, Settings, StepContext};
+use crate::nets::EmaPairs;
 use anyhow::{bail, Context, Result};
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, HashMap};
@@ -33,33 +33,53 @@ pub enum StopReason {
     Interrupted,
 }
 
-/// Seconds spent per phase since the trainer started (for the benchmark and the log).
+/// Seconds spent per parameter group (its losses, backward passes and updates) and on EMA
+/// updates since the trainer started (for the benchmark and the log).
 #[derive(Debug, Clone, Default)]
 pub struct Timings {
-    pub d_s: f64,
-    pub g_s: f64,
+    pub group_s: BTreeMap<&'static str, f64>,
     pub ema_s: f64,
     pub steps: usize,
+}
+
+impl Timings {
+    pub fn total_s(&self) -> f64 {
+        self.group_s.values().sum::<f64>() + self.ema_s
+    }
+
+    /// `1.230 s/step (discriminator 0.899, generator 0.331, EMA 0.000)`.
+    pub fn per_step_summary(&self) -> String {
+        let n = self.steps.max(1) as f64;
+        let parts: Vec<String> = self
+            .group_s
+            .iter()
+            .map(|(g, s)| format!("{g} {:.3}", s / n))
+            .chain(std::iter::once(format!("EMA {:.3}", self.ema_s / n)))
+            .collect();
+        format!("{:.3} s/step ({})", self.total_s() / n, parts.join(", "))
+    }
+}
+
+/// One parameter group of the method, with the optimiser and EMA the loop keeps for it.
+struct Group {
+    name: &'static str,
+    adam: Adam,
+    ema: Option<EmaPairs>,
+    legacy: Option<methods::LegacyOptimizerKeys>,
 }
 
 pub struct Trainer {
     pub config: Config,
     pub run_dir: PathBuf,
-    nets: Nets,
     method: Box<dyn Method>,
+    groups: Vec<Group>,
+    settings: Settings,
     classifier: Arc<dyn Classifier>,
     data: TrainData,
     unseen: Vec<usize>,
     class_names: Vec<String>,
     rng: ChaCha8Rng,
-    opt_g: Adam,
-    opt_d: Adam,
-    opt_am: Adam,
     step: usize,
-    ema_stats_fixed: bool,
-    /// The step whose EMA weights the standing statistics were last computed for: previews,
-    /// the collapse guard and checkpoints of one step share one computation.
-    ema_stats_at: std::cell::Cell<Option<usize>>,
     classifier_info: ClassifierInfo,
     last_logs: BTreeMap<String, f64>,
     diversity_watch: DiversityWatch,
@@ -113,8 +133,10 @@ impl Trainer {
             );
         }
         let unseen = resolve_classes(&class_names, &config.data.unseen)?;
-        let method = methods::build(&config.run.method, &config)?;
-        let real_classes = method.real_classes(class_names.len(), &unseen);
+        let settings = config.settings();
+        let k = class_names.len();
+        let method = methods::build(&config.method, &settings, k, &unseen, device)?;
+        let real_classes = method.real_classes(k, &unseen);
         let dataset = if config.data.max_per_class > 0 {
             dataset.stratified_subset(config.data.max_per_class, config.run.seed)
         } else {
@@ -127,50 +149,36 @@ impl Trainer {
             config.model.channels,
             device,
         )?;
-        let k = class_names.len();
         let diversity_watch = DiversityWatch::new(&data, k, config.run.collapse_fraction)?;
-        let seed = config.run.seed;
-        let g_store = ParamStore::new(device, seed ^ 0x6e6e_0001);
-        let g = Generator::new(&g_store.root(), &config.model, k)?;
-        let ema_store = ParamStore::new(device, seed ^ 0x6e6e_0001);
-        let g_ema = Generator::new(&ema_store.root(), &config.model, k)?;
-        ema_store.copy_from(&g_store)?;
-        let d_store = ParamStore::new(device, seed ^ 0x6e6e_0002);
-        let mut d = Discriminator::new(&d_store.root(), &config.model, k)?;
-        methods::stabilisers::add_discriminator_heads(&mut d, &d_store.root(), &config.loss)?;
-        let t = &config.train;
-        let opt_g = Adam::new(g_store.trainable(), t.lr_g, t.beta1, t.beta2)?;
-        let opt_d = Adam::new(d_store.trainable(), t.lr_d, t.beta1, t.beta2)?;
-        let emb = vec![(
-            "embedding.weight".to_string(),
-            g_ema.embedding.table.clone(),
-        )];
-        let opt_am = Adam::new(emb, config.am.lr, 0.9, 0.999)?;
-        let nets = Nets {
-            g,
-            g_store,
-            g_ema,
-            ema_store,
-            d,
-            d_store,
-        };
+        let mut groups: Vec<Group> = vec![];
+        for g in method.param_groups()? {
+            if groups.iter().any(|h| h.name == g.name) {
+                bail!(
+                    "method `{}` declares parameter group `{}` twice",
+                    method.name(),
+                    g.name
+                );
+            }
+            groups.push(Group {
+                name: g.name,
+                adam: Adam::new(g.params, g.adam.lr, g.adam.beta1, g.adam.beta2)?,
+                ema: g.ema,
+                legacy: g.legacy,
+            });
+        }
         let run_dir = config.run.out_dir.clone();
         let mut trainer = Trainer {
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: ChaCha8Rng::seed_from_u64(config.run.seed),
             config,
             run_dir,
-            nets,
             method,
+            groups,
+            settings,
             classifier,
             data,
             unseen,
             class_names,
-            opt_g,
-            opt_d,
-            opt_am,
             step: 0,
-            ema_stats_fixed: false,
-            ema_stats_at: std::cell::Cell::new(None),
             classifier_info,
             last_logs: BTreeMap::new(),
             diversity_watch,
@@ -186,8 +194,9 @@ impl Trainer {
         self.step
     }
 
-    pub fn nets(&self) -> &Nets {
-        &self.nets
+    /// The method being trained (its networks, and its sampler).
+    pub fn method(&self) -> &dyn Method {
+        self.method.as_ref()
     }
 
     pub fn unseen(&self) -> &[usize] {
@@ -205,11 +214,10 @@ impl Trainer {
         call: impl FnOnce(&mut dyn Method, &mut StepContext) -> Result<R>,
     ) -> Result<R> {
         let mut ctx = StepContext {
-            nets: &self.nets,
             classifier: self.classifier.as_ref(),
             data: &self.data,
             rng: &mut self.rng,
-            config: &self.config,
+            config: &self.settings,
             unseen: &self.unseen,
             step: self.step,
         };
@@ -231,7 +239,7 @@ impl Trainer {
 
     fn run_info(&self) -> Result<RunInfo> {
         Ok(RunInfo {
-            method: self.config.run.method.clone(),
+            method: self.method.name().to_string(),
             seed: self.config.run.seed,
             class_names: self.class_names.clone(),
             unseen: self
@@ -240,68 +248,50 @@ impl Trainer {
                 .map(|&i| self.class_names[i].clone())
                 .collect(),
             unseen_indices: self.unseen.clone(),
-            stats_classes: self.stats_classes(),
             classifier: self.classifier_info.clone(),
             net: self.config.model.clone(),
             config: serde_json::to_value(&self.config)?,
         })
     }
 
-    /// BN statistics of the EMA generator come from these classes. AM keeps them to the seen
-    /// classes: its second phase optimises the new embedding against exactly those.
-    fn stats_classes(&self) -> Vec<usize> {
-        if self.config.run.method == "am" {
-            (0..self.class_names.len())
-                .filter(|c| !self.unseen.contains(c))
-                .collect()
-        } else {
-            (0..self.class_names.len()).collect()
-        }
-    }
-
-    /// One generator step (with its discriminator steps). Returns the step's logged scalars.
+    /// One step of the method's schedule (e.g. its discriminator steps, then its generator
+    /// step). Returns the step's logged scalars.
     pub fn train_step(&mut self) -> Result<BTreeMap<String, f64>> {
         let mut logs = BTreeMap::new();
-        let d_steps = self.method.d_steps(self.step, &self.config);
-        let update = self.method.g_update(self.step, &self.config);
-        let t0 = Instant::now();
-        for _ in 0..d_steps {
-            let terms = self.with_method(|method, ctx| method.d_loss(ctx))?;
-            self.guard("discriminator", &terms)?;
-            let grads = terms.total.backward()?;
-            self.opt_d.step(&grads)?;
-            for (k, v) in terms.logs {
-                logs.insert(k, v);
+        let decay = if self.step < self.config.train.ema_start {
+            0.0
+        } else {
+            self.config.train.ema_decay
+        };
+        for phase in self.method.schedule(self.step) {
+            let gi = self
+                .groups
+                .iter()
+                .position(|g| g.name == phase.group)
+                .with_context(|| {
+                    format!(
+                        "method `{}` scheduled parameter group `{}`, which it does not declare",
+                        self.method.name(),
+                        phase.group
+                    )
+                })?;
+            for _ in 0..phase.repeats {
+                let t0 = Instant::now();
+                let terms = self.with_method(|method, ctx| method.loss(phase.group, ctx))?;
+                self.guard(phase.group, &terms)?;
+                let grads = terms.total.backward()?;
+                self.groups[gi].adam.step(&grads)?;
+                for (k, v) in terms.logs {
+                    logs.insert(k, v);
+                }
+                let t1 = Instant::now();
+                if let Some(ema) = &self.groups[gi].ema {
+                    ema.update(decay)?;
+                }
+                *self.timings.group_s.entry(phase.group).or_default() += (t1 - t0).as_secs_f64();
+                self.timings.ema_s += t1.elapsed().as_secs_f64();
             }
         }
-        let t1 = Instant::now();
-        if update == GUpdate::EmaClassEmbedding && !self.ema_stats_fixed {
-            self.refresh_ema_stats()?;
-            self.ema_stats_fixed = true;
-        }
-        let terms = self.with_method(|method, ctx| method.g_loss(ctx))?;
-        self.guard("generator", &terms)?;
-        let grads = terms.total.backward()?;
-        match update {
-            GUpdate::Generator => self.opt_g.step(&grads)?,
-            GUpdate::EmaClassEmbedding => self.opt_am.step(&grads)?,
-        }
-        for (k, v) in terms.logs {
-            logs.insert(k, v);
-        }
-        let t2 = Instant::now();
-        if update == GUpdate::Generator {
-            let decay = if self.step < self.config.train.ema_start {
-                0.0
-            } else {
-                self.config.train.ema_decay
-            };
-            ema_update(&self.nets.ema_store, &self.nets.g_store, decay)?;
-        }
-        let t3 = Instant::now();
-        self.timings.d_s += (t1 - t0).as_secs_f64();
-        self.timings.g_s += (t2 - t1).as_secs_f64();
-        self.timings.ema_s += (t3 - t2).as_secs_f64();
         self.timings.steps += 1;
         self.step += 1;
         self.last_logs = logs.clone();
@@ -338,7 +328,7 @@ impl Trainer {
 
     /// All parameters finite (checked before a checkpoint is written).
     fn params_finite(&self) -> Result<bool> {
-        for store in [&self.nets.g_store, &self.nets.d_store, &self.nets.ema_store] {
+        for (_, store) in self.method.stores() {
             for (_, v) in store.all() {
                 let s = v
                     .as_detached_tensor()
@@ -353,46 +343,16 @@ impl Trainer {
         Ok(true)
     }
 
-    /// Standing statistics for the EMA generator, from a fixed seed (never the run's RNG).
-    fn refresh_ema_stats(&self) -> Result<()> {
-        if self.ema_stats_fixed || self.ema_stats_at.get() == Some(self.step) {
-            return Ok(());
-        }
-        let classes = self.stats_classes();
-        let n = self.config.train.batch_size;
-        let zd = self.config.model.z_dim;
-        let dev = self.nets.g_store.device().clone();
-        let mut rng = ChaCha8Rng::seed_from_u64(self.config.run.seed ^ 0x5747_a7d5);
-        self.nets.g_ema.standing_stats(8, |_| {
-            let z: Vec<f32> = (0..n * zd)
-                .map(|_| crate::nets::params::gaussian(&mut rng) as f32)
-                .collect();
-            let y: Vec<u32> = (0..n).map(|i| classes[i % classes.len()] as u32).collect();
-            Ok((
-                Tensor::from_vec(z, (n, zd), &dev)?,
-                Tensor::from_vec(y, n, &dev)?,
-            ))
-        })?;
-        self.ema_stats_at.set(Some(self.step));
-        Ok(())
-    }
-
-    /// Mean classifier probability of the unseen classes on EMA samples (fixed noise).
+    /// Mean classifier probability of the unseen classes on the method's samples (fixed noise).
     pub fn unseen_probability(&self, n: usize) -> Result<Option<f64>> {
         if self.unseen.is_empty() {
             return Ok(None);
         }
-        let dev = self.nets.g_store.device();
-        let zd = self.config.model.z_dim;
-        let mut rng = ChaCha8Rng::seed_from_u64(0x0b5e_47ed);
         let mut total = 0.0;
         for &c in &self.unseen {
-            let z: Vec<f32> = (0..n * zd)
-                .map(|_| crate::nets::params::gaussian(&mut rng) as f32)
-                .collect();
-            let z = Tensor::from_vec(z, (n, zd), dev)?;
-            let y = Tensor::from_vec(vec![c as u32; n], n, dev)?;
-            let x = self.nets.g_ema.forward(&z, &y, Mode::EVAL)?;
+            let x = self
+                .method
+                .sample(&Condition::Class(c), n, 0x0b5e_47ed ^ c as u64)?;
             let logits = self.classifier.logits(&x)?.detach();
             let p = crate::losses::log_softmax(&logits)?
                 .exp()?
@@ -403,21 +363,18 @@ impl Trainer {
         Ok(Some(total / self.unseen.len() as f64))
     }
 
-    /// Grid of EMA samples, one row per class (fixed noise, so grids compare across steps).
+    /// Grid of samples, one row per class (fixed noise, so grids compare across steps).
     pub fn write_samples(&self) -> Result<PathBuf> {
-        self.refresh_ema_stats()?;
+        self.method.before_snapshot(self.step)?;
         let cols = self.config.run.grid_columns;
-        let k = self.class_names.len();
-        let dev = self.nets.g_store.device();
-        let zd = self.config.model.z_dim;
-        let mut rng = ChaCha8Rng::seed_from_u64(self.config.run.seed ^ 0x9e1d);
-        let z: Vec<f32> = (0..k * cols * zd)
-            .map(|_| crate::nets::params::gaussian(&mut rng) as f32)
-            .collect();
-        let z = Tensor::from_vec(z, (k * cols, zd), dev)?;
-        let y: Vec<u32> = (0..k * cols).map(|i| (i / cols) as u32).collect();
-        let y = Tensor::from_vec(y, k * cols, dev)?;
-        let x = self.nets.g_ema.forward(&z, &y, Mode::EVAL)?;
+        let seed = self.config.run.seed ^ 0x9e1d;
+        let rows = (0..self.class_names.len())
+            .map(|c| {
+                self.method
+                    .sample(&Condition::Class(c), cols, seed ^ c as u64)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let x = candle_core::Tensor::cat(&rows, 0)?;
         let path = self
             .run_dir
             .join("samples")
@@ -426,21 +383,14 @@ impl Trainer {
         Ok(path)
     }
 
-    /// The collapse guard's reading: 32 EMA samples per class (fixed noise, evaluation mode,
-    /// standing statistics, as the grids are drawn).
+    /// The collapse guard's reading: 32 samples per class (fixed noise, as the grids are drawn).
     pub fn read_diversity(&self) -> Result<DiversityReading> {
-        self.refresh_ema_stats()?;
+        self.method.before_snapshot(self.step)?;
         const PER_CLASS: usize = 32;
-        let dev = self.nets.g_store.device();
-        let zd = self.config.model.z_dim;
-        let mut rng = ChaCha8Rng::seed_from_u64(self.config.run.seed ^ 0xd1e5);
+        let seed = self.config.run.seed ^ 0xd1e5;
         self.diversity_watch.read(|class| {
-            let z: Vec<f32> = (0..PER_CLASS * zd)
-                .map(|_| crate::nets::params::gaussian(&mut rng) as f32)
-                .collect();
-            let z = Tensor::from_vec(z, (PER_CLASS, zd), dev)?;
-            let y = Tensor::from_vec(vec![class as u32; PER_CLASS], PER_CLASS, dev)?;
-            Ok(self.nets.g_ema.forward(&z, &y, Mode::EVAL)?)
+            self.method
+                .sample(&Condition::Class(class), PER_CLASS, seed ^ class as u64)
         })
     }
 
@@ -452,30 +402,29 @@ impl Trainer {
                 self.step
             );
         }
-        self.refresh_ema_stats()?;
+        self.method.before_snapshot(self.step)?;
         let state = TrainState {
             step: self.step,
             rng: RngState::capture(&self.rng),
-            opt_g_step: self.opt_g.step,
-            opt_d_step: self.opt_d.step,
-            opt_am_step: self.opt_am.step,
+            optimizer_steps: self
+                .groups
+                .iter()
+                .map(|g| (g.name.to_string(), g.adam.step))
+                .collect(),
+            legacy: Default::default(),
         };
         write_checkpoint(
             &self.run_dir,
             self.step,
             self.config.run.keep_checkpoints,
             |dir| {
-                self.nets.g_store.save(&dir.join("generator.safetensors"))?;
-                self.nets
-                    .ema_store
-                    .save(&dir.join("generator_ema.safetensors"))?;
-                self.nets
-                    .d_store
-                    .save(&dir.join("discriminator.safetensors"))?;
+                for (name, store) in self.method.stores() {
+                    store.save(&dir.join(format!("{name}.safetensors")))?;
+                }
                 let mut opt = HashMap::new();
-                self.opt_g.state_tensors("g", &mut opt);
-                self.opt_d.state_tensors("d", &mut opt);
-                self.opt_am.state_tensors("am", &mut opt);
+                for g in &self.groups {
+                    g.adam.state_tensors(g.name, &mut opt);
+                }
                 candle_core::safetensors::save(&opt, dir.join("optimizers.safetensors"))?;
                 std::fs::write(
                     dir.join("state.json"),
@@ -492,7 +441,7 @@ impl Trainer {
             format!("--resume: nothing to resume in {}", self.run_dir.display())
         })?;
         let info = RunInfo::load(&self.run_dir)?;
-        if info.net != self.config.model || info.method != self.config.run.method {
+        if info.net != self.config.model || info.method != self.method.name() {
             bail!(
                 "--resume: {} was trained with method `{}` and a different [model] config; resume with the same config",
                 self.run_dir.display(),
@@ -504,32 +453,20 @@ impl Trainer {
                 .with_context(|| format!("reading {}/state.json", ckpt.display()))?,
         )
         .with_context(|| format!("{}/state.json: invalid", ckpt.display()))?;
-        self.nets
-            .g_store
-            .load(&ckpt.join("generator.safetensors"))?;
-        self.nets
-            .ema_store
-            .load(&ckpt.join("generator_ema.safetensors"))?;
-        self.nets
-            .d_store
-            .load(&ckpt.join("discriminator.safetensors"))?;
+        for (name, store) in self.method.stores() {
+            store.load(&ckpt.join(format!("{name}.safetensors")))?;
+        }
         let opt_path = ckpt.join("optimizers.safetensors");
-        let opt = candle_core::safetensors::load(&opt_path, self.nets.g_store.device())
+        let device = self.data.images.device().clone();
+        let opt = candle_core::safetensors::load(&opt_path, &device)
             .with_context(|| format!("reading {}", opt_path.display()))?;
         let origin = opt_path.display().to_string();
-        self.opt_g
-            .load_state("g", &opt, state.opt_g_step, &origin)?;
-        self.opt_d
-            .load_state("d", &opt, state.opt_d_step, &origin)?;
-        self.opt_am
-            .load_state("am", &opt, state.opt_am_step, &origin)?;
+        for g in &mut self.groups {
+            let (prefix, step) = state.optimizer_state_of(g.name, g.legacy, &opt, &origin)?;
+            g.adam.load_state(&prefix, &opt, step, &origin)?;
+        }
         self.rng = state.rng.restore()?;
         self.step = state.step;
-        self.ema_stats_at.set(None);
-        // In AM's embedding phase the EMA statistics were fixed before this checkpoint.
-        self.ema_stats_fixed = self.method.g_update(self.step, &self.config)
-            == GUpdate::EmaClassEmbedding
-            && self.step > self.config.run.steps.saturating_sub(self.config.am.steps);
         truncate_metrics(&self.run_dir.join("metrics.jsonl"), self.step)?;
         Ok(self.step)
     }
