@@ -189,7 +189,7 @@ impl CganNets {
                 let p = Tensor::from_vec(p, (1, k), dev)?.repeat((n, 1))?;
                 g.embedding.mix(&p, Mode::EVAL)?
             }
-            Condition::Image(_) => {
+            Condition::OnImage { .. } => {
                 bail!("this method's generator is conditioned on classes, not on an image")
             }
         };

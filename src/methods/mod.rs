@@ -99,8 +99,9 @@ pub enum Condition {
     Class(usize),
     /// A mix of classes, (class, weight) with weights summing to 1.
     Mix(Vec<(usize, f32)>),
-    /// An input image `[1, C, H, W]` in generator space (e.g. a substrate).
-    Image(Tensor),
+    /// Class content painted onto an input image `[1, C, H, W]` in generator space (a
+    /// substrate), for methods that take one.
+    OnImage { image: Tensor, class: usize },
 }
 
 /// Samples in generator space (`[N, C, H, W]`, values in [-1, 1]), the same for the same seed.

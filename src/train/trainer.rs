@@ -112,13 +112,36 @@ pub fn resolve_classes(names: &[String], wanted: &[String]) -> Result<Vec<usize>
 }
 
 impl Trainer {
-    /// A fresh run. `dataset` is the full training set (all classes; the method filters);
-    /// its class names must match the classifier's.
+    /// A fresh run of the method `config.method` names. `dataset` is the full training set
+    /// (all classes; the method filters); its class names must match the classifier's.
     pub fn new(
         config: Config,
         dataset: &Dataset,
         classifier: Arc<dyn Classifier>,
         classifier_info: ClassifierInfo,
+        device: &Device,
+    ) -> Result<Trainer> {
+        config.validate()?;
+        let class_names = classifier.class_names();
+        let unseen = resolve_classes(class_names, &config.data.unseen)?;
+        let method = methods::build(
+            &config.method,
+            &config.settings(),
+            class_names.len(),
+            &unseen,
+            device,
+        )?;
+        Self::with_method(config, dataset, classifier, classifier_info, method, device)
+    }
+
+    /// A fresh run of a method built by the caller (one the config cannot name, such as a
+    /// method of the caller's own). `config.method` is then not read.
+    pub fn with_method(
+        config: Config,
+        dataset: &Dataset,
+        classifier: Arc<dyn Classifier>,
+        classifier_info: ClassifierInfo,
+        method: Box<dyn Method>,
         device: &Device,
     ) -> Result<Trainer> {
         config.validate()?;
@@ -135,7 +158,6 @@ impl Trainer {
         let unseen = resolve_classes(&class_names, &config.data.unseen)?;
         let settings = config.settings();
         let k = class_names.len();
-        let method = methods::build(&config.method, &settings, k, &unseen, device)?;
         let real_classes = method.real_classes(k, &unseen);
         let dataset = if config.data.max_per_class > 0 {
             dataset.stratified_subset(config.data.max_per_class, config.run.seed)
@@ -186,7 +208,7 @@ impl Trainer {
             timings: Timings::default(),
             progress: false,
         };
-        trainer.with_method(|method, ctx| method.prepare(ctx))?;
+        trainer.call_method(|method, ctx| method.prepare(ctx))?;
         Ok(trainer)
     }
 
@@ -209,7 +231,7 @@ impl Trainer {
 
     /// Call the method with a fresh step context. Borrows the fields one by one, so the
     /// method and the context it reads can be used together.
-    fn with_method<R>(
+    fn call_method<R>(
         &mut self,
         call: impl FnOnce(&mut dyn Method, &mut StepContext) -> Result<R>,
     ) -> Result<R> {
@@ -277,7 +299,7 @@ impl Trainer {
                 })?;
             for _ in 0..phase.repeats {
                 let t0 = Instant::now();
-                let terms = self.with_method(|method, ctx| method.loss(phase.group, ctx))?;
+                let terms = self.call_method(|method, ctx| method.loss(phase.group, ctx))?;
                 self.guard(phase.group, &terms)?;
                 let grads = terms.total.backward()?;
                 self.groups[gi].adam.step(&grads)?;
