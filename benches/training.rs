@@ -17,7 +17,7 @@ use probegan::classifier::Classifier;
 use probegan::data::TrainData;
 use probegan::methods::testing::PooledLinearClassifier;
 use probegan::nets::Mode;
-use probegan::train::checkpoint::ClassifierInfo;
+use probegan::run::ClassifierInfo;
 use probegan::train::{setup, Config, Trainer};
 use std::sync::Arc;
 use std::time::Instant;

@@ -7,8 +7,8 @@
 //! `cargo run --release --example collapse_probe -- RUN_DIR`
 use candle_core::{Device, Tensor};
 use probegan::nets::{Generator, Mode, ParamStore};
+use probegan::run::RunInfo;
 use probegan::train::diversity_watch::mean_pairwise_distance;
-use probegan::train::RunInfo;
 use rand::SeedableRng;
 
 fn main() -> anyhow::Result<()> {
@@ -17,7 +17,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: collapse_probe RUN_DIR");
     };
     let run = std::path::Path::new(&run);
-    let ckpt = probegan::train::latest_checkpoint(run)?;
+    let ckpt = probegan::run::latest_checkpoint(run)?;
     let info = RunInfo::load(run)?;
     let dev = Device::Cpu;
     let k = info.class_names.len();

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod nets;
 pub mod onnx;
 pub mod report;
+pub mod run;
 pub mod train;
 pub mod train_classifier;
 pub mod zoo;

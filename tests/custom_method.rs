@@ -13,7 +13,7 @@ use probegan::methods::{
     AdamSettings, Condition, LossTerms, Method, ParamGroup, Phase, Sampler, StepContext,
 };
 use probegan::nets::{EmaPairs, Init, ParamStore, Scope};
-use probegan::train::checkpoint::{list_checkpoints, ClassifierInfo};
+use probegan::run::{list_checkpoints, ClassifierInfo};
 use probegan::train::{Config, StopReason, Trainer};
 use rand::SeedableRng;
 use std::sync::atomic::AtomicBool;
@@ -332,7 +332,7 @@ fn a_method_of_its_own_trains_checkpoints_resumes_and_samples() {
         candle_core::safetensors::load(ckpt.join("optimizers.safetensors"), &Device::Cpu).unwrap();
     assert!(opt.keys().any(|k| k.starts_with("painter.m.")));
     assert!(opt.keys().any(|k| k.starts_with("critic.v.")));
-    let info = probegan::train::RunInfo::load(&run).unwrap();
+    let info = probegan::run::RunInfo::load(&run).unwrap();
     assert_eq!(info.method, "painter");
 
     // Three steps, a fresh process's worth of state, three more: the same bits.

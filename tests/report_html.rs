@@ -10,12 +10,41 @@ use probegan::metrics::kid::Kid;
 use probegan::metrics::leakage::{LeakageScore, StudentAccuracy};
 use probegan::metrics::prdc::Prdc;
 use probegan::metrics::selection::{agreement, select_checkpoint, CheckpointSignals};
+use probegan::nets::NetConfig;
 use probegan::report::png::{grid, save_png, to_rgb_images};
+use probegan::run::{ClassifierInfo, RunInfo};
 use probegan::train_classifier::evaluate::NamedAccuracy;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CLASSES: [&str; 3] = ["T-shirt", "Trouser", "Bag"];
+
+/// The run description the trainer writes: Bag unseen, seed 7.
+fn run_info(method: &str) -> RunInfo {
+    RunInfo {
+        method: method.into(),
+        seed: 7,
+        class_names: CLASSES.iter().map(|c| c.to_string()).collect(),
+        unseen: vec!["Bag".into()],
+        unseen_indices: vec![2],
+        classifier: ClassifierInfo {
+            adapter: "adapters/fmnist_regular.toml".into(),
+            model: Some("models/fmnist_regular.onnx".into()),
+        },
+        net: NetConfig {
+            resolution: 32,
+            channels: 1,
+            z_dim: 8,
+            embed_dim: 8,
+            g_widths: vec![8, 8, 8, 8],
+            d_widths: vec![8, 8, 8],
+            hierarchical_z: false,
+            separate_du_trunk: false,
+            sn_projection: false,
+        },
+        config: serde_json::json!({}),
+    }
+}
 
 /// Images with a class-dependent bright bar, so the page has visible content.
 fn images(n: usize, class: usize, seed: f32) -> Tensor {
@@ -44,11 +73,7 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
     std::fs::create_dir_all(dir.join("samples")).unwrap();
     std::fs::create_dir_all(dir.join("checkpoints/step_000200")).unwrap();
     std::fs::create_dir_all(dir.join("eval/tiles")).unwrap();
-    let run = serde_json::json!({
-        "method": method, "classifier": "models/fmnist_regular.onnx", "adapter": "adapters/fmnist_regular.toml",
-        "class_names": CLASSES, "unseen": ["Bag"], "seed": 7
-    });
-    std::fs::write(dir.join("run.json"), run.to_string()).unwrap();
+    run_info(method).save(dir).unwrap();
     std::fs::write(
         dir.join("config.toml"),
         "method = \"probegan\"\n[train]\nsteps = 200 # <b>not markup</b>\n",
@@ -333,7 +358,7 @@ fn missing_or_broken_run_dirs_are_clear_errors() {
     assert!(format!("{e:#}").contains("not a run directory"), "{e:#}");
     let e = probegan::report::render_report(dir.path()).unwrap_err();
     assert!(format!("{e:#}").contains("run.json"), "{e:#}");
-    std::fs::write(dir.path().join("run.json"), "{\"method\":\"x\"}").unwrap();
+    run_info("x").save(dir.path()).unwrap();
     std::fs::write(
         dir.path().join("metrics.jsonl"),
         "{\"step\":1}\nnot json\n{\"step\":3}\n",

@@ -5,7 +5,7 @@
 use candle_core::{Device, Tensor};
 use probegan::data::Dataset;
 use probegan::methods::testing::PooledLinearClassifier;
-use probegan::train::checkpoint::{list_checkpoints, ClassifierInfo};
+use probegan::run::{list_checkpoints, ClassifierInfo};
 use probegan::train::{load_sampler, Config, StopReason, Trainer};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -273,7 +273,7 @@ fn stop_flag_saves_and_sampler_loads() {
     assert!(mx <= 1.0);
     assert!(s.sample(10, 1, 0).is_err());
     // Samples equal the trainer's EMA generator in evaluation mode.
-    let run = probegan::train::RunInfo::load(&t.run_dir).unwrap();
+    let run = probegan::run::RunInfo::load(&t.run_dir).unwrap();
     assert_eq!(run.unseen, vec!["Trouser".to_string()]);
 }
 

@@ -52,7 +52,7 @@ pub fn run(args: Args) -> Result<()> {
     let dataset = setup::load_dataset(&config)?;
     let (classifier, info) = setup::load_classifier(&config, &device)?;
     let mut trainer = Trainer::new(config, &dataset, classifier, info, &device)?;
-    let resumable = crate::train::checkpoint::list_checkpoints(&trainer.run_dir)?
+    let resumable = crate::run::list_checkpoints(&trainer.run_dir)?
         .last()
         .map(|(s, _)| *s);
     if let Some(step) = resumable {

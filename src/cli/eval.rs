@@ -105,8 +105,8 @@ pub fn run(args: Args) -> Result<()> {
         .clone()
         .or(args.run.clone())
         .context("give --run or --checkpoint")?;
-    let ckpt = crate::train::latest_checkpoint(&source)?;
-    let run_dir = crate::train::checkpoint::run_dir_of(&ckpt)?;
+    let ckpt = crate::run::latest_checkpoint(&source)?;
+    let run_dir = crate::run::run_dir_of(&ckpt)?;
     let sampler = crate::train::load_sampler(&ckpt, &device)?;
     let info = sampler.info().clone();
 
@@ -185,7 +185,7 @@ pub fn run(args: Args) -> Result<()> {
         // D_u realism only where the method trained D_u; elsewhere its head is random.
         let with_du = run_trains_du(&info);
         let mut loaded: Vec<(u64, Box<SampleFn>, Option<Box<CriticFn>>)> = vec![];
-        for (step, path) in crate::train::checkpoint::list_checkpoints(&run_dir)? {
+        for (step, path) in crate::run::list_checkpoints(&run_dir)? {
             let s = crate::train::load_sampler(&path, &device)?;
             let critic: Option<Box<CriticFn>> = if with_du {
                 let d = load_discriminator(&path, &device)

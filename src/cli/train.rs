@@ -35,7 +35,7 @@ pub fn run(args: Args) -> Result<()> {
         let step = trainer.resume()?;
         eprintln!("resuming {} from step {step}", trainer.run_dir.display());
     } else if trainer.run_dir.join("checkpoints").is_dir()
-        && crate::train::checkpoint::list_checkpoints(&trainer.run_dir)?.len() > 0
+        && crate::run::list_checkpoints(&trainer.run_dir)?.len() > 0
     {
         anyhow::bail!(
             "{} already holds checkpoints; pass --resume to continue it, or choose another run.out_dir (--set run.out_dir=...)",

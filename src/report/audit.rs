@@ -193,24 +193,14 @@ fn setup(run: &RunDir) -> String {
         vec![
             "classifier".into(),
             escape(
-                &run.string(&["classifier", "classifier_path", "model"])
-                    .unwrap_or_else(|| "—".into()),
+                run.run
+                    .classifier
+                    .model
+                    .as_deref()
+                    .unwrap_or("(named by the adapter)"),
             ),
         ],
-        vec![
-            "adapter".into(),
-            escape(
-                &run.string(&["adapter", "adapter_path"])
-                    .or_else(|| {
-                        run.run
-                            .get("classifier")
-                            .and_then(|c| c.get("adapter"))
-                            .and_then(|a| a.as_str())
-                            .map(String::from)
-                    })
-                    .unwrap_or_else(|| "—".into()),
-            ),
-        ],
+        vec!["adapter".into(), escape(&run.run.classifier.adapter)],
         vec![
             "classes".into(),
             if classes.is_empty() {
@@ -227,10 +217,7 @@ fn setup(run: &RunDir) -> String {
                 unseen.join(", ")
             }),
         ],
-        vec![
-            "seed".into(),
-            escape(&run.string(&["seed"]).unwrap_or_else(|| "—".into())),
-        ],
+        vec!["seed".into(), run.run.seed.to_string()],
         vec![
             "logged steps / checkpoints".into(),
             format!("{} / {}", run.metrics.len(), run.checkpoints.len()),

@@ -2,9 +2,9 @@
 //! evaluation mode (weights frozen, spectral norm uses the saved estimate, no state changes).
 //! `metrics` uses it as a label-free checkpoint-selection signal.
 
-use super::checkpoint::{latest_checkpoint, run_dir_of, RunInfo};
 use crate::methods::MethodConfig;
 use crate::nets::{Discriminator, Mode, ParamStore};
+use crate::run::{latest_checkpoint, run_dir_of, RunInfo};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::Path;
@@ -87,7 +87,7 @@ impl CheckpointDiscriminator {
 mod tests {
     use super::*;
     use crate::nets::NetConfig;
-    use crate::train::checkpoint::ClassifierInfo;
+    use crate::run::ClassifierInfo;
 
     fn info(method: MethodConfig) -> RunInfo {
         RunInfo {

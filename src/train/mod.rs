@@ -13,11 +13,11 @@
 //!                             and "collapsed" [classes below run.collapse_fraction]}
 //! RUN_DIR/samples/step_NNNNNN.png   grid, one row per class, unseen rows framed in red
 //! RUN_DIR/checkpoints/step_NNNNNN/
-//!     generator.safetensors       G parameters and buffers (SN vectors, BN statistics)
-//!     generator_ema.safetensors   EMA of G (what sampling uses)
-//!     discriminator.safetensors
-//!     optimizers.safetensors      Adam moments (`g.m.NAME`, `g.v.NAME`, `d.…`, `am.…`)
-//!     state.json                  step, RNG state, optimiser step counts, metrics so far
+//!     STORE.safetensors           each store the method owns, by name (parameters and
+//!                                 buffers); the class-conditional methods have `generator`,
+//!                                 `generator_ema` (what sampling uses) and `discriminator`
+//!     optimizers.safetensors      Adam moments per parameter group (`GROUP.m.NAME`, `GROUP.v.NAME`)
+//!     state.json                  step, RNG state, Adam's step count per group
 //! ```
 //!
 //! Checkpoints are written to a temporary folder, fsynced, then renamed, so a crash never
@@ -34,7 +34,6 @@ pub mod sampler;
 pub mod setup;
 pub mod trainer;
 
-pub use checkpoint::{latest_checkpoint, RunInfo};
 pub use config::Config;
 pub use sampler::{load_sampler, RunSampler};
 pub use trainer::{StopReason, Trainer};

@@ -1,9 +1,9 @@
 //! Drawing samples from a trained run: the EMA generator of a checkpoint, in evaluation mode.
 //! This is the contract `metrics`, `report` and `probegan sample` use.
 
-use super::checkpoint::{latest_checkpoint, run_dir_of, RunInfo};
 use super::config::Config;
 use crate::methods::{self, Condition, Method};
+use crate::run::{latest_checkpoint, run_dir_of, RunInfo};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::Path;

@@ -1,9 +1,9 @@
 //! From a config to the pieces a `Trainer` needs: the dataset and the classifier.
 
-use super::checkpoint::ClassifierInfo;
 use super::config::Config;
 use crate::classifier::{Classifier, OnnxClassifier};
 use crate::data::{CsvSpec, DataSource, Dataset, LoadOptions, Split};
+use crate::run::ClassifierInfo;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use std::path::Path;

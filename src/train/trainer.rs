@@ -1,9 +1,7 @@
 //! The shared training loop: D steps, G step, EMA, logging, samples, checkpoints, resume,
 //! NaN guard, interruption.
 
-use super::checkpoint::{
-    list_checkpoints, write_atomic, write_checkpoint, ClassifierInfo, RunInfo, TrainState,
-};
+use super::checkpoint::{write_checkpoint, TrainState};
 use super::config::Config;
 use super::diversity_watch::{DiversityReading, DiversityWatch};
 use super::grid::save_class_grid;
@@ -14,6 +12,10 @@ use crate::data::Dataset;
 use crate::data::TrainData;
 use crate::methods::{self, Condition, LossTerms, Method, Settings, StepContext};
 use crate::nets::EmaPairs;
+use crate::run::{
+    list_checkpoints, sample_grid_path, write_atomic, ClassifierInfo, MetricsRow, RunInfo,
+    CONFIG_TOML, METRICS,
+};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use rand::SeedableRng;
@@ -253,7 +255,7 @@ impl Trainer {
         let info = self.run_info()?;
         info.save(&self.run_dir)?;
         write_atomic(
-            &self.run_dir.join("config.toml"),
+            &self.run_dir.join(CONFIG_TOML),
             self.config.to_toml()?.as_bytes(),
         )?;
         Ok(())
@@ -397,10 +399,7 @@ impl Trainer {
             })
             .collect::<Result<Vec<_>>>()?;
         let x = candle_core::Tensor::cat(&rows, 0)?;
-        let path = self
-            .run_dir
-            .join("samples")
-            .join(format!("step_{:06}.png", self.step));
+        let path = sample_grid_path(&self.run_dir, self.step);
         save_class_grid(&x, cols, &self.unseen, &path)?;
         Ok(path)
     }
@@ -459,7 +458,7 @@ impl Trainer {
 
     /// Continue from the newest checkpoint in the run dir. Returns its step.
     pub fn resume(&mut self) -> Result<usize> {
-        let ckpt = super::checkpoint::latest_checkpoint(&self.run_dir).with_context(|| {
+        let ckpt = crate::run::latest_checkpoint(&self.run_dir).with_context(|| {
             format!("--resume: nothing to resume in {}", self.run_dir.display())
         })?;
         let info = RunInfo::load(&self.run_dir)?;
@@ -489,7 +488,7 @@ impl Trainer {
         }
         self.rng = state.rng.restore()?;
         self.step = state.step;
-        truncate_metrics(&self.run_dir.join("metrics.jsonl"), self.step)?;
+        truncate_metrics(&self.run_dir.join(METRICS), self.step)?;
         Ok(self.step)
     }
 
@@ -513,14 +512,18 @@ impl Trainer {
         let mut metrics = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.run_dir.join("metrics.jsonl"))
-            .with_context(|| format!("opening {}/metrics.jsonl", self.run_dir.display()))?;
+            .open(self.run_dir.join(METRICS))
+            .with_context(|| format!("opening {}/{METRICS}", self.run_dir.display()))?;
         let start = Instant::now();
         let mut window = (Instant::now(), self.step);
         if self.step == 0 {
-            let p = self.unseen_probability(32)?;
-            let row = serde_json::json!({"step": 0, "p_unseen": p, "time_s": 0.0});
-            writeln!(metrics, "{row}")?;
+            let row = MetricsRow {
+                step: 0,
+                p_unseen: self.unseen_probability(32)?,
+                time_s: Some(0.0),
+                ..Default::default()
+            };
+            writeln!(metrics, "{}", serde_json::to_string(&row)?)?;
         }
         while self.step < total {
             if stop.load(Ordering::SeqCst) {
@@ -558,33 +561,27 @@ impl Trainer {
                 let it_s = (s - window.1) as f64 / elapsed.max(1e-9);
                 window = (Instant::now(), s);
                 let p = self.unseen_probability(32)?;
-                let mut row = serde_json::Map::new();
-                row.insert("step".into(), s.into());
-                for (k, v) in &logs {
-                    row.insert(k.clone(), serde_json::json!(v));
-                }
-                row.insert("p_unseen".into(), serde_json::json!(p));
-                row.insert("it_per_s".into(), serde_json::json!(it_s));
-                row.insert(
-                    "time_s".into(),
-                    serde_json::json!(start.elapsed().as_secs_f64()),
-                );
+                let mut row = MetricsRow {
+                    step: s as u64,
+                    p_unseen: p,
+                    it_per_s: Some(it_s),
+                    time_s: Some(start.elapsed().as_secs_f64()),
+                    values: logs.clone(),
+                    ..Default::default()
+                };
                 if let Some(reading) = &diversity {
-                    let per_class: serde_json::Map<String, serde_json::Value> = reading
-                        .ratios
-                        .iter()
-                        .enumerate()
-                        .map(|(c, r)| (self.class_names[c].clone(), serde_json::json!(r)))
-                        .collect();
-                    row.insert("diversity".into(), per_class.into());
-                    let names: Vec<&str> = reading
-                        .collapsed
-                        .iter()
-                        .map(|&c| self.class_names[c].as_str())
-                        .collect();
-                    row.insert("collapsed".into(), serde_json::json!(names));
+                    let name = |c: usize| self.class_names[c].clone();
+                    row.diversity = Some(
+                        reading
+                            .ratios
+                            .iter()
+                            .enumerate()
+                            .map(|(c, &r)| (name(c), r))
+                            .collect(),
+                    );
+                    row.collapsed = Some(reading.collapsed.iter().map(|&c| name(c)).collect());
                 }
-                writeln!(metrics, "{}", serde_json::Value::Object(row))?;
+                writeln!(metrics, "{}", serde_json::to_string(&row)?)?;
                 metrics.flush()?;
                 let short: Vec<String> = logs
                     .iter()
@@ -617,10 +614,7 @@ fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
     let kept: Vec<&str> = text
         .lines()
         .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .ok()
-                .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
-                .is_some_and(|s| s as usize <= step)
+            serde_json::from_str::<MetricsRow>(l).is_ok_and(|row| row.step as usize <= step)
         })
         .collect();
     let mut out = kept.join("\n");
