@@ -6,7 +6,7 @@
 //! decoded array makes seeded shuffling, class filtering and batch assembly trivial and
 //! device-agnostic (tensors are built per batch on the caller's device).
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -130,22 +130,9 @@ impl Dataset {
         &self.images[i * p..(i + 1) * p]
     }
 
-    /// Index of a class by name (exact, then case-insensitive).
+    /// Index of a class by name (the rule of `ClassSpace::index`).
     pub fn class_index(&self, name: &str) -> Result<usize> {
-        self.class_names
-            .iter()
-            .position(|c| c == name)
-            .or_else(|| {
-                self.class_names
-                    .iter()
-                    .position(|c| c.eq_ignore_ascii_case(name))
-            })
-            .ok_or_else(|| {
-                anyhow!(
-                    "unknown class {name:?}; the dataset's classes are {:?}",
-                    self.class_names
-                )
-            })
+        super::ClassSpace::new(self.class_names.clone()).index(name, "the dataset")
     }
 
     /// Images per class, index-aligned with `class_names`.

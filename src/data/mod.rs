@@ -3,6 +3,7 @@
 //! `dataset.rs` for why) as one `Dataset` type that both the classifier trainer and the GAN
 //! trainer read.
 
+pub mod classes;
 mod csv_metadata;
 mod dataset;
 pub mod idx;
@@ -13,6 +14,7 @@ mod load_report;
 mod source;
 mod train_data;
 
+pub use classes::ClassSpace;
 pub use csv_metadata::{load_csv, split_matches, CsvSpec};
 pub use dataset::{Augment, Batch, Batches, Dataset};
 pub use idx_dataset::{

@@ -1,24 +1,16 @@
-//! The one training loop shared by every method, and the run directory it writes.
+//! The one training loop shared by every method: it steps the parameter groups a method
+//! declares, keeps their Adam states and EMA copies, logs, previews, checkpoints, resumes,
+//! stops on NaN and on Ctrl-C. What it writes is the run directory of `crate::run`.
 //!
-//! Run directory layout (the contract with `metrics`, `report` and `sample`):
-//!
-//! ```text
-//! RUN_DIR/run.json            method, resolved config, classifier (adapter/model), class
-//!                             names, unseen classes (indices and names), seed, net config
-//! RUN_DIR/config.toml         the resolved config (file + --set overrides)
-//! RUN_DIR/metrics.jsonl       one JSON object per logged step: {"step", losses by name,
-//!                             "p_unseen" (classifier probability of the unseen class on EMA
-//!                             samples), "it_per_s", "time_s"; at every preview also
-//!                             "diversity" {class: EMA samples' pixel diversity / real's}
-//!                             and "collapsed" [classes below run.collapse_fraction]}
-//! RUN_DIR/samples/step_NNNNNN.png   grid, one row per class, unseen rows framed in red
-//! RUN_DIR/checkpoints/step_NNNNNN/
-//!     STORE.safetensors           each store the method owns, by name (parameters and
-//!                                 buffers); the class-conditional methods have `generator`,
-//!                                 `generator_ema` (what sampling uses) and `discriminator`
-//!     optimizers.safetensors      Adam moments per parameter group (`GROUP.m.NAME`, `GROUP.v.NAME`)
-//!     state.json                  step, RNG state, Adam's step count per group
-//! ```
+//! | file | holds |
+//! |---|---|
+//! | `trainer.rs` | the `Trainer`: building a run, one step, the loop with its schedule of logs, previews and checkpoints |
+//! | `previews.rs` | sample grids, the collapse guard's reading, the unseen class's probability |
+//! | `save_resume.rs` | writing a checkpoint of the loop's state, resuming from the newest |
+//! | `checkpoint.rs` | a checkpoint's folder (atomic, keep-last-K) and its `state.json` |
+//! | `metrics_log.rs` | `metrics.jsonl` cut back to a checkpoint on resume |
+//! | `config.rs` | the run config (`[run]`, `[data]`, `[classifier]`; the method's tables live in `methods`) |
+//! | `sampler.rs` | a finished run's method rebuilt from `run.json`, for sampling |
 //!
 //! Checkpoints are written to a temporary folder, fsynced, then renamed, so a crash never
 //! leaves a half-written `step_NNNNNN`; the newest `run.keep_checkpoints` are kept.
@@ -28,9 +20,12 @@ pub mod config;
 pub mod diversity_watch;
 pub mod grid;
 pub mod load_discriminator;
+mod metrics_log;
 pub mod optim;
+mod previews;
 pub mod rng_state;
 pub mod sampler;
+mod save_resume;
 pub mod setup;
 pub mod trainer;
 

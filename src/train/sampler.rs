@@ -2,6 +2,7 @@
 //! This is the contract `metrics`, `report` and `probegan sample` use.
 
 use super::config::Config;
+use crate::data::ClassSpace;
 use crate::methods::{self, Condition, Method};
 use crate::run::{latest_checkpoint, run_dir_of, RunInfo};
 use anyhow::{bail, Context, Result};
@@ -56,27 +57,9 @@ impl RunSampler {
         &self.info.unseen_indices
     }
 
+    /// The run's class a user means by `name` (the rule of `ClassSpace::index`).
     pub fn class_index(&self, name: &str) -> Result<usize> {
-        if let Some(i) = self.info.class_names.iter().position(|c| c == name) {
-            return Ok(i);
-        }
-        if let Some(i) = self
-            .info
-            .class_names
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(name))
-        {
-            return Ok(i);
-        }
-        if let Ok(i) = name.parse::<usize>() {
-            if i < self.info.class_names.len() {
-                return Ok(i);
-            }
-        }
-        bail!(
-            "unknown class `{name}`; the run's classes are: {}",
-            self.info.class_names.join(", ")
-        )
+        ClassSpace::new(self.info.class_names.clone()).index(name, "the run")
     }
 
     pub fn info(&self) -> &RunInfo {

@@ -1,28 +1,25 @@
-//! The shared training loop: D steps, G step, EMA, logging, samples, checkpoints, resume,
-//! NaN guard, interruption.
+//! The `Trainer`: building a run from a config (or a caller's method), one step of the
+//! method's schedule with the NaN guard and EMA updates, and the loop that logs, previews and
+//! checkpoints on the configured schedule until the end or Ctrl-C.
 
-use super::checkpoint::{write_checkpoint, TrainState};
 use super::config::Config;
-use super::diversity_watch::{DiversityReading, DiversityWatch};
-use super::grid::save_class_grid;
+use super::diversity_watch::DiversityWatch;
 use super::optim::Adam;
-use super::rng_state::RngState;
 use crate::classifier::Classifier;
 use crate::data::Dataset;
-use crate::data::TrainData;
-use crate::methods::{self, Condition, LossTerms, Method, Settings, StepContext};
+use crate::data::{ClassSpace, TrainData};
+use crate::methods::{self, LossTerms, Method, Settings, StepContext};
 use crate::nets::EmaPairs;
 use crate::run::{
-    list_checkpoints, sample_grid_path, write_atomic, ClassifierInfo, MetricsRow, RunInfo,
-    CONFIG_TOML, METRICS,
+    list_checkpoints, write_atomic, ClassifierInfo, MetricsRow, RunInfo, CONFIG_TOML, METRICS,
 };
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,54 +60,38 @@ impl Timings {
 }
 
 /// One parameter group of the method, with the optimiser and EMA the loop keeps for it.
-struct Group {
-    name: &'static str,
-    adam: Adam,
-    ema: Option<EmaPairs>,
-    legacy: Option<methods::LegacyOptimizerKeys>,
+pub(super) struct Group {
+    pub(super) name: &'static str,
+    pub(super) adam: Adam,
+    pub(super) ema: Option<EmaPairs>,
+    pub(super) legacy: Option<methods::LegacyOptimizerKeys>,
 }
 
 pub struct Trainer {
     pub config: Config,
     pub run_dir: PathBuf,
-    method: Box<dyn Method>,
-    groups: Vec<Group>,
-    settings: Settings,
-    classifier: Arc<dyn Classifier>,
-    data: TrainData,
-    unseen: Vec<usize>,
-    class_names: Vec<String>,
-    rng: ChaCha8Rng,
-    step: usize,
-    classifier_info: ClassifierInfo,
-    last_logs: BTreeMap<String, f64>,
-    diversity_watch: DiversityWatch,
+    pub(super) method: Box<dyn Method>,
+    pub(super) groups: Vec<Group>,
+    pub(super) settings: Settings,
+    pub(super) classifier: Arc<dyn Classifier>,
+    pub(super) data: TrainData,
+    pub(super) unseen: Vec<usize>,
+    pub(super) class_names: Vec<String>,
+    pub(super) rng: ChaCha8Rng,
+    pub(super) step: usize,
+    pub(super) classifier_info: ClassifierInfo,
+    pub(super) last_logs: BTreeMap<String, f64>,
+    pub(super) diversity_watch: DiversityWatch,
     /// Classes the guard flagged at the last preview (a warning is printed when this changes).
-    collapsed: Vec<usize>,
+    pub(super) collapsed: Vec<usize>,
     pub timings: Timings,
     /// Show a progress bar (off in tests).
     pub progress: bool,
 }
 
-/// Resolve class names or indices to indices.
+/// Resolve class names or indices to indices (`data.unseen`'s classes).
 pub fn resolve_classes(names: &[String], wanted: &[String]) -> Result<Vec<usize>> {
-    let mut out = vec![];
-    for w in wanted {
-        let i = names
-            .iter()
-            .position(|n| n == w)
-            .or_else(|| names.iter().position(|n| n.eq_ignore_ascii_case(w)))
-            .or_else(|| w.parse::<usize>().ok().filter(|&i| i < names.len()));
-        match i {
-            Some(i) if !out.contains(&i) => out.push(i),
-            Some(_) => {}
-            None => bail!(
-                "data.unseen: unknown class `{w}`; classes are: {}",
-                names.join(", ")
-            ),
-        }
-    }
-    Ok(out)
+    ClassSpace::new(names.to_vec()).indices(wanted, "data.unseen")
 }
 
 impl Trainer {
@@ -233,7 +214,7 @@ impl Trainer {
 
     /// Call the method with a fresh step context. Borrows the fields one by one, so the
     /// method and the context it reads can be used together.
-    fn call_method<R>(
+    pub(super) fn call_method<R>(
         &mut self,
         call: impl FnOnce(&mut dyn Method, &mut StepContext) -> Result<R>,
     ) -> Result<R> {
@@ -350,148 +331,6 @@ impl Trainer {
         Ok(())
     }
 
-    /// All parameters finite (checked before a checkpoint is written).
-    fn params_finite(&self) -> Result<bool> {
-        for (_, store) in self.method.stores() {
-            for (_, v) in store.all() {
-                let s = v
-                    .as_detached_tensor()
-                    .sum_all()?
-                    .to_dtype(candle_core::DType::F64)?
-                    .to_scalar::<f64>()?;
-                if !s.is_finite() {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    /// Mean classifier probability of the unseen classes on the method's samples (fixed noise).
-    pub fn unseen_probability(&self, n: usize) -> Result<Option<f64>> {
-        if self.unseen.is_empty() {
-            return Ok(None);
-        }
-        let mut total = 0.0;
-        for &c in &self.unseen {
-            let x = self
-                .method
-                .sample(&Condition::Class(c), n, 0x0b5e_47ed ^ c as u64)?;
-            let logits = self.classifier.logits(&x)?.detach();
-            let p = crate::losses::log_softmax(&logits)?
-                .exp()?
-                .narrow(1, c, 1)?
-                .mean_all()?;
-            total += p.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        }
-        Ok(Some(total / self.unseen.len() as f64))
-    }
-
-    /// Grid of samples, one row per class (fixed noise, so grids compare across steps).
-    pub fn write_samples(&self) -> Result<PathBuf> {
-        self.method.before_snapshot(self.step)?;
-        let cols = self.config.run.grid_columns;
-        let seed = self.config.run.seed ^ 0x9e1d;
-        let rows = (0..self.class_names.len())
-            .map(|c| {
-                self.method
-                    .sample(&Condition::Class(c), cols, seed ^ c as u64)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let x = candle_core::Tensor::cat(&rows, 0)?;
-        let path = sample_grid_path(&self.run_dir, self.step);
-        save_class_grid(&x, cols, &self.unseen, &path)?;
-        Ok(path)
-    }
-
-    /// The collapse guard's reading: 32 samples per class (fixed noise, as the grids are drawn).
-    pub fn read_diversity(&self) -> Result<DiversityReading> {
-        self.method.before_snapshot(self.step)?;
-        const PER_CLASS: usize = 32;
-        let seed = self.config.run.seed ^ 0xd1e5;
-        self.diversity_watch.read(|class| {
-            self.method
-                .sample(&Condition::Class(class), PER_CLASS, seed ^ class as u64)
-        })
-    }
-
-    /// Write a checkpoint of the current step (atomic; keeps the newest K).
-    pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        if !self.params_finite()? {
-            bail!(
-                "step {}: parameters are not finite; not overwriting the last good checkpoint",
-                self.step
-            );
-        }
-        self.method.before_snapshot(self.step)?;
-        let state = TrainState {
-            step: self.step,
-            rng: RngState::capture(&self.rng),
-            optimizer_steps: self
-                .groups
-                .iter()
-                .map(|g| (g.name.to_string(), g.adam.step))
-                .collect(),
-            legacy: Default::default(),
-        };
-        write_checkpoint(
-            &self.run_dir,
-            self.step,
-            self.config.run.keep_checkpoints,
-            |dir| {
-                for (name, store) in self.method.stores() {
-                    store.save(&dir.join(format!("{name}.safetensors")))?;
-                }
-                let mut opt = HashMap::new();
-                for g in &self.groups {
-                    g.adam.state_tensors(g.name, &mut opt);
-                }
-                candle_core::safetensors::save(&opt, dir.join("optimizers.safetensors"))?;
-                std::fs::write(
-                    dir.join("state.json"),
-                    serde_json::to_string_pretty(&state)?,
-                )?;
-                Ok(())
-            },
-        )
-    }
-
-    /// Continue from the newest checkpoint in the run dir. Returns its step.
-    pub fn resume(&mut self) -> Result<usize> {
-        let ckpt = crate::run::latest_checkpoint(&self.run_dir).with_context(|| {
-            format!("--resume: nothing to resume in {}", self.run_dir.display())
-        })?;
-        let info = RunInfo::load(&self.run_dir)?;
-        if info.net != self.config.model || info.method != self.method.name() {
-            bail!(
-                "--resume: {} was trained with method `{}` and a different [model] config; resume with the same config",
-                self.run_dir.display(),
-                info.method
-            );
-        }
-        let state: TrainState = serde_json::from_str(
-            &std::fs::read_to_string(ckpt.join("state.json"))
-                .with_context(|| format!("reading {}/state.json", ckpt.display()))?,
-        )
-        .with_context(|| format!("{}/state.json: invalid", ckpt.display()))?;
-        for (name, store) in self.method.stores() {
-            store.load(&ckpt.join(format!("{name}.safetensors")))?;
-        }
-        let opt_path = ckpt.join("optimizers.safetensors");
-        let device = self.data.images.device().clone();
-        let opt = candle_core::safetensors::load(&opt_path, &device)
-            .with_context(|| format!("reading {}", opt_path.display()))?;
-        let origin = opt_path.display().to_string();
-        for g in &mut self.groups {
-            let (prefix, step) = state.optimizer_state_of(g.name, g.legacy, &opt, &origin)?;
-            g.adam.load_state(&prefix, &opt, step, &origin)?;
-        }
-        self.rng = state.rng.restore()?;
-        self.step = state.step;
-        truncate_metrics(&self.run_dir.join(METRICS), self.step)?;
-        Ok(self.step)
-    }
-
     /// Train until `run.steps` or until `stop` is set. Logs, samples and checkpoints on the
     /// configured schedule; always leaves a checkpoint of the final step.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<StopReason> {
@@ -604,22 +443,4 @@ impl Trainer {
         bar.finish();
         Ok(StopReason::Finished)
     }
-}
-
-/// Drop metric lines after `step` (a resumed run rewrites them).
-fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(());
-    };
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|l| {
-            serde_json::from_str::<MetricsRow>(l).is_ok_and(|row| row.step as usize <= step)
-        })
-        .collect();
-    let mut out = kept.join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    write_atomic(path, out.as_bytes())
 }
