@@ -82,8 +82,13 @@ fn main() -> anyhow::Result<()> {
                 eprintln!(
                 "note: bundled classifier unavailable ({e:#}); using a softmax-regression stand-in"
             );
-                let td =
-                    TrainData::from_dataset(&dataset, &(0..10).collect::<Vec<_>>(), 32, 1, &dev)?;
+                let td = TrainData::from_dataset(
+                    &dataset,
+                    &(0..10).collect::<Vec<_>>(),
+                    (32, 32),
+                    1,
+                    &dev,
+                )?;
                 let y = Tensor::from_vec(td.labels.clone(), td.len, &dev)?;
                 (
                     Arc::new(PooledLinearClassifier::fit(

@@ -394,6 +394,6 @@ fn a_method_of_its_own_trains_checkpoints_resumes_and_samples() {
 
 /// One real image, [1, 1, 32, 32] in generator space.
 fn ds_image(ds: &Dataset) -> Tensor {
-    let td = probegan::data::TrainData::from_dataset(ds, &[0], 32, 1, &Device::Cpu).unwrap();
+    let td = probegan::data::TrainData::from_dataset(ds, &[0], (32, 32), 1, &Device::Cpu).unwrap();
     td.images.narrow(0, 0, 1).unwrap()
 }

@@ -8,6 +8,7 @@ fn cfg(res: usize) -> NetConfig {
     let ups = (res / 4).trailing_zeros() as usize;
     NetConfig {
         resolution: res,
+        size: None,
         channels: 1,
         z_dim: 8,
         embed_dim: 8,
@@ -155,6 +156,7 @@ fn gradient_penalty_gradient_matches_finite_differences() {
     let dev = Device::Cpu;
     let c = NetConfig {
         resolution: 8,
+        size: None,
         channels: 1,
         z_dim: 4,
         embed_dim: 4,
@@ -285,4 +287,73 @@ fn separate_du_trunk_keeps_du_gradients_off_dc_features() {
         assert_eq!(touched("trunk_u."), separate);
         assert_eq!(touched("block0."), !separate);
     }
+}
+
+/// Non-square images (mel bands × frames, wide photos): the generator's base is the size
+/// divided by 2^(up-blocks), D halves both sides down to ~8 on the shorter one, and sizes the
+/// up-blocks cannot reach are refused with the nearest that work.
+#[test]
+fn non_square_sizes_build_and_impossible_ones_are_clear_errors() {
+    probegan::init();
+    let sized = |h: usize, w: usize, ups: usize| NetConfig {
+        resolution: 0,
+        size: Some([h, w]),
+        g_widths: vec![8; ups + 1],
+        d_widths: vec![8, 8, 8],
+        ..cfg(32)
+    };
+    for (h, w, ups) in [(16, 40, 2), (64, 24, 3), (12, 12, 2), (32, 32, 3)] {
+        let c = sized(h, w, ups);
+        let g = Generator::new(&ParamStore::new(&Device::Cpu, 1).root(), &c, 3).unwrap();
+        let d = Discriminator::new(&ParamStore::new(&Device::Cpu, 2).root(), &c, 3).unwrap();
+        let y = Tensor::new(&[0u32, 1, 2], &Device::Cpu).unwrap();
+        let x = g.forward(&z(3, 0), &y, Mode::TRAIN).unwrap();
+        assert_eq!(x.dims(), &[3, 1, h, w], "{h}x{w}");
+        let f = d.features(&x, Mode::TRAIN).unwrap();
+        assert_eq!(
+            d.head_conditional(&f, &y, Mode::TRAIN).unwrap().dims(),
+            &[3]
+        );
+        assert_eq!(
+            d.head_unconditional(
+                &d.features_u(&x, Some(&f), Mode::TRAIN).unwrap(),
+                Mode::TRAIN
+            )
+            .unwrap()
+            .dims(),
+            &[3]
+        );
+    }
+    // A square size equals the same `resolution`: same parameters, same images.
+    let square = Generator::new(&ParamStore::new(&Device::Cpu, 1).root(), &cfg(32), 3).unwrap();
+    let c = NetConfig {
+        g_widths: cfg(32).g_widths,
+        ..sized(32, 32, 3)
+    };
+    let sized_g = Generator::new(&ParamStore::new(&Device::Cpu, 1).root(), &c, 3).unwrap();
+    let y = Tensor::new(&[1u32, 2], &Device::Cpu).unwrap();
+    let a = square.forward(&z(2, 3), &y, Mode::EVAL).unwrap();
+    let b = sized_g.forward(&z(2, 3), &y, Mode::EVAL).unwrap();
+    let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+    assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+
+    let err = |c: NetConfig| c.validate().unwrap_err().to_string();
+    let e = err(sized(20, 40, 3));
+    assert!(
+        e.contains("multiples of 8") && e.contains("[24, 40]"),
+        "{e}"
+    );
+    let e = err(NetConfig {
+        resolution: 32,
+        ..sized(32, 32, 3)
+    });
+    assert!(e.contains("give one"), "{e}");
+    assert!(err(sized(0, 16, 1)).contains("positive"));
+    // D halves a 64x88 image three times (to 8x11); 64x90 cannot be halved three times.
+    assert!(sized(64, 88, 1).validate().is_ok());
+    let e = err(sized(64, 90, 1));
+    assert!(
+        e.contains("halves both sides 3 times") && e.contains("multiples of 8"),
+        "{e}"
+    );
 }

@@ -33,6 +33,7 @@ fn run_info(method: &str) -> RunInfo {
         },
         net: NetConfig {
             resolution: 32,
+            size: None,
             channels: 1,
             z_dim: 8,
             embed_dim: 8,

@@ -68,7 +68,7 @@ fn classifier(ds: &Dataset) -> Arc<PooledLinearClassifier> {
     let td = probegan::data::TrainData::from_dataset(
         ds,
         &(0..10).collect::<Vec<_>>(),
-        32,
+        (32, 32),
         1,
         &Device::Cpu,
     )
@@ -454,4 +454,34 @@ fn collapse_guard_logs_diversity_at_previews() {
         !flagged.is_empty(),
         "2 steps of training cannot match real diversity: {row}"
     );
+}
+
+/// A generator of non-square images (`model.size`) trains through the loop, writes grids and
+/// checkpoints, resumes and samples: real images are resampled to that size, the classifier
+/// takes it as it is.
+#[test]
+fn non_square_images_train_resume_and_sample() {
+    let ds = dataset();
+    let clf = Arc::new(
+        PooledLinearClassifier::random(ds.class_names.clone(), (1, 16, 24), 5, &Device::Cpu)
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sets = [
+        "model.resolution=0",
+        "model.size=[16, 24]",
+        "model.g_widths=[16, 16, 16]",
+        "model.d_widths=[8, 8]",
+        "run.steps=3",
+    ];
+    let mut t = trainer(config(dir.path(), &sets), &ds, clf.clone());
+    t.run(&AtomicBool::new(false)).unwrap();
+    assert!(t.run_dir.join("checkpoints/step_000003").is_dir());
+    let mut sets6 = sets.to_vec();
+    sets6[4] = "run.steps=5";
+    let mut resumed = trainer(config(dir.path(), &sets6), &ds, clf);
+    assert_eq!(resumed.resume().unwrap(), 3);
+    resumed.run(&AtomicBool::new(false)).unwrap();
+    let s = load_sampler(&resumed.run_dir, &Device::Cpu).unwrap();
+    assert_eq!(s.sample(1, 3, 0).unwrap().dims(), &[3, 1, 16, 24]);
 }

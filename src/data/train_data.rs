@@ -25,11 +25,11 @@ pub struct RealBatch {
 }
 
 impl TrainData {
-    /// Keep the images of `classes` only, resampled to `resolution` (see `place`).
+    /// Keep the images of `classes` only, resampled to `size` = (height, width) (see `place`).
     pub fn from_dataset(
         ds: &Dataset,
         classes: &[usize],
-        resolution: usize,
+        size: (usize, usize),
         channels: usize,
         device: &Device,
     ) -> Result<Self> {
@@ -43,15 +43,15 @@ impl TrainData {
         if keep.is_empty() {
             bail!("no training images left for classes {classes:?}");
         }
-        let r = resolution;
-        let mut out = vec![-1f32; keep.len() * c * r * r];
+        let (oh, ow) = size;
+        let per = c * oh * ow;
+        let mut out = vec![-1f32; keep.len() * per];
         for (k, &i) in keep.iter().enumerate() {
             let img = ds.image(i);
-            let dst = &mut out[k * c * r * r..(k + 1) * c * r * r];
-            place(img, c, h, w, dst, r);
+            place(img, c, (h, w), &mut out[k * per..(k + 1) * per], (oh, ow));
         }
         let labels: Vec<u32> = keep.iter().map(|&i| ds.labels[i]).collect();
-        let images = Tensor::from_vec(out, (keep.len(), c, r, r), device)?;
+        let images = Tensor::from_vec(out, (keep.len(), c, oh, ow), device)?;
         Ok(TrainData {
             images,
             len: labels.len(),
@@ -86,26 +86,27 @@ impl TrainData {
 /// Resample a [c, h, w] image to [c, r, r] bilinearly (half-pixel centres). Resizing rather
 /// than padding keeps the generator's space consistent with adapters that resize generator
 /// output back to the classifier's input size (Fashion-MNIST: 28 -> 32 here, 32 -> 28 there).
-fn place(img: &[f32], c: usize, h: usize, w: usize, dst: &mut [f32], r: usize) {
-    if h == r && w == r {
-        dst.copy_from_slice(&img[..c * r * r]);
+fn place(img: &[f32], c: usize, (h, w): (usize, usize), dst: &mut [f32], (oh, ow): (usize, usize)) {
+    if h == oh && w == ow {
+        dst.copy_from_slice(&img[..c * h * w]);
         return;
     }
-    let taps = |in_len: usize, o: usize| -> (usize, usize, f32) {
-        let x = ((o as f64 + 0.5) * in_len as f64 / r as f64 - 0.5).clamp(0.0, (in_len - 1) as f64);
+    let taps = |in_len: usize, out_len: usize, o: usize| -> (usize, usize, f32) {
+        let x = ((o as f64 + 0.5) * in_len as f64 / out_len as f64 - 0.5)
+            .clamp(0.0, (in_len - 1) as f64);
         let x0 = x.floor() as usize;
         let x1 = (x0 + 1).min(in_len - 1);
         (x0, x1, (x - x0 as f64) as f32)
     };
     for ch in 0..c {
         let src = &img[ch * h * w..(ch + 1) * h * w];
-        for oy in 0..r {
-            let (y0, y1, fy) = taps(h, oy);
-            for ox in 0..r {
-                let (x0, x1, fx) = taps(w, ox);
+        for oy in 0..oh {
+            let (y0, y1, fy) = taps(h, oh, oy);
+            for ox in 0..ow {
+                let (x0, x1, fx) = taps(w, ow, ox);
                 let top = src[y0 * w + x0] * (1.0 - fx) + src[y0 * w + x1] * fx;
                 let bottom = src[y1 * w + x0] * (1.0 - fx) + src[y1 * w + x1] * fx;
-                dst[(ch * r + oy) * r + ox] = top * (1.0 - fy) + bottom * fy;
+                dst[(ch * oh + oy) * ow + ox] = top * (1.0 - fy) + bottom * fy;
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Real images as the generator sees them: resampled to its resolution exactly as training
+//! Real images as the generator sees them: resampled to its size exactly as training
 //! resampled them (`TrainData`), so that pixel distances and D_u scores compare generated and
 //! real images like for like (a generated copy of a training image lands at distance 0).
 
@@ -7,8 +7,8 @@ use crate::data::TrainData;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 
-/// Rows `rows` of `real` as `[n, C, R, R]` in generator space, where `like` is a generated
-/// batch `[N, C, R, R]` giving the space.
+/// Rows `rows` of `real` as `[n, C, H, W]` in generator space, where `like` is a generated
+/// batch `[N, C, H, W]` giving the space.
 pub fn real_in_generator_space(
     real: &Dataset,
     rows: &[usize],
@@ -16,10 +16,10 @@ pub fn real_in_generator_space(
     device: &Device,
 ) -> Result<Tensor> {
     let dims = like.dims();
-    if dims.len() != 4 || dims[2] != dims[3] {
-        bail!("generator space: expected square generated images [N, C, R, R], got {dims:?}");
+    if dims.len() != 4 {
+        bail!("generator space: expected generated images [N, C, H, W], got {dims:?}");
     }
-    let (c, r) = (dims[1], dims[2]);
+    let (c, h, w) = (dims[1], dims[2], dims[3]);
     if rows.is_empty() {
         bail!("generator space: no real images selected");
     }
@@ -38,7 +38,7 @@ pub fn real_in_generator_space(
     }
     let subset = real.select(rows);
     let all: Vec<usize> = (0..subset.num_classes()).collect();
-    Ok(TrainData::from_dataset(&subset, &all, r, c, device)
+    Ok(TrainData::from_dataset(&subset, &all, (h, w), c, device)
         .context("resampling real images to the generator's resolution")?
         .images)
 }

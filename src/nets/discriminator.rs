@@ -78,9 +78,9 @@ impl DownBlock {
     }
 }
 
-/// The residual trunk: the first log2(resolution/8) blocks halve the resolution.
+/// The residual trunk: the first `NetConfig::d_halvings` blocks halve both sides.
 fn trunk(s: &Scope, config: &NetConfig) -> Result<Vec<DownBlock>> {
-    let downs = (config.resolution / 8).trailing_zeros() as usize;
+    let downs = config.d_halvings();
     let mut blocks = Vec::new();
     let mut c_in = config.channels;
     for (i, &w) in config.d_widths.iter().enumerate() {

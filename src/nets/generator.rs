@@ -22,13 +22,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetConfig {
-    /// Output side in pixels: 32 or 64 (any 4·2^k works).
+    /// Square output side in pixels: 32 or 64 (any 4·2^k works). 0 when `size` is given.
+    #[serde(default)]
     pub resolution: usize,
+    /// Non-square output `[height, width]` (e.g. mel bands × frames) instead of `resolution`:
+    /// both sides must be multiples of 2^(up-blocks), the generator's base is that fraction
+    /// of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<[usize; 2]>,
     /// Image channels (1 grey, 3 colour).
     pub channels: usize,
     pub z_dim: usize,
     pub embed_dim: usize,
-    /// Generator widths: the 4x4 base, then each up-block's output (log2(resolution/4)+1 values).
+    /// Generator widths: the base, then each up-block's output (log2(resolution/4)+1 values for
+    /// a square `resolution`, whose base is 4x4).
     pub g_widths: Vec<usize>,
     /// Discriminator block widths; the first log2(resolution/8) blocks halve the resolution.
     pub d_widths: Vec<usize>,
@@ -48,10 +55,97 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
+    /// (height, width) of the generated images.
+    pub fn dims(&self) -> (usize, usize) {
+        match self.size {
+            Some([h, w]) => (h, w),
+            None => (self.resolution, self.resolution),
+        }
+    }
+
+    /// The generator's up-blocks (each doubles both sides).
+    pub fn up_blocks(&self) -> usize {
+        self.g_widths.len().saturating_sub(1)
+    }
+
+    /// (height, width) of the generator's base, before the up-blocks.
+    pub fn base(&self) -> (usize, usize) {
+        let (h, w) = self.dims();
+        (h >> self.up_blocks(), w >> self.up_blocks())
+    }
+
+    /// D's halving blocks: down to about 8 pixels on the shorter side (log2(resolution/8) for a
+    /// square resolution).
+    pub fn d_halvings(&self) -> usize {
+        let (h, w) = self.dims();
+        let short = h.min(w);
+        if short < 16 {
+            0
+        } else {
+            (short / 8).ilog2() as usize
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
+        let ups = self.up_blocks();
+        match self.size {
+            None => self.validate_square()?,
+            Some([h, w]) => {
+                if self.resolution != 0 {
+                    bail!(
+                        "model.resolution = {} and model.size = [{h}, {w}]: give one (resolution for square images)",
+                        self.resolution
+                    );
+                }
+                if self.g_widths.is_empty() {
+                    bail!("model.g_widths is empty: it needs the base width and one per up-block");
+                }
+                let step = 1usize << ups;
+                if h == 0 || w == 0 || h % step != 0 || w % step != 0 {
+                    bail!(
+                        "model.size = [{h}, {w}]: with {ups} up-blocks (g_widths has {} values) both sides must be \
+                         positive multiples of {step}; use fewer up-blocks or a size such as [{}, {}]",
+                        self.g_widths.len(),
+                        h.div_ceil(step).max(1) * step,
+                        w.div_ceil(step).max(1) * step
+                    );
+                }
+                let halvings = self.d_halvings();
+                if h % (1 << halvings) != 0 || w % (1 << halvings) != 0 {
+                    bail!(
+                        "model.size = [{h}, {w}]: the discriminator halves both sides {halvings} times, so both must be multiples of {}",
+                        1 << halvings
+                    );
+                }
+                if self.d_widths.len() < halvings.max(1) {
+                    bail!(
+                        "model.d_widths has {} values; size [{h}, {w}] needs at least {}",
+                        self.d_widths.len(),
+                        halvings.max(1)
+                    );
+                }
+            }
+        }
+        if self.channels == 0 || self.z_dim == 0 || self.embed_dim == 0 {
+            bail!("model.channels, z_dim and embed_dim must be positive");
+        }
+        if self.g_widths.iter().chain(&self.d_widths).any(|&w| w == 0) {
+            bail!("model widths must be positive");
+        }
+        if self.hierarchical_z && self.z_dim % (ups + 1) != 0 {
+            bail!(
+                "model.z_dim = {}: with hierarchical_z it must split evenly into {} chunks (the linear layer + {ups} up-blocks)",
+                self.z_dim,
+                ups + 1
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_square(&self) -> Result<()> {
         let r = self.resolution;
         if r < 8 || !r.is_power_of_two() {
-            bail!("model.resolution = {r}: expected a power of two >= 8 (e.g. 32 or 64)");
+            bail!("model.resolution = {r}: expected a power of two >= 8 (e.g. 32 or 64), or model.size = [height, width]");
         }
         let ups = (r / 4).trailing_zeros() as usize;
         if self.g_widths.len() != ups + 1 {
@@ -66,19 +160,6 @@ impl NetConfig {
             bail!(
                 "model.d_widths has {} values; resolution {r} needs at least {downs}",
                 self.d_widths.len()
-            );
-        }
-        if self.channels == 0 || self.z_dim == 0 || self.embed_dim == 0 {
-            bail!("model.channels, z_dim and embed_dim must be positive");
-        }
-        if self.g_widths.iter().chain(&self.d_widths).any(|&w| w == 0) {
-            bail!("model widths must be positive");
-        }
-        if self.hierarchical_z && self.z_dim % (ups + 1) != 0 {
-            bail!(
-                "model.z_dim = {}: with hierarchical_z it must split evenly into {} chunks (the linear layer + {ups} up-blocks)",
-                self.z_dim,
-                ups + 1
             );
         }
         Ok(())
@@ -153,7 +234,8 @@ impl Generator {
         )?;
         // Without hierarchical z the one "chunk" is all of z and the BNs see the class only.
         let cond = config.embed_dim + config.hierarchical_z as usize * config.z_chunk();
-        let linear = SnLinear::new(&s.pp("linear"), config.z_chunk(), w[0] * 16, true)?;
+        let (bh, bw) = config.base();
+        let linear = SnLinear::new(&s.pp("linear"), config.z_chunk(), w[0] * bh * bw, true)?;
         let blocks = (1..w.len())
             .map(|i| UpBlock::new(&s.pp(&format!("block{}", i - 1)), w[i - 1], w[i], cond))
             .collect::<Result<Vec<_>>>()?;
@@ -174,14 +256,19 @@ impl Generator {
         self.embedding.lookup(labels, mode)
     }
 
-    /// `z`: [N, z_dim]; `e`: [N, embed_dim]. Returns [N, C, R, R] in [-1, 1].
+    /// `z`: [N, z_dim]; `e`: [N, embed_dim]. Returns [N, C, H, W] in [-1, 1].
     pub fn forward_embedded(&self, z: &Tensor, e: &Tensor, mode: Mode) -> Result<Tensor> {
         let n = z.dim(0)?;
         let chunk = self.config.z_chunk();
         let mut h = self
             .linear
             .forward(&z.narrow(1, 0, chunk)?, mode)?
-            .reshape((n, self.config.g_widths[0], 4, 4))?;
+            .reshape((
+                n,
+                self.config.g_widths[0],
+                self.config.base().0,
+                self.config.base().1,
+            ))?;
         for (i, block) in self.blocks.iter().enumerate() {
             let cond = if self.config.hierarchical_z {
                 Tensor::cat(&[e, &z.narrow(1, (i + 1) * chunk, chunk)?], 1)?

@@ -11,7 +11,7 @@
 //!
 //! ```no_run
 //! use probegan::nets::{Generator, NetConfig, ParamStore, Mode};
-//! let cfg = NetConfig { resolution: 32, channels: 1, z_dim: 32, embed_dim: 32,
+//! let cfg = NetConfig { resolution: 32, size: None, channels: 1, z_dim: 32, embed_dim: 32,
 //!     g_widths: vec![64, 32, 32, 32], d_widths: vec![32, 32, 32],
 //!     hierarchical_z: true, separate_du_trunk: true, sn_projection: true };
 //! let store = ParamStore::new(&candle_core::Device::Cpu, 0);

@@ -47,20 +47,16 @@ pub fn load_discriminator(checkpoint: &Path, device: &Device) -> Result<Checkpoi
 }
 
 impl CheckpointDiscriminator {
-    /// D_u(x) for images `[N, C, R, R]` in generator space ([-1, 1]): `[N]` f32 scores,
+    /// D_u(x) for images `[N, C, H, W]` in generator space ([-1, 1]): `[N]` f32 scores,
     /// higher = judged more real.
     pub fn du_scores(&self, x: &Tensor) -> Result<Tensor> {
         let net = &self.info.net;
+        let (h, w) = net.dims();
         let dims = x.dims();
-        if dims.len() != 4
-            || dims[1] != net.channels
-            || dims[2] != net.resolution
-            || dims[3] != net.resolution
-        {
+        if dims.len() != 4 || dims[1] != net.channels || dims[2] != h || dims[3] != w {
             bail!(
-                "D_u: expected images [N, {c}, {r}, {r}] (the run's generator space), got {dims:?}",
-                c = net.channels,
-                r = net.resolution
+                "D_u: expected images [N, {c}, {h}, {w}] (the run's generator space), got {dims:?}",
+                c = net.channels
             );
         }
         let n = dims[0];
@@ -102,6 +98,7 @@ mod tests {
             },
             net: NetConfig {
                 resolution: 8,
+                size: None,
                 channels: 1,
                 z_dim: 4,
                 embed_dim: 4,

@@ -150,7 +150,7 @@ impl Trainer {
         let data = TrainData::from_dataset(
             &dataset,
             &real_classes,
-            config.model.resolution,
+            config.model.dims(),
             config.model.channels,
             device,
         )?;
