@@ -25,4 +25,4 @@ pub use image_folder::load_image_folder;
 pub use images::{decode_image, image_file_to_generator_space};
 pub use load_report::{LoadOptions, LoadReport};
 pub use source::DataSource;
-pub use train_data::{RealBatch, TrainData};
+pub use train_data::TrainData;

@@ -1,7 +1,7 @@
 //! The real images a method may see, resident on the training device at the generator's
 //! resolution, with seeded batch sampling.
 
-use super::Dataset;
+use super::{Batch, Dataset};
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 use rand::Rng;
@@ -14,14 +14,6 @@ pub struct TrainData {
     pub class_names: Vec<String>,
     /// Index into the original dataset for each row (for per-image side data).
     pub len: usize,
-}
-
-/// A real batch: images, labels on device, and the rows they came from.
-pub struct RealBatch {
-    pub images: Tensor,
-    pub labels: Tensor,
-    pub labels_host: Vec<u32>,
-    pub rows: Vec<usize>,
 }
 
 impl TrainData {
@@ -61,24 +53,25 @@ impl TrainData {
     }
 
     /// Uniformly random rows (with replacement, so every batch has the same size).
-    pub fn sample<R: Rng>(&self, rng: &mut R, n: usize) -> Result<RealBatch> {
+    pub fn sample<R: Rng>(&self, rng: &mut R, n: usize) -> Result<Batch> {
         let rows: Vec<usize> = (0..n).map(|_| rng.random_range(0..self.len)).collect();
         self.batch(&rows)
     }
 
-    pub fn batch(&self, rows: &[usize]) -> Result<RealBatch> {
+    /// The images and labels of `rows` (`Batch::indices` are the rows; no groups).
+    pub fn batch(&self, rows: &[usize]) -> Result<Batch> {
         let dev = self.images.device();
         let idx = Tensor::from_vec(
             rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
             rows.len(),
             dev,
         )?;
-        let labels_host: Vec<u32> = rows.iter().map(|&r| self.labels[r]).collect();
-        Ok(RealBatch {
+        let labels: Vec<u32> = rows.iter().map(|&r| self.labels[r]).collect();
+        Ok(Batch {
             images: self.images.index_select(&idx, 0)?,
-            labels: Tensor::from_vec(labels_host.clone(), rows.len(), dev)?,
-            labels_host,
-            rows: rows.to_vec(),
+            labels: Tensor::from_vec(labels, rows.len(), dev)?,
+            groups: None,
+            indices: rows.to_vec(),
         })
     }
 }

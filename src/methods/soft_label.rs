@@ -67,7 +67,7 @@ impl CganMethod for SoftLabel {
                 soft.device(),
             )
         };
-        let p_real = soft.index_select(&idx(&real.rows)?, 0)?;
+        let p_real = soft.index_select(&idx(&real.indices)?, 0)?;
         // Fakes are conditioned on soft labels of other random real images.
         let rows: Vec<usize> = (0..n)
             .map(|_| ctx.rng.random_range(0..ctx.data.len))
