@@ -11,6 +11,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod embedded;
+pub mod image_io;
 pub mod kernels;
 pub mod losses;
 pub mod methods;

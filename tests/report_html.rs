@@ -4,6 +4,7 @@
 //! `/usr/bin/chromium` (Debian package `chromium`) is absent.
 
 use candle_core::{Device, Tensor};
+use probegan::image_io::{grid, save_png, to_rgb_images};
 use probegan::metrics::diversity::Diversity;
 use probegan::metrics::evaluation::*;
 use probegan::metrics::kid::Kid;
@@ -11,7 +12,6 @@ use probegan::metrics::leakage::{LeakageScore, StudentAccuracy};
 use probegan::metrics::prdc::Prdc;
 use probegan::metrics::selection::{agreement, select_checkpoint, CheckpointSignals};
 use probegan::nets::NetConfig;
-use probegan::report::png::{grid, save_png, to_rgb_images};
 use probegan::run::{ClassifierInfo, RunInfo};
 use probegan::train_classifier::evaluate::NamedAccuracy;
 use std::path::{Path, PathBuf};

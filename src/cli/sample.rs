@@ -47,9 +47,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     if let Some(dir) = &args.out_dir {
         std::fs::create_dir_all(dir)?;
-        let tiles = crate::report::png::to_rgb_images(&x)?;
+        let tiles = crate::image_io::to_rgb_images(&x)?;
         for (i, t) in tiles.iter().enumerate() {
-            crate::report::png::save_png(
+            crate::image_io::save_png(
                 t,
                 &dir.join(format!(
                     "{}_{i:04}.png",

@@ -1,11 +1,12 @@
-//! Datasets: IDX (MNIST/Fashion-MNIST), image folders, CSV metadata with groups, class
-//! filtering, seeded batching and augmentation. Everything is held in memory (see
-//! `dataset.rs` for why) as one `Dataset` type that both the classifier trainer and the GAN
-//! trainer read.
+//! Datasets: IDX (MNIST/Fashion-MNIST, and the Fashion-MNIST subset compiled into the binary),
+//! image folders, CSV metadata with groups, class filtering, seeded batching and augmentation.
+//! Everything is held in memory (see `dataset.rs` for why) as one `Dataset` type that both the
+//! classifier trainer and the GAN trainer read.
 
 pub mod classes;
 mod csv_metadata;
 mod dataset;
+mod embedded_subset;
 pub mod idx;
 mod idx_dataset;
 mod image_folder;
@@ -17,6 +18,7 @@ mod train_data;
 pub use classes::ClassSpace;
 pub use csv_metadata::{load_csv, split_matches, CsvSpec};
 pub use dataset::{Augment, Batch, Batches, Dataset};
+pub use embedded_subset::{fashion_mnist_subset, fashion_mnist_subset_split};
 pub use idx_dataset::{
     dataset_from_idx_bytes, is_idx_dir, load_idx_dir, system_fashion_mnist, Split,
     FASHION_MNIST_CLASSES, SYSTEM_FASHION_MNIST,

@@ -10,7 +10,7 @@
 use super::csv_metadata::{load_csv, CsvSpec};
 use super::idx_dataset::{is_idx_dir, load_idx_dir, system_fashion_mnist};
 use super::image_folder::{has_split_folders, is_image_folder, load_image_folder};
-use super::{Dataset, LoadOptions, LoadReport, Split};
+use super::{fashion_mnist_subset_split, Dataset, LoadOptions, LoadReport, Split};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -77,7 +77,7 @@ impl DataSource {
             )
         };
         match self {
-            DataSource::Embedded => Ok(whole(crate::embedded::fashion_mnist_subset_split(split)?)),
+            DataSource::Embedded => Ok(whole(fashion_mnist_subset_split(split)?)),
             DataSource::SystemFashionMnist => Ok(whole(system_fashion_mnist(split)?)),
             DataSource::Idx(dir) => Ok(whole(load_idx_dir(dir, split)?)),
             DataSource::ImageFolder(dir) => {

@@ -1,4 +1,6 @@
-//! Per-channel CPU ops on [N, C, ...] tensors: the pieces of batch norm and of bias addition.
+//! Per-channel CPU ops on [N, C, ...] tensors: sums, dot products, affine maps and shifts (bias
+//! addition, inference batch norm, and the second-order rules of the training batch-norm ops in
+//! `batchnorm`), and the per-channel run helpers those ops share.
 //! Candle's stock versions (broadcast ops and reductions over non-trailing dims) are
 //! single-threaded with a slow strided path, 20-30x slower than PyTorch here.
 //!
@@ -7,14 +9,12 @@
 //! * `ChannelDot(a, b)[c] = Σ a[:, c]·b[:, c]`
 //! * `ChannelAffine(x, s, b) = x·s[c] + b[c]`
 //! * `ChannelShift(x, b) = x + b[c]`
-//! * `BnNormalize(x) = (x − mean_c) / sqrt(var_c + eps)` with its fused backward `BnNormalizeBwd`.
 
 use super::cpu::{check_same, dispatch1, dispatch2, Elem};
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
 use rayon::prelude::*;
-use std::sync::{Arc, Mutex};
 
 /// (N, C, inner) of a tensor whose channel axis is 1.
 pub(super) fn nci(shape: &Shape) -> Result<(usize, usize, usize)> {
@@ -26,7 +26,7 @@ pub(super) fn nci(shape: &Shape) -> Result<(usize, usize, usize)> {
 }
 
 /// The element ranges of channel `c`: one run of `inner` per image.
-fn runs(
+pub(super) fn runs(
     n: usize,
     c: usize,
     inner: usize,
@@ -36,7 +36,7 @@ fn runs(
 }
 
 /// Per-channel f64 totals of `f(run)` over the channel's runs (one run of `inner` per image).
-fn channel_reduce<F>(n: usize, c: usize, inner: usize, f: F) -> Vec<f64>
+pub(super) fn channel_reduce<F>(n: usize, c: usize, inner: usize, f: F) -> Vec<f64>
 where
     F: Fn(usize, std::ops::Range<usize>) -> f64 + Sync,
 {
@@ -49,7 +49,7 @@ where
 /// Σ f(a[i], b[i]) over a run with 8 independent accumulators, so the compiler vectorizes it
 /// (one f64 accumulator would serialise every add); runs are short, so T's precision suffices.
 #[inline]
-fn fold_run<T: Elem>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> f64 {
+pub(super) fn fold_run<T: Elem>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> f64 {
     let mut acc = [T::ZERO; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -65,29 +65,8 @@ fn fold_run<T: Elem>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> f64 {
     t
 }
 
-fn sum_run<T: Elem>(a: &[T]) -> f64 {
+pub(super) fn sum_run<T: Elem>(a: &[T]) -> f64 {
     fold_run(a, a, |x, _| x)
-}
-
-/// (Σ g, Σ g·(x − mu)) over a run, 8 accumulators each (see `fold_run`).
-#[inline]
-pub(super) fn sum2_run<T: Elem>(g: &[T], x: &[T], mu: T) -> (f64, f64) {
-    let (mut s, mut d) = ([T::ZERO; 8], [T::ZERO; 8]);
-    let (cg, cx) = (g.chunks_exact(8), x.chunks_exact(8));
-    let (rg, rx) = (cg.remainder(), cx.remainder());
-    for (gv, xv) in cg.zip(cx) {
-        for k in 0..8 {
-            s[k] += gv[k];
-            d[k] += gv[k] * (xv[k] - mu);
-        }
-    }
-    let mut ts: f64 = s.iter().map(|v| v.to_f64()).sum();
-    let mut td: f64 = d.iter().map(|v| v.to_f64()).sum();
-    for (gv, xv) in rg.iter().zip(rx) {
-        ts += gv.to_f64();
-        td += (*gv * (*xv - mu)).to_f64();
-    }
-    (ts, td)
 }
 
 /// Rows (one channel of one image) per parallel task: at least ~32K elements, so small maps
@@ -98,7 +77,7 @@ pub(super) fn rows_per_task(inner: usize) -> usize {
 
 /// `out[run] = f(in[run], channel)`, run by run, in parallel over (image, channel) rows (so a
 /// batch of one, or a per-sample op viewed as [1, N·C, inner], still uses every thread).
-fn channel_map<T: Elem, F>(n: usize, c: usize, inner: usize, f: F) -> Vec<T>
+pub(super) fn channel_map<T: Elem, F>(n: usize, c: usize, inner: usize, f: F) -> Vec<T>
 where
     F: Fn(std::ops::Range<usize>, usize, &mut [T]) + Sync,
 {
@@ -350,218 +329,4 @@ pub fn channel_sum(x: &Tensor) -> Result<Tensor> {
 
 pub fn channel_dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     a.contiguous()?.apply_op2(&b.contiguous()?, ChannelDot)
-}
-
-// ---------- batch norm ----------
-
-/// Per-channel mean and biased variance, two-pass in f64 for accuracy.
-pub(super) fn moments<T: Elem>(x: &[T], n: usize, c: usize, inner: usize) -> (Vec<f64>, Vec<f64>) {
-    let m = (n * inner).max(1) as f64;
-    let mean: Vec<f64> = channel_reduce(n, c, inner, |_, r| sum_run(&x[r]))
-        .into_iter()
-        .map(|s| s / m)
-        .collect();
-    let mt: Vec<T> = mean.iter().map(|v| T::from_f64(*v)).collect();
-    let var = channel_reduce(n, c, inner, |ch, r| {
-        let mu = mt[ch];
-        fold_run(&x[r.clone()], &x[r], |v, _| (v - mu) * (v - mu))
-    })
-    .into_iter()
-    .map(|s| s / m)
-    .collect();
-    (mean, var)
-}
-
-/// `(x − mean_c) / sqrt(var_c + eps)` with batch statistics; the statistics of the last call are
-/// left in `stats` (mean then biased variance) for running-average updates.
-pub struct BnNormalize {
-    pub eps: f64,
-    pub stats: Arc<Mutex<Vec<f64>>>,
-}
-
-/// The input gradient of `BnNormalize`, fused: `rstd·(g − mean(g) − x̂·mean(g·x̂))`.
-/// `stats` (mean then biased variance, per channel) are the forward's, when known: they are
-/// functions of `x` alone, so reusing them saves two passes over `x` without changing values.
-pub struct BnNormalizeBwd {
-    pub eps: f64,
-    pub stats: Option<Arc<Vec<f64>>>,
-}
-
-impl BnNormalize {
-    /// The statistics this op's forward computed, if it ran.
-    pub(super) fn saved_stats(&self, c: usize) -> Option<Arc<Vec<f64>>> {
-        saved_stats(&self.stats, c)
-    }
-}
-
-/// A batch-norm forward's statistics (mean then biased variance, `2·c` values), if it ran,
-/// as the snapshot its backward op reads.
-pub(super) fn saved_stats(stats: &Mutex<Vec<f64>>, c: usize) -> Option<Arc<Vec<f64>>> {
-    let st = stats.lock().ok()?;
-    (st.len() == 2 * c).then(|| Arc::new(st.clone()))
-}
-
-/// (mean, biased variance) per channel: the forward's when it left them, else recomputed.
-pub(super) fn stats_or_moments<T: Elem>(
-    saved: Option<&[f64]>,
-    x: &[T],
-    n: usize,
-    c: usize,
-    inner: usize,
-) -> (Vec<f64>, Vec<f64>) {
-    match saved {
-        Some(st) if st.len() == 2 * c => (st[..c].to_vec(), st[c..].to_vec()),
-        _ => moments(x, n, c, inner),
-    }
-}
-
-impl CustomOp1 for BnNormalize {
-    fn name(&self) -> &'static str {
-        "probegan-bn-normalize"
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, c, inner) = nci(l.shape())?;
-        let eps = self.eps;
-        let stats = &self.stats;
-        let out = dispatch1!(self.name(), s, l, |x, T| {
-            let (mean, var) = moments(x, n, c, inner);
-            let (mt, rt): (Vec<T>, Vec<T>) = mean
-                .iter()
-                .zip(&var)
-                .map(|(m, v)| (T::from_f64(*m), T::from_f64(1.0 / (v + eps).sqrt())))
-                .unzip();
-            let y = channel_map::<T, _>(n, c, inner, |r, ch, o| {
-                let (mu, rs) = (mt[ch], rt[ch]);
-                o.iter_mut()
-                    .zip(&x[r])
-                    .for_each(|(o, v)| *o = (*v - mu) * rs)
-            });
-            if let Ok(mut st) = stats.lock() {
-                *st = mean.into_iter().chain(var).collect();
-            }
-            Ok::<_, candle_core::Error>(y)
-        })?;
-        Ok((out, l.shape().clone()))
-    }
-    fn bwd(&self, x: &Tensor, _: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let stats = self.saved_stats(x.dim(1)?);
-        Ok(Some(x.apply_op2(
-            &g.contiguous()?,
-            BnNormalizeBwd {
-                eps: self.eps,
-                stats,
-            },
-        )?))
-    }
-}
-
-impl CustomOp2 for BnNormalizeBwd {
-    fn name(&self) -> &'static str {
-        "probegan-bn-normalize-bwd"
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        check_same(self.name(), l1, l2)?;
-        let (n, c, inner) = nci(l1.shape())?;
-        let eps = self.eps;
-        let m = (n * inner).max(1) as f64;
-        let out = dispatch2!(self.name(), s1, l1, s2, l2, |x, g, T| {
-            let (mean, var) =
-                stats_or_moments(self.stats.as_deref().map(|v| v.as_slice()), x, n, c, inner);
-            let rstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-            let mt: Vec<T> = mean.iter().map(|v| T::from_f64(*v)).collect();
-            // Σg and Σg·(x − mean) in one pass over g and x.
-            let sums: Vec<(f64, f64)> = (0..c)
-                .into_par_iter()
-                .map(|ch| {
-                    let mu = mt[ch];
-                    runs(n, c, inner, ch)
-                        .map(|r| sum2_run(&g[r.clone()], &x[r], mu))
-                        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
-                })
-                .collect();
-            let sums: Vec<(f64, f64)> = (0..c)
-                .map(|ch| (sums[ch].0, sums[ch].1 * rstd[ch]))
-                .collect();
-            // dx = rstd·g − rstd·mean(g) − x̂·rstd·mean(g·x̂), x̂ = (x − mean)·rstd
-            let a: Vec<T> = rstd.iter().map(|r| T::from_f64(*r)).collect();
-            let b: Vec<T> = (0..c)
-                .map(|ch| T::from_f64(rstd[ch] * sums[ch].0 / m))
-                .collect();
-            let k: Vec<T> = (0..c)
-                .map(|ch| T::from_f64(rstd[ch] * rstd[ch] * sums[ch].1 / m))
-                .collect();
-            Ok::<_, candle_core::Error>(channel_map::<T, _>(n, c, inner, |r, ch, o| {
-                let (a, b, k, mu) = (a[ch], b[ch], k[ch], mt[ch]);
-                for ((o, gi), xi) in o.iter_mut().zip(&g[r.clone()]).zip(&x[r]) {
-                    *o = a * *gi - b - (*xi - mu) * k;
-                }
-            }))
-        })?;
-        Ok((out, l1.shape().clone()))
-    }
-    /// Second order. With per-channel M, σ² = var + eps, x̂, and upstream `h`:
-    /// d<h, dx>/dg = BnNormalizeBwd(x, h) (the map g ↦ dx is symmetric), and
-    /// d<h, dx>/dx = −(T·x̂ + Q·(h − h̄) + P·(g − ḡ) − 3·P·Q·x̂/M) / (M·σ²)
-    /// with T = Σhg − ΣhΣg/M, P = Σh·x̂, Q = Σg·x̂ (sums per channel), built from differentiable ops.
-    fn bwd(
-        &self,
-        x: &Tensor,
-        g: &Tensor,
-        _: &Tensor,
-        h: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let h = h.contiguous()?;
-        let dg = x.apply_op2(
-            &h,
-            BnNormalizeBwd {
-                eps: self.eps,
-                stats: self.stats.clone(),
-            },
-        )?;
-        let (n, _c, inner) = nci(x.shape())?;
-        let m = (n * inner) as f64;
-        let xhat = x.apply_op1(BnNormalize {
-            eps: self.eps,
-            stats: Arc::default(),
-        })?;
-        let mean = (channel_sum(x)? / m)?;
-        let xc = channel_shift(x, &mean.neg()?)?;
-        let var = (channel_dot(&xc, &xc)? / m)?;
-        let factor = ((var + self.eps)? * m)?.recip()?.neg()?;
-        let (sh, sg) = (channel_sum(&h)?, channel_sum(g)?);
-        let t = (channel_dot(&h, g)? - ((&sh * &sg)? / m)?)?;
-        let p = channel_dot(&h, &xhat)?;
-        let q = channel_dot(g, &xhat)?;
-        let coef_xhat = ((t - ((&p * &q)? * (3.0 / m))?)? * &factor)?;
-        let fq = (&factor * &q)?;
-        let fp = (&factor * &p)?;
-        let h_term = channel_affine(&h, &fq, &((&fq * &sh)? / m)?.neg()?)?;
-        let g_term = channel_affine(g, &fp, &((&fp * &sg)? / m)?.neg()?)?;
-        let dx = ((channel_scale(&xhat, &coef_xhat)? + h_term)? + g_term)?;
-        Ok((Some(dx), Some(dg)))
-    }
-}
-
-/// Batch-norm normalisation with batch statistics; returns (x̂, mean, biased var), the
-/// statistics detached (they only feed running averages).
-pub fn bn_normalize(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
-    let stats = Arc::new(Mutex::new(Vec::new()));
-    let y = x.contiguous()?.apply_op1(BnNormalize {
-        eps,
-        stats: stats.clone(),
-    })?;
-    let st = stats
-        .lock()
-        .map_err(|_| candle_core::Error::Msg("bn stats lock poisoned".into()))?
-        .clone();
-    let c = x.dim(1)?;
-    let mean = Tensor::from_vec(st[..c].to_vec(), c, x.device())?.to_dtype(x.dtype())?;
-    let var = Tensor::from_vec(st[c..].to_vec(), c, x.device())?.to_dtype(x.dtype())?;
-    Ok((y, mean, var))
 }

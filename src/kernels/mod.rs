@@ -11,10 +11,11 @@
 //! stock candle ops with exact autodiff; the reference and the non-CPU path), `conv` (im2col +
 //! `gemm` convolution: forward, input-gradient and weight-gradient ops, each the others'
 //! derivative; transposed convolution is the input-gradient op), `channel` (per-channel sums,
-//! affine maps and fused batch norm), `batchnorm` (the fused batch-norm ops), `depthwise`
-//! (direct-loop depthwise convolution), `conv_activation` (a conv with ReLU/ReLU6/clamp applied
-//! in its output loop and the mask applied in its backward), `activation`, `pool` (max/avg
-//! pooling, nearest upsampling), `cpu` (element types, storage access, matrix multiply).
+//! dot products and affine maps), `batchnorm` (training batch norm, alone and with its affine
+//! map fused, each with a fused backward), `depthwise` (direct-loop depthwise convolution),
+//! `conv_activation` (a conv with ReLU/ReLU6/clamp applied in its output loop and the mask
+//! applied in its backward), `activation`, `pool` (max/avg pooling, nearest upsampling), `cpu`
+//! (element types, storage access, matrix multiply).
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -174,7 +175,7 @@ pub fn batch_norm_train(
 ) -> Result<(Tensor, Tensor, Tensor)> {
     if x.device().is_cpu() && is_fast_dtype(x) && x.rank() >= 2 {
         if gamma.is_none() && beta.is_none() {
-            return channel::bn_normalize(x, eps);
+            return batchnorm::bn_normalize(x, eps);
         }
         // One fused op (normalise + affine, and one backward op for all three gradients); a
         // missing coefficient is a constant.

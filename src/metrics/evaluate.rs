@@ -17,7 +17,7 @@ use super::selection::{agreement, select_checkpoint, CheckpointSignals};
 use super::{fid, kid, neighbours, prdc, spectrum};
 use crate::classifier::Classifier;
 use crate::data::Dataset;
-use crate::report::png::{grid, save_png, to_rgb_images};
+use crate::image_io::{grid, save_png, to_rgb_images};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::Path;

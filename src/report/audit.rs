@@ -1,9 +1,9 @@
 //! Assembling the audit page from a run directory (and its sibling runs as baselines).
 
 use super::html::{escape, num, pct, table};
-use super::png::file_data_uri;
 use super::run_dir::RunDir;
 use super::svg::{line_plot, Plot, Series};
+use crate::image_io::file_data_uri;
 use crate::metrics::diversity::DEFAULT_DUPLICATE_FRACTION;
 use crate::metrics::evaluation::{EvalReport, NeighbourPanel};
 use crate::metrics::neighbours::NeighbourSpace;

@@ -8,7 +8,6 @@
 
 pub mod audit;
 pub mod html;
-pub mod png;
 pub mod run_dir;
 pub mod svg;
 

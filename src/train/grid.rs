@@ -1,6 +1,6 @@
 //! Sample grids: one row per class, the unseen classes' rows framed in red.
 
-use crate::report::png::{grid, save_png, to_rgb_images};
+use crate::image_io::{grid, save_png, to_rgb_images};
 use anyhow::Result;
 use candle_core::Tensor;
 use image::Rgb;

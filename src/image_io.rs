@@ -1,5 +1,9 @@
-//! Images for the report: generator-space tensors to PNG bytes (single tiles and grids), and
-//! PNG bytes to inline `data:` URIs.
+//! Image writing: generator-space tensors to RGB images (single tiles and grids), PNG bytes and
+//! files, and PNG bytes to inline `data:` URIs.
+//!
+//! A module of its own that imports no other module of the crate: training previews, metrics,
+//! the CLI and the report all write images, and `report` reads `metrics`, so image writing
+//! inside `report` would tie `metrics` and `report` into a cycle.
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
@@ -12,10 +16,10 @@ use std::path::Path;
 pub fn to_rgb_images(images: &Tensor) -> Result<Vec<ImageBuffer<Rgb<u8>, Vec<u8>>>> {
     let (n, c, h, w) = match images.dims() {
         [n, c, h, w] => (*n, *c, *h, *w),
-        d => bail!("images for the report must be [N, C, H, W], got {d:?}"),
+        d => bail!("images to write must be [N, C, H, W], got {d:?}"),
     };
     if c != 1 && c != 3 {
-        bail!("images for the report must have 1 or 3 channels, got {c}");
+        bail!("images to write must have 1 or 3 channels, got {c}");
     }
     let v: Vec<f32> = images.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
     let byte = |x: f32| (((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round()) as u8;
