@@ -353,3 +353,84 @@ fn images_to_input_decodes_and_names_bad_files() {
     let e = format!("{:#}", a.images_to_input(&[bad], &Device::Cpu).unwrap_err());
     assert!(e.contains("bad.png"), "{e}");
 }
+
+/// Rank-3 model inputs (`[N, frames, features]` spectrogram models) and channel counts other
+/// than 1 and 3: the layouts map the generator's one-channel image, the check reads the
+/// declared rank, and impossible combinations are refused in words.
+#[test]
+fn rank_three_layouts_and_any_channel_count() {
+    let dev = Device::Cpu;
+    let adapter = |input: &str| {
+        Adapter::from_toml_str(
+            &format!("[input]\n{input}\nrange=\"-1..1\"\n[classes]\nnames=[\"a\", \"b\"]\n"),
+            "test.toml",
+        )
+    };
+    // Generator space [2, 1, 4, 6]: 4 rows (e.g. mel bands), 6 columns (frames).
+    let x = Tensor::arange(0f32, 48.0, &dev)
+        .unwrap()
+        .reshape((2, 1, 4, 6))
+        .unwrap();
+    let nwh = adapter("size=[4,6]\nchannels=1\nlayout=\"NWH\"").unwrap();
+    let y = nwh.generator_to_input(&x).unwrap();
+    assert_eq!(y.dims(), &[2, 6, 4]);
+    let want = x.squeeze(1).unwrap().transpose(1, 2).unwrap();
+    let diff = (y - want)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(diff, 0.0);
+    let nhw = adapter("size=[4,6]\nchannels=1\nlayout=\"NHW\"").unwrap();
+    assert_eq!(nhw.generator_to_input(&x).unwrap().dims(), &[2, 4, 6]);
+    // The model declares [N, frames=6, bands=4]: NWH fits, NHW and NCHW are told why not.
+    let inputs = [io("features", &[None, Some(6), Some(4)])];
+    let outputs = [io("logits", &[None, Some(2)])];
+    nwh.validate_against_io(&inputs, &outputs).unwrap();
+    let e = nhw
+        .validate_against_io(&inputs, &outputs)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("height 4") && e.contains("declares height 6"),
+        "{e}"
+    );
+    let nchw = adapter("size=[4,6]\nchannels=1").unwrap();
+    let e = nchw
+        .validate_against_io(&inputs, &outputs)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rank-4") && e.contains("NWH"), "{e}");
+    let e = format!(
+        "{:#}",
+        adapter("size=[4,6]\nchannels=2\nlayout=\"NHW\"").unwrap_err()
+    );
+    assert!(e.contains("channels must be 1"), "{e}");
+
+    // Four channels (e.g. RGB + depth): grey fills every channel, per-channel mean/std apply.
+    let four = adapter("size=[4,6]\nchannels=4\nmean=[0,0,0,1]\nstd=[1,1,1,2]").unwrap();
+    let y = four.generator_to_input(&x).unwrap();
+    assert_eq!(y.dims(), &[2, 4, 4, 6]);
+    let last = y.narrow(1, 3, 1).unwrap();
+    let want = ((x.clone() - 1.0).unwrap() / 2.0).unwrap();
+    let diff = (last - want)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff < 1e-6, "{diff}");
+    let two = Tensor::zeros((1, 2, 4, 6), DType::F32, &dev).unwrap();
+    let e = four.generator_to_input(&two).unwrap_err().to_string();
+    assert!(
+        e.contains("cannot convert 2 generator channels to the model's 4"),
+        "{e}"
+    );
+    let e = format!("{:#}", adapter("size=[4,6]\nchannels=0").unwrap_err());
+    assert!(e.contains("channels 0"), "{e}");
+}

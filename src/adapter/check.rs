@@ -7,15 +7,19 @@
 use super::{Adapter, InputSpec, Layout};
 use anyhow::{anyhow, bail, Result};
 
-/// An input format is usable: sizes in range, 1 or 3 channels, one positive finite std and
-/// one finite mean per channel.
+/// An input format is usable: sizes in range, at least one channel (exactly one for rank-3
+/// layouts), one positive finite std and one finite mean per channel.
 pub(super) fn validate_input(s: &InputSpec) -> Result<()> {
     if s.height == 0 || s.width == 0 || s.height > 8192 || s.width > 8192 {
         bail!("size {}x{} is out of range (1..=8192)", s.height, s.width);
     }
-    if s.channels != 1 && s.channels != 3 {
+    if s.channels == 0 || s.channels > 64 {
+        bail!("channels {}: expected 1 to 64", s.channels);
+    }
+    if s.layout.rank() == 3 && s.channels != 1 {
         bail!(
-            "channels {}: image adapters support 1 (grey) or 3 (colour)",
+            "layout {} has no channel axis, so channels must be 1 (got {})",
+            s.layout.name(),
             s.channels
         );
     }
@@ -58,22 +62,26 @@ impl Adapter {
             Dim::Fixed(n) => Some(*n),
             Dim::Free(_) => None,
         };
-        if input.dims.len() != 4 {
+        let layout = self.input.layout;
+        if input.dims.len() != layout.rank() {
             bail!(
-                "{origin}: image adapter needs a rank-4 model input, but input {:?} has rank {}",
+                "{origin}: layout {} needs a rank-{} model input, but input {:?} has rank {} (shape {:?}); \
+                 set [input] layout to one of NCHW, NHWC (rank 4), NHW, NWH (rank 3)",
+                layout.name(),
+                layout.rank(),
                 input.name,
-                input.dims.len()
+                input.dims.len(),
+                input.dims
             );
         }
-        let (c, h, w) = match self.input.layout {
+        let one = Dim::Fixed(1);
+        let (c, h, w) = match layout {
             Layout::Nchw => (&input.dims[1], &input.dims[2], &input.dims[3]),
             Layout::Nhwc => (&input.dims[3], &input.dims[1], &input.dims[2]),
+            Layout::Nhw => (&one, &input.dims[1], &input.dims[2]),
+            Layout::Nwh => (&one, &input.dims[2], &input.dims[1]),
         };
-        let layout = if self.input.layout == Layout::Nchw {
-            "NCHW"
-        } else {
-            "NHWC"
-        };
+        let layout = layout.name();
         for (what, dim, want) in [
             ("channels", c, self.input.channels),
             ("height", h, self.input.height),

@@ -106,7 +106,11 @@ pub(super) fn parse_input(f: &InputFile) -> Result<InputSpec> {
     {
         "NCHW" => Layout::Nchw,
         "NHWC" => Layout::Nhwc,
-        other => bail!("layout {other:?}: expected \"NCHW\" or \"NHWC\""),
+        "NHW" => Layout::Nhw,
+        "NWH" => Layout::Nwh,
+        other => bail!(
+            "layout {other:?}: expected \"NCHW\" or \"NHWC\" (rank-4 models), or \"NHW\" or \"NWH\" (rank-3, one channel)"
+        ),
     };
     let range = match &f.range {
         None => ValueRange::ZeroOne,

@@ -11,8 +11,10 @@
 //!
 //! [input]
 //! size = [28, 28]                 # [height, width] the model expects
-//! channels = 1                    # 1 (grey) or 3 (colour); grey<->RGB converted as needed
-//! layout = "NCHW"                 # or "NHWC"
+//! channels = 1                    # what the model declares (1 grey, 3 colour, any count);
+//!                                 # grey->any and RGB->grey converted as needed
+//! layout = "NCHW"                 # "NHWC"; rank-3 one-channel inputs: "NHW", or "NWH" for
+//!                                 # e.g. [N, frames, mel bands] from bands-as-rows images
 //! range = "-1..1"                 # "0..1", "0..255" or "-1..1": pixel values before mean/std
 //! mean = [0.0]                    # per channel (or one value), in `range` units
 //! std = [1.0]

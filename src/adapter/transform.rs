@@ -29,10 +29,36 @@ impl ValueRange {
     }
 }
 
+/// How the model's input tensor is laid out. Rank-3 layouts are for one-channel inputs such
+/// as spectrogram features: the generator draws an image [N, 1, H, W] whose rows are the
+/// height (e.g. mel bands) and columns the width (e.g. frames).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     Nchw,
     Nhwc,
+    /// `[N, H, W]`: the one channel dropped.
+    Nhw,
+    /// `[N, W, H]`: the one channel dropped and the image transposed, e.g. `[N, frames,
+    /// mel bands]` from a generator that draws bands as rows.
+    Nwh,
+}
+
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Nchw => "NCHW",
+            Layout::Nhwc => "NHWC",
+            Layout::Nhw => "NHW",
+            Layout::Nwh => "NWH",
+        }
+    }
+
+    pub fn rank(self) -> usize {
+        match self {
+            Layout::Nchw | Layout::Nhwc => 4,
+            Layout::Nhw | Layout::Nwh => 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +147,8 @@ impl Adapter {
         // Channels first: resizing fewer channels is cheaper.
         let mut y = match (c, spec.channels) {
             (a, b) if a == b => x.clone(),
-            (1, 3) => Tensor::cat(&[x, x, x], 1)?,
+            // Grey to colour (or to any count): the same plane in every channel.
+            (1, b) => Tensor::cat(&vec![x; b], 1)?,
             (3, 1) => {
                 // ITU-R BT.601 luma, as PIL's convert("L").
                 let r = x.narrow(1, 0, 1)?;
@@ -166,9 +193,12 @@ impl Adapter {
             .to_dtype(y.dtype())?;
             y = y.broadcast_sub(&mean)?.broadcast_mul(&inv)?;
         }
-        if spec.layout == Layout::Nhwc {
-            y = y.permute((0, 2, 3, 1))?.contiguous()?;
-        }
+        y = match spec.layout {
+            Layout::Nchw => y,
+            Layout::Nhwc => y.permute((0, 2, 3, 1))?.contiguous()?,
+            Layout::Nhw => y.squeeze(1)?,
+            Layout::Nwh => y.squeeze(1)?.transpose(1, 2)?.contiguous()?,
+        };
         Ok(y)
     }
 
