@@ -5,7 +5,7 @@
 //! the one sampling uses, whose batch-norm statistics are fixed from seen classes first.
 
 use super::cgan::{CganMethod, CganNets, GanContext};
-use super::common::{d_loss_seen_cgan, draw_fakes, Terms};
+use super::common::{add_classifier_ce, d_loss_seen_cgan, draw_fakes, Terms};
 use super::{AdamSettings, LegacyOptimizerKeys, LossTerms, ParamGroup, Phase, Settings};
 use crate::losses;
 use crate::nets::Mode;
@@ -145,17 +145,7 @@ impl CganMethod for Am {
             },
         )?;
         let x = g.forward_embedded(&z, &e, Mode::EVAL)?;
-        let logits = ctx.classifier.logits(&x)?;
-        let ce = losses::cross_entropy_per_sample(&logits, &labels)?;
-        let p = ce
-            .detach()
-            .neg()?
-            .exp()?
-            .mean_all()?
-            .to_dtype(candle_core::DType::F64)?
-            .to_scalar::<f64>()?;
-        terms.add("am_cls_ce", ce.mean_all()?, 1.0)?;
-        terms.log("g_cls_p", p);
+        add_classifier_ce(ctx, &mut terms, "am_cls_ce", &x, &labels, 1.0)?;
         terms.finish()
     }
 }

@@ -162,6 +162,19 @@ pub fn classifier_ce(
     labels: &Tensor,
     weight: f64,
 ) -> Result<()> {
+    add_classifier_ce(ctx, terms, "g_cls_ce", images, labels, weight)
+}
+
+/// The classifier's mean cross-entropy on `images` against `labels` as the term `name`, and
+/// the mean probability it gives the labels as `g_cls_p`.
+pub fn add_classifier_ce(
+    ctx: &GanContext,
+    terms: &mut Terms,
+    name: &str,
+    images: &Tensor,
+    labels: &Tensor,
+    weight: f64,
+) -> Result<()> {
     let logits = ctx.classifier.logits(images)?;
     let ce = losses::cross_entropy_per_sample(&logits, labels)?;
     let p = ce
@@ -171,7 +184,7 @@ pub fn classifier_ce(
         .mean_all()?
         .to_dtype(candle_core::DType::F64)?
         .to_scalar::<f64>()?;
-    terms.add("g_cls_ce", ce.mean_all()?, weight)?;
+    terms.add(name, ce.mean_all()?, weight)?;
     terms.log("g_cls_p", p);
     Ok(())
 }
