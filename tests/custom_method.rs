@@ -124,7 +124,9 @@ impl Sampler for Painter {
                 let rows = Tensor::from_vec(rows, n, inputs.device())?;
                 (inputs.index_select(&rows, 0)?, *c)
             }
-            Condition::Mix(_) => bail!("the painter paints one class at a time"),
+            Condition::Mix(_) | Condition::Group { .. } => {
+                bail!("the painter paints one class at a time")
+            }
         };
         self.ema.forward(&image, &vec![class as u32; n])
     }

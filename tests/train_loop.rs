@@ -485,3 +485,73 @@ fn non_square_images_train_resume_and_sample() {
     let s = load_sampler(&resumed.run_dir, &Device::Cpu).unwrap();
     assert_eq!(s.sample(1, 3, 0).unwrap().dims(), &[3, 1, 16, 24]);
 }
+
+/// A run written before parameter groups had names and before the `[method]` table (optimiser
+/// moments under `g.`/`d.`/`am.`, step counts as `opt_g_step`/…, `run.method` and D_u's
+/// options in `[loss]` in run.json) still samples and resumes — to the same bits as a run
+/// that never stopped.
+#[test]
+fn checkpoints_of_the_format_before_named_groups_resume_bit_identically() {
+    let ds = dataset();
+    let clf = classifier(&ds);
+    let a_dir = tempfile::tempdir().unwrap();
+    let mut a = trainer(config(a_dir.path(), &[]), &ds, clf.clone());
+    a.run(&AtomicBool::new(false)).unwrap();
+
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut b = trainer(config(b_dir.path(), &["run.steps=3"]), &ds, clf.clone());
+    b.run(&AtomicBool::new(false)).unwrap();
+    let run_dir = b.run_dir.clone();
+    drop(b);
+    // Rewrite the step-3 checkpoint and run.json into the old format.
+    let ckpt = run_dir.join("checkpoints/step_000003");
+    let opt_path = ckpt.join("optimizers.safetensors");
+    let opt = candle_core::safetensors::load(&opt_path, &Device::Cpu).unwrap();
+    let old: std::collections::HashMap<String, Tensor> = opt
+        .into_iter()
+        .map(|(k, v)| {
+            let k = k
+                .replacen("generator.", "g.", 1)
+                .replacen("discriminator.", "d.", 1);
+            (k, v)
+        })
+        .collect();
+    candle_core::safetensors::save(&old, &opt_path).unwrap();
+    let state_path = ckpt.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    let steps = state
+        .as_object_mut()
+        .unwrap()
+        .remove("optimizer_steps")
+        .unwrap();
+    state["opt_g_step"] = steps["generator"].clone();
+    state["opt_d_step"] = steps["discriminator"].clone();
+    state["opt_am_step"] = serde_json::json!(0);
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let run_json = run_dir.join("run.json");
+    let mut run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    let stored = &mut run["config"];
+    let method = stored.as_object_mut().unwrap().remove("method").unwrap();
+    stored["run"]["method"] = method["name"].clone();
+    for key in ["gp_weight", "drift", "d_u_weight", "tilemix"] {
+        stored["loss"][key] = method[key].clone();
+    }
+    stored["am"] = serde_json::json!({ "steps": 3, "lr": 0.05, "batch_size": 16 });
+    run["stats_classes"] = serde_json::json!([0, 1]);
+    std::fs::write(&run_json, run.to_string()).unwrap();
+
+    // The old run samples...
+    let s = load_sampler(&run_dir, &Device::Cpu).unwrap();
+    assert_eq!(s.sample(1, 2, 0).unwrap().dims(), &[2, 1, 32, 32]);
+    // ...and resumes to the same bits as the run that never stopped.
+    let mut c = trainer(config(b_dir.path(), &[]), &ds, clf);
+    assert_eq!(c.resume().unwrap(), 3);
+    c.run(&AtomicBool::new(false)).unwrap();
+    assert_eq!(
+        params(&c),
+        params(&a),
+        "resumed from the old format, weights differ"
+    );
+}

@@ -346,20 +346,15 @@ pub fn judge_gradient(
     loss_scale: f64,
 ) -> Result<JudgedGradient> {
     let floor = ABS_FLOOR * loss_scale;
-    let rel = |a: f64, b: f64| {
-        let gap = (a - b).abs();
-        if gap <= floor {
-            0.0
-        } else {
-            gap / a.abs().max(b.abs()).max(1e-3 * gscale).max(1e-300)
-        }
-    };
+    let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs()).max(1e-3 * gscale).max(1e-300);
+    // Agreement: within `tol` relative, or a gap at rounding level.
+    let agree = |a: f64, b: f64, tol: f64| (a - b).abs() <= floor || rel(a, b) <= tol;
     let f0 = loss_at(0.0)?;
     let mut tried = vec![];
     for eps in STEPS {
         let fd = (loss_at(eps)? - loss_at(-eps)?) / (2.0 * eps);
         let (e64, e32) = (rel(analytic, fd), rel(loaded, fd));
-        if e64 <= TOL_F64 && e32 <= TOL_LOADED {
+        if agree(analytic, fd, TOL_F64) && agree(loaded, fd, TOL_LOADED) {
             return Ok(JudgedGradient {
                 verdict: GradientVerdict::Pass,
                 detail: format!(
@@ -375,7 +370,7 @@ pub fn judge_gradient(
     let left = (f0 - loss_at(-eps)?) / eps;
     let (lo, hi) = (left.min(right), left.max(right));
     let slack = TOL_F64 * hi.abs().max(lo.abs()).max(1e-3 * gscale);
-    let kink = rel(left, right) > TOL_F64;
+    let kink = !agree(left, right, TOL_F64);
     let between = |g: f64, tol: f64| g >= lo - tol - floor && g <= hi + tol + floor;
     let loaded_slack = TOL_LOADED * hi.abs().max(lo.abs()).max(1e-3 * gscale);
     let verdict = if kink && between(analytic, slack) && between(loaded, loaded_slack) {

@@ -192,6 +192,9 @@ impl CganNets {
             Condition::OnImage { .. } => {
                 bail!("this method's generator is conditioned on classes, not on an image")
             }
+            Condition::Group { .. } => {
+                bail!("this method's generator is conditioned on classes, not on groups")
+            }
         };
         let mut parts = vec![];
         for start in (0..n).step_by(SAMPLE_CHUNK) {

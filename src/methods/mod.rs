@@ -102,6 +102,9 @@ pub enum Condition {
     /// Class content painted onto an input image `[1, C, H, W]` in generator space (a
     /// substrate), for methods that take one.
     OnImage { image: Tensor, class: usize },
+    /// A class within one group of a grouped dataset (e.g. Waterbirds' landbird-on-water),
+    /// for methods conditioned on groups.
+    Group { class: usize, group: usize },
 }
 
 /// Samples in generator space (`[N, C, H, W]`, values in [-1, 1]), the same for the same seed.
