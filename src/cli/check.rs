@@ -6,9 +6,9 @@
 //! an error (non-zero exit).
 //!
 //! What a gradient PASS guarantees: at that coordinate, some central difference (ε from 1e-3
-//! down to 1e-6) agrees with the engine's analytic gradient to 1e-3 relative in f64 and 2e-2
-//! as loaded; differences below 1e-9 of the loss, or below 1e-3 of the input's largest
-//! gradient, count as agreement. "PASS (kink)" means no step agrees because a ReLU-family kink
+//! down to 1e-6, the closest one) agrees with the engine's analytic gradient to 1e-3 relative in
+//! f64 and 2e-2 as loaded; relative errors are taken against at least 1e-3 (f64) or 1e-2 (as
+//! loaded, in f32) of the input's largest gradient, and gaps below 1e-9 of the loss agree. "PASS (kink)" means no step agrees because a ReLU-family kink
 //! lies within 1e-6 of the point, and the analytic value lies between the one-sided slopes
 //! there (a subgradient, what training uses). A wrong backward pass fails at any coordinate it
 //! touches; coordinates it does not touch cannot show it.
@@ -346,15 +346,39 @@ pub fn judge_gradient(
     loss_scale: f64,
 ) -> Result<JudgedGradient> {
     let floor = ABS_FLOOR * loss_scale;
-    let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs()).max(1e-3 * gscale).max(1e-300);
+    // The f64 gradient is held to 1e-3 of the input's largest gradient at least; the model as
+    // loaded computes in f32, whose rounding grows with the largest activations, so its error
+    // is measured against 1e-2 of that scale at least.
+    let rel_to = |a: f64, b: f64, floor_fraction: f64| {
+        (a - b).abs()
+            / a.abs()
+                .max(b.abs())
+                .max(floor_fraction * gscale)
+                .max(1e-300)
+    };
+    let rel = |a: f64, b: f64| rel_to(a, b, 1e-3);
+    let rel_loaded = |a: f64, b: f64| rel_to(a, b, 1e-2);
     // Agreement: within `tol` relative, or a gap at rounding level.
     let agree = |a: f64, b: f64, tol: f64| (a - b).abs() <= floor || rel(a, b) <= tol;
+    let agree_loaded = |a: f64, b: f64| (a - b).abs() <= floor || rel_loaded(a, b) <= TOL_LOADED;
     let f0 = loss_at(0.0)?;
     let mut tried = vec![];
+    // The step whose difference is closest to the f64 gradient; a clear agreement stops early.
+    let mut best: Option<(f64, f64, f64)> = None;
     for eps in STEPS {
         let fd = (loss_at(eps)? - loss_at(-eps)?) / (2.0 * eps);
-        let (e64, e32) = (rel(analytic, fd), rel(loaded, fd));
-        if agree(analytic, fd, TOL_F64) && agree(loaded, fd, TOL_LOADED) {
+        let e64 = rel(analytic, fd);
+        tried.push(format!("ε {eps:.0e}: {fd:.4e}"));
+        if best.is_none_or(|(_, _, e)| e64 < e) {
+            best = Some((eps, fd, e64));
+        }
+        if e64 <= TOL_F64 * 1e-2 {
+            break;
+        }
+    }
+    if let Some((eps, fd, e64)) = best {
+        if agree(analytic, fd, TOL_F64) && agree_loaded(loaded, fd) {
+            let e32 = rel_loaded(loaded, fd);
             return Ok(JudgedGradient {
                 verdict: GradientVerdict::Pass,
                 detail: format!(
@@ -362,7 +386,6 @@ pub fn judge_gradient(
                 ),
             });
         }
-        tried.push(format!("ε {eps:.0e}: {fd:.4e}"));
     }
     // No step agrees: a kink shows as different one-sided slopes at the smallest step.
     let eps = STEPS[STEPS.len() - 1];
@@ -372,7 +395,7 @@ pub fn judge_gradient(
     let slack = TOL_F64 * hi.abs().max(lo.abs()).max(1e-3 * gscale);
     let kink = !agree(left, right, TOL_F64);
     let between = |g: f64, tol: f64| g >= lo - tol - floor && g <= hi + tol + floor;
-    let loaded_slack = TOL_LOADED * hi.abs().max(lo.abs()).max(1e-3 * gscale);
+    let loaded_slack = TOL_LOADED * hi.abs().max(lo.abs()).max(1e-2 * gscale);
     let verdict = if kink && between(analytic, slack) && between(loaded, loaded_slack) {
         GradientVerdict::Kink
     } else {
@@ -462,5 +485,16 @@ mod tests {
             GradientVerdict::Pass
         );
         assert_eq!(judge(flat, 0.01, 0.01, 1.0).verdict, GradientVerdict::Fail);
+        // As loaded (f32), a small gradient may carry rounding of the large ones: 1.1e-3 off
+        // on 4.7e-2 where the largest gradient is 14 passes; 0.01 off does not.
+        let slope = |d: f64| 4.7172e-2 * d;
+        assert_eq!(
+            judge(slope, 4.7172e-2, 4.828e-2, 14.0).verdict,
+            GradientVerdict::Pass
+        );
+        assert_eq!(
+            judge(slope, 4.7172e-2, 5.8e-2, 14.0).verdict,
+            GradientVerdict::Fail
+        );
     }
 }
