@@ -1,11 +1,12 @@
 //! `probegan classify MODEL IMAGE... [--adapter A.toml] [--top K] [--json]`: top-k classes.
-//! Without an adapter the input is read from the model's declared input (size, channels,
-//! NCHW or NHWC), pixels in 0..1, classes named by their logit index.
+//! Without an adapter one is guessed from the model (`cli::adapter_guess`): size, channels and
+//! layout from its declared input, 1000 outputs named with the ImageNet-1k labels, pixels in
+//! 0..1 (a guess, said on stderr).
 
-use crate::adapter::{Adapter, InputSpec, Layout, ValueRange};
+use crate::adapter::Adapter;
 use crate::device::DeviceArgs;
-use crate::onnx::{Dim, OnnxModel};
-use anyhow::{bail, Context, Result};
+use crate::onnx::OnnxModel;
+use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
 
@@ -41,9 +42,11 @@ struct Row {
     top: Vec<Guess>,
 }
 
-/// The adapter to use: explicit, the zoo's, or one derived from the model's declared input.
+/// The adapter to use: explicit, the zoo's, or one guessed from the model's declared input
+/// and output (said on stderr, since its pixel range is a guess).
 pub fn adapter_for(
     model: &OnnxModel,
+    model_path: &Path,
     explicit: Option<&Path>,
     zoo: Option<&Path>,
 ) -> Result<Adapter> {
@@ -52,53 +55,9 @@ pub fn adapter_for(
         a.validate_against(model)?;
         return Ok(a);
     }
-    default_adapter(model)
-}
-
-/// Size, channels and layout from the model's input; 0..1 pixels; classes named by index.
-pub fn default_adapter(model: &OnnxModel) -> Result<Adapter> {
-    let input = model.inputs().first().context("the model has no inputs")?;
-    let fixed = |i: usize| match input.dims.get(i) {
-        Some(Dim::Fixed(n)) => Some(*n),
-        _ => None,
-    };
-    if input.dims.len() != 4 {
-        bail!(
-            "input '{}' is not an image batch [N, C, H, W] or [N, H, W, C]; pass --adapter",
-            input.name
-        );
-    }
-    let nhwc = matches!(fixed(3), Some(1 | 3)) && !matches!(fixed(1), Some(1 | 3));
-    let (c, h, w) = if nhwc {
-        (fixed(3), fixed(1), fixed(2))
-    } else {
-        (fixed(1), fixed(2), fixed(3))
-    };
-    let (Some(c), Some(h), Some(w)) = (c, h, w) else {
-        bail!(
-            "input '{}' has free spatial dims; pass --adapter with the input size",
-            input.name
-        );
-    };
-    let k = num_logits(model, if nhwc { [1, h, w, c] } else { [1, c, h, w] })?;
-    // The generator-space spec with the image default of 0..1 values and the model's layout.
-    let spec = InputSpec {
-        layout: if nhwc { Layout::Nhwc } else { Layout::Nchw },
-        range: ValueRange::ZeroOne,
-        ..InputSpec::generator_space(c, h, w)
-    };
-    Adapter::from_parts(spec, (0..k).map(|i| i.to_string()).collect(), None)
-}
-
-fn num_logits(model: &OnnxModel, shape: [usize; 4]) -> Result<usize> {
-    if let Some(o) = model.outputs().first() {
-        if let Some(Dim::Fixed(k)) = o.dims.last() {
-            return Ok(*k);
-        }
-    }
-    let x = Tensor::zeros(&shape, DType::F32, model.device())?;
-    let y = &model.forward(&[x])?[0];
-    Ok(y.elem_count())
+    let guess = super::adapter_guess::guess_adapter(model, model_path)?;
+    eprintln!("{}", guess.summary);
+    Ok(guess.adapter)
 }
 
 /// Probabilities: softmax of logits, unless the model already outputs a distribution.
@@ -119,7 +78,12 @@ pub fn run(args: Args) -> Result<()> {
     let resolved = crate::zoo::resolve_model_arg(&args.model)?;
     let device = args.device.device()?;
     let model = OnnxModel::load(&resolved.path, &device)?;
-    let adapter = adapter_for(&model, args.adapter.as_deref(), resolved.adapter.as_deref())?;
+    let adapter = adapter_for(
+        &model,
+        &resolved.path,
+        args.adapter.as_deref(),
+        resolved.adapter.as_deref(),
+    )?;
     let x = adapter.images_to_input(&args.images, &device)?;
     let out = &model.forward(&[x])?[0];
     let out = if out.rank() > 2 {

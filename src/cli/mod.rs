@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod adapter_guess;
 pub mod check;
 pub mod classify;
 pub mod demo;
@@ -52,6 +53,9 @@ pub enum Command {
     /// List, fetch and verify pretrained ONNX classifiers.
     #[command(subcommand)]
     Zoo(zoo::ZooCommand),
+    /// Write an adapter guessed from a model (`adapter init MODEL > my.toml`).
+    #[command(subcommand)]
+    Adapter(adapter_guess::AdapterCommand),
 }
 
 /// Parse the command line, run it, and map errors to a message and exit code 1.
@@ -68,6 +72,7 @@ pub fn main() -> i32 {
         Command::Eval(a) => eval::run(a),
         Command::Report(a) => report::run(a),
         Command::Zoo(c) => zoo::run(c),
+        Command::Adapter(c) => adapter_guess::run(c),
     };
     match result {
         Ok(()) => 0,

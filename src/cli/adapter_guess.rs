@@ -1,0 +1,221 @@
+//! `probegan adapter init MODEL > my.toml`, and the adapter `classify` uses when given none:
+//! what the model's declared input and output say (layout, size, channels, class count; 1000
+//! outputs are named with the bundled ImageNet-1k labels), written as an adapter whose comments
+//! separate what was read from the model from what was guessed and must be checked.
+
+use crate::adapter::Adapter;
+use crate::onnx::{Dim, OnnxModel};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Tensor};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// ONNX file or zoo name.
+    pub model: String,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AdapterCommand {
+    /// Print an adapter guessed from the model's declared input and output, with comments
+    /// saying what was read from the model and what must be checked.
+    Init(InitArgs),
+}
+
+/// An adapter guessed from a model, as TOML with comments and parsed.
+pub struct AdapterGuess {
+    pub toml: String,
+    pub adapter: Adapter,
+    /// One line on what was guessed rather than read (printed where the guess is used).
+    pub summary: String,
+}
+
+/// Names for `k` logits: the bundled ImageNet-1k labels for 1000, else the indices.
+fn class_names_for(k: usize) -> (Vec<String>, &'static str) {
+    if k == 1000 {
+        let (_, text) = crate::zoo::embedded::LABEL_FILES
+            .iter()
+            .find(|(p, _)| p.ends_with("imagenet_labels.txt"))
+            .expect("the ImageNet labels are compiled in");
+        let names: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+        if names.len() == 1000 {
+            return (
+                names,
+                "named with the bundled ImageNet-1k labels (standard order; check it is the model's)",
+            );
+        }
+    }
+    (
+        (0..k).map(|i| i.to_string()).collect(),
+        "classes named by logit index (give `names` or `labels_file`)",
+    )
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
+/// Read what the model declares and write the adapter.
+pub fn guess_adapter(model: &OnnxModel, model_path: &Path) -> Result<AdapterGuess> {
+    let input = model.inputs().first().context("the model has no inputs")?;
+    let fixed = |i: usize| match input.dims.get(i) {
+        Some(Dim::Fixed(n)) => Some(*n),
+        _ => None,
+    };
+    let free = || {
+        anyhow::anyhow!(
+            "input '{}' {:?} leaves its size open; write an adapter with [input] size (see `probegan adapter init` output of a similar model)",
+            input.name,
+            input.dims
+        )
+    };
+    let (layout, c, h, w, why) = match input.dims.len() {
+        4 => {
+            let nhwc = matches!(fixed(3), Some(1 | 3)) && !matches!(fixed(1), Some(1 | 3));
+            let (c, h, w) = if nhwc {
+                (fixed(3), fixed(1), fixed(2))
+            } else {
+                (fixed(1), fixed(2), fixed(3))
+            };
+            let (Some(c), Some(h), Some(w)) = (c, h, w) else {
+                return Err(free());
+            };
+            let why = if nhwc {
+                "the last dimension holds the channels"
+            } else {
+                "the second dimension holds the channels"
+            };
+            (if nhwc { "NHWC" } else { "NCHW" }, c, h, w, why)
+        }
+        3 => {
+            let (Some(h), Some(w)) = (fixed(1), fixed(2)) else {
+                return Err(free());
+            };
+            ("NHW", 1, h, w, "a rank-3 input: one channel")
+        }
+        r => bail!(
+            "input '{}' has rank {r}; probegan drives rank-4 images or rank-3 one-channel features",
+            input.name
+        ),
+    };
+    let k = match model.outputs().first().and_then(|o| o.dims.last()) {
+        Some(Dim::Fixed(k)) => *k,
+        _ => {
+            let shape: Vec<usize> = match layout {
+                "NHWC" => vec![1, h, w, c],
+                "NHW" => vec![1, h, w],
+                _ => vec![1, c, h, w],
+            };
+            let x = Tensor::zeros(shape, DType::F32, model.device())?;
+            model.forward(&[x])?[0].elem_count()
+        }
+    };
+    let (names, names_why) = class_names_for(k);
+    let dims: Vec<String> = input
+        .dims
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => n.to_string(),
+            Dim::Free(s) => s.clone(),
+        })
+        .collect();
+    let mut t = String::new();
+    t.push_str(&format!(
+        "# Adapter guessed by `probegan adapter init` from {}.\n",
+        model_path.display()
+    ));
+    t.push_str("# READ from the model: layout, size, channels, the number of classes.\n");
+    t.push_str(
+        "# GUESSED, check against the model's documentation: range, mean, std, channel_order\n",
+    );
+    t.push_str(
+        "# (e.g. EfficientNet-Lite wants (x - 127) / 128: range = \"-1..1\"; torchvision models\n",
+    );
+    t.push_str(
+        "# want range = \"0..1\" with mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]).\n",
+    );
+    t.push_str("modality = \"image\"\n");
+    t.push_str(&format!(
+        "model = {}\n\n",
+        quote(&model_path.display().to_string())
+    ));
+    t.push_str("[input]\n");
+    t.push_str(&format!(
+        "size = [{h}, {w}]         # read: input '{}' declares [{}]\n",
+        input.name,
+        dims.join(", ")
+    ));
+    t.push_str(&format!("channels = {c}              # read\n"));
+    t.push_str(&format!("layout = \"{layout}\"           # read: {why}\n"));
+    t.push_str("range = \"0..1\"            # GUESS\n");
+    t.push_str("mean = [0.0]              # GUESS\n");
+    t.push_str("std = [1.0]               # GUESS\n");
+    if c == 3 {
+        t.push_str("channel_order = \"RGB\"     # GUESS\n");
+    }
+    t.push_str("\n[classes]\n");
+    t.push_str(&format!("# read: {k} outputs; {names_why}\n"));
+    t.push_str("names = [\n");
+    for n in &names {
+        t.push_str(&format!("    {},\n", quote(n)));
+    }
+    t.push_str("]\n");
+    let base = model_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let adapter = Adapter::from_toml_str_in(&t, "the guessed adapter", &base)
+        .context("the guessed adapter does not parse (a bug in the guess)")?;
+    let summary = format!(
+        "adapter guessed from the model: {layout} {c}x{h}x{w}, {k} classes ({names_why}); \
+         pixel range 0..1 without normalisation is a guess: write the adapter out with \
+         `probegan adapter init MODEL > my.toml`, check it, and pass --adapter my.toml"
+    );
+    Ok(AdapterGuess {
+        toml: t,
+        adapter,
+        summary,
+    })
+}
+
+pub fn run(cmd: AdapterCommand) -> Result<()> {
+    match cmd {
+        AdapterCommand::Init(args) => {
+            let resolved = crate::zoo::resolve_model_arg(&args.model)?;
+            let model = OnnxModel::load(&resolved.path, &candle_core::Device::Cpu)?;
+            let guess = guess_adapter(&model, &resolved.path)?;
+            guess.adapter.validate_against(&model)?;
+            print!("{}", guess.toml);
+            eprintln!("{}", guess.summary);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thousand_outputs_get_imagenet_names_and_others_their_index() {
+        let (names, why) = class_names_for(1000);
+        assert!(names[0].starts_with("tench") && names[999].starts_with("toilet tissue"));
+        assert!(why.contains("ImageNet"));
+        let (names, why) = class_names_for(3);
+        assert_eq!(names, vec!["0", "1", "2"]);
+        assert!(why.contains("index"));
+    }
+
+    #[test]
+    fn the_bundled_classifier_gets_its_declared_input_and_a_toml_that_round_trips() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fmnist_regular.onnx");
+        let model = OnnxModel::load(&path, &candle_core::Device::Cpu).unwrap();
+        let guess = guess_adapter(&model, &path).unwrap();
+        let input = guess.adapter.input();
+        assert_eq!((input.height, input.width, input.channels), (28, 28, 1));
+        assert_eq!(guess.adapter.class_names().len(), 10);
+        guess.adapter.validate_against(&model).unwrap();
+        assert!(guess.toml.contains("# GUESS") && guess.toml.contains("layout = \"NCHW\""));
+        assert!(guess.summary.contains("is a guess"));
+    }
+}
