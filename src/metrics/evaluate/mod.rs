@@ -5,6 +5,10 @@
 //! The pipeline takes its pieces as trait objects and closures, so it runs unchanged on any
 //! generator, classifier backend and feature extractor (tests use tiny hand-made ones).
 
+mod real;
+#[cfg(test)]
+mod test_support;
+
 use super::confidence::classifier_confidence;
 use super::diversity::{diversity, DEFAULT_DUPLICATE_FRACTION};
 use super::evaluation::*;
@@ -20,6 +24,7 @@ use crate::data::Dataset;
 use crate::image_io::{grid, save_png, to_rgb_images};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
+use real::{real_class_images, real_class_rows, RealClasses};
 use std::path::Path;
 
 /// `sample(class, n, seed) -> [n, C, H, W]` in [-1, 1].
@@ -88,29 +93,6 @@ impl Default for EvalOptions {
             neighbour_median_queries: 1000,
             du_real_images: 2000,
         }
-    }
-}
-
-/// Rows of the real images of one class (by name), up to `max`; None when fewer than 2.
-fn real_class_rows(real: &Dataset, name: &str, max: usize) -> Option<Vec<usize>> {
-    let c = real.class_names.iter().position(|n| n == name)?;
-    let idx: Vec<usize> = (0..real.len())
-        .filter(|&i| real.labels[i] as usize == c)
-        .take(max)
-        .collect();
-    (idx.len() >= 2).then_some(idx)
-}
-
-/// Real images of one class (by name), up to `max`, as `[n, C, H, W]`.
-fn real_class_images(
-    real: &Dataset,
-    name: &str,
-    max: usize,
-    device: &Device,
-) -> Result<Option<Tensor>> {
-    match real_class_rows(real, name, max) {
-        Some(idx) => Ok(Some(real.batch(&idx, device)?.images)),
-        None => Ok(None),
     }
 }
 
@@ -219,39 +201,13 @@ pub fn evaluate(
         report.gallery = Some(gallery);
     }
 
-    // Real data per class (for distribution metrics, spectrum, neighbours).
-    let real_rows: Vec<Option<Vec<usize>>> = match inputs.real {
-        Some(real) => names
-            .iter()
-            .map(|nm| real_class_rows(real, nm, opts.real_per_class))
-            .collect(),
-        None => vec![None; names.len()],
-    };
-    let real_per_class: Vec<Option<Tensor>> = match inputs.real {
-        Some(real) => real_rows
-            .iter()
-            .map(|rows| {
-                rows.as_ref()
-                    .map(|r| Ok::<_, anyhow::Error>(real.batch(r, &inputs.device)?.images))
-                    .transpose()
-            })
-            .collect::<Result<_>>()?,
-        None => vec![None; names.len()],
-    };
-    let real_all: Vec<&Tensor> = real_per_class.iter().flatten().collect();
     // Nearest real neighbours are shown for unseen samples (or the first class if none).
     let show = inputs.unseen.first().copied().unwrap_or(0);
+    let real = RealClasses::gather(inputs, opts, &fakes[show])?;
     let mut panels: Vec<NeighbourPanel> = vec![];
 
-    // Real images in generator space, resampled the way training resampled them (for the
-    // spectrum and pixel neighbours); an error (e.g. other channels) only disables those.
-    let real_px: Option<Result<Tensor>> = inputs.real.map(|real| {
-        let rows: Vec<usize> = real_rows.iter().flatten().flatten().copied().collect();
-        real_in_generator_space(real, &rows, &fakes[show], &inputs.device)
-    });
-
     // Spectrum: compare at the generator's resolution (Fashion-MNIST is 28x28, G emits 32x32).
-    if let Some(Ok(real_px)) = &real_px {
+    if let Some(Ok(real_px)) = &real.generator_space {
         let r = spectrum::radial_power_spectrum(real_px)?;
         let f = spectrum::radial_power_spectrum(&Tensor::cat(&fakes, 0)?)?;
         report.overall.spectral_discrepancy = Some(spectrum::high_frequency_discrepancy(&r, &f)?);
@@ -267,7 +223,8 @@ pub fn evaluate(
             .iter()
             .map(|x| fx.features(x))
             .collect::<Result<_>>()?;
-        let real_feats: Vec<Option<Tensor>> = real_per_class
+        let real_feats: Vec<Option<Tensor>> = real
+            .images
             .iter()
             .map(|r| r.as_ref().map(|x| fx.features(x)).transpose())
             .collect::<Result<_>>()?;
@@ -306,7 +263,7 @@ pub fn evaluate(
                 NeighbourSpace::Feature,
                 &fakes[show],
                 &fake_feats[show],
-                &Tensor::cat(&real_all, 0)?,
+                &real.all_images()?,
                 r,
                 &names[show],
                 threshold / DEFAULT_DUPLICATE_FRACTION,
@@ -318,8 +275,9 @@ pub fn evaluate(
 
     // Pixel-space neighbours: L2 on the images as the generator emits them, real images
     // resampled the way training resampled them, so a copied training image sits at 0.
-    if let Some(real_px) = real_px {
-        if real_rows.iter().any(|r| r.is_some()) {
+    let any_real = real.any();
+    if let Some(real_px) = real.generator_space {
+        if any_real {
             match real_px {
                 Ok(real_px) => {
                     let real_flat = neighbours::flatten_images(&real_px)?;
@@ -552,34 +510,8 @@ fn seen_rows(real: &Dataset, inputs: &EvalInputs, max: usize) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    use super::test_support::{noisy_class, two_class_real, FirstTwoChannels, MeanStd};
     use super::*;
-
-    /// Class = the brighter of the first two channels (the third is background, so the
-    /// images are RGB and can go into the report).
-    struct FirstTwoChannels {
-        names: Vec<String>,
-    }
-    impl Classifier for FirstTwoChannels {
-        fn logits(&self, x: &Tensor) -> Result<Tensor> {
-            Ok((x.narrow(1, 0, 2)?.mean(3)?.mean(2)? * 10.0)?)
-        }
-        fn class_names(&self) -> &[String] {
-            &self.names
-        }
-    }
-
-    /// Identity-ish features: the per-channel mean and the pixel std, so classes separate.
-    struct MeanStd;
-    impl FeatureExtractor for MeanStd {
-        fn features(&self, x: &Tensor) -> Result<Tensor> {
-            let m = x.mean(3)?.mean(2)?;
-            let s = x.flatten_from(1)?.var_keepdim(1)?;
-            Ok(Tensor::cat(&[m, s], 1)?)
-        }
-        fn describe(&self) -> String {
-            "mean+std".into()
-        }
-    }
 
     #[test]
     fn pipeline_fills_every_metric_it_has_evidence_for() {
@@ -665,37 +597,6 @@ mod tests {
         assert_eq!(sel.agreement.as_ref().unwrap().regret, 0.0);
         assert!(sel.checkpoints.iter().all(|c| c.du_realism.is_none()));
         assert!(sel.du_realism_note.as_ref().unwrap().contains("no D_u"));
-    }
-
-    /// Two classes of 3x8x8 images: channel c bright, background channel 2 with `noise`.
-    fn noisy_class(c: usize, n: usize, noise: f32) -> Result<Tensor> {
-        let z = Tensor::randn(0f32, noise, (n, 3, 8, 8), &Device::Cpu)?;
-        let base = if c == 0 {
-            [0.6f32, -0.6, 0.0]
-        } else {
-            [-0.6, 0.6, 0.0]
-        };
-        let b = Tensor::new(&base, &Device::Cpu)?.reshape((1, 3, 1, 1))?;
-        Ok(z.broadcast_add(&b)?.clamp(-1f32, 1f32)?)
-    }
-
-    fn two_class_real(names: &[String], per_class: usize, noise: f32) -> Dataset {
-        let x = Tensor::cat(
-            &[
-                noisy_class(0, per_class, noise).unwrap(),
-                noisy_class(1, per_class, noise).unwrap(),
-            ],
-            0,
-        )
-        .unwrap();
-        Dataset::new(
-            x.flatten_all().unwrap().to_vec1().unwrap(),
-            (3, 8, 8),
-            (0..2 * per_class).map(|i| (i / per_class) as u32).collect(),
-            names.to_vec(),
-            None,
-        )
-        .unwrap()
     }
 
     #[test]
@@ -858,35 +759,5 @@ mod tests {
         }
         assert!(p.median_real_nn.unwrap() > 1.0);
         assert!(r.neighbour_panel("features").is_some());
-    }
-
-    #[test]
-    fn real_images_of_another_size_are_compared_at_the_generators_resolution() {
-        let names: Vec<String> = vec!["r".into(), "g".into()];
-        let real = two_class_real(&names, 20, 0.3); // 8x8
-        let sample = |_c: usize, n: usize, _s: u64| -> Result<Tensor> {
-            Ok(Tensor::randn(0f32, 0.5, (n, 3, 16, 16), &Device::Cpu)?.clamp(-1f32, 1f32)?)
-        };
-        let inputs = EvalInputs {
-            class_names: names.clone(),
-            unseen: vec![1],
-            judge: None,
-            judge_name: "none".into(),
-            target: None,
-            features: None,
-            real: Some(&real),
-            device: Device::Cpu,
-        };
-        let opts = EvalOptions {
-            samples_per_class: 10,
-            ..Default::default()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let r = evaluate(&inputs, &sample, &opts, dir.path()).unwrap();
-        let sp = r.spectrum.as_ref().expect("spectrum at 16x16");
-        assert_eq!(sp.real.len(), sp.generated.len());
-        // No feature extractor: the pixel panel is the one shown.
-        assert_eq!(r.neighbours.as_ref().unwrap().space, "pixels");
-        assert_eq!(r.neighbour_panels.len(), 1);
     }
 }
