@@ -5,7 +5,9 @@
 //! The pipeline takes its pieces as trait objects and closures, so it runs unchanged on any
 //! generator, classifier backend and feature extractor (tests use tiny hand-made ones).
 
+mod per_class;
 mod real;
+mod sampling;
 #[cfg(test)]
 mod test_support;
 
@@ -14,7 +16,7 @@ use super::diversity::{diversity, DEFAULT_DUPLICATE_FRACTION};
 use super::evaluation::*;
 use super::features::FeatureExtractor;
 use super::generator_space::real_in_generator_space;
-use super::judge::{judge, map_classes};
+use super::judge::map_classes;
 use super::neighbours::NeighbourSpace;
 use super::realism::du_realism;
 use super::selection::{agreement, select_checkpoint, CheckpointSignals};
@@ -110,13 +112,7 @@ pub fn evaluate(
     if n < 2 {
         bail!("eval: need at least 2 samples per class, got {n}");
     }
-    let mut fakes = Vec::with_capacity(names.len());
-    for c in 0..names.len() {
-        fakes.push(
-            sample(c, n, opts.seed.wrapping_add(c as u64))
-                .with_context(|| format!("sampling class `{}`", names[c]))?,
-        );
-    }
+    let fakes = sampling::sample_classes(names, sample, opts)?;
     let mut report = EvalReport {
         judge: inputs.judge_name.clone(),
         feature_extractor: inputs
@@ -138,68 +134,11 @@ pub fn evaluate(
         })
         .collect();
 
-    // Sample grids.
-    for (c, x) in fakes.iter().enumerate() {
-        let file = format!("class_{c:02}.png");
-        let shown = x.narrow(0, 0, n.min(16))?;
-        save_png(&grid(&to_rgb_images(&shown)?, 4, 1)?, &out_dir.join(&file))?;
-        classes[c].grid = Some(file);
-    }
-
-    // Judge.
-    let mut judge_rows = None;
-    if let Some(j) = inputs.judge {
-        let map = map_classes(names, j.class_names())?;
-        let all = Tensor::cat(&fakes, 0)?;
-        let intended: Vec<usize> = (0..names.len())
-            .flat_map(|c| std::iter::repeat(map[c]).take(n))
-            .collect();
-        let r = judge(j, &all, &intended)?;
-        for c in 0..names.len() {
-            classes[c].judge_recognition = r.recognition_rate(map[c]);
-        }
-        let seen: Vec<usize> = (0..names.len())
-            .filter(|c| !inputs.unseen.contains(c))
-            .map(|c| map[c])
-            .collect();
-        let unseen: Vec<usize> = inputs.unseen.iter().map(|&c| map[c]).collect();
-        report.overall.judge_accuracy = Some(r.accuracy());
-        report.overall.seen_recognition = r.mean_recognition(&seen);
-        report.overall.unseen_recognition = r.mean_recognition(&unseen);
-        judge_rows = Some(r);
-    }
-
-    // Target-classifier confidence.
-    if let Some(t) = inputs.target {
-        let map = map_classes(names, t.class_names())?;
-        for c in 0..names.len() {
-            classes[c].target_confidence =
-                Some(classifier_confidence(t, &fakes[c], &vec![map[c]; n])?.mean_probability);
-        }
-    }
-
-    // Unseen gallery with judge labels.
-    if let Some(&u) = inputs.unseen.first() {
-        let g = opts.gallery.min(n);
-        let tiles = to_rgb_images(&fakes[u].narrow(0, 0, g)?)?;
-        let mut gallery = Gallery {
-            class: names[u].clone(),
-            ..Default::default()
-        };
-        for (i, t) in tiles.iter().enumerate() {
-            let f = format!("tiles/unseen_{i:03}.png");
-            save_png(&grid(std::slice::from_ref(t), 1, 0)?, &out_dir.join(&f))?;
-            gallery.tiles.push(f);
-            if let Some(r) = &judge_rows {
-                let row = u * n + i;
-                gallery
-                    .judge_labels
-                    .push(r.class_names[r.predictions[row]].clone());
-                gallery.judge_confidences.push(r.confidences[row]);
-            }
-        }
-        report.gallery = Some(gallery);
-    }
+    sampling::write_class_grids(&fakes, opts, &mut classes, out_dir)?;
+    let judged =
+        per_class::judge_recognition(inputs, &fakes, opts, &mut classes, &mut report.overall)?;
+    per_class::target_confidence(inputs, &fakes, opts, &mut classes)?;
+    report.gallery = sampling::unseen_gallery(inputs, &fakes, judged.as_ref(), opts, out_dir)?;
 
     // Nearest real neighbours are shown for unseen samples (or the first class if none).
     let show = inputs.unseen.first().copied().unwrap_or(0);
