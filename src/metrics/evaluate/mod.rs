@@ -5,6 +5,8 @@
 //! The pipeline takes its pieces as trait objects and closures, so it runs unchanged on any
 //! generator, classifier backend and feature extractor (tests use tiny hand-made ones).
 
+mod distribution;
+mod neighbour_panels;
 mod per_class;
 mod real;
 mod sampling;
@@ -20,10 +22,9 @@ use super::judge::map_classes;
 use super::neighbours::NeighbourSpace;
 use super::realism::du_realism;
 use super::selection::{agreement, select_checkpoint, CheckpointSignals};
-use super::{fid, kid, neighbours, prdc, spectrum};
+use super::{fid, kid, prdc};
 use crate::classifier::Classifier;
 use crate::data::Dataset;
-use crate::image_io::{grid, save_png, to_rgb_images};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use real::{real_class_images, real_class_rows, RealClasses};
@@ -143,163 +144,41 @@ pub fn evaluate(
     // Nearest real neighbours are shown for unseen samples (or the first class if none).
     let show = inputs.unseen.first().copied().unwrap_or(0);
     let real = RealClasses::gather(inputs, opts, &fakes[show])?;
-    let mut panels: Vec<NeighbourPanel> = vec![];
+    report.spectrum = distribution::spectrum(&real, &fakes, &mut report.overall)?;
 
-    // Spectrum: compare at the generator's resolution (Fashion-MNIST is 28x28, G emits 32x32).
-    if let Some(Ok(real_px)) = &real.generator_space {
-        let r = spectrum::radial_power_spectrum(real_px)?;
-        let f = spectrum::radial_power_spectrum(&Tensor::cat(&fakes, 0)?)?;
-        report.overall.spectral_discrepancy = Some(spectrum::high_frequency_discrepancy(&r, &f)?);
-        report.spectrum = Some(SpectrumEval {
-            real: r.power,
-            generated: f.power,
-        });
-    }
-
-    // Feature-space metrics.
+    let mut panels = vec![];
     if let Some(fx) = inputs.features {
-        let fake_feats: Vec<Tensor> = fakes
-            .iter()
-            .map(|x| fx.features(x))
-            .collect::<Result<_>>()?;
-        let real_feats: Vec<Option<Tensor>> = real
-            .images
-            .iter()
-            .map(|r| r.as_ref().map(|x| fx.features(x)).transpose())
-            .collect::<Result<_>>()?;
-        let real_cat: Vec<&Tensor> = real_feats.iter().flatten().collect();
-        let real_all_f = if real_cat.is_empty() {
-            None
-        } else {
-            Some(Tensor::cat(&real_cat, 0)?)
-        };
-        let threshold = match &real_all_f {
-            Some(r) => {
-                DEFAULT_DUPLICATE_FRACTION * super::diversity::median_nearest_neighbour_distance(r)?
-            }
-            None => 0.0,
-        };
-        for c in 0..names.len() {
-            classes[c].diversity = Some(diversity(&fake_feats[c], threshold)?);
-            if let Some(r) = &real_feats[c] {
-                classes[c].intra_fid = Some(
-                    fid::fid(r, &fake_feats[c])
-                        .with_context(|| format!("intra-FID of `{}`", names[c]))?,
-                );
-            }
-        }
-        if let Some(r) = &real_all_f {
-            // Compare like with like: generated classes that have real counterparts.
-            let with_real: Vec<&Tensor> = (0..names.len())
-                .filter(|&c| real_feats[c].is_some())
-                .map(|c| &fake_feats[c])
-                .collect();
-            let f = Tensor::cat(&with_real, 0)?;
-            report.overall.fid = Some(fid::fid(r, &f)?);
-            report.overall.kid = Some(kid::kid(r, &f, &opts.kid)?);
-            report.overall.prdc = Some(prdc::prdc(r, &f, opts.prdc_k)?);
-            panels.push(neighbour_panel(
-                NeighbourSpace::Feature,
+        let space = distribution::feature_metrics(
+            fx,
+            names,
+            &fakes,
+            &real,
+            opts,
+            &mut classes,
+            &mut report.overall,
+        )?;
+        if let Some(real_features) = &space.real {
+            panels.push(neighbour_panels::feature_panel(
                 &fakes[show],
-                &fake_feats[show],
-                &real.all_images()?,
-                r,
+                &space.fake[show],
+                &real,
+                real_features,
                 &names[show],
-                threshold / DEFAULT_DUPLICATE_FRACTION,
+                space.duplicate_threshold / DEFAULT_DUPLICATE_FRACTION,
                 opts,
                 out_dir,
             )?);
         }
     }
-
-    // Pixel-space neighbours: L2 on the images as the generator emits them, real images
-    // resampled the way training resampled them, so a copied training image sits at 0.
-    let any_real = real.any();
-    if let Some(real_px) = real.generator_space {
-        if any_real {
-            match real_px {
-                Ok(real_px) => {
-                    let real_flat = neighbours::flatten_images(&real_px)?;
-                    let median = neighbours::median_real_nn_distance(
-                        &real_flat,
-                        opts.neighbour_median_queries,
-                    )?;
-                    panels.push(neighbour_panel(
-                        NeighbourSpace::Pixel,
-                        &fakes[show],
-                        &neighbours::flatten_images(&fakes[show])?,
-                        &real_px,
-                        &real_flat,
-                        &names[show],
-                        median,
-                        opts,
-                        out_dir,
-                    )?);
-                }
-                Err(e) if opts.neighbours == NeighbourSpace::Pixel => {
-                    return Err(e.context("pixel-space nearest neighbours"))
-                }
-                // Pixel neighbours were not asked for: the feature panel stands alone.
-                Err(_) => {}
-            }
-        }
+    if let Some(panel) =
+        neighbour_panels::pixel_panel(real, &fakes[show], &names[show], opts, out_dir)?
+    {
+        panels.push(panel);
     }
-    // The chosen space; without a feature extractor, the pixel panel is all there is.
-    let primary = opts.neighbours.panel_name();
-    report.neighbours = panels
-        .iter()
-        .find(|p| p.space == primary)
-        .or(panels.first())
-        .cloned();
+    report.neighbours = neighbour_panels::primary_panel(&panels, opts);
     report.neighbour_panels = panels;
     report.classes = classes;
     Ok(report)
-}
-
-/// Nearest real neighbours of the first generated samples, measured on `fake_repr` /
-/// `real_repr` (features or flattened pixels), with the tiles the report shows.
-#[allow(clippy::too_many_arguments)]
-fn neighbour_panel(
-    space: NeighbourSpace,
-    fake_images: &Tensor,
-    fake_repr: &Tensor,
-    real_images: &Tensor,
-    real_repr: &Tensor,
-    class: &str,
-    median_real_nn: f64,
-    opts: &EvalOptions,
-    out_dir: &Path,
-) -> Result<NeighbourPanel> {
-    let rows = opts.neighbour_rows.min(fake_repr.dim(0)?);
-    let k = opts.neighbours_k.min(real_repr.dim(0)?);
-    let nn = neighbours::nearest_real(&fake_repr.narrow(0, 0, rows)?, real_repr, k)?;
-    let name = space.panel_name();
-    let mut panel = NeighbourPanel {
-        space: name.into(),
-        median_real_nn: Some(median_real_nn),
-        rows: vec![],
-    };
-    let gen_tiles = to_rgb_images(&fake_images.narrow(0, 0, rows)?)?;
-    for (i, list) in nn.iter().enumerate() {
-        let g = format!("tiles/nn_{name}_{i:02}_generated.png");
-        save_png(
-            &grid(std::slice::from_ref(&gen_tiles[i]), 1, 0)?,
-            &out_dir.join(&g),
-        )?;
-        let mut row = NeighbourRow {
-            class: class.to_string(),
-            generated: g,
-            neighbours: vec![],
-        };
-        for (j, nb) in list.iter().enumerate() {
-            let img = to_rgb_images(&real_images.narrow(0, nb.index, 1)?)?;
-            let f = format!("tiles/nn_{name}_{i:02}_real_{j}.png");
-            save_png(&grid(&img, 1, 0)?, &out_dir.join(&f))?;
-            row.neighbours.push((f, nb.distance));
-        }
-        panel.rows.push(row);
-    }
-    Ok(panel)
 }
 
 /// Label-free selection over checkpoints: `samplers[i] = (step, sample fn)`, without D_u
@@ -648,55 +527,5 @@ mod tests {
         let sel = evaluate_selection_with(&inputs2, &partial, &opts).unwrap();
         assert!(sel.checkpoints.iter().all(|c| c.du_realism.is_none()));
         assert!(sel.du_realism_note.unwrap().contains("only 1 of 2"));
-    }
-
-    #[test]
-    fn pixel_neighbours_find_a_copied_training_image_at_distance_zero() {
-        let names: Vec<String> = vec!["r".into(), "g".into()];
-        let real = two_class_real(&names, 30, 0.3);
-        // A generator that memorised real images: its unseen-class samples are exact copies
-        // of real "g" images (rows 30..), in generator space.
-        let real_ref = &real;
-        let sample = move |c: usize, n: usize, _s: u64| -> Result<Tensor> {
-            if c == 1 {
-                let rows: Vec<usize> = (0..n).map(|i| 30 + (i * 7) % 30).collect();
-                let like = Tensor::zeros((1, 3, 8, 8), candle_core::DType::F32, &Device::Cpu)?;
-                real_in_generator_space(real_ref, &rows, &like, &Device::Cpu)
-            } else {
-                noisy_class(c, n, 0.3)
-            }
-        };
-        let inputs = EvalInputs {
-            class_names: names.clone(),
-            unseen: vec![1],
-            judge: None,
-            judge_name: "none".into(),
-            target: None,
-            features: Some(&MeanStd),
-            real: Some(&real),
-            device: Device::Cpu,
-        };
-        let opts = EvalOptions {
-            samples_per_class: 20,
-            kid: kid::KidOptions {
-                subsets: 2,
-                subset_size: 10,
-                seed: 0,
-            },
-            neighbours: NeighbourSpace::Pixel,
-            ..Default::default()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let r = evaluate(&inputs, &sample, &opts, dir.path()).unwrap();
-        let p = r.neighbours.as_ref().unwrap();
-        assert_eq!(p.space, "pixels");
-        assert_eq!(p.rows.len(), 6);
-        for row in &p.rows {
-            assert_eq!(row.neighbours[0].1, 0.0, "{row:?}");
-            assert!(row.neighbours[1].1 > 0.0);
-            assert!(dir.path().join(&row.neighbours[0].0).exists());
-        }
-        assert!(p.median_real_nn.unwrap() > 1.0);
-        assert!(r.neighbour_panel("features").is_some());
     }
 }
