@@ -164,6 +164,7 @@ pub fn evaluate(
                 &real,
                 real_features,
                 &names[show],
+                // The median real nearest-neighbour distance the threshold was made from.
                 space.duplicate_threshold / DEFAULT_DUPLICATE_FRACTION,
                 opts,
                 out_dir,

@@ -10,7 +10,7 @@ use candle_core::Tensor;
 use std::path::Path;
 
 /// `opts.samples_per_class` samples of every class, in class order; class `c` is drawn with
-/// seed `opts.seed + c`, so a class's samples do not depend on the other classes.
+/// seed `opts.seed + c`.
 pub(super) fn sample_classes(
     names: &[String],
     sample: &SampleFn,
