@@ -361,7 +361,6 @@ pub fn judge_gradient(
     // Agreement: within `tol` relative, or a gap at rounding level.
     let agree = |a: f64, b: f64, tol: f64| (a - b).abs() <= floor || rel(a, b) <= tol;
     let agree_loaded = |a: f64, b: f64| (a - b).abs() <= floor || rel_loaded(a, b) <= TOL_LOADED;
-    let f0 = loss_at(0.0)?;
     let mut tried = vec![];
     // The step whose difference is closest to the f64 gradient; a clear agreement stops early.
     let mut best: Option<(f64, f64, f64)> = None;
@@ -388,6 +387,7 @@ pub fn judge_gradient(
         }
     }
     // No step agrees: a kink shows as different one-sided slopes at the smallest step.
+    let f0 = loss_at(0.0)?;
     let eps = STEPS[STEPS.len() - 1];
     let right = (loss_at(eps)? - f0) / eps;
     let left = (f0 - loss_at(-eps)?) / eps;

@@ -104,7 +104,6 @@ impl Trainer {
         classifier_info: ClassifierInfo,
         device: &Device,
     ) -> Result<Trainer> {
-        config.validate()?;
         let class_names = classifier.class_names();
         let unseen = resolve_classes(class_names, &config.data.unseen)?;
         let method = methods::build(
