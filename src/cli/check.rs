@@ -54,7 +54,7 @@ fn row(check: &str, status: &str, detail: impl Into<String>) -> CheckRow {
 
 /// A representative input for `model`, batch `n`: through the adapter from random generator
 /// space when there is one, otherwise uniform 0..1 in the declared shape.
-fn sample_input(
+pub(crate) fn sample_input(
     model: &OnnxModel,
     adapter: Option<&crate::adapter::Adapter>,
     n: usize,
@@ -89,7 +89,7 @@ fn sample_input(
 }
 
 /// The batch a model fixes in its first input's first dimension (None when free).
-fn declared_batch(model: &OnnxModel) -> Option<usize> {
+pub(crate) fn declared_batch(model: &OnnxModel) -> Option<usize> {
     match model.inputs().first()?.dims.first()? {
         Dim::Fixed(k) => Some(*k),
         Dim::Free(_) => None,

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod adapter_guess;
+pub mod bench;
 pub mod check;
 pub mod classify;
 pub mod demo;
@@ -53,6 +54,8 @@ pub enum Command {
     /// List, fetch and verify pretrained ONNX classifiers.
     #[command(subcommand)]
     Zoo(zoo::ZooCommand),
+    /// Time one batch of a model, forward and forward+backward, beside tract and onnxruntime.
+    Bench(bench::Args),
     /// Write an adapter guessed from a model (`adapter init MODEL > my.toml`).
     #[command(subcommand)]
     Adapter(adapter_guess::AdapterCommand),
@@ -73,6 +76,7 @@ pub fn main() -> i32 {
         Command::Report(a) => report::run(a),
         Command::Zoo(c) => zoo::run(c),
         Command::Adapter(c) => adapter_guess::run(c),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => 0,
