@@ -12,6 +12,13 @@ pub trait Classifier: Send + Sync {
     /// `x`: [N, C, H, W] in generator space (values in [-1, 1]). Returns [N, num_classes]
     /// logits, differentiable w.r.t. `x`.
     fn logits(&self, x: &Tensor) -> Result<Tensor>;
+    /// Log-probability of each problem class under the model's softmax over *all* its
+    /// outputs ([N, num_classes]), differentiable w.r.t. `x`. Differs from a log-softmax
+    /// of `logits` when the adapter picks a subset of the model's classes: painting a
+    /// Labrador must beat the other 999 ImageNet classes, not just the other four targets.
+    fn class_log_probs(&self, x: &Tensor) -> Result<Tensor> {
+        crate::losses::log_softmax(&self.logits(x)?)
+    }
     /// The problem's class names, index-aligned with the logits.
     fn class_names(&self) -> &[String];
     fn num_classes(&self) -> usize {
@@ -60,6 +67,22 @@ impl Classifier for OnnxClassifier {
             .next()
             .context("the ONNX model returned no outputs")?;
         self.adapter.select_logits(&first)
+    }
+
+    fn class_log_probs(&self, x: &Tensor) -> Result<Tensor> {
+        let input = self.adapter.generator_to_input(x)?;
+        let outputs = self.model.forward(&[input])?;
+        let first = outputs
+            .into_iter()
+            .next()
+            .context("the ONNX model returned no outputs")?;
+        let all = if first.rank() > 2 {
+            first.flatten_from(1)?
+        } else {
+            first
+        };
+        self.adapter
+            .select_logits(&crate::losses::log_softmax(&all)?)
     }
 
     fn class_names(&self) -> &[String] {

@@ -114,7 +114,10 @@ impl Painter {
 impl Sampler for Painter {
     fn sample(&self, condition: &Condition, n: usize, seed: u64) -> Result<Tensor> {
         let (image, class) = match condition {
-            Condition::OnImage { image, class } => (image.repeat((n, 1, 1, 1))?, *class),
+            Condition::OnImage { image, target } => match target.as_slice() {
+                [(class, _)] => (image.repeat((n, 1, 1, 1))?, *class),
+                _ => bail!("the painter paints exactly one class"),
+            },
             Condition::Class(c) => {
                 let inputs = self.inputs.as_ref().expect("prepared");
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -360,7 +363,7 @@ fn a_method_of_its_own_trains_checkpoints_resumes_and_samples() {
         .sample(
             &Condition::OnImage {
                 image: image.clone(),
-                class: 1,
+                target: vec![(1, 1.0)],
             },
             2,
             0,
@@ -368,7 +371,14 @@ fn a_method_of_its_own_trains_checkpoints_resumes_and_samples() {
         .unwrap();
     assert_eq!(x.dims(), &[2, 1, 32, 32]);
     let again = method
-        .sample(&Condition::OnImage { image, class: 1 }, 2, 0)
+        .sample(
+            &Condition::OnImage {
+                image,
+                target: vec![(1, 1.0)],
+            },
+            2,
+            0,
+        )
         .unwrap();
     let diff = (&x - &again)
         .unwrap()

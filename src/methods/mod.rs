@@ -100,8 +100,12 @@ pub enum Condition {
     /// A mix of classes, (class, weight) with weights summing to 1.
     Mix(Vec<(usize, f32)>),
     /// Class content painted onto an input image `[1, C, H, W]` in generator space (a
-    /// substrate), for methods that take one.
-    OnImage { image: Tensor, class: usize },
+    /// substrate), for methods that take one. `target` holds (class, weight) pairs: one
+    /// class, a mix, or none at all (an image free of every class).
+    OnImage {
+        image: Tensor,
+        target: Vec<(usize, f32)>,
+    },
     /// A class within one group of a grouped dataset (e.g. Waterbirds' landbird-on-water),
     /// for methods conditioned on groups.
     Group { class: usize, group: usize },
