@@ -3,7 +3,8 @@
 # the default build needs none of it, and tests that need a piece skip with a message.
 #   - Debian: chromium (HTML report screenshot test), dataset-fashion-mnist (full-data
 #     checks), libonnx-testdata (source of the vendored conformance tests), espeak-ng + sox
-#     (audio path).
+#     (audio path), plasma-workspace-wallpapers + tuxpaint-stamps-default (substrates, see
+#     scripts/substrates.sh; the set-up below runs it).
 #   - PyPI: onnxruntime (ORT_DYLIB_PATH peer for checks/benchmarks), numpy/scipy (independent
 #     FID/KID reference), onnx (bench model generation).
 set -u
@@ -12,7 +13,7 @@ log() { echo "[setup] $*" >&2; }
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
-  pkgs="chromium dataset-fashion-mnist libonnx-testdata espeak-ng sox"
+  pkgs="chromium dataset-fashion-mnist libonnx-testdata espeak-ng sox plasma-workspace-wallpapers tuxpaint-stamps-default"
   missing=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   if [ -n "$missing" ]; then
@@ -29,3 +30,5 @@ if command -v python3 >/dev/null 2>&1; then
       || log "pip failed (see /tmp/probegan-pip.log); cross-checks against onnxruntime/scipy will skip"
   fi
 fi
+
+scripts/substrates.sh >/dev/null 2>&1 || log "scripts/substrates.sh failed; the substrate configs need its folders"

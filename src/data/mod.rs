@@ -13,6 +13,7 @@ mod image_folder;
 mod images;
 mod load_report;
 mod source;
+pub mod substrates;
 mod train_data;
 
 pub use classes::ClassSpace;

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 /// Seed of the fixed train/test split for sources that have none (so `--data X` means the
 /// same test set in every command).
 pub const UNSPLIT_SEED: u64 = 0x7e57;
+/// Seeds the substrate tiles' crops: the same folder gives the same tiles everywhere.
+const SUBSTRATE_TILE_SEED: u64 = 0x5b57;
+
 /// Fraction used for training when a source has no split of its own.
 pub const UNSPLIT_TRAIN_FRACTION: f64 = 0.8;
 
@@ -27,6 +30,8 @@ pub enum DataSource {
     Idx(PathBuf),
     ImageFolder(PathBuf),
     Csv(PathBuf, CsvSpec),
+    /// `substrates:DIR`: photographs cut into tiles for the substrate method.
+    Substrates(PathBuf),
 }
 
 impl DataSource {
@@ -41,6 +46,13 @@ impl DataSource {
                 return Ok(DataSource::SystemFashionMnist)
             }
             _ => {}
+        }
+        if let Some(dir) = s.strip_prefix(super::substrates::SUBSTRATES_PREFIX) {
+            let dir = Path::new(dir.trim());
+            if !dir.is_dir() {
+                bail!("{}: no such substrate folder", dir.display());
+            }
+            return Ok(DataSource::Substrates(dir.to_path_buf()));
         }
         let p = Path::new(s);
         if p.is_file() {
@@ -87,6 +99,9 @@ impl DataSource {
                 } else {
                     Ok((fixed_split(d, split), r))
                 }
+            }
+            DataSource::Substrates(dir) => {
+                super::substrates::load_substrates(dir, split, opts, SUBSTRATE_TILE_SEED)
             }
             DataSource::Csv(path, spec) => {
                 let has_split = csv_has_column(path, spec.split_col.as_deref().unwrap_or("split"))?;

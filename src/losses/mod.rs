@@ -7,6 +7,7 @@
 pub mod infonce;
 pub mod neighbour_embedding;
 pub mod rotation;
+pub mod substrate;
 
 pub use neighbour_embedding::neighbour_embedding;
 

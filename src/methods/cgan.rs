@@ -260,8 +260,8 @@ impl<T: CganMethod> Method for T {
         CganMethod::name(self)
     }
 
-    fn real_classes(&self, num_classes: usize, unseen: &[usize]) -> Vec<usize> {
-        CganMethod::real_classes(self, num_classes, unseen)
+    fn real_images(&self, num_classes: usize, unseen: &[usize]) -> super::RealImages {
+        super::RealImages::Classes(CganMethod::real_classes(self, num_classes, unseen))
     }
 
     fn prepare(&mut self, ctx: &mut StepContext) -> Result<()> {

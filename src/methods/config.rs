@@ -6,6 +6,7 @@
 
 use super::am::AmConfig;
 use super::probegan::ProbeGanConfig;
+use super::substrate::SubstrateConfig;
 use crate::nets::NetConfig;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,8 @@ pub enum MethodConfig {
     Oracle(ProbeGanConfig),
     Am(AmConfig),
     SoftLabel {},
+    /// Paints class content onto substrate images (`methods::substrate`).
+    Substrate(SubstrateConfig),
 }
 
 impl MethodConfig {
@@ -30,11 +33,25 @@ impl MethodConfig {
             MethodConfig::Oracle(_) => "oracle",
             MethodConfig::Am(_) => "am",
             MethodConfig::SoftLabel {} => "soft-label",
+            MethodConfig::Substrate(_) => "substrate",
         }
     }
 
     /// Every method name a config may give.
-    pub const NAMES: [&'static str; 5] = ["probegan", "naive", "oracle", "am", "soft-label"];
+    pub const NAMES: [&'static str; 6] = [
+        "probegan",
+        "naive",
+        "oracle",
+        "am",
+        "soft-label",
+        "substrate",
+    ];
+
+    /// Whether the method runs the class-conditional G/D of `[model]` (every method but
+    /// the substrate painter, whose networks are configured in `[method]`).
+    pub fn uses_class_conditional_nets(&self) -> bool {
+        !matches!(self, MethodConfig::Substrate(_))
+    }
 
     /// Whether the method trains an unconditional critic (D_u) whose score means something
     /// after training (`metrics` uses it to rank checkpoints without labels).

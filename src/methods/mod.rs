@@ -11,8 +11,9 @@
 //! | `oracle` | as ProbeGAN, nothing masked | as ProbeGAN | all classes |
 //! | `am` | cGAN on seen, then a new class embedding maximises the classifier | | seen |
 //! | `soft-label` | projection D on classifier soft labels (C2G / PreImageGAN) | hinge | seen |
+//! | `substrate` | PatchGAN on (substrate, image) | cGAN + classifier presence on whole/crops + substrate + mask | substrates only |
 //!
-//! The five are class-conditional GANs sharing one pair of networks (`cgan::CganNets`); a
+//! The first five are class-conditional GANs sharing one pair of networks (`cgan::CganNets`); a
 //! method with other networks implements [`Method`] directly (`tests/custom_method.rs`
 //! trains an image-to-image method through the same loop).
 
@@ -32,6 +33,7 @@ pub mod oracle;
 pub mod probegan;
 pub mod soft_label;
 pub mod stabilisers;
+pub mod substrate;
 pub mod testing;
 pub mod tilemix;
 
@@ -111,6 +113,15 @@ pub enum Condition {
     Group { class: usize, group: usize },
 }
 
+/// The real images a method trains on: labelled images of some of the classifier's classes,
+/// or substrates whose own labels mean nothing to the classifier (every image of the run's
+/// data, whatever its folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RealImages {
+    Classes(Vec<usize>),
+    Substrates,
+}
+
 /// Samples in generator space (`[N, C, H, W]`, values in [-1, 1]), the same for the same seed.
 pub trait Sampler {
     fn sample(&self, condition: &Condition, n: usize, seed: u64) -> Result<Tensor>;
@@ -120,14 +131,20 @@ pub trait Method: Sampler + Send {
     /// The name in configs, `run.json` and reports.
     fn name(&self) -> &'static str;
 
-    /// Classes whose real images the method may use (default: the seen ones).
-    fn real_classes(&self, num_classes: usize, unseen: &[usize]) -> Vec<usize> {
-        (0..num_classes).filter(|c| !unseen.contains(c)).collect()
+    /// Which real images the method reads (default: those of the seen classes).
+    fn real_images(&self, num_classes: usize, unseen: &[usize]) -> RealImages {
+        RealImages::Classes((0..num_classes).filter(|c| !unseen.contains(c)).collect())
     }
 
     /// One-off work before the first step (e.g. soft labels from the classifier).
     fn prepare(&mut self, _ctx: &mut StepContext) -> Result<()> {
         Ok(())
+    }
+
+    /// Substrates to paint on when sampling a stored run (methods whose `real_images` are
+    /// `Substrates`; `prepare` gives them the training ones).
+    fn use_substrates(&mut self, _images: Tensor) -> Result<()> {
+        bail!("method `{}` does not paint on substrates", self.name())
     }
 
     /// The groups the loop optimises, each once; names are unique.
@@ -178,5 +195,11 @@ pub fn build(
         // AM's second phase optimises the new embedding against statistics of the seen classes.
         MethodConfig::Am(c) => Box::new(am::Am::new(nets(seen)?, c.clone(), settings)),
         MethodConfig::SoftLabel {} => Box::new(soft_label::SoftLabel::new(nets(all)?)),
+        MethodConfig::Substrate(c) => Box::new(substrate::SubstrateMethod::new(
+            c.clone(),
+            settings,
+            num_classes,
+            device,
+        )?),
     })
 }

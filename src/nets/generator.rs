@@ -32,12 +32,18 @@ pub struct NetConfig {
     pub size: Option<[usize; 2]>,
     /// Image channels (1 grey, 3 colour).
     pub channels: usize,
+    // Defaulted (0 / empty) so that a method with its own networks (the substrate painter)
+    // needs only the image's size and channels here; `validate` refuses them for G/D.
+    #[serde(default)]
     pub z_dim: usize,
+    #[serde(default)]
     pub embed_dim: usize,
     /// Generator widths: the base, then each up-block's output (log2(resolution/4)+1 values for
     /// a square `resolution`, whose base is 4x4).
+    #[serde(default)]
     pub g_widths: Vec<usize>,
     /// Discriminator block widths; the first log2(resolution/8) blocks halve the resolution.
+    #[serde(default)]
     pub d_widths: Vec<usize>,
     /// Split z into (up-blocks + 1) chunks: the first feeds the linear layer, each of the others
     /// joins the class embedding in one up-block's BN (BigGAN). Off in runs made before it.

@@ -5,7 +5,8 @@
 //! - [`batchnorm`]: plain and class-conditional batch norm;
 //! - [`generator`]: conditional G(z, y) with residual nearest-upsampling blocks;
 //! - [`discriminator`]: residual trunk with a projection head D_c and a linear head D_u;
-//! - [`ema`]: exponential moving average of G.
+//! - [`ema`]: exponential moving average of G;
+//! - [`weight_norm`], [`unet`], [`patchgan`]: the substrate method's painter and critic.
 //!
 //! All convolutions, batch norms, pooling and upsampling go through `crate::kernels`.
 //!
@@ -24,7 +25,10 @@ pub mod ema;
 pub mod generator;
 pub mod mode;
 pub mod params;
+pub mod patchgan;
 pub mod spectral;
+pub mod unet;
+pub mod weight_norm;
 
 pub use discriminator::Discriminator;
 pub use ema::{ema_update, EmaPairs};

@@ -59,6 +59,18 @@ pub struct SnConv2d {
 
 impl SnConv2d {
     pub fn new(s: &Scope, c_in: usize, c_out: usize, k: usize, padding: usize) -> Result<Self> {
+        Self::strided(s, c_in, c_out, k, 1, padding)
+    }
+
+    /// A `k`×`k` convolution with the given stride and padding per side.
+    pub fn strided(
+        s: &Scope,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
         let init = Init::Xavier {
             fan_in: c_in * k * k,
             fan_out: c_out * k * k,
@@ -67,6 +79,7 @@ impl SnConv2d {
         let b = s.param("bias", &[c_out], Init::Zeros)?;
         let sn = SpectralNorm::new(s, c_out)?;
         let spec = Conv2dSpec {
+            stride: (stride, stride),
             padding: Pad2d::same(padding),
             ..Default::default()
         };

@@ -143,9 +143,16 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<()> {
-        self.model.validate()?;
         let t = &self.train;
-        if t.batch_size < 2 {
+        if self.method.uses_class_conditional_nets() {
+            self.model.validate()?;
+        } else if self.model.channels == 0 || self.model.dims().0 == 0 || self.model.dims().1 == 0 {
+            bail!("[model] needs the image's resolution (or size) and channels");
+        }
+        if t.batch_size == 0 {
+            bail!("train.batch_size must be at least 1");
+        }
+        if t.batch_size < 2 && self.method.uses_class_conditional_nets() {
             bail!(
                 "train.batch_size = {}: batch norm needs at least 2",
                 t.batch_size

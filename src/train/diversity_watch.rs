@@ -60,6 +60,20 @@ impl DiversityWatch {
         })
     }
 
+    /// One reference for every class: the diversity of all of `data`'s images, whatever
+    /// their labels (substrates, whose folders are not the classifier's classes).
+    pub fn against_all(data: &TrainData, num_classes: usize, threshold: f64) -> Result<Self> {
+        if data.len < 2 {
+            bail!("diversity guard: fewer than two real images");
+        }
+        let rows: Vec<usize> = (0..data.len.min(REAL_PER_CLASS)).collect();
+        let reference = mean_pairwise_distance(&data.batch(&rows)?.images)?;
+        Ok(DiversityWatch {
+            reference: vec![reference; num_classes],
+            threshold,
+        })
+    }
+
     /// `samples_of(class)` returns that class's generated samples ([N, C, H, W], N >= 2).
     pub fn read(
         &self,

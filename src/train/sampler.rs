@@ -3,11 +3,15 @@
 
 use super::config::Config;
 use crate::data::ClassSpace;
-use crate::methods::{self, Condition, Method};
+use crate::data::Split;
+use crate::methods::{self, Condition, Method, RealImages};
 use crate::run::{latest_checkpoint, run_dir_of, RunInfo};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::Path;
+
+/// Held-out substrates a stored substrate run paints on.
+const SAMPLER_SUBSTRATES: usize = 64;
 
 /// A trained run's method, rebuilt from `run.json` with a checkpoint's weights.
 pub struct RunSampler {
@@ -22,7 +26,7 @@ pub fn load_sampler(checkpoint: &Path, device: &Device) -> Result<RunSampler> {
     let info = RunInfo::load(&run_dir)?;
     let config = Config::from_run_json(&info.config)
         .with_context(|| format!("{}/run.json: its config", run_dir.display()))?;
-    let method = methods::build(
+    let mut method = methods::build(
         &config.method,
         &config.settings(),
         info.class_names.len(),
@@ -31,6 +35,16 @@ pub fn load_sampler(checkpoint: &Path, device: &Device) -> Result<RunSampler> {
     )?;
     for (name, store) in method.stores() {
         store.load(&ckpt.join(format!("{name}.safetensors")))?;
+    }
+    let k = info.class_names.len();
+    if method.real_images(k, &info.unseen_indices) == RealImages::Substrates {
+        // Paint on the run's held-out substrates (files it never trained on).
+        let substrates = super::setup::load_dataset_split(&config, Split::Test)
+            .with_context(|| format!("{}: loading the run's substrates", run_dir.display()))?;
+        let len = substrates.len();
+        let n = len.min(SAMPLER_SUBSTRATES);
+        let rows: Vec<usize> = (0..n).map(|i| i * len / n).collect();
+        method.use_substrates(substrates.batch(&rows, device)?.images)?;
     }
     Ok(RunSampler { method, info })
 }

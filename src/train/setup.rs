@@ -10,9 +10,24 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub fn load_dataset(config: &Config) -> Result<Dataset> {
+    load_dataset_split(config, Split::Train)
+}
+
+/// One split of the config's data source.
+pub fn load_dataset_split(config: &Config, split: Split) -> Result<Dataset> {
     let source = DataSource::parse(&config.data.source, CsvSpec::default())
         .with_context(|| format!("data.source = {:?}", config.data.source))?;
-    let (ds, _report) = source.load(Split::Train, &LoadOptions::default())?;
+    // Substrates are cut into tiles at the run's resolution; other sources keep their size
+    // and are resampled when the training data is built.
+    let opts = match source {
+        DataSource::Substrates(_) => LoadOptions {
+            size: Some(config.model.dims()),
+            channels: Some(config.model.channels),
+            skip_bad: false,
+        },
+        _ => LoadOptions::default(),
+    };
+    let (ds, _report) = source.load(split, &opts)?;
     Ok(ds)
 }
 

@@ -8,7 +8,7 @@ use super::optim::Adam;
 use crate::classifier::Classifier;
 use crate::data::Dataset;
 use crate::data::{ClassSpace, TrainData};
-use crate::methods::{self, LossTerms, Method, Settings, StepContext};
+use crate::methods::{self, LossTerms, Method, RealImages, Settings, StepContext};
 use crate::nets::EmaPairs;
 use crate::run::{
     list_checkpoints, write_atomic, ClassifierInfo, MetricsRow, RunInfo, CONFIG_TOML, METRICS,
@@ -128,7 +128,11 @@ impl Trainer {
     ) -> Result<Trainer> {
         config.validate()?;
         let class_names = classifier.class_names().to_vec();
-        if dataset.class_names.len() != class_names.len() {
+        let k = class_names.len();
+        let unseen = resolve_classes(&class_names, &config.data.unseen)?;
+        let real_images = method.real_images(k, &unseen);
+        let substrates = real_images == RealImages::Substrates;
+        if !substrates && dataset.class_names.len() != class_names.len() {
             bail!(
                 "the data has {} classes ({}) but the classifier has {} ({})",
                 dataset.class_names.len(),
@@ -137,10 +141,12 @@ impl Trainer {
                 class_names.join(", ")
             );
         }
-        let unseen = resolve_classes(&class_names, &config.data.unseen)?;
         let settings = config.settings();
-        let k = class_names.len();
-        let real_classes = method.real_classes(k, &unseen);
+        // Substrates: every image of the data, whatever folder (class) it came from.
+        let real_classes = match real_images {
+            RealImages::Classes(c) => c,
+            RealImages::Substrates => (0..dataset.class_names.len()).collect(),
+        };
         let dataset = if config.data.max_per_class > 0 {
             dataset.stratified_subset(config.data.max_per_class, config.run.seed)
         } else {
@@ -153,7 +159,11 @@ impl Trainer {
             config.model.channels,
             device,
         )?;
-        let diversity_watch = DiversityWatch::new(&data, k, config.run.collapse_fraction)?;
+        let diversity_watch = if substrates {
+            DiversityWatch::against_all(&data, k, config.run.collapse_fraction)?
+        } else {
+            DiversityWatch::new(&data, k, config.run.collapse_fraction)?
+        };
         let mut groups: Vec<Group> = vec![];
         for g in method.param_groups()? {
             if groups.iter().any(|h| h.name == g.name) {

@@ -1,0 +1,587 @@
+//! The substrate method (`../shared/papers/restoring-training-distribution.txt`): a U-Net
+//! paints class content onto substrate photographs against a PatchGAN, while the frozen
+//! classifier must find the class in the whole painted image and no *other* target class in
+//! any of three random crops. Built for a third-party classifier (an ImageNet model with a
+//! class subset) and substrates of an unrelated kind, with no training data at all.
+//!
+//! G's loss: `gan·L_cGAN + mask·L_m + classifier·L_cls + substrate·L_s` (the paper's
+//! 3, 10, 50, 150). D sees pairs (substrate, image): the untouched pair (T, T) is real,
+//! (T, G(T)) fake: "could this image be the substrate photo itself".
+//!
+//! One class is active per batch (uniform), as in the paper; with `none_frequency` the
+//! batch's target is all-zero (an image free of every target class, judged on the whole
+//! image as well as the crops: our addition, so "none" means none anywhere), and with
+//! `mix_frequency` it mixes 2..=`mix_max` classes.
+
+use super::{
+    AdamSettings, Condition, LossTerms, Method, ParamGroup, Phase, RealImages, Sampler,
+    Settings, StepContext,
+};
+use crate::classifier::Classifier;
+use crate::losses::{self, substrate as sl};
+use crate::nets::patchgan::PatchGan;
+use crate::nets::unet::{tiled_class_input, UNet, UNetConfig};
+use crate::nets::{EmaPairs, Mode, ParamStore};
+use anyhow::{bail, Result};
+use candle_core::{DType, Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// `[method]` options of `name = "substrate"`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SubstrateConfig {
+    /// U-Net encoder widths, one per halving of `[model] resolution` (the class maps enter
+    /// at resolution / 2^len; the paper's 8×8 at 128 with four).
+    #[serde(default = "d_unet_widths")]
+    pub unet_widths: Vec<usize>,
+    /// Paint onto the substrate instead of redrawing it (see `nets::unet`).
+    #[serde(default = "yes")]
+    pub residual: bool,
+    /// PatchGAN widths, one per halving.
+    #[serde(default = "d_patch_widths")]
+    pub patch_widths: Vec<usize>,
+    #[serde(default = "d_gan")]
+    pub gan_weight: f64,
+    #[serde(default = "d_mask")]
+    pub mask_weight: f64,
+    #[serde(default = "d_classifier")]
+    pub classifier_weight: f64,
+    #[serde(default = "d_substrate")]
+    pub substrate_weight: f64,
+    /// Random crops per image for the negative classes (the paper's three).
+    #[serde(default = "d_crops")]
+    pub crops: usize,
+    /// Crop side as a fraction of the image side, drawn uniformly in [min, max] (the paper:
+    /// 224 of 512 = 0.44).
+    #[serde(default = "d_crop_min")]
+    pub crop_min: f64,
+    #[serde(default = "d_crop_max")]
+    pub crop_max: f64,
+    /// Fraction of batches whose target is all-zero.
+    #[serde(default = "d_none")]
+    pub none_frequency: f64,
+    /// Fraction of batches that mix 2..=`mix_max` classes.
+    #[serde(default)]
+    pub mix_frequency: f64,
+    #[serde(default = "d_mix_max")]
+    pub mix_max: usize,
+    /// Background colour the mask loss keeps (generator space, one value per channel), e.g.
+    /// `[1.0, 1.0, 1.0]` for white product photos. Unset: no mask loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_colour: Option<Vec<f32>>,
+    /// How close (max over channels) a substrate pixel must be to `mask_colour` to count
+    /// as background.
+    #[serde(default = "d_tolerance")]
+    pub mask_tolerance: f64,
+    /// Feed the classifier a grey copy (replicated to its channels); the paper found it
+    /// better.
+    #[serde(default)]
+    pub grey_classifier_input: bool,
+    /// Substrate augmentation: colour-channel swaps and horizontal flips.
+    #[serde(default = "yes")]
+    pub augment: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn d_unet_widths() -> Vec<usize> {
+    vec![32, 64, 128, 128]
+}
+fn d_patch_widths() -> Vec<usize> {
+    vec![32, 64, 128]
+}
+fn d_gan() -> f64 {
+    3.0
+}
+fn d_mask() -> f64 {
+    10.0
+}
+fn d_classifier() -> f64 {
+    50.0
+}
+fn d_substrate() -> f64 {
+    150.0
+}
+fn d_crops() -> usize {
+    3
+}
+fn d_crop_min() -> f64 {
+    0.45
+}
+fn d_crop_max() -> f64 {
+    0.6
+}
+fn d_none() -> f64 {
+    0.1
+}
+fn d_mix_max() -> usize {
+    3
+}
+fn d_tolerance() -> f64 {
+    0.05
+}
+
+impl Default for SubstrateConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl SubstrateConfig {
+    pub fn validate(&self, channels: usize) -> Result<()> {
+        if self.crops == 0 {
+            bail!("method.crops must be at least 1 (the negatives are judged on crops)");
+        }
+        if !(0.05..=1.0).contains(&self.crop_min)
+            || !(self.crop_min..=1.0).contains(&self.crop_max)
+        {
+            bail!(
+                "method.crop_min = {}, crop_max = {}: expected 0.05 <= min <= max <= 1",
+                self.crop_min,
+                self.crop_max
+            );
+        }
+        for (name, f) in [
+            ("none_frequency", self.none_frequency),
+            ("mix_frequency", self.mix_frequency),
+        ] {
+            if !(0.0..=1.0).contains(&f) {
+                bail!("method.{name} = {f}: expected a fraction in [0, 1]");
+            }
+        }
+        if self.none_frequency + self.mix_frequency > 1.0 {
+            bail!("method.none_frequency + mix_frequency exceed 1");
+        }
+        if self.mix_frequency > 0.0 && self.mix_max < 2 {
+            bail!("method.mix_max = {}: a mix needs at least 2 classes", self.mix_max);
+        }
+        if let Some(c) = &self.mask_colour {
+            if c.len() != channels {
+                bail!(
+                    "method.mask_colour has {} values; the images have {channels} channels",
+                    c.len()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Substrates previews and `Condition::Class` samples paint onto.
+const PREVIEW_SUBSTRATES: usize = 32;
+
+pub struct SubstrateMethod {
+    config: SubstrateConfig,
+    classes: usize,
+    channels: usize,
+    resolution: usize,
+    painter_store: ParamStore,
+    painter: UNet,
+    ema_store: ParamStore,
+    painter_ema: UNet,
+    critic_store: ParamStore,
+    critic: PatchGan,
+    adam_painter: AdamSettings,
+    adam_critic: AdamSettings,
+    batch: usize,
+    d_steps: usize,
+    previews: Option<Tensor>,
+}
+
+/// One batch's substrates, targets and painted images.
+struct Painted {
+    substrates: Tensor,
+    /// 0/1 targets [N, classes].
+    targets: Tensor,
+    none: bool,
+    images: Tensor,
+}
+
+impl SubstrateMethod {
+    pub fn new(
+        config: SubstrateConfig,
+        settings: &Settings,
+        classes: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        let (h, w) = settings.model.dims();
+        if h != w {
+            bail!("the substrate method paints square images; [model] gives {h}x{w}");
+        }
+        let channels = settings.model.channels;
+        config.validate(channels)?;
+        let unet = UNetConfig {
+            resolution: h,
+            channels,
+            widths: config.unet_widths.clone(),
+            residual: config.residual,
+        };
+        unet.validate()
+            .map_err(|e| anyhow::anyhow!("method.unet_widths with [model] resolution: {e}"))?;
+        let seed = settings.seed;
+        let painter_store = ParamStore::new(device, seed ^ 0x5b57_0001);
+        let painter = UNet::new(&painter_store.root(), &unet, classes)?;
+        let ema_store = ParamStore::new(device, seed ^ 0x5b57_0001);
+        let painter_ema = UNet::new(&ema_store.root(), &unet, classes)?;
+        ema_store.copy_from(&painter_store)?;
+        let critic_store = ParamStore::new(device, seed ^ 0x5b57_0002);
+        let critic = PatchGan::new(&critic_store.root(), channels, &config.patch_widths)?;
+        let t = &settings.train;
+        let adam = |lr| AdamSettings {
+            lr,
+            beta1: t.beta1,
+            beta2: t.beta2,
+        };
+        Ok(SubstrateMethod {
+            config,
+            classes,
+            channels,
+            resolution: h,
+            painter_store,
+            painter,
+            ema_store,
+            painter_ema,
+            critic_store,
+            critic,
+            adam_painter: adam(t.lr_g),
+            adam_critic: adam(t.lr_d),
+            batch: t.batch_size,
+            d_steps: t.d_steps,
+            previews: None,
+        })
+    }
+
+    /// The batch's target: one class (uniform), none, or a mix, by the configured odds.
+    fn draw_target(&self, rng: &mut ChaCha8Rng) -> Vec<(usize, f32)> {
+        let u: f64 = rng.random();
+        if u < self.config.none_frequency {
+            return vec![];
+        }
+        if u < self.config.none_frequency + self.config.mix_frequency && self.classes >= 2 {
+            let k = rng.random_range(2..=self.config.mix_max.min(self.classes));
+            let mut all: Vec<usize> = (0..self.classes).collect();
+            all.shuffle(rng);
+            return all[..k].iter().map(|&c| (c, 1.0 / k as f32)).collect();
+        }
+        vec![(rng.random_range(0..self.classes), 1.0)]
+    }
+
+    /// Channel swaps and mirror images of a substrate batch (host-side: it is small).
+    fn augment(&self, x: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor> {
+        if !self.config.augment {
+            return Ok(x.clone());
+        }
+        let (n, c, h, w) = x.dims4()?;
+        let v = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; v.len()];
+        let plane = h * w;
+        for i in 0..n {
+            let mut order: Vec<usize> = (0..c).collect();
+            if c == 3 {
+                order.shuffle(rng);
+            }
+            let flip = rng.random_bool(0.5);
+            for (dst_c, &src_c) in order.iter().enumerate() {
+                let src = &v[(i * c + src_c) * plane..(i * c + src_c + 1) * plane];
+                let dst = &mut out[(i * c + dst_c) * plane..(i * c + dst_c + 1) * plane];
+                for y in 0..h {
+                    for xx in 0..w {
+                        let sx = if flip { w - 1 - xx } else { xx };
+                        dst[y * w + xx] = src[y * w + sx];
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(out, (n, c, h, w), x.device())?.to_dtype(x.dtype())?)
+    }
+
+    fn paint_batch(&self, ctx: &mut StepContext, net: &UNet) -> Result<Painted> {
+        let n = self.batch;
+        let raw = ctx.data.sample(ctx.rng, n)?.images;
+        let substrates = self.augment(&raw, ctx.rng)?;
+        let target = self.draw_target(ctx.rng);
+        let targets: Vec<Vec<(usize, f32)>> = vec![target.clone(); n];
+        let maps = tiled_class_input(
+            ctx.rng,
+            &targets,
+            self.classes,
+            net.config().bottleneck(),
+            substrates.device(),
+        )?;
+        let images = net.forward(&substrates, &maps)?;
+        let mut t = vec![0f32; n * self.classes];
+        for i in 0..n {
+            for &(c, w) in &target {
+                if w > 0.0 {
+                    t[i * self.classes + c] = 1.0;
+                }
+            }
+        }
+        let targets = Tensor::from_vec(t, (n, self.classes), substrates.device())?
+            .to_dtype(images.dtype())?;
+        Ok(Painted {
+            substrates,
+            targets,
+            none: target.is_empty(),
+            images,
+        })
+    }
+
+    /// Class probabilities the classifier gives `x` (grey first if configured).
+    fn probabilities(&self, classifier: &dyn Classifier, x: &Tensor) -> Result<Tensor> {
+        let x = if self.config.grey_classifier_input && self.channels == 3 {
+            let luma = ((x.narrow(1, 0, 1)? * 0.299)? + (x.narrow(1, 1, 1)? * 0.587)?)?
+                .add(&(x.narrow(1, 2, 1)? * 0.114)?)?;
+            Tensor::cat(&[&luma, &luma, &luma], 1)?
+        } else {
+            x.clone()
+        };
+        Ok(classifier.class_log_probs(&x)?.exp()?)
+    }
+
+    /// `crops` random square crops of every image, distinct within an image; one batch per
+    /// crop (all images cropped to the same side, so the classifier takes them together).
+    fn random_crops(&self, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Vec<Tensor>> {
+        let (n, _, r, _) = images.dims4()?;
+        let mut taken: Vec<Vec<(usize, usize, usize)>> = vec![vec![]; n];
+        let mut views = Vec::with_capacity(self.config.crops);
+        for _ in 0..self.config.crops {
+            let frac = rng.random_range(self.config.crop_min..=self.config.crop_max);
+            let side = ((r as f64 * frac).round() as usize).clamp(1, r);
+            let mut parts = Vec::with_capacity(n);
+            for (i, seen) in taken.iter_mut().enumerate() {
+                let mut pick = || (rng.random_range(0..=r - side), rng.random_range(0..=r - side));
+                let mut at = pick();
+                // Distinct crops: redraw a repeat (possible only when sizes coincide).
+                for _ in 0..8 {
+                    if !seen.contains(&(side, at.0, at.1)) {
+                        break;
+                    }
+                    at = pick();
+                }
+                seen.push((side, at.0, at.1));
+                parts.push(
+                    images
+                        .narrow(0, i, 1)?
+                        .narrow(2, at.0, side)?
+                        .narrow(3, at.1, side)?,
+                );
+            }
+            views.push(Tensor::cat(&parts, 0)?);
+        }
+        Ok(views)
+    }
+
+    fn critic_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
+        let p = self.paint_batch(ctx, &self.painter)?;
+        let fake = p.images.detach();
+        let real_score = self.critic.forward(&p.substrates, &p.substrates, Mode::TRAIN)?;
+        let fake_score = self.critic.forward(&p.substrates, &fake, Mode::TRAIN)?;
+        let loss = losses::non_saturating_d(&real_score, &fake_score)?;
+        let v = scalar(&loss)?;
+        Ok(LossTerms {
+            total: loss,
+            logs: vec![("d_patch".into(), v)],
+        })
+    }
+
+    fn painter_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
+        let c = &self.config;
+        let p = self.paint_batch(ctx, &self.painter)?;
+        let mut logs = vec![];
+        let score = self
+            .critic
+            .forward(&p.substrates, &p.images, Mode::TRAIN_FROZEN)?;
+        let gan = losses::non_saturating_g(&score)?;
+        let sub = sl::substrate_loss(&p.substrates, &p.images)?;
+        let whole = self.probabilities(ctx.classifier, &p.images)?;
+        let mut negatives = vec![];
+        for view in self.random_crops(&p.images, ctx.rng)? {
+            negatives.push(self.probabilities(ctx.classifier, &view)?);
+        }
+        if p.none {
+            negatives.push(whole.clone());
+        }
+        let (cls, lp, ln) = sl::classifier_presence_loss(&whole, &negatives, &p.targets)?;
+        let mut total = ((gan.clone() * c.gan_weight)? + (sub.clone() * c.substrate_weight)?)?;
+        total = (total + (cls.clone() * c.classifier_weight)?)?;
+        if let Some(colour) = &c.mask_colour {
+            let mask = sl::background_mask(&p.substrates, colour, c.mask_tolerance)?;
+            let m = sl::mask_loss(&p.images, &mask, colour)?;
+            logs.push(("g_mask".into(), scalar(&m)?));
+            total = (total + (m * c.mask_weight)?)?;
+        }
+        // The target classes' probability on the whole image (mean over active classes), and
+        // the largest non-target probability on any crop: the two things the loss trades.
+        let active = p.targets.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        if active > 0.0 {
+            let hit = whole.mul(&p.targets)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            logs.push(("p_target".into(), hit / active));
+        }
+        logs.extend([
+            ("g_gan".into(), scalar(&gan)?),
+            ("g_substrate".into(), scalar(&sub)?),
+            ("g_cls".into(), scalar(&cls)?),
+            ("g_cls_pos".into(), lp),
+            ("g_cls_neg".into(), ln),
+        ]);
+        Ok(LossTerms { total, logs })
+    }
+
+    /// Paint `target` onto `substrates` ([N, C, R, R]) with the EMA painter.
+    fn paint(&self, substrates: &Tensor, target: &[(usize, f32)], seed: u64) -> Result<Tensor> {
+        let n = substrates.dim(0)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let maps = tiled_class_input(
+            &mut rng,
+            &vec![target.to_vec(); n],
+            self.classes,
+            self.painter_ema.config().bottleneck(),
+            substrates.device(),
+        )?;
+        Ok(self.painter_ema.forward(substrates, &maps)?.detach())
+    }
+
+    fn preview_substrates(&self, n: usize, seed: u64) -> Result<Tensor> {
+        let Some(pool) = &self.previews else {
+            bail!("the substrate method has no substrates yet (it samples after training starts or a checkpoint loads)");
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let rows: Vec<u32> = (0..n)
+            .map(|i| {
+                if n <= pool.dim(0).unwrap_or(0) {
+                    i as u32
+                } else {
+                    rng.random_range(0..pool.dim(0).unwrap_or(1)) as u32
+                }
+            })
+            .collect();
+        let rows = Tensor::from_vec(rows, n, pool.device())?;
+        Ok(pool.index_select(&rows, 0)?)
+    }
+
+}
+
+fn scalar(x: &Tensor) -> Result<f64> {
+    Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+impl Sampler for SubstrateMethod {
+    fn sample(&self, condition: &Condition, n: usize, seed: u64) -> Result<Tensor> {
+        let check = |target: &[(usize, f32)]| -> Result<()> {
+            if let Some(&(c, _)) = target.iter().find(|(c, _)| *c >= self.classes) {
+                bail!("class index {c} out of range: the run has {} classes", self.classes);
+            }
+            Ok(())
+        };
+        match condition {
+            Condition::Class(c) => {
+                let target = [(*c, 1.0)];
+                check(&target)?;
+                self.paint(&self.preview_substrates(n, seed)?, &target, seed)
+            }
+            Condition::Mix(target) => {
+                check(target)?;
+                self.paint(&self.preview_substrates(n, seed)?, target, seed)
+            }
+            Condition::OnImage { image, target } => {
+                check(target)?;
+                let dims = image.dims();
+                let r = self.resolution;
+                if dims != [1, self.channels, r, r] {
+                    bail!(
+                        "the painter takes one [1, {}, {r}, {r}] substrate, got {dims:?}",
+                        self.channels
+                    );
+                }
+                self.paint(&image.repeat((n, 1, 1, 1))?, target, seed)
+            }
+            Condition::Group { .. } => {
+                bail!("the substrate method paints classes, not groups")
+            }
+        }
+    }
+}
+
+impl Method for SubstrateMethod {
+    fn name(&self) -> &'static str {
+        "substrate"
+    }
+
+    fn real_images(&self, _num_classes: usize, _unseen: &[usize]) -> RealImages {
+        RealImages::Substrates
+    }
+
+    fn prepare(&mut self, ctx: &mut StepContext) -> Result<()> {
+        // Spread over the data: tiles of one file sit together, previews should show many.
+        let len = ctx.data.len;
+        let n = len.min(PREVIEW_SUBSTRATES);
+        let rows: Vec<usize> = (0..n).map(|i| i * len / n).collect();
+        self.use_substrates(ctx.data.batch(&rows)?.images)
+    }
+
+    fn use_substrates(&mut self, images: Tensor) -> Result<()> {
+        let r = self.resolution;
+        let dims = images.dims();
+        if dims.len() != 4 || dims[0] == 0 || dims[1..] != [self.channels, r, r] {
+            bail!(
+                "the painter takes substrates [N, {}, {r}, {r}], got {dims:?}",
+                self.channels
+            );
+        }
+        self.previews = Some(images);
+        Ok(())
+    }
+
+    fn param_groups(&self) -> Result<Vec<ParamGroup>> {
+        Ok(vec![
+            ParamGroup {
+                name: "critic",
+                params: self.critic_store.trainable(),
+                adam: self.adam_critic,
+                ema: None,
+                legacy: None,
+            },
+            ParamGroup {
+                name: "painter",
+                params: self.painter_store.trainable(),
+                adam: self.adam_painter,
+                ema: Some(EmaPairs::new(&self.ema_store, &self.painter_store)?),
+                legacy: None,
+            },
+        ])
+    }
+
+    fn stores(&self) -> Vec<(&'static str, &ParamStore)> {
+        vec![
+            ("painter", &self.painter_store),
+            ("painter_ema", &self.ema_store),
+            ("critic", &self.critic_store),
+        ]
+    }
+
+    fn schedule(&self, _step: usize) -> Vec<Phase> {
+        vec![
+            Phase {
+                group: "critic",
+                repeats: self.d_steps,
+            },
+            Phase {
+                group: "painter",
+                repeats: 1,
+            },
+        ]
+    }
+
+    fn loss(&mut self, group: &'static str, ctx: &mut StepContext) -> Result<LossTerms> {
+        match group {
+            "critic" => self.critic_loss(ctx),
+            "painter" => self.painter_loss(ctx),
+            other => bail!("the substrate method has no parameter group `{other}`"),
+        }
+    }
+}
