@@ -143,7 +143,9 @@ fn tiles_of(path: &Path, side: usize, channels: usize, rng: &mut ChaCha8Rng) -> 
     }
     let mut out = Vec::with_capacity(TILES_PER_IMAGE * channels * side * side);
     for _ in 0..TILES_PER_IMAGE {
-        let s = ((short as f64) * rng.random_range(0.5..=1.0)).round().max(8.0) as u32;
+        let s = ((short as f64) * rng.random_range(0.5..=1.0))
+            .round()
+            .max(8.0) as u32;
         let x = rng.random_range(0..=iw - s);
         let y = rng.random_range(0..=ih - s);
         let crop = image::imageops::crop_imm(&rgb, x, y, s, s).to_image();
@@ -210,7 +212,10 @@ mod tests {
             .map(|t| &ds.images[t * 3 * plane..(t + 1) * 3 * plane])
             .filter(|tile| tile.iter().step_by(16).take(16).all(|&v| v > 0.99))
             .count();
-        assert!(white > 0, "no tile of the cut-out starts with a white column");
+        assert!(
+            white > 0,
+            "no tile of the cut-out starts with a white column"
+        );
     }
 
     #[test]
@@ -233,11 +238,13 @@ mod tests {
     #[test]
     fn bad_folders_and_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let err = load_substrates(dir.path(), Split::Train, &LoadOptions::default(), 0).unwrap_err();
+        let err =
+            load_substrates(dir.path(), Split::Train, &LoadOptions::default(), 0).unwrap_err();
         assert!(format!("{err:#}").contains("no images"), "{err:#}");
         std::fs::write(dir.path().join("broken.png"), b"not a png").unwrap();
         write_png(&dir.path().join("fine.png"), 30, 30, false);
-        let err = load_substrates(dir.path(), Split::Train, &LoadOptions::default(), 0).unwrap_err();
+        let err =
+            load_substrates(dir.path(), Split::Train, &LoadOptions::default(), 0).unwrap_err();
         assert!(format!("{err:#}").contains("broken.png"), "{err:#}");
         let opts = LoadOptions {
             skip_bad: true,
@@ -247,7 +254,8 @@ mod tests {
         let (ds, report) = load_substrates(dir.path(), Split::Train, &opts, 0).unwrap();
         assert_eq!((report.loaded, report.skipped), (1, 1));
         assert_eq!(ds.len(), TILES_PER_IMAGE);
-        let missing = load_substrates(&dir.path().join("nope"), Split::Train, &opts, 0).unwrap_err();
+        let missing =
+            load_substrates(&dir.path().join("nope"), Split::Train, &opts, 0).unwrap_err();
         assert!(format!("{missing:#}").contains("nope"));
     }
 }

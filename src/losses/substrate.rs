@@ -45,7 +45,9 @@ pub fn classifier_presence_loss(
         .collect::<Result<Vec<_>>>()?;
     let ln = Tensor::stack(&per_view, 1)?.max(1)?;
     let scalar = |x: &Tensor| -> Result<f64> {
-        Ok(x.mean_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
+        Ok(x.mean_all()?
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?)
     };
     let (lp_mean, ln_mean) = (scalar(&lp)?, scalar(&ln)?);
     Ok(((lp + ln)?.mean_all()?, lp_mean, ln_mean))
@@ -80,8 +82,8 @@ pub fn background_mask(substrate: &Tensor, colour: &[f32], tolerance: f64) -> Re
 /// background of product photos).
 pub fn mask_loss(image: &Tensor, mask: &Tensor, colour: &[f32]) -> Result<Tensor> {
     let c = image.dim(1)?;
-    let colour = Tensor::from_vec(colour.to_vec(), (1, c, 1, 1), image.device())?
-        .to_dtype(image.dtype())?;
+    let colour =
+        Tensor::from_vec(colour.to_vec(), (1, c, 1, 1), image.device())?.to_dtype(image.dtype())?;
     let off = image.broadcast_sub(&colour)?.abs()?.mean_keepdim(1)?;
     Ok(off.mul(mask)?.mean_all()?)
 }
@@ -106,7 +108,10 @@ mod tests {
         let got = presence(&x).unwrap().to_vec1::<f64>().unwrap();
         let want0 = (0.5 + 2f64.ln()) / 2.0;
         let want1 = (0.9 - 0.1f64.ln() + 0.1 - 0.9f64.ln()) / 2.0;
-        assert!((got[0] - want0).abs() < 1e-12 && (got[1] - want1).abs() < 1e-12, "{got:?}");
+        assert!(
+            (got[0] - want0).abs() < 1e-12 && (got[1] - want1).abs() < 1e-12,
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -123,8 +128,7 @@ mod tests {
         assert!((lp - want_p).abs() < 1e-12 && (ln - want_n).abs() < 1e-12);
         assert!((scalar(&loss) - (want_p + want_n)).abs() < 1e-12);
         // The target's own probability on a crop costs nothing (only other classes do).
-        let (_, _, ln2) =
-            classifier_presence_loss(&whole, &[t2(&[0.99, 0.0], 1)], &t).unwrap();
+        let (_, _, ln2) = classifier_presence_loss(&whole, &[t2(&[0.99, 0.0], 1)], &t).unwrap();
         assert!(ln2.abs() < 1e-12);
         assert!(classifier_presence_loss(&whole, &[], &t).is_err());
     }
@@ -161,7 +165,10 @@ mod tests {
         .unwrap();
         let white = [1.0f32, 1.0, 1.0];
         let m = background_mask(&s, &white, 0.05).unwrap();
-        assert_eq!(m.flatten_all().unwrap().to_vec1::<f64>().unwrap(), vec![1.0, 0.0]);
+        assert_eq!(
+            m.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+            vec![1.0, 0.0]
+        );
         // Painted: pixel 1 goes grey (0.5 everywhere, 0.5 off white); pixel 2 anything.
         let g = Tensor::from_vec(
             vec![0.5f64, -1.0, 0.5, -1.0, 0.5, -1.0],

@@ -14,13 +14,13 @@
 //! `mix_frequency` it mixes 2..=`mix_max` classes.
 
 use super::{
-    AdamSettings, Condition, LossTerms, Method, ParamGroup, Phase, RealImages, Sampler,
-    Settings, StepContext,
+    AdamSettings, Condition, LossTerms, Method, ParamGroup, Phase, RealImages, Sampler, Settings,
+    StepContext,
 };
 use crate::classifier::Classifier;
 use crate::losses::{self, substrate as sl};
 use crate::nets::patchgan::PatchGan;
-use crate::nets::unet::{tiled_class_input, UNet, UNetConfig};
+use crate::nets::unet::{UNet, UNetConfig};
 use crate::nets::{EmaPairs, Mode, ParamStore};
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor};
@@ -40,6 +40,9 @@ pub struct SubstrateConfig {
     /// Paint onto the substrate instead of redrawing it (see `nets::unet`).
     #[serde(default = "yes")]
     pub residual: bool,
+    /// Constant class planes beside the paper's noise maps (see `nets::unet`).
+    #[serde(default = "yes")]
+    pub class_indicator: bool,
     /// PatchGAN widths, one per halving.
     #[serde(default = "d_patch_widths")]
     pub patch_widths: Vec<usize>,
@@ -136,8 +139,7 @@ impl SubstrateConfig {
         if self.crops == 0 {
             bail!("method.crops must be at least 1 (the negatives are judged on crops)");
         }
-        if !(0.05..=1.0).contains(&self.crop_min)
-            || !(self.crop_min..=1.0).contains(&self.crop_max)
+        if !(0.05..=1.0).contains(&self.crop_min) || !(self.crop_min..=1.0).contains(&self.crop_max)
         {
             bail!(
                 "method.crop_min = {}, crop_max = {}: expected 0.05 <= min <= max <= 1",
@@ -157,7 +159,10 @@ impl SubstrateConfig {
             bail!("method.none_frequency + mix_frequency exceed 1");
         }
         if self.mix_frequency > 0.0 && self.mix_max < 2 {
-            bail!("method.mix_max = {}: a mix needs at least 2 classes", self.mix_max);
+            bail!(
+                "method.mix_max = {}: a mix needs at least 2 classes",
+                self.mix_max
+            );
         }
         if let Some(c) = &self.mask_colour {
             if c.len() != channels {
@@ -219,6 +224,7 @@ impl SubstrateMethod {
             channels,
             widths: config.unet_widths.clone(),
             residual: config.residual,
+            class_indicator: config.class_indicator,
         };
         unet.validate()
             .map_err(|e| anyhow::anyhow!("method.unet_widths with [model] resolution: {e}"))?;
@@ -305,13 +311,7 @@ impl SubstrateMethod {
         let substrates = self.augment(&raw, ctx.rng)?;
         let target = self.draw_target(ctx.rng);
         let targets: Vec<Vec<(usize, f32)>> = vec![target.clone(); n];
-        let maps = tiled_class_input(
-            ctx.rng,
-            &targets,
-            self.classes,
-            net.config().bottleneck(),
-            substrates.device(),
-        )?;
+        let maps = net.class_input(ctx.rng, &targets, substrates.device())?;
         let images = net.forward(&substrates, &maps)?;
         let mut t = vec![0f32; n * self.classes];
         for i in 0..n {
@@ -354,7 +354,12 @@ impl SubstrateMethod {
             let side = ((r as f64 * frac).round() as usize).clamp(1, r);
             let mut parts = Vec::with_capacity(n);
             for (i, seen) in taken.iter_mut().enumerate() {
-                let mut pick = || (rng.random_range(0..=r - side), rng.random_range(0..=r - side));
+                let mut pick = || {
+                    (
+                        rng.random_range(0..=r - side),
+                        rng.random_range(0..=r - side),
+                    )
+                };
                 let mut at = pick();
                 // Distinct crops: redraw a repeat (possible only when sizes coincide).
                 for _ in 0..8 {
@@ -379,7 +384,9 @@ impl SubstrateMethod {
     fn critic_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
         let p = self.paint_batch(ctx, &self.painter)?;
         let fake = p.images.detach();
-        let real_score = self.critic.forward(&p.substrates, &p.substrates, Mode::TRAIN)?;
+        let real_score = self
+            .critic
+            .forward(&p.substrates, &p.substrates, Mode::TRAIN)?;
         let fake_score = self.critic.forward(&p.substrates, &fake, Mode::TRAIN)?;
         let loss = losses::non_saturating_d(&real_score, &fake_score)?;
         let v = scalar(&loss)?;
@@ -417,9 +424,17 @@ impl SubstrateMethod {
         }
         // The target classes' probability on the whole image (mean over active classes), and
         // the largest non-target probability on any crop: the two things the loss trades.
-        let active = p.targets.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        let active = p
+            .targets
+            .sum_all()?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?;
         if active > 0.0 {
-            let hit = whole.mul(&p.targets)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let hit = whole
+                .mul(&p.targets)?
+                .sum_all()?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?;
             logs.push(("p_target".into(), hit / active));
         }
         logs.extend([
@@ -436,11 +451,9 @@ impl SubstrateMethod {
     fn paint(&self, substrates: &Tensor, target: &[(usize, f32)], seed: u64) -> Result<Tensor> {
         let n = substrates.dim(0)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let maps = tiled_class_input(
+        let maps = self.painter_ema.class_input(
             &mut rng,
             &vec![target.to_vec(); n],
-            self.classes,
-            self.painter_ema.config().bottleneck(),
             substrates.device(),
         )?;
         Ok(self.painter_ema.forward(substrates, &maps)?.detach())
@@ -463,7 +476,6 @@ impl SubstrateMethod {
         let rows = Tensor::from_vec(rows, n, pool.device())?;
         Ok(pool.index_select(&rows, 0)?)
     }
-
 }
 
 fn scalar(x: &Tensor) -> Result<f64> {
@@ -474,7 +486,10 @@ impl Sampler for SubstrateMethod {
     fn sample(&self, condition: &Condition, n: usize, seed: u64) -> Result<Tensor> {
         let check = |target: &[(usize, f32)]| -> Result<()> {
             if let Some(&(c, _)) = target.iter().find(|(c, _)| *c >= self.classes) {
-                bail!("class index {c} out of range: the run has {} classes", self.classes);
+                bail!(
+                    "class index {c} out of range: the run has {} classes",
+                    self.classes
+                );
             }
             Ok(())
         };

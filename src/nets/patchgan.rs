@@ -30,7 +30,14 @@ impl PatchGan {
         let mut layers = Vec::with_capacity(widths.len());
         let mut c_in = 2 * channels;
         for (i, &c) in widths.iter().enumerate() {
-            layers.push(SnConv2d::strided(&s.pp(&format!("conv{i}")), c_in, c, 4, 2, 1)?);
+            layers.push(SnConv2d::strided(
+                &s.pp(&format!("conv{i}")),
+                c_in,
+                c,
+                4,
+                2,
+                1,
+            )?);
             c_in = c;
         }
         let head = SnConv2d::strided(&s.pp("head"), c_in, 1, 4, 1, 1)?;

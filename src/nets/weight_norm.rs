@@ -155,7 +155,7 @@ mod tests {
                 .unwrap()
                 .to_scalar::<f64>()
                 .unwrap();
-            assert!(diff < 1e-12, "{direction:?}: {diff}");
+            assert!(diff < 1e-10, "{direction:?}: {diff}");
             // Doubling g doubles every filter; each filter's norm is then 2·‖v‖.
             conv.g.set(&(conv.g.as_tensor() * 2.0).unwrap()).unwrap();
             let norms = filter_norms(&conv.weight().unwrap(), direction).unwrap();
@@ -168,7 +168,7 @@ mod tests {
                 .unwrap()
                 .to_scalar::<f64>()
                 .unwrap();
-            assert!(gap < 1e-12, "{direction:?}: {gap}");
+            assert!(gap < 1e-10, "{direction:?}: {gap}");
         }
     }
 
@@ -188,25 +188,33 @@ mod tests {
         let st = store();
         let conv = WnConv2d::new(&st.root(), 2, 3, 4, 2, 1, Direction::Up).unwrap();
         let x = Tensor::randn(0f64, 1.0, (1, 2, 3, 3), &Device::Cpu).unwrap();
-        let loss = |c: &WnConv2d| -> Tensor {
-            c.forward(&x).unwrap().sqr().unwrap().sum_all().unwrap()
-        };
+        let loss =
+            |c: &WnConv2d| -> Tensor { c.forward(&x).unwrap().sqr().unwrap().sum_all().unwrap() };
         let grads = loss(&conv).backward().unwrap();
         for var in [&conv.v, &conv.g] {
-            let analytic = grads.get(var).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-            let base = var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let analytic = grads
+                .get(var)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
+            let base = var
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
             for i in [0, base.len() / 2, base.len() - 1] {
                 let eps = 1e-6;
-                let mut at = |d: f64| {
+                let at = |d: f64| {
                     let mut v = base.clone();
                     v[i] += d;
                     var.set(&Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap())
                         .unwrap();
                     let l = loss(&conv).to_scalar::<f64>().unwrap();
-                    var.set(
-                        &Tensor::from_vec(base.clone(), var.shape(), &Device::Cpu).unwrap(),
-                    )
-                    .unwrap();
+                    var.set(&Tensor::from_vec(base.clone(), var.shape(), &Device::Cpu).unwrap())
+                        .unwrap();
                     l
                 };
                 let fd = (at(eps) - at(-eps)) / (2.0 * eps);
@@ -223,9 +231,15 @@ mod tests {
     fn prelu_keeps_positives_and_scales_negatives_by_its_slope() {
         let st = store();
         let p = PRelu::new(&st.root(), 2).unwrap();
-        let x = Tensor::from_vec(vec![1.0f64, -1.0, 2.0, -3.0], (1, 2, 1, 2), &Device::Cpu)
+        let x =
+            Tensor::from_vec(vec![1.0f64, -1.0, 2.0, -3.0], (1, 2, 1, 2), &Device::Cpu).unwrap();
+        let y = p
+            .forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
             .unwrap();
-        let y = p.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
         let want = [1.0, -0.2, 2.0, -0.6];
         for (a, b) in y.iter().zip(want) {
             assert!((a - b).abs() < 1e-12, "{y:?}");

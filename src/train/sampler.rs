@@ -3,7 +3,7 @@
 
 use super::config::Config;
 use crate::data::ClassSpace;
-use crate::data::Split;
+use crate::data::{Split, TrainData};
 use crate::methods::{self, Condition, Method, RealImages};
 use crate::run::{latest_checkpoint, run_dir_of, RunInfo};
 use anyhow::{bail, Context, Result};
@@ -41,10 +41,19 @@ pub fn load_sampler(checkpoint: &Path, device: &Device) -> Result<RunSampler> {
         // Paint on the run's held-out substrates (files it never trained on).
         let substrates = super::setup::load_dataset_split(&config, Split::Test)
             .with_context(|| format!("{}: loading the run's substrates", run_dir.display()))?;
-        let len = substrates.len();
+        // At the painter's size, as training saw them (a non-folder source keeps its own).
+        let all: Vec<usize> = (0..substrates.class_names.len()).collect();
+        let substrates = TrainData::from_dataset(
+            &substrates,
+            &all,
+            config.model.dims(),
+            config.model.channels,
+            device,
+        )?;
+        let len = substrates.len;
         let n = len.min(SAMPLER_SUBSTRATES);
         let rows: Vec<usize> = (0..n).map(|i| i * len / n).collect();
-        method.use_substrates(substrates.batch(&rows, device)?.images)?;
+        method.use_substrates(substrates.batch(&rows)?.images)?;
     }
     Ok(RunSampler { method, info })
 }
