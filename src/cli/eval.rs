@@ -4,11 +4,14 @@
 
 use crate::classifier::{Classifier, OnnxClassifier};
 use crate::device::DeviceArgs;
+use crate::metrics::evaluate::substrate::{
+    evaluate_substrate, SubstrateEvalOptions, SubstrateInputs,
+};
 use crate::metrics::evaluate::{
     evaluate, evaluate_selection_with, CriticFn, EvalInputs, EvalOptions, SampleFn,
     SelectionCandidate,
 };
-use crate::metrics::evaluation::EVAL_FILE;
+use crate::metrics::evaluation::{EvalReport, EVAL_FILE};
 use crate::metrics::features::load_fastest;
 use crate::metrics::kid::KidOptions;
 use crate::metrics::leakage::{leakage_score, LeakageOptions};
@@ -98,6 +101,93 @@ fn adapter_beside(model: &Path, given: &Option<PathBuf>) -> Result<PathBuf> {
     )
 }
 
+fn step_of(ckpt: &Path) -> Option<u64> {
+    ckpt.file_name().and_then(|n| {
+        n.to_string_lossy()
+            .strip_prefix("step_")
+            .and_then(|s| s.parse().ok())
+    })
+}
+
+/// Paint `target` on each substrate of `x` [m, C, R, R] (the sampler paints one at a time).
+fn paint_each(
+    sampler: &crate::train::RunSampler,
+    x: &candle_core::Tensor,
+    target: &[(usize, f32)],
+    seed: u64,
+) -> Result<candle_core::Tensor> {
+    let rows = (0..x.dim(0)?)
+        .map(|i| {
+            sampler.sample_condition(
+                &crate::methods::Condition::OnImage {
+                    image: x.narrow(0, i, 1)?,
+                    target: target.to_vec(),
+                },
+                1,
+                seed.wrapping_add(i as u64),
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(candle_core::Tensor::cat(&rows, 0)?)
+}
+
+fn print_substrate(report: &EvalReport, out_dir: &Path) {
+    let Some(s) = &report.substrate else { return };
+    println!(
+        "evaluated {} on {} held-out substrates; judge {} over {} labels; record: {}",
+        report.source,
+        s.substrates,
+        report.judge,
+        s.judge_classes,
+        out_dir.join(EVAL_FILE).display()
+    );
+    println!(
+        "{:<20} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>6}",
+        "class",
+        "top-1",
+        "top-5",
+        "deg top1",
+        "deg top5",
+        "p whole",
+        "p crops",
+        "target p",
+        "SSIM",
+        "L1"
+    );
+    for c in &s.classes {
+        println!(
+            "{:<20} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7.3} {:>6.3}",
+            c.name,
+            pct(Some(c.judge_top1)),
+            pct(Some(c.judge_top5)),
+            pct(Some(c.degraded_top1)),
+            pct(Some(c.degraded_top5)),
+            pct(Some(c.whole_probability)),
+            pct(Some(c.crop_probability)),
+            pct(c.target_probability),
+            c.ssim,
+            c.l1
+        );
+    }
+    println!(
+        "all-zero target taken for a target class: top-1 {}  top-5 {}  (unpainted substrates: {} / {})  SSIM {:.3}",
+        pct(Some(s.none.as_target_top1)),
+        pct(Some(s.none.as_target_top5)),
+        pct(Some(s.none.substrate_top1)),
+        pct(Some(s.none.substrate_top5)),
+        s.none.ssim
+    );
+    for m in &s.mixes {
+        println!(
+            "mix {:<40} both in top-5 {}  either top-1 {}",
+            m.classes.join(" + "),
+            pct(Some(m.all_top5)),
+            pct(Some(m.any_top1))
+        );
+    }
+    println!("degraded = {}", s.degradation);
+}
+
 pub fn run(args: Args) -> Result<()> {
     let device = args.device.device()?;
     let source = args
@@ -129,6 +219,41 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     };
+    if let Some(subs) = sampler.substrates() {
+        // A substrate run: painted images judged over the judge's full label set.
+        let out_dir = args.out.clone().unwrap_or_else(|| run_dir.join("eval"));
+        let paint = |x: &candle_core::Tensor, target: &[(usize, f32)], seed: u64| {
+            paint_each(&sampler, x, target, seed)
+        };
+        let inputs = SubstrateInputs {
+            class_names: info.class_names.clone(),
+            substrates: subs,
+            paint: &paint,
+            judge: &judge,
+            target: target.as_ref().map(|t| t as &dyn Classifier),
+        };
+        let opts = SubstrateEvalOptions {
+            seed: args.seed,
+            ..Default::default()
+        };
+        let sub = evaluate_substrate(&inputs, &opts, &out_dir)?;
+        let report = EvalReport {
+            source: ckpt.display().to_string(),
+            step: step_of(&ckpt),
+            judge: format!("{} ({})", args.judge.display(), judge_adapter.display()),
+            class_names: info.class_names.clone(),
+            samples_per_class: sub.substrates,
+            substrate: Some(sub),
+            ..Default::default()
+        };
+        report.save(&out_dir.join(EVAL_FILE))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print_substrate(&report, &out_dir);
+        }
+        return Ok(());
+    }
     let (fmodel, fadapter) = match &args.feature_model {
         Some(m) => (m.clone(), Some(adapter_beside(m, &args.feature_adapter)?)),
         None => (args.judge.clone(), Some(judge_adapter.clone())),
@@ -174,11 +299,7 @@ pub fn run(args: Args) -> Result<()> {
     let sample = |c: usize, n: usize, seed: u64| sampler.sample(c, n, seed);
     let mut report = evaluate(&inputs, &sample, &opts, &out_dir)?;
     report.source = ckpt.display().to_string();
-    report.step = ckpt.file_name().and_then(|n| {
-        n.to_string_lossy()
-            .strip_prefix("step_")
-            .and_then(|s| s.parse().ok())
-    });
+    report.step = step_of(&ckpt);
 
     if args.select {
         use crate::train::load_discriminator::{load_discriminator, run_trains_du};

@@ -38,6 +38,75 @@ pub struct EvalReport {
     /// The judge-free leakage score (`eval --leakage`).
     #[serde(default)]
     pub leakage: Option<super::leakage::LeakageScore>,
+    /// A substrate run's evaluation (the class-generator fields above stay empty).
+    #[serde(default)]
+    pub substrate: Option<SubstrateEval>,
+}
+
+/// The substrate method judged by a second classifier over its full label set: is the
+/// painted class there for a model the painter never saw, does it survive a blur, is it
+/// confined to the whole image's scale, and how much of the substrate photograph is left.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SubstrateEval {
+    /// Held-out substrates painted (each class, the all-zero target and the control).
+    pub substrates: usize,
+    /// The judge's label count (chance top-1 = 1 / this).
+    pub judge_classes: usize,
+    /// The degradation the "degraded" rates survive, in words.
+    pub degradation: String,
+    pub classes: Vec<SubstrateClassEval>,
+    pub none: SubstrateNoneEval,
+    pub mixes: Vec<SubstrateMixEval>,
+    /// Grid of substrate → painted rows (one row per class, then the all-zero target), a
+    /// PNG relative to the eval directory.
+    pub grid: Option<String>,
+    pub mixes_grid: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SubstrateClassEval {
+    pub name: String,
+    /// The class's index among the judge's labels.
+    pub judge_index: usize,
+    /// Share of painted images whose judge top-1 / top-5 holds the class (whole image).
+    pub judge_top1: f64,
+    pub judge_top5: f64,
+    /// The same after the degradation (an invisible adversarial pattern would not survive).
+    pub degraded_top1: f64,
+    pub degraded_top5: f64,
+    /// Control: the unpainted substrates' top-1 / top-5 rates for the class.
+    pub substrate_top1: f64,
+    pub substrate_top5: f64,
+    /// The judge's mean probability of the class on random crops of painted images.
+    pub crop_probability: f64,
+    /// The judge's mean probability of the class on the whole painted image.
+    pub whole_probability: f64,
+    /// The target classifier's mean probability of the class (softmax over all its
+    /// outputs), when the run's classifier could be loaded.
+    pub target_probability: Option<f64>,
+    /// Mean SSIM and mean absolute difference (in [0, 1] units) to the substrate.
+    pub ssim: f64,
+    pub l1: f64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SubstrateNoneEval {
+    /// Share of all-zero-target images whose judge top-1 / top-5 holds any target class.
+    pub as_target_top1: f64,
+    pub as_target_top5: f64,
+    /// The same for the unpainted substrates (the control).
+    pub substrate_top1: f64,
+    pub substrate_top5: f64,
+    pub ssim: f64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SubstrateMixEval {
+    pub classes: Vec<String>,
+    /// Share of mixed images whose judge top-5 holds every mixed class.
+    pub all_top5: f64,
+    /// Share whose judge top-1 is one of the mixed classes.
+    pub any_top1: f64,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]

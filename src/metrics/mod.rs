@@ -21,6 +21,7 @@
 //! - [`prdc`]: precision / recall / density / coverage (Naeem et al. 2020),
 //! - [`diversity`]: mean pairwise distance and near-duplicates,
 //! - [`spectrum`]: azimuthally averaged power spectrum (spectral-decay artefacts),
+//! - [`ssim`]: structural similarity (how much of a substrate survives painting),
 //! - [`neighbours`]: nearest real neighbours in feature or pixel space (near-copies of
 //!   training images), [`generator_space`]: real images resampled as the generator sees them,
 //! - [`evaluation`]: the record `probegan eval` writes and `probegan report` reads,
@@ -45,3 +46,4 @@ pub mod prdc;
 pub mod realism;
 pub mod selection;
 pub mod spectrum;
+pub mod ssim;

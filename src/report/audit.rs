@@ -61,6 +61,7 @@ pub fn render_report_with(run_dir: &Path, options: &ReportOptions) -> Result<Str
     body.push_str(&samples(&run)?);
     if let Some(eval) = &run.eval {
         let eval_dir = run.path.join("eval");
+        body.push_str(&super::substrate::section(eval, &eval_dir)?);
         body.push_str(&gallery(eval, &eval_dir)?);
         let panel = match options.neighbours {
             None => eval.neighbours.as_ref(),
@@ -76,7 +77,9 @@ pub fn render_report_with(run_dir: &Path, options: &ReportOptions) -> Result<Str
             },
         };
         body.push_str(&neighbours(eval, panel, &eval_dir)?);
-        body.push_str(&class_table(eval));
+        if eval.substrate.is_none() {
+            body.push_str(&class_table(eval));
+        }
         body.push_str(&leakage(eval));
     } else {
         body.push_str("<h2>Metrics</h2><p class=\"muted\">No evaluation yet: run <code>probegan eval --run RUN_DIR --judge J.onnx --real DATA</code> to add judge labels, FID/KID, precision/recall, diversity, neighbours and the spectrum.</p>");

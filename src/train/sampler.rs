@@ -17,6 +17,8 @@ const SAMPLER_SUBSTRATES: usize = 64;
 pub struct RunSampler {
     method: Box<dyn Method>,
     info: RunInfo,
+    /// The held-out substrates a substrate run paints `Condition::Class` samples on.
+    substrates: Option<Tensor>,
 }
 
 /// `checkpoint`: a checkpoint folder, or a run folder (its newest checkpoint is used).
@@ -37,6 +39,7 @@ pub fn load_sampler(checkpoint: &Path, device: &Device) -> Result<RunSampler> {
         store.load(&ckpt.join(format!("{name}.safetensors")))?;
     }
     let k = info.class_names.len();
+    let mut held_out = None;
     if method.real_images(k, &info.unseen_indices) == RealImages::Substrates {
         // Paint on the run's held-out substrates (files it never trained on).
         let substrates = super::setup::load_dataset_split(&config, Split::Test)
@@ -53,9 +56,15 @@ pub fn load_sampler(checkpoint: &Path, device: &Device) -> Result<RunSampler> {
         let len = substrates.len;
         let n = len.min(SAMPLER_SUBSTRATES);
         let rows: Vec<usize> = (0..n).map(|i| i * len / n).collect();
-        method.use_substrates(substrates.batch(&rows)?.images)?;
+        let images = substrates.batch(&rows)?.images;
+        method.use_substrates(images.clone())?;
+        held_out = Some(images);
     }
-    Ok(RunSampler { method, info })
+    Ok(RunSampler {
+        method,
+        info,
+        substrates: held_out,
+    })
 }
 
 impl RunSampler {
@@ -74,6 +83,12 @@ impl RunSampler {
 
     pub fn class_names(&self) -> &[String] {
         &self.info.class_names
+    }
+
+    /// A substrate run's held-out substrates [N, C, R, R] (files it never trained on), in
+    /// the order `Condition::Class` samples paint on them; `None` for class generators.
+    pub fn substrates(&self) -> Option<&Tensor> {
+        self.substrates.as_ref()
     }
 
     pub fn unseen(&self) -> &[usize] {

@@ -12,7 +12,8 @@
 //! - `distribution`: the spectrum and the feature-space metrics against real data,
 //! - `neighbour_panels`: nearest real neighbours in feature and pixel space;
 //!
-//! and `checkpoints` ranks several checkpoints of a run ([`evaluate_selection_with`]).
+//! `checkpoints` ranks several checkpoints of a run ([`evaluate_selection_with`]), and
+//! `substrate` evaluates substrate runs (painted images, not class samples).
 
 mod checkpoints;
 mod distribution;
@@ -20,6 +21,7 @@ mod neighbour_panels;
 mod per_class;
 mod real;
 mod sampling;
+pub mod substrate;
 #[cfg(test)]
 mod test_support;
 
