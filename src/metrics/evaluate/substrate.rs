@@ -171,6 +171,15 @@ fn random_crops(
         .collect()
 }
 
+/// `k` rows of `x` spread evenly over its first axis (substrate tiles of one photograph sit
+/// together; a grid should show many photographs).
+fn spread(x: &Tensor, k: usize) -> Result<Tensor> {
+    let m = x.dim(0)?;
+    let k = k.min(m);
+    let rows: Vec<u32> = (0..k).map(|i| (i * m / k) as u32).collect();
+    Ok(x.index_select(&Tensor::from_vec(rows, k, x.device())?, 0)?)
+}
+
 fn mean_abs_unit(a: &Tensor, b: &Tensor) -> Result<f64> {
     // Generator space spans 2; [0, 1] units halve it.
     Ok((a - b)?
@@ -219,12 +228,12 @@ pub fn evaluate_substrate(
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let control = judge_probs(inputs.judge, subs)?;
     let cols = opts.grid_columns.min(m).max(1);
-    let mut rows: Vec<Tensor> = vec![subs.narrow(0, 0, cols)?];
+    let mut rows: Vec<Tensor> = vec![spread(subs, cols)?];
     let mut classes = vec![];
     for (c, name) in inputs.class_names.iter().enumerate() {
         let jc = idx[c];
         let painted = (inputs.paint)(subs, &[(c, 1.0)], opts.seed ^ (c as u64 + 1))?;
-        rows.push(painted.narrow(0, 0, cols)?);
+        rows.push(spread(&painted, cols)?);
         let whole = judge_probs(inputs.judge, &painted)?;
         let degraded = judge_probs(inputs.judge, &degrade(&painted, opts.blur_sigma)?)?;
         let mut crop_p = vec![];
@@ -253,7 +262,7 @@ pub fn evaluate_substrate(
     }
     // The all-zero target, and the untouched substrates as its control.
     let none = (inputs.paint)(subs, &[], opts.seed ^ 0x0e0e)?;
-    rows.push(none.narrow(0, 0, cols)?);
+    rows.push(spread(&none, cols)?);
     let none_p = judge_probs(inputs.judge, &none)?;
     let any = |probs: &[Vec<f64>], k: usize| {
         share(probs.iter().map(|r| idx.iter().any(|&j| rank(r, j) < k)))
@@ -276,9 +285,9 @@ pub fn evaluate_substrate(
         .take(opts.mix_pairs)
         .collect();
     let ms = opts.mix_substrates.min(m);
-    let mix_subs = subs.narrow(0, 0, ms)?;
+    let mix_subs = spread(subs, ms)?;
     let mcols = cols.min(ms);
-    let mut mix_rows = vec![mix_subs.narrow(0, 0, mcols)?];
+    let mut mix_rows = vec![spread(&mix_subs, mcols)?];
     let mut mixes = vec![];
     for (i, &(a, b)) in pairs.iter().enumerate() {
         let x = (inputs.paint)(
@@ -287,7 +296,7 @@ pub fn evaluate_substrate(
             opts.seed ^ (0x3100 + i as u64),
         )?;
         if i < 4 {
-            mix_rows.push(x.narrow(0, 0, mcols)?);
+            mix_rows.push(spread(&x, mcols)?);
         }
         let p = judge_probs(inputs.judge, &x)?;
         let (ja, jb) = (idx[a], idx[b]);
