@@ -237,6 +237,7 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
             ),
         }),
         leakage: None,
+        substrate: None,
     };
     let accuracies = |bag: f64| StudentAccuracy {
         accuracy: 0.7,

@@ -347,38 +347,23 @@ impl SubstrateMethod {
     /// crop (all images cropped to the same side, so the classifier takes them together).
     fn random_crops(&self, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Vec<Tensor>> {
         let (n, _, r, _) = images.dims4()?;
-        let mut taken: Vec<Vec<(usize, usize, usize)>> = vec![vec![]; n];
-        let mut views = Vec::with_capacity(self.config.crops);
-        for _ in 0..self.config.crops {
-            let frac = rng.random_range(self.config.crop_min..=self.config.crop_max);
-            let side = ((r as f64 * frac).round() as usize).clamp(1, r);
-            let mut parts = Vec::with_capacity(n);
-            for (i, seen) in taken.iter_mut().enumerate() {
-                let mut pick = || {
-                    (
-                        rng.random_range(0..=r - side),
-                        rng.random_range(0..=r - side),
-                    )
-                };
-                let mut at = pick();
-                // Distinct crops: redraw a repeat (possible only when sizes coincide).
-                for _ in 0..8 {
-                    if !seen.contains(&(side, at.0, at.1)) {
-                        break;
-                    }
-                    at = pick();
-                }
-                seen.push((side, at.0, at.1));
-                parts.push(
-                    images
-                        .narrow(0, i, 1)?
-                        .narrow(2, at.0, side)?
-                        .narrow(3, at.1, side)?,
-                );
-            }
-            views.push(Tensor::cat(&parts, 0)?);
-        }
-        Ok(views)
+        let c = &self.config;
+        crop_boxes(rng, n, r, c.crops, (c.crop_min, c.crop_max))
+            .into_iter()
+            .map(|boxes| {
+                let parts = boxes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(side, y, x))| {
+                        Ok(images
+                            .narrow(0, i, 1)?
+                            .narrow(2, y, side)?
+                            .narrow(3, x, side)?)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Tensor::cat(&parts, 0)?)
+            })
+            .collect()
     }
 
     fn critic_loss(&self, ctx: &mut StepContext) -> Result<LossTerms> {
@@ -476,6 +461,45 @@ impl SubstrateMethod {
         let rows = Tensor::from_vec(rows, n, pool.device())?;
         Ok(pool.index_select(&rows, 0)?)
     }
+}
+
+/// Crop boxes `(side, y, x)`: `crops` rounds, each one side (a fraction of `r` in `frac`)
+/// for all `n` images, at a random place per image; no image gets the same box twice
+/// (a repeat is redrawn; repeats are possible only when two rounds draw the same side).
+fn crop_boxes(
+    rng: &mut ChaCha8Rng,
+    n: usize,
+    r: usize,
+    crops: usize,
+    frac: (f64, f64),
+) -> Vec<Vec<(usize, usize, usize)>> {
+    let mut taken: Vec<Vec<(usize, usize, usize)>> = vec![vec![]; n];
+    (0..crops)
+        .map(|_| {
+            let side =
+                ((r as f64 * rng.random_range(frac.0..=frac.1)).round() as usize).clamp(1, r);
+            taken
+                .iter_mut()
+                .map(|seen| {
+                    let mut at = (
+                        rng.random_range(0..=r - side),
+                        rng.random_range(0..=r - side),
+                    );
+                    for _ in 0..64 {
+                        if !seen.contains(&(side, at.0, at.1)) {
+                            break;
+                        }
+                        at = (
+                            rng.random_range(0..=r - side),
+                            rng.random_range(0..=r - side),
+                        );
+                    }
+                    seen.push((side, at.0, at.1));
+                    (side, at.0, at.1)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn scalar(x: &Tensor) -> Result<f64> {
@@ -597,6 +621,32 @@ impl Method for SubstrateMethod {
             "critic" => self.critic_loss(ctx),
             "painter" => self.painter_loss(ctx),
             other => bail!("the substrate method has no parameter group `{other}`"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crops_are_distinct_within_an_image_inside_it_and_of_the_asked_size() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        // A 6-pixel image and sides of 3..4: few places, so repeats would be likely.
+        for _ in 0..50 {
+            let rounds = crop_boxes(&mut rng, 2, 6, 3, (0.5, 0.6));
+            assert_eq!(rounds.len(), 3);
+            for i in 0..2 {
+                let boxes: Vec<_> = rounds.iter().map(|r| r[i]).collect();
+                for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+                    assert_ne!(boxes[a], boxes[b], "{boxes:?}");
+                }
+                for &(side, y, x) in &boxes {
+                    assert!((3..=4).contains(&side) && y + side <= 6 && x + side <= 6);
+                }
+            }
+            // One side per round across images (the classifier takes a round as a batch).
+            assert!(rounds.iter().all(|r| r[0].0 == r[1].0));
         }
     }
 }

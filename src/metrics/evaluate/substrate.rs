@@ -93,13 +93,13 @@ pub fn judge_indices(ours: &[String], judge_names: &[String]) -> Result<Vec<usiz
         .collect()
 }
 
-/// Blur (σ) then halve and restore the resolution bilinearly.
+/// Halve and restore the resolution bilinearly (at exactly 2× with half-pixel centres,
+/// bilinear down-sampling is the 2×2 mean), then blur (σ).
 pub fn degrade(x: &Tensor, sigma: f64) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
+    let back = x.avg_pool2d(2)?.upsample_bilinear2d(h, w, false)?;
     let taps = ((sigma * 3.0).ceil() as usize) * 2 + 1;
-    let blurred = gaussian_blur(x, sigma, taps)?;
-    let half = blurred.avg_pool2d(2)?;
-    Ok(half.upsample_bilinear2d(h, w, false)?)
+    gaussian_blur(&back, sigma, taps)
 }
 
 /// Rank of `class` in a probability row (0 = top-1).
@@ -318,7 +318,7 @@ pub fn evaluate_substrate(
         substrates: m,
         judge_classes: judge_names.len(),
         degradation: format!(
-            "Gaussian blur σ = {} px, then 2× average-pool down and bilinear up",
+            "2× bilinear down- and up-sampling, then a Gaussian blur of σ = {} px",
             opts.blur_sigma
         ),
         classes,
