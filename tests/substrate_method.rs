@@ -32,6 +32,9 @@ none_frequency = 0.2
 # The tiny linear classifier has ~100x weaker pixel gradients than an ImageNet CNN; the
 # paper's substrate weight (150) would pin every pixel.
 substrate_weight = 10.0
+# The robustness views (shift, rescale, 2x2 means) on the positive term.
+view_jitter = 0.1
+view_resample = 0.5
 
 [data]
 # Garment photos as substrates for a classifier of three unrelated "classes".

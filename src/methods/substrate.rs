@@ -83,6 +83,16 @@ pub struct SubstrateConfig {
     /// better.
     #[serde(default)]
     pub grey_classifier_input: bool,
+    /// Robustness of the positive term (ours; 0 and 0 give the paper's exact whole image):
+    /// the classifier sees a random square crop of side in [1 − view_jitter, 1] of the
+    /// image (a random shift and rescale), and with probability `view_resample` the image
+    /// reduced to its 2×2 means first. A painting that works only as a pixel-exact
+    /// pattern (an adversarial texture) then earns nothing; content that survives resampling
+    /// does.
+    #[serde(default)]
+    pub view_jitter: f64,
+    #[serde(default)]
+    pub view_resample: f64,
     /// Substrate augmentation: colour-channel swaps and horizontal flips.
     #[serde(default = "yes")]
     pub augment: bool,
@@ -150,10 +160,17 @@ impl SubstrateConfig {
         for (name, f) in [
             ("none_frequency", self.none_frequency),
             ("mix_frequency", self.mix_frequency),
+            ("view_resample", self.view_resample),
         ] {
             if !(0.0..=1.0).contains(&f) {
                 bail!("method.{name} = {f}: expected a fraction in [0, 1]");
             }
+        }
+        if !(0.0..0.9).contains(&self.view_jitter) {
+            bail!(
+                "method.view_jitter = {}: expected a fraction of the side in [0, 0.9)",
+                self.view_jitter
+            );
         }
         if self.none_frequency + self.mix_frequency > 1.0 {
             bail!("method.none_frequency + mix_frequency exceed 1");
@@ -343,6 +360,30 @@ impl SubstrateMethod {
         Ok(classifier.class_log_probs(&x)?.exp()?)
     }
 
+    /// The whole image as the positive term sees it (see `view_jitter`, `view_resample`).
+    fn whole_view(&self, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor> {
+        let c = &self.config;
+        let (n, _, r, _) = images.dims4()?;
+        let mut x = images.clone();
+        if c.view_resample > 0.0 && rng.random_bool(c.view_resample) && r % 2 == 0 {
+            // 2×2 means, repeated back (candle has no bilinear backward; the adapter's
+            // resize to the classifier smooths the blocks).
+            x = x.avg_pool2d(2)?.upsample_nearest2d(r, r)?;
+        }
+        if c.view_jitter > 0.0 {
+            let boxes = crop_boxes(rng, n, r, 1, (1.0 - c.view_jitter, 1.0));
+            let parts = boxes[0]
+                .iter()
+                .enumerate()
+                .map(|(i, &(side, y, xx))| {
+                    Ok(x.narrow(0, i, 1)?.narrow(2, y, side)?.narrow(3, xx, side)?)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            x = Tensor::cat(&parts, 0)?;
+        }
+        Ok(x)
+    }
+
     /// `crops` random square crops of every image, distinct within an image; one batch per
     /// crop (all images cropped to the same side, so the classifier takes them together).
     fn random_crops(&self, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Vec<Tensor>> {
@@ -390,7 +431,8 @@ impl SubstrateMethod {
             .forward(&p.substrates, &p.images, Mode::TRAIN_FROZEN)?;
         let gan = losses::non_saturating_g(&score)?;
         let sub = sl::substrate_loss(&p.substrates, &p.images)?;
-        let whole = self.probabilities(ctx.classifier, &p.images)?;
+        let view = self.whole_view(&p.images, ctx.rng)?;
+        let whole = self.probabilities(ctx.classifier, &view)?;
         let mut negatives = vec![];
         for view in self.random_crops(&p.images, ctx.rng)? {
             negatives.push(self.probabilities(ctx.classifier, &view)?);
@@ -648,5 +690,18 @@ mod tests {
             // One side per round across images (the classifier takes a round as a batch).
             assert!(rounds.iter().all(|r| r[0].0 == r[1].0));
         }
+    }
+
+    #[test]
+    fn out_of_range_view_options_are_refused() {
+        let bad = |text: &str| {
+            toml::from_str::<SubstrateConfig>(text)
+                .unwrap()
+                .validate(3)
+                .is_err()
+        };
+        assert!(bad("view_jitter = 0.95"));
+        assert!(bad("view_resample = 1.5"));
+        assert!(!bad("view_jitter = 0.2\nview_resample = 0.5"));
     }
 }
