@@ -372,14 +372,7 @@ impl SubstrateMethod {
         }
         if c.view_jitter > 0.0 {
             let boxes = crop_boxes(rng, n, r, 1, (1.0 - c.view_jitter, 1.0));
-            let parts = boxes[0]
-                .iter()
-                .enumerate()
-                .map(|(i, &(side, y, xx))| {
-                    Ok(x.narrow(0, i, 1)?.narrow(2, y, side)?.narrow(3, xx, side)?)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            x = Tensor::cat(&parts, 0)?;
+            x = cut(&x, &boxes[0])?;
         }
         Ok(x)
     }
@@ -391,19 +384,7 @@ impl SubstrateMethod {
         let c = &self.config;
         crop_boxes(rng, n, r, c.crops, (c.crop_min, c.crop_max))
             .into_iter()
-            .map(|boxes| {
-                let parts = boxes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(side, y, x))| {
-                        Ok(images
-                            .narrow(0, i, 1)?
-                            .narrow(2, y, side)?
-                            .narrow(3, x, side)?)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(Tensor::cat(&parts, 0)?)
-            })
+            .map(|boxes| cut(images, &boxes))
             .collect()
     }
 
@@ -503,6 +484,21 @@ impl SubstrateMethod {
         let rows = Tensor::from_vec(rows, n, pool.device())?;
         Ok(pool.index_select(&rows, 0)?)
     }
+}
+
+/// Image `i` of `images` cut to `boxes[i]` = `(side, y, x)`; all sides equal.
+fn cut(images: &Tensor, boxes: &[(usize, usize, usize)]) -> Result<Tensor> {
+    let parts = boxes
+        .iter()
+        .enumerate()
+        .map(|(i, &(side, y, x))| {
+            Ok(images
+                .narrow(0, i, 1)?
+                .narrow(2, y, side)?
+                .narrow(3, x, side)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::cat(&parts, 0)?)
 }
 
 /// Crop boxes `(side, y, x)`: `crops` rounds, each one side (a fraction of `r` in `frac`)
