@@ -79,11 +79,20 @@ pub fn judge(judge: &dyn Classifier, images: &Tensor, intended: &[usize]) -> Res
 
 /// Softmax probabilities `[N][K]` computed batch by batch (no autodiff graph is kept).
 pub fn softmax_in_batches(clf: &dyn Classifier, images: &Tensor) -> Result<Vec<Vec<f64>>> {
+    softmax_in_batches_of(clf, images, DEFAULT_BATCH)
+}
+
+/// [`softmax_in_batches`] with `batch` images per call (large judges at full size are heavy).
+pub fn softmax_in_batches_of(
+    clf: &dyn Classifier,
+    images: &Tensor,
+    batch: usize,
+) -> Result<Vec<Vec<f64>>> {
     let n = images.dim(0)?;
     let mut out = Vec::with_capacity(n);
     let mut start = 0;
     while start < n {
-        let len = DEFAULT_BATCH.min(n - start);
+        let len = batch.max(1).min(n - start);
         let x = images.narrow(0, start, len)?.detach();
         let logits = clf.logits(&x)?.detach().to_dtype(candle_core::DType::F64)?;
         if logits.dims() != [len, clf.num_classes()] {

@@ -19,7 +19,7 @@ use crate::image_io::{grid, save_png, to_rgb_images};
 use crate::metrics::evaluation::{
     SubstrateClassEval, SubstrateEval, SubstrateMixEval, SubstrateNoneEval,
 };
-use crate::metrics::judge::softmax_in_batches;
+use crate::metrics::judge::softmax_in_batches_of;
 use crate::metrics::ssim::{gaussian_blur, ssim};
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
@@ -108,16 +108,7 @@ fn rank(row: &[f64], class: usize) -> usize {
 }
 
 fn share(hits: impl Iterator<Item = bool>) -> f64 {
-    let (mut n, mut k) = (0usize, 0usize);
-    for h in hits {
-        n += 1;
-        k += h as usize;
-    }
-    if n == 0 {
-        0.0
-    } else {
-        k as f64 / n as f64
-    }
+    mean(hits.map(|h| if h { 1.0 } else { 0.0 }))
 }
 
 fn mean(v: impl Iterator<Item = f64>) -> f64 {
@@ -135,15 +126,7 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
 
 /// Judge probabilities a few images at a time (large judges at full size are heavy).
 fn judge_probs(judge: &dyn Classifier, x: &Tensor) -> Result<Vec<Vec<f64>>> {
-    let n = x.dim(0)?;
-    let mut out = Vec::with_capacity(n);
-    let mut start = 0;
-    while start < n {
-        let len = 16.min(n - start);
-        out.extend(softmax_in_batches(judge, &x.narrow(0, start, len)?)?);
-        start += len;
-    }
-    Ok(out)
+    softmax_in_batches_of(judge, x, 16)
 }
 
 /// `crops` random square crops of every image, one batch per crop (one side per batch).
