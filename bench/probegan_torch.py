@@ -9,6 +9,7 @@ tensors: this measures speed only. The classifier is a small CNN stand-in behind
 32->28 resize (as the adapter does).
 
     python3 bench/probegan_torch.py --steps 5 --threads 2
+    python3 bench/probegan_torch.py --steps 20 --device cuda   # the GPU peer of `--device cuda`
 Prints `s_per_it X` (median-free mean over --steps after one warm-up) and a component split.
 """
 import argparse
@@ -134,8 +135,12 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--g-widths", default="64,32,32,32")
     ap.add_argument("--d-widths", default="32,32,32")
+    ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    # Every tensor and module below is created on --device.
+    torch.set_default_device(a.device)
+    sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
     torch.manual_seed(0)
     k, n, zd, res, unseen = 10, a.batch, 64, 32, 1
     g = G([int(v) for v in a.g_widths.split(",")], zd, 64, k, 1)
@@ -155,6 +160,7 @@ def main():
     def iteration():
         for p in d.parameters():
             p.requires_grad_(True)
+        sync()
         t0 = time.perf_counter()
         for _ in range(4):
             idx = torch.randint(0, 1000, (n,))
@@ -176,6 +182,7 @@ def main():
             od.zero_grad(set_to_none=True)
             loss.backward()
             od.step()
+        sync()
         t1 = time.perf_counter()
         for p in d.parameters():
             p.requires_grad_(False)
@@ -189,12 +196,14 @@ def main():
         og.zero_grad(set_to_none=True)
         loss.backward()
         og.step()
+        sync()
         t2 = time.perf_counter()
         with torch.no_grad():
             for pe, p in zip(g_ema.parameters(), g.parameters()):
                 pe.mul_(0.999).add_(p, alpha=0.001)
             for be, b in zip(g_ema.buffers(), g.buffers()):
                 be.copy_(b)
+        sync()
         t3 = time.perf_counter()
         return t1 - t0, t2 - t1, t3 - t2
 
@@ -205,8 +214,9 @@ def main():
         times["d"] += dt
         times["g"] += gt
         times["ema"] += et
+    sync()
     total = (time.perf_counter() - start) / a.steps
-    print(f"torch {torch.__version__}, {a.threads} threads, batch {n}")
+    print(f"torch {torch.__version__}, {a.device}, {a.threads} threads, batch {n}")
     print(f"torch split: D steps {times['d'] / a.steps:.3f} s, G step {times['g'] / a.steps:.3f} s, EMA {times['ema'] / a.steps:.3f} s")
     print(f"s_per_it {total:.4f}")
 

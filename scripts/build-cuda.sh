@@ -37,7 +37,9 @@ STUB="$PWD/target/cuda-stub"
 mkdir -p "$STUB"
 if [ ! -f "$STUB/libcuda.so.1" ] || [ ! -f "$STUB/.all-symbols" ]; then
   CUDARC_VERSION="$(awk '/^name = "cudarc"/{getline; gsub(/"/, "", $3); print $3}' Cargo.lock)"
-  BINDINGS="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-"$CUDARC_VERSION"/src/driver/sys/mod.rs 2>/dev/null | head -n1)"
+  # On a fresh machine the registry is empty until `cargo fetch` (the `|| true` keeps
+  # pipefail from ending the script silently here).
+  BINDINGS="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-"$CUDARC_VERSION"/src/driver/sys/mod.rs 2>/dev/null | head -n1 || true)"
   [ -f "$BINDINGS" ] || cargo fetch -q
   BINDINGS="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-"$CUDARC_VERSION"/src/driver/sys/mod.rs | head -n1)"
   grep -oE '^ +fn cu[A-Za-z0-9_]+\(' "$BINDINGS" | sed -E 's/^ +fn ([A-Za-z0-9_]+)\(/int \1(void) { return 999; }/' | sort -u > "$STUB/stub.c"
