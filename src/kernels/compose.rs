@@ -200,7 +200,12 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) 
 /// kernel's taps of a shifted, strided view of the padded input scaled per channel. Candle's
 /// grouped conv2d runs one convolution per group: thousands of kernel launches per
 /// EfficientNet pass on a GPU, where this takes 2·kh·kw elementwise ops at any channel count.
-fn depthwise_by_taps(x: &Tensor, w: &Tensor, spec: &Conv2dSpec, geo: &ConvGeometry) -> Result<Tensor> {
+fn depthwise_by_taps(
+    x: &Tensor,
+    w: &Tensor,
+    spec: &Conv2dSpec,
+    geo: &ConvGeometry,
+) -> Result<Tensor> {
     let p = spec.padding;
     let xp = x
         .pad_with_zeros(2, p.top, p.bottom)?
@@ -210,7 +215,10 @@ fn depthwise_by_taps(x: &Tensor, w: &Tensor, spec: &Conv2dSpec, geo: &ConvGeomet
         let rows = strided_narrow(&xp, 2, i * spec.dilation.0, geo.oh, spec.stride.0)?;
         for j in 0..geo.kw {
             let tap = strided_narrow(&rows, 3, j * spec.dilation.1, geo.ow, spec.stride.1)?;
-            let wij = w.narrow(2, i, 1)?.narrow(3, j, 1)?.reshape((1, geo.c, 1, 1))?;
+            let wij = w
+                .narrow(2, i, 1)?
+                .narrow(3, j, 1)?
+                .reshape((1, geo.c, 1, 1))?;
             let term = tap.broadcast_mul(&wij)?;
             sum = Some(match sum {
                 None => term,
