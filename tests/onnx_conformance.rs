@@ -272,3 +272,59 @@ fn onnx_backend_conformance() {
         unexpected.len()
     );
 }
+
+/// The onnx wheel's `light` zoo (tests/data/onnx/light, vendored by vendor.py): nine classic
+/// ImageNet architectures whose weights are ConstantOfShape placeholders. Every channel then
+/// carries the same values, so the reference outputs are (nearly) uniform: this catches
+/// unsupported ops, shape and layout errors and NaNs on whole real architectures, not
+/// numerical error (the node suites do that, LRN's included).
+#[test]
+fn light_model_zoo_loads_runs_and_matches_reference_outputs() {
+    probegan::init();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx/light");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    cases.sort();
+    assert_eq!(
+        cases.len(),
+        9,
+        "expected the nine light zoo models in {root:?}"
+    );
+    let mut failures = vec![];
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        let run = || -> Result<()> {
+            let model = OnnxModel::load(&case.join("model.onnx"), &Device::Cpu)?;
+            let dims: Vec<usize> = model.inputs()[0]
+                .dims
+                .iter()
+                .map(|d| match d {
+                    probegan::onnx::Dim::Fixed(n) => *n,
+                    _ => 1,
+                })
+                .collect();
+            // onnx's runner feeds arange(n) / n in the declared shape.
+            let n: usize = dims.iter().product();
+            let x = Tensor::arange(0u32, n as u32, &Device::Cpu)?
+                .to_dtype(DType::F32)?
+                .affine(1.0 / n as f64, 0.0)?
+                .reshape(dims)?;
+            let got = model.forward(&[x])?;
+            let want = proto::tensor_from_proto(
+                &read_pb(&case.join("output_0.pb"))?,
+                None,
+                DType::F32,
+                "output",
+            )?;
+            close(&got[0], &want, "output 0")
+        };
+        match run() {
+            Ok(()) => println!("light/{name}: ok"),
+            Err(e) => failures.push(format!("light/{name}: {e:#}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -194,6 +194,23 @@ fn norm_family() {
         vec![attr_int("axis", -1)],
     );
     check("norm", "layer norm", &g, &x(&[2, 3, 4]));
+    // Even and odd windows (the window is asymmetric when size is even), edge channels
+    // included: 5 channels with size 4 cut the window on both sides.
+    for size in [3, 4] {
+        let g = unary_graph(
+            13,
+            "LRN",
+            &[2, 5, 3, 3],
+            &[],
+            vec![
+                attr_int("size", size),
+                attr_float("alpha", 0.3),
+                attr_float("beta", 0.75),
+                attr_float("bias", 1.5),
+            ],
+        );
+        check("norm", &format!("LRN size {size}"), &g, &x(&[2, 5, 3, 3]));
+    }
 }
 
 #[test]

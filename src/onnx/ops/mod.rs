@@ -84,6 +84,7 @@ pub fn constructor(op_type: &str) -> Option<Ctor> {
         "BatchNormalization" => norm::batch_norm,
         "InstanceNormalization" => norm::instance_norm,
         "LayerNormalization" => norm::layer_norm,
+        "LRN" => norm::lrn,
         "Gemm" => matmul::gemm,
         "MatMul" => matmul::matmul,
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Equal" | "Greater" | "Less" | "GreaterOrEqual"
@@ -167,6 +168,7 @@ pub const SUPPORTED: &[&str] = &[
     "LessOrEqual",
     "Log",
     "LogSoftmax",
+    "LRN",
     "MatMul",
     "Max",
     "MaxPool",

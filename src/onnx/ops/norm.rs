@@ -1,5 +1,6 @@
 //! BatchNormalization (inference statistics, or batch statistics when `training_mode`),
-//! InstanceNormalization and LayerNormalization.
+//! InstanceNormalization, LayerNormalization and LRN (AlexNet-era local response
+//! normalisation across channels).
 
 use super::{input, norm_axis, op, opt_input, NodeInfo, Op};
 use crate::kernels;
@@ -95,5 +96,37 @@ pub fn layer_norm(info: &NodeInfo) -> Result<Box<dyn Op>> {
             Value::Device(mean),
             Value::Device(inv_std),
         ])
+    })
+}
+
+/// LRN: `y = x / (bias + alpha / size * sum of x² over a window of `size` channels)^beta`,
+/// the window running from `c - floor((size-1)/2)` to `c + ceil((size-1)/2)`, cut at the
+/// edges. Stock ops only (zero-padded channel shifts), so it differentiates on any device.
+pub fn lrn(info: &NodeInfo) -> Result<Box<dyn Op>> {
+    let alpha = info.attrs.float("alpha", 1e-4)? as f64;
+    let beta = info.attrs.float("beta", 0.75)? as f64;
+    let bias = info.attrs.float("bias", 1.0)? as f64;
+    let size = info.attrs.opt_int("size")?;
+    let Some(size) = size.filter(|&s| s >= 1) else {
+        bail!(
+            "LRN `{}`: attribute `size` must be a positive int, got {size:?}",
+            info.name()
+        );
+    };
+    let size = size as usize;
+    op(move |ctx, ins| {
+        let x = input(ins, 0)?.float(ctx)?;
+        if x.rank() < 3 {
+            bail!("LRN needs [N, C, spatial...], got {:?}", x.dims());
+        }
+        let c = x.dim(1)?;
+        let (before, after) = ((size - 1) / 2, size / 2);
+        let padded = x.sqr()?.pad_with_zeros(1, before, after)?;
+        let mut window = padded.narrow(1, 0, c)?;
+        for k in 1..size {
+            window = (window + padded.narrow(1, k, c)?)?;
+        }
+        let denom = ((window * (alpha / size as f64))? + bias)?.powf(-beta)?;
+        Ok(vec![Value::Device((x * denom)?)])
     })
 }

@@ -5,6 +5,12 @@ Copies every test under node/, pytorch-converted/ and pytorch-operator/ whose op
 the engine's registry (src/onnx/ops/mod.rs SUPPORTED) and whose tensors are float/int/bool,
 skipping tests over SIZE_CAP bytes. Re-run after adding ops:
     python3 tests/data/onnx/vendor.py
+
+Also vendors the PyPI onnx wheel's `light` zoo (onnx/backend/test/data/light: AlexNet,
+DenseNet-121, Inception v1/v2, ResNet-50, ShuffleNet, SqueezeNet, VGG-19, ZFNet-512 with
+placeholder ConstantOfShape weights) into light/NAME/{model.onnx, output_0.pb}. Its input is not
+stored: onnx's runner feeds arange(n)/n in the declared shape, and tests/onnx_conformance.rs
+builds the same.
 """
 import os, re, shutil, sys
 import onnx
@@ -50,3 +56,17 @@ for suite in ["node", "pytorch-converted", "pytorch-operator"]:
         shutil.copytree(src, os.path.join(dst_suite, name))
         kept += 1
 print(f"vendored {kept} tests, skipped {skipped}", file=sys.stderr)
+
+light_src = os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/light")
+light_dst = os.path.join(HERE, "light")
+shutil.rmtree(light_dst, ignore_errors=True)
+n_light = 0
+for f in sorted(os.listdir(light_src)):
+    if not (f.startswith("light_") and f.endswith(".onnx")):
+        continue
+    name = f[len("light_"):-len(".onnx")]
+    os.makedirs(os.path.join(light_dst, name))
+    shutil.copy(os.path.join(light_src, f), os.path.join(light_dst, name, "model.onnx"))
+    shutil.copy(os.path.join(light_src, f"light_{name}_output_0.pb"), os.path.join(light_dst, name, "output_0.pb"))
+    n_light += 1
+print(f"vendored {n_light} light zoo models (onnx {onnx.__version__})", file=sys.stderr)
