@@ -31,11 +31,16 @@ impl LoadReport {
 
     /// One line for the terminal.
     pub fn summary(&self) -> String {
+        self.summary_of("images")
+    }
+
+    /// One line for the terminal, counting `noun` (e.g. "WAV files").
+    pub fn summary_of(&self, noun: &str) -> String {
         if self.skipped == 0 {
-            format!("loaded {} images", self.loaded)
+            format!("loaded {} {noun}", self.loaded)
         } else {
             format!(
-                "loaded {} images, skipped {} bad ones (--skip-bad); first: {}",
+                "loaded {} {noun}, skipped {} bad ones (--skip-bad); first: {}",
                 self.loaded,
                 self.skipped,
                 self.problems.first().map(String::as_str).unwrap_or("")

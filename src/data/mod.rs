@@ -1,8 +1,10 @@
 //! Datasets: IDX (MNIST/Fashion-MNIST, and the Fashion-MNIST subset compiled into the binary),
-//! image folders, CSV metadata with groups, class filtering, seeded batching and augmentation.
+//! image folders, CSV metadata with groups, WAV folders cut into fixed-length clips, class
+//! filtering, seeded batching and augmentation.
 //! Everything is held in memory (see `dataset.rs` for why) as one `Dataset` type that both the
 //! classifier trainer and the GAN trainer read.
 
+pub mod audio;
 pub mod classes;
 mod csv_metadata;
 mod dataset;
@@ -16,6 +18,7 @@ mod source;
 pub mod substrates;
 mod train_data;
 
+pub use audio::{load_wav_folder, AudioClips, AudioOptions, LongFiles};
 pub use classes::ClassSpace;
 pub use csv_metadata::{load_csv, split_matches, CsvSpec};
 pub use dataset::{Augment, Batch, Batches, Dataset};
