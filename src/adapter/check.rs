@@ -58,6 +58,10 @@ impl Adapter {
         let input = inputs
             .first()
             .ok_or_else(|| anyhow!("{origin}: the model declares no input"))?;
+        if let Some(super::ModelInput::Waveform(layout)) = self.audio().map(|a| a.model_input) {
+            self.validate_waveform_input(layout, input)?;
+            return self.validate_outputs(outputs);
+        }
         let fixed = |d: &Dim| match d {
             Dim::Fixed(n) => Some(*n),
             Dim::Free(_) => None,
@@ -97,6 +101,13 @@ impl Adapter {
                 }
             }
         }
+        self.validate_outputs(outputs)
+    }
+
+    /// The model's logits against the adapter's class names and subset.
+    fn validate_outputs(&self, outputs: &[crate::onnx::IoInfo]) -> Result<()> {
+        use crate::onnx::Dim;
+        let origin = self.origin_str();
         let output = outputs
             .first()
             .ok_or_else(|| anyhow!("{origin}: the model declares no output"))?;

@@ -6,7 +6,7 @@
 //! from the classifier's logits back into the generator through this map):
 //!
 //! ```toml
-//! modality = "image"              # "image" ("mel" is reserved for audio, not yet supported)
+//! modality = "image"              # or "mel" for audio (below)
 //! model = "../models/fmnist_regular.onnx"   # optional, relative to this file (or `zoo = "name"`)
 //!
 //! [input]
@@ -32,17 +32,60 @@
 //! label, its index, or either with a new problem name. Without `subset` the problem's classes
 //! are all of the model's.
 //!
-//! Files: `file` (the TOML schema and `[input]` parsing), `check` (validation of the input
-//! format, duplicate names, and the adapter against a model's declared shapes), `transform`
-//! (the differentiable generator-space → model-input map and its interpolation matrices),
-//! `classes` (labels, `subset` resolution, logits → problem classes). This file holds the
-//! `Adapter` type and assembles it from those parts.
+//! An audio classifier (`modality = "mel"`) has a `[mel]` table instead of `[input]`'s image
+//! settings; `[classes]` is the same:
+//!
+//! ```toml
+//! modality = "mel"
+//! model = "voices.onnx"
+//!
+//! [mel]
+//! input = "mel"                   # the model takes mel features; or "waveform": the model
+//!                                 # takes samples (and holds its own front end)
+//! sample_rate = 16000             # Hz; clips are resampled to it
+//! clip_seconds = 1.0              # or clip_samples = 16000
+//! n_fft = 512
+//! hop = 160
+//! window = "hann"                 # "hann", "hamming", "rectangular" (periodic, length n_fft)
+//! n_mels = 64
+//! fmin = 0.0                      # Hz
+//! fmax = 8000.0                   # Hz, at most sample_rate / 2 (the default)
+//! mel_scale = "slaney"            # "slaney" (librosa) or "htk" (torchaudio)
+//! mel_norm = "slaney"             # "slaney" (unit-area triangles) or "none"; the default
+//!                                 # follows mel_scale as in those libraries
+//! power = 2.0                     # 2 power, 1 magnitude
+//! padding = "zeros"               # centre frames with n_fft/2 "zeros" or "reflect", or "none"
+//! log = "ln"                      # "ln", "log10", "db" (10 log10) or "none"
+//! log_offset = 1e-6               # log(mel + log_offset)
+//! mean = 0.0                      # features = (log - mean) / std
+//! std = 1.0
+//! # waveform_layout = "NL"        # input = "waveform": "NL" [N, samples] or "NCL" [N, 1, samples]
+//!
+//! [input]                         # optional, input = "mel" only
+//! layout = "NCHW"                 # [N, 1, n_mels, frames]; "NHW" [N, n_mels, frames];
+//!                                 # "NWH" [N, frames, n_mels]
+//! ```
+//!
+//! The front end (`mel`) is tensor ops, so gradients reach a generated waveform; `griffin_lim`
+//! goes back from features to a waveform for listening.
+//!
+//! Files: `file` (the TOML schema, `[input]` and `[mel]` parsing), `check` (validation of the
+//! input format, duplicate names, and the adapter against a model's declared shapes),
+//! `transform` (the differentiable generator-space → model-input map and its interpolation
+//! matrices), `audio` (the audio input side and its map), `mel` (the differentiable mel front
+//! end), `griffin_lim` (features back to sound), `classes` (labels, `subset` resolution,
+//! logits → problem classes). This file holds the `Adapter` type and assembles it from those
+//! parts.
 
+mod audio;
 mod check;
 mod classes;
 mod file;
+pub mod griffin_lim;
+pub mod mel;
 mod transform;
 
+pub use audio::{AudioInput, ModelInput, WaveLayout};
 pub use transform::{
     interpolation_matrix, Fit, InputSpec, Layout, ResizeMethod, ValueRange, DEFAULT_DTYPE,
 };
@@ -64,6 +107,9 @@ pub struct Adapter {
     model: Option<PathBuf>,
     /// Zoo name named by the adapter.
     zoo: Option<String>,
+    /// `modality = "mel"`: the audio input side (`input` then records the generator-space
+    /// shape: mel features `n_mels x frames`, or a one-row waveform).
+    audio: Option<AudioInput>,
 }
 
 impl Adapter {
@@ -128,13 +174,27 @@ impl Adapter {
             input,
             model: None,
             zoo: None,
+            audio: None,
         })
     }
 
     /// The TOML text to an adapter: `[input]`, then `[classes]`, then the model it names.
     fn parse(text: &str, origin: &str, base: Option<&Path>) -> Result<Adapter> {
         let file = file::read(text, origin)?;
-        let input = file::parse_input(&file.input).map_err(|e| anyhow!("{origin}: [input] {e}"))?;
+        let (input, audio) = match &file.mel {
+            Some(mel) => {
+                let (input, audio) = file::parse_audio(mel, file.input.as_ref())
+                    .map_err(|e| anyhow!("{origin}: {e}"))?;
+                (input, Some(audio))
+            }
+            None => {
+                let f = file.input.as_ref().ok_or_else(|| {
+                    anyhow!("{origin}: missing [input] (the model's input size and format)")
+                })?;
+                let input = file::parse_input(f).map_err(|e| anyhow!("{origin}: [input] {e}"))?;
+                (input, None)
+            }
+        };
         let resolve = |p: &str| -> PathBuf {
             let p = PathBuf::from(p);
             match base {
@@ -155,6 +215,7 @@ impl Adapter {
             input,
             model,
             zoo: file.zoo,
+            audio,
         })
     }
 

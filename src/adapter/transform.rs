@@ -120,6 +120,12 @@ impl Adapter {
     /// Decode image files into a classifier-ready input batch (resize, channels, value
     /// range, mean/std, layout). Errors name the unreadable file.
     pub fn images_to_input(&self, paths: &[PathBuf], device: &Device) -> Result<Tensor> {
+        if self.audio.is_some() {
+            bail!(
+                "{}: an audio adapter (modality = \"mel\") takes WAV clips, not images",
+                self.origin_str()
+            );
+        }
         if paths.is_empty() {
             bail!("no images given");
         }
@@ -135,8 +141,12 @@ impl Adapter {
     }
 
     /// Differentiable map from a generator-space batch ([N, C, H, W], values in [-1, 1]) to
-    /// the classifier's input tensor.
+    /// the classifier's input tensor. Audio adapters take mel features `[N, 1, n_mels,
+    /// frames]` or waveforms `[N, 1, 1, samples]` instead (see `audio`).
     pub fn generator_to_input(&self, x: &Tensor) -> Result<Tensor> {
+        if self.audio.is_some() {
+            return self.audio_to_input(x);
+        }
         let spec = &self.input;
         let (_, c, h, w) = x.dims4().map_err(|e| {
             anyhow!(
