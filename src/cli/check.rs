@@ -423,16 +423,27 @@ pub fn run(args: Args) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!("check {}", resolved.path.display());
-        for r in &rows {
-            println!("  {:<5} {:<24} {}", r.status, r.check, r.detail);
-        }
+        println!("{}", table(&resolved.path, &rows));
     }
-    let failed = rows.iter().filter(|r| r.status == "FAIL").count();
+    let failed = failures(&rows);
     if failed > 0 {
         bail!("{failed} check(s) failed for {}", resolved.path.display());
     }
     Ok(())
+}
+
+/// The rows as `check` prints them, under a `check MODEL` line.
+pub fn table(path: &Path, rows: &[CheckRow]) -> String {
+    let mut out = format!("check {}", path.display());
+    for r in rows {
+        out.push_str(&format!("\n  {:<5} {:<24} {}", r.status, r.check, r.detail));
+    }
+    out
+}
+
+/// How many rows failed (a kink is a pass).
+pub fn failures(rows: &[CheckRow]) -> usize {
+    rows.iter().filter(|r| r.status == "FAIL").count()
 }
 
 #[cfg(test)]

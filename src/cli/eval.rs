@@ -1,6 +1,8 @@
-//! `probegan eval --run RUN_DIR | --checkpoint C --judge J.onnx [--judge-adapter A] --real DATA`:
+//! `probegan eval --run RUN_DIR | --checkpoint C [--judge J.onnx [--judge-adapter A]] --real DATA`:
 //! sample every class, score with an independent judge, the target classifier and feature
 //! metrics, and write `eval.json` plus the report's images (default: `RUN_DIR/eval/`).
+//! Without `--judge` only the judge-free metrics are computed, with the run's own classifier
+//! as the feature model. [`evaluate_run`] and [`print_summary`] are shared with `audit`.
 
 use crate::classifier::{Classifier, OnnxClassifier};
 use crate::device::DeviceArgs;
@@ -18,6 +20,7 @@ use crate::metrics::leakage::{leakage_score, LeakageOptions};
 use crate::metrics::neighbours::NeighbourSpace;
 use crate::report::html::{num, pct};
 use anyhow::{bail, Context, Result};
+use candle_core::Device;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -29,9 +32,11 @@ pub struct Args {
     /// One checkpoint folder (RUN_DIR/checkpoints/step_NNNNNN).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// The judge: an ONNX classifier independent of the one used in training.
+    /// The judge: an ONNX classifier independent of the one used in training. Without one,
+    /// only the judge-free metrics are computed (target confidence, diversity, spectrum,
+    /// neighbours; FID/KID in the run's own classifier's features).
     #[arg(long)]
-    pub judge: PathBuf,
+    pub judge: Option<PathBuf>,
     /// The judge's adapter (default: the .toml beside the .onnx with the same stem).
     #[arg(long)]
     pub judge_adapter: Option<PathBuf>,
@@ -82,6 +87,10 @@ pub struct Args {
     /// Print the record as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// How image folders and CSVs of --real are decoded (`audit` sets the run's size and
+    /// channels, so folders of mixed sizes load; the command line keeps the loader's default).
+    #[arg(skip)]
+    pub real_options: crate::data::LoadOptions,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -190,6 +199,38 @@ fn print_substrate(report: &EvalReport, out_dir: &Path) {
 
 pub fn run(args: Args) -> Result<()> {
     let device = args.device.device()?;
+    let (report, out_dir) = evaluate_run(&args, &device)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_summary(&report, &out_dir);
+    }
+    Ok(())
+}
+
+/// The run's own classifier as a feature model, for FID-type metrics without a judge: a
+/// model file and its adapter (None for classifiers compiled into the binary).
+fn target_features(
+    info: &crate::run::RunInfo,
+    device: &Device,
+) -> Result<Option<Box<dyn crate::metrics::features::FeatureExtractor>>> {
+    let c = &info.classifier;
+    if c.adapter.starts_with("embedded:") {
+        return Ok(None);
+    }
+    let adapter = crate::adapter::Adapter::load(Path::new(&c.adapter))?;
+    let model = match (&c.model, adapter.model_path()) {
+        (Some(m), _) => PathBuf::from(m),
+        (None, Some(m)) => m.to_path_buf(),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(load_fastest(&model, Some(adapter), None, device)?))
+}
+
+/// Evaluate a run or checkpoint as `args` say and write `eval.json`; returns the record and
+/// the folder it was written to.
+pub fn evaluate_run(args: &Args, device: &Device) -> Result<(EvalReport, PathBuf)> {
+    let device = device.clone();
     let source = args
         .checkpoint
         .clone()
@@ -200,9 +241,19 @@ pub fn run(args: Args) -> Result<()> {
     let sampler = crate::train::load_sampler(&ckpt, &device)?;
     let info = sampler.info().clone();
 
-    let judge_adapter = adapter_beside(&args.judge, &args.judge_adapter)?;
-    let judge =
-        OnnxClassifier::load(&args.judge, &judge_adapter, &device).context("loading the judge")?;
+    let judge = match &args.judge {
+        Some(path) => {
+            let adapter = adapter_beside(path, &args.judge_adapter)?;
+            let judge =
+                OnnxClassifier::load(path, &adapter, &device).context("loading the judge")?;
+            Some((judge, path.clone(), adapter))
+        }
+        None => None,
+    };
+    let judge_name = judge
+        .as_ref()
+        .map(|(_, p, a)| format!("{} ({})", p.display(), a.display()))
+        .unwrap_or_else(|| "none (judge-free metrics)".into());
     let target: Option<OnnxClassifier> = {
         let c = &info.classifier;
         let loaded = match (&c.model, c.adapter.strip_prefix("embedded:")) {
@@ -221,6 +272,9 @@ pub fn run(args: Args) -> Result<()> {
     };
     if let Some(subs) = sampler.substrates() {
         // A substrate run: painted images judged over the judge's full label set.
+        let Some((judge, _, _)) = &judge else {
+            bail!("a substrate run is evaluated by a second classifier: pass --judge");
+        };
         let out_dir = args.out.clone().unwrap_or_else(|| run_dir.join("eval"));
         let paint = |x: &candle_core::Tensor, target: &[(usize, f32)], seed: u64| {
             paint_each(&sampler, x, target, seed)
@@ -229,7 +283,7 @@ pub fn run(args: Args) -> Result<()> {
             class_names: info.class_names.clone(),
             substrates: subs,
             paint: &paint,
-            judge: &judge,
+            judge,
             target: target.as_ref().map(|t| t as &dyn Classifier),
         };
         let opts = SubstrateEvalOptions {
@@ -240,28 +294,37 @@ pub fn run(args: Args) -> Result<()> {
         let report = EvalReport {
             source: ckpt.display().to_string(),
             step: step_of(&ckpt),
-            judge: format!("{} ({})", args.judge.display(), judge_adapter.display()),
+            judge: judge_name,
             class_names: info.class_names.clone(),
             samples_per_class: sub.substrates,
             substrate: Some(sub),
             ..Default::default()
         };
         report.save(&out_dir.join(EVAL_FILE))?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print_substrate(&report, &out_dir);
-        }
-        return Ok(());
+        return Ok((report, out_dir));
     }
-    let (fmodel, fadapter) = match &args.feature_model {
-        Some(m) => (m.clone(), Some(adapter_beside(m, &args.feature_adapter)?)),
-        None => (args.judge.clone(), Some(judge_adapter.clone())),
+    let feature_file = match (&args.feature_model, &judge) {
+        (Some(m), _) => Some((m.clone(), adapter_beside(m, &args.feature_adapter)?)),
+        (None, Some((_, path, adapter))) => Some((path.clone(), adapter.clone())),
+        (None, None) => None,
     };
-    let fadapter = fadapter
-        .map(|a| crate::adapter::Adapter::load(&a))
-        .transpose()?;
-    let features = load_fastest(&fmodel, fadapter, args.feature_layer.as_deref(), &device)?;
+    let features = match feature_file {
+        Some((model, adapter)) => {
+            let adapter = crate::adapter::Adapter::load(&adapter)?;
+            Some(load_fastest(
+                &model,
+                Some(adapter),
+                args.feature_layer.as_deref(),
+                &device,
+            )?)
+        }
+        // Not independent of what was trained against, but it still compares generated and
+        // real images; a model whose last layer cannot be found leaves FID out.
+        None => target_features(&info, &device).unwrap_or_else(|e| {
+            eprintln!("note: FID/KID skipped: the run's classifier gives no features ({e:#})");
+            None
+        }),
+    };
     let real = match &args.real {
         Some(spec) => {
             let split = if args.real_split == "train" {
@@ -270,7 +333,7 @@ pub fn run(args: Args) -> Result<()> {
                 crate::data::Split::Test
             };
             let src = crate::data::DataSource::parse(spec, crate::data::CsvSpec::default())?;
-            Some(src.load(split, &crate::data::LoadOptions::default())?.0)
+            Some(src.load(split, &args.real_options)?.0)
         }
         None => None,
     };
@@ -278,10 +341,10 @@ pub fn run(args: Args) -> Result<()> {
     let inputs = EvalInputs {
         class_names: info.class_names.clone(),
         unseen: info.unseen_indices.clone(),
-        judge: Some(&judge as &dyn Classifier),
-        judge_name: format!("{} ({})", args.judge.display(), judge_adapter.display()),
+        judge: judge.as_ref().map(|(j, _, _)| j as &dyn Classifier),
+        judge_name,
         target: target.as_ref().map(|t| t as &dyn Classifier),
-        features: Some(features.as_ref()),
+        features: features.as_deref(),
         real: real.as_ref(),
         device: device.clone(),
     };
@@ -356,10 +419,14 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     report.save(&out_dir.join(EVAL_FILE))?;
+    Ok((report, out_dir))
+}
 
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+/// The record as `eval` prints it: the per-class table and the overall figures.
+pub fn print_summary(report: &EvalReport, out_dir: &Path) {
+    if report.substrate.is_some() {
+        print_substrate(report, out_dir);
+        return;
     }
     println!(
         "evaluated {} ({} samples per class); record: {}",
@@ -462,5 +529,4 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
-    Ok(())
 }

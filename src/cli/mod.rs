@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod adapter_guess;
+pub mod audit;
 pub mod bench;
 pub mod check;
 pub mod classify;
@@ -33,6 +34,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The one-command audit: pre-flight check, training, evaluation and the HTML report in
+    /// one resumable run directory.
+    Audit(audit::Args),
     /// Summarise an ONNX model: producer, opset, inputs/outputs, ops, parameters, support.
     Inspect(inspect::Args),
     /// Pre-flight a model before training: forward vs tract, gradients vs finite differences.
@@ -65,6 +69,7 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Audit(a) => audit::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Check(a) => check::run(a),
         Command::Classify(a) => classify::run(a),

@@ -348,11 +348,13 @@ impl Trainer {
             let b = indicatif::ProgressBar::new(total as u64);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} ETA {eta} {msg}",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             b.set_position(self.step as u64);
+            // A resumed run starts at its step: the ETA must not count that jump as speed.
+            b.reset_eta();
             b
         } else {
             indicatif::ProgressBar::hidden()
