@@ -1,0 +1,288 @@
+//! `probegan audit MODEL --data D [--unseen CLASS...]`: the one-command audit. Pre-flight
+//! (`check`), training against the frozen model (the demo's config with the flags filled
+//! in), evaluation (the bundled open judge on Fashion-MNIST data, a given `--judge`, or the
+//! judge-free metrics, said plainly) and the HTML report, all in one run directory that
+//! `--resume` (or the same command after Ctrl-C) continues.
+//!
+//! Each stage reuses its command's code: `check::run_checks`, `adapter_guess::guess_adapter`,
+//! the `Trainer`, `eval::evaluate_run` and `report::write_report_with`. `--mode` names the
+//! kinds of audit; only `classes` (a class-conditional generator) is built so far.
+
+mod plan;
+mod target;
+mod verdict;
+
+pub use verdict::{AuditSummary, AUDIT_JSON, REPORT_HTML};
+
+use crate::data::{CsvSpec, DataSource, Dataset, Split};
+use crate::device::DeviceArgs;
+use crate::run::CONFIG_TOML;
+use crate::train::{setup, Config, StopReason, Trainer};
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use plan::{
+    build_config, load_options, measure_step_seconds, stored_config, TEMPLATE, TIMED_STEPS,
+};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use target::{check_class_alignment, preflight, resolve_target};
+use verdict::{evaluate_and_report, Trained};
+
+/// What kind of audit: what the generator draws and what data it reads.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A class-conditional generator; the data are labelled images of the seen classes.
+    Classes,
+    /// A painter that draws class content onto substrate photographs (no labelled data).
+    Substrate,
+    /// Mel spectrograms for an audio classifier.
+    Audio,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// ONNX file, zoo name, or a bundled classifier (`embedded:regular`, `embedded:robust`).
+    pub model: String,
+    /// Adapter TOML; without one the zoo's, or one guessed from the model (said, and written
+    /// to RUN/adapter.toml).
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// The data you have: a folder (class subfolders or IDX files), a CSV, `fashion-mnist`,
+    /// or `embedded` (the bundled Fashion-MNIST subset).
+    #[arg(long)]
+    pub data: String,
+    /// Classes to withhold (names or indices): learned from the classifier alone.
+    #[arg(long, num_args = 1..)]
+    pub unseen: Vec<String>,
+    #[arg(long, default_value = "probegan",
+          value_parser = ["probegan", "naive", "am", "oracle", "soft-label"])]
+    pub method: String,
+    #[arg(long, value_enum, default_value_t = Mode::Classes)]
+    pub mode: Mode,
+    /// Training budget in minutes: a step count from a few timed steps.
+    #[arg(long, conflicts_with = "steps")]
+    pub minutes: Option<f64>,
+    /// Training budget in generator steps (the total, also with --resume; default 400).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// The run directory (config, checkpoints, samples, eval/, report.html, audit.json).
+    #[arg(long, default_value = "probegan-audit")]
+    pub out: PathBuf,
+    /// Continue the run in --out (to a larger --steps, or for --minutes more).
+    #[arg(long)]
+    pub resume: bool,
+    /// Train even if the pre-flight check fails.
+    #[arg(long)]
+    pub skip_check: bool,
+    /// A judge of your own (ONNX, independent of MODEL); default: the bundled open judge for
+    /// Fashion-MNIST data, none otherwise.
+    #[arg(long)]
+    pub judge: Option<PathBuf>,
+    /// The judge's adapter (default: the .toml beside it).
+    #[arg(long, requires = "judge")]
+    pub judge_adapter: Option<PathBuf>,
+    /// Generated samples per class the evaluation scores.
+    #[arg(long, default_value_t = 500)]
+    pub eval_samples: usize,
+    /// Override a training config value (see configs/demo.toml), e.g. `train.batch_size=16`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Print one JSON summary on stdout instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let wall = Instant::now();
+    match args.mode {
+        Mode::Classes => {}
+        Mode::Substrate => bail!(
+            "--mode substrate is not built into `audit` yet; train it with \
+             `probegan train --config configs/substrate_imagenet.toml` (README, \"Substrate method\")"
+        ),
+        Mode::Audio => bail!("--mode audio is not built yet: probegan has no audio generator"),
+    }
+    if let Some(m) = args.minutes {
+        if !(m.is_finite() && m > 0.0) {
+            bail!("--minutes {m}: expected a positive number of minutes");
+        }
+    }
+    if args.steps == Some(0) {
+        bail!("--steps 0: expected at least one step");
+    }
+    if args.resume && !args.overrides.is_empty() {
+        bail!(
+            "--set changes a run's config; with --resume the stored {}/{CONFIG_TOML} is used as it is",
+            args.out.display()
+        );
+    }
+    let device = args.device.device()?;
+    // Cheap checks of the flags first, so that bad input fails before any training.
+    let source = DataSource::parse(&args.data, CsvSpec::default())
+        .with_context(|| format!("--data {}", args.data))?;
+    if matches!(source, DataSource::Substrates(_)) {
+        bail!(
+            "--data {}: substrate folders are for --mode substrate",
+            args.data
+        );
+    }
+    let target = resolve_target(&args, &args.out)?;
+    let names = target.adapter.class_names().to_vec();
+    crate::data::ClassSpace::new(names.clone()).indices(&args.unseen, "--unseen")?;
+    let checkpoints = crate::run::list_checkpoints(&args.out)?;
+    if !checkpoints.is_empty() && !args.resume {
+        bail!(
+            "{} already holds an audit; pass --resume to continue it (with a larger --steps or --minutes), or choose another --out",
+            args.out.display()
+        );
+    }
+    let resume_from = checkpoints.last().filter(|_| args.resume).map(|(s, _)| *s);
+    if args.resume && resume_from.is_none() {
+        eprintln!(
+            "--resume: nothing to resume in {}; starting",
+            args.out.display()
+        );
+    }
+    let template_steps = Config::from_toml_str(TEMPLATE, &[])?.run.steps;
+    let mut config = build_config(&args, &target, args.steps.unwrap_or(template_steps))?;
+    if resume_from.is_some() {
+        config = stored_config(&args, &config)?;
+        if let Some(n) = args.steps {
+            config.run.steps = n;
+        }
+    }
+    let load_options = load_options(&config);
+    let data = source
+        .load(Split::Train, &load_options)
+        .with_context(|| format!("--data {}", args.data))?
+        .0;
+    check_class_alignment(&data, &names, &args.data)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    if let Some(toml) = &target.guessed_toml {
+        std::fs::write(&target.adapter_config, toml)
+            .with_context(|| format!("writing {}", target.adapter_config))?;
+    }
+    if resume_from.is_none() {
+        preflight(&target, &args, &args.out, &device)?;
+    }
+
+    let mut seconds_per_step = None;
+    if let Some(minutes) = args.minutes {
+        let (s, timings) = measure_step_seconds(&config, &data, &device)?;
+        let n = ((minutes * 60.0 / s).floor() as usize).max(1);
+        let total = resume_from.unwrap_or(0) + n;
+        eprintln!(
+            "{minutes} minutes ≈ {n} steps at {s:.2} s/step (timed on {TIMED_STEPS} steps: {}; previews and checkpoints add a little, the evaluation comes after)",
+            timings.per_step_summary()
+        );
+        if resume_from.is_some() {
+            config.run.steps = total;
+        } else {
+            // A fresh config: the budget decides G's learning rate.
+            config = build_config(&args, &target, total)?;
+        }
+        seconds_per_step = Some(s);
+    }
+    let mut trained = train(&args, config, &data, resume_from.is_some(), &device)?;
+    trained.seconds_per_step = seconds_per_step.or(trained.seconds_per_step);
+    drop(data);
+    evaluate_and_report(
+        &args,
+        &target,
+        &source,
+        load_options,
+        trained,
+        wall,
+        &device,
+    )
+}
+
+/// Train to the config's step count (or find the run already there), with the progress bar
+/// and Ctrl-C's checkpoint; an interrupted run exits here with the way to continue.
+fn train(
+    args: &Args,
+    config: Config,
+    data: &Dataset,
+    resume: bool,
+    device: &Device,
+) -> Result<Trained> {
+    let (classifier, info) = setup::load_classifier(&config, device)?;
+    let mut trainer = Trainer::new(config, data, classifier, info, device)?;
+    if resume {
+        let step = trainer.resume()?;
+        eprintln!("resuming {} from step {step}", args.out.display());
+    }
+    trainer.init_run_dir()?;
+    trainer.progress = !args.json;
+    let total = trainer.config.run.steps;
+    let unseen: Vec<String> = trainer
+        .unseen()
+        .iter()
+        .map(|&u| trainer.class_names()[u].clone())
+        .collect();
+    let start = Instant::now();
+    let from = trainer.step();
+    if from < total {
+        eprintln!(
+            "training {} against {} to step {total}{}",
+            args.method,
+            args.model,
+            if unseen.is_empty() {
+                String::new()
+            } else {
+                format!(" (no data for {})", unseen.join(", "))
+            }
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond Ctrl-C: exiting without a checkpoint");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\nCtrl-C: saving a checkpoint after this step (press again to quit at once)"
+            );
+        })
+        .context("installing the Ctrl-C handler")?;
+        if trainer.run(&stop)? == StopReason::Interrupted {
+            eprintln!(
+                "interrupted at step {}; run the same command with --resume to continue",
+                trainer.step()
+            );
+            std::process::exit(130);
+        }
+        eprintln!(
+            "{} steps: {}",
+            trainer.timings.steps,
+            trainer.timings.per_step_summary()
+        );
+    } else {
+        eprintln!(
+            "{} is at step {from} of {total}: evaluating it again",
+            args.out.display()
+        );
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let steps_trained = trainer.step() - from;
+    // The collapse guard's reading: a class drawn as one repeated image is no evidence.
+    let collapsed = trainer
+        .read_diversity()?
+        .collapsed
+        .iter()
+        .map(|&c| trainer.class_names()[c].clone())
+        .collect();
+    Ok(Trained {
+        step: trainer.step(),
+        steps_trained,
+        seconds,
+        seconds_per_step: (steps_trained > 0).then(|| seconds / steps_trained as f64),
+        unseen,
+        collapsed,
+    })
+}

@@ -1,0 +1,187 @@
+//! The training run an audit asks for: the config (the demo's template, the flags, the
+//! budget, then `--set`), a stored run's config on `--resume`, how the data is decoded, and
+//! `--minutes`' step budget from timed steps.
+
+use super::target::Target;
+use super::Args;
+use crate::data::{Dataset, LoadOptions};
+use crate::run::CONFIG_TOML;
+use crate::train::trainer::Timings;
+use crate::train::{setup, Config, Trainer};
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+
+/// The audit's training template: the demo's config, tuned for a few hundred CPU steps.
+pub(super) const TEMPLATE: &str = crate::cli::demo::DEMO_CONFIG;
+/// The demo's collapse study (README, "Collapse guard"): past ~1,000 steps a generator as fast
+/// as D collapses; the long configs train G at a quarter of D's rate.
+const LONG_RUN_STEPS: usize = 1000;
+/// Steps timed for `--minutes`, after one warm-up step.
+pub(super) const TIMED_STEPS: usize = 3;
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// The training config: the template, the flags, the budget, then the user's `--set`s.
+pub(super) fn build_config(args: &Args, target: &Target, steps: usize) -> Result<Config> {
+    let unseen: Vec<String> = args.unseen.iter().map(|u| toml_string(u)).collect();
+    let mut o = vec![
+        format!(
+            "run.out_dir={}",
+            toml_string(&args.out.display().to_string())
+        ),
+        format!("run.steps={steps}"),
+        format!("data.source={}", toml_string(&args.data)),
+        format!("data.unseen=[{}]", unseen.join(", ")),
+        format!("classifier.adapter={}", toml_string(&target.adapter_config)),
+        format!("method.name={}", toml_string(&args.method)),
+    ];
+    if let Some(m) = &target.model_config {
+        o.push(format!("classifier.model={}", toml_string(m)));
+    }
+    // The template's nets draw 32x32 grey images; a larger or colour model gets 64x64 and its
+    // channels (the adapter resizes to the model's input).
+    let input = target.adapter.input();
+    o.push(format!("model.channels={}", input.channels));
+    if input.height.max(input.width) > 32 {
+        o.push("model.resolution=64".into());
+        o.push("model.g_widths=[64, 64, 32, 32, 16]".into());
+        o.push("model.d_widths=[16, 32, 32, 32]".into());
+    }
+    o.extend(args.overrides.iter().cloned());
+    let mut config = Config::from_toml_str(TEMPLATE, &o).context("the audit's training config")?;
+    let lr_g_given = args
+        .overrides
+        .iter()
+        .any(|o| o.trim_start().starts_with("train.lr_g"));
+    if steps > LONG_RUN_STEPS && !lr_g_given {
+        config.train.lr_g = config.train.lr_d / 4.0;
+    }
+    Ok(config)
+}
+
+/// Image folders and CSVs are decoded at the generator's size and channels, so photos of
+/// mixed sizes and colour images for a grey model load (Fashion-MNIST and IDX ignore this).
+pub(super) fn load_options(config: &Config) -> LoadOptions {
+    let c = config.model.channels;
+    LoadOptions {
+        size: Some(config.model.dims()),
+        channels: matches!(c, 1 | 3).then_some(c),
+        skip_bad: false,
+    }
+}
+
+/// Seconds per generator step of `config`, timed on a throwaway trainer after a warm-up step.
+pub(super) fn measure_step_seconds(
+    config: &Config,
+    data: &Dataset,
+    device: &Device,
+) -> Result<(f64, Timings)> {
+    let (classifier, info) = setup::load_classifier(config, device)?;
+    let mut t = Trainer::new(config.clone(), data, classifier, info, device)?;
+    t.train_step()?;
+    t.timings = Timings::default();
+    for _ in 0..TIMED_STEPS {
+        t.train_step()?;
+    }
+    Ok((t.timings.total_s() / TIMED_STEPS as f64, t.timings.clone()))
+}
+
+/// The stored config of a run being resumed, after checking the flags describe the same run.
+pub(super) fn stored_config(args: &Args, fresh: &Config) -> Result<Config> {
+    let path = args.out.join(CONFIG_TOML);
+    let stored = Config::load(&path, &[])?;
+    let mut differ = vec![];
+    if stored.classifier != fresh.classifier {
+        differ.push(format!(
+            "the classifier (stored: {}, given: {})",
+            stored
+                .classifier
+                .model
+                .as_deref()
+                .unwrap_or(&stored.classifier.adapter),
+            fresh
+                .classifier
+                .model
+                .as_deref()
+                .unwrap_or(&fresh.classifier.adapter)
+        ));
+    }
+    if stored.data.source != fresh.data.source {
+        differ.push(format!(
+            "--data (stored: {}, given: {})",
+            stored.data.source, fresh.data.source
+        ));
+    }
+    if stored.data.unseen != fresh.data.unseen {
+        differ.push(format!(
+            "--unseen (stored: {:?}, given: {:?})",
+            stored.data.unseen, fresh.data.unseen
+        ));
+    }
+    if stored.method.name() != fresh.method.name() {
+        differ.push(format!(
+            "--method (stored: {}, given: {})",
+            stored.method.name(),
+            fresh.method.name()
+        ));
+    }
+    if !differ.is_empty() {
+        bail!(
+            "--resume: {} holds another audit; these differ: {}. Give the same flags, or a new --out to start another",
+            args.out.display(),
+            differ.join("; ")
+        );
+    }
+    let mut config = stored;
+    config.run.out_dir = args.out.clone();
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::target::resolve_target;
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            a: Args,
+        }
+        let mut argv = vec!["audit", "embedded:regular", "--data", "embedded"];
+        argv.extend(extra);
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().a
+    }
+
+    #[test]
+    fn the_config_takes_the_flags_and_slows_g_for_long_budgets() {
+        let a = args(&[
+            "--unseen",
+            "Bag",
+            "--method",
+            "naive",
+            "--set",
+            "train.batch_size=8",
+        ]);
+        let target = resolve_target(&a, &a.out).unwrap();
+        let c = build_config(&a, &target, 300).unwrap();
+        assert_eq!(c.classifier.adapter, "embedded:regular");
+        assert_eq!(
+            (c.data.source.as_str(), c.data.unseen.clone()),
+            ("embedded", strings(&["Bag"]))
+        );
+        assert_eq!(
+            (c.method.name(), c.run.steps, c.train.batch_size),
+            ("naive", 300, 8)
+        );
+        assert_eq!(c.train.lr_g, c.train.lr_d);
+        let long = build_config(&a, &target, 2000).unwrap();
+        assert_eq!(long.train.lr_g * 4.0, long.train.lr_d);
+    }
+}

@@ -1,0 +1,232 @@
+//! After training: the judge (a given one, the bundled open judge on Fashion-MNIST data, or
+//! none, said plainly), the evaluation and report through `eval` and `report`, and the summary
+//! with its one-sentence verdict.
+
+use super::target::Target;
+use super::Args;
+use crate::adapter::Adapter;
+use crate::cli::eval;
+use crate::data::{DataSource, LoadOptions};
+use crate::metrics::evaluation::{EvalReport, EVAL_FILE};
+use crate::run::EVAL_DIR;
+use anyhow::{Context, Result};
+use candle_core::Device;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The summary `audit` leaves in the run directory (what `--json` prints).
+pub const AUDIT_JSON: &str = "audit.json";
+pub const REPORT_HTML: &str = "report.html";
+
+/// The bundled open judge (Fashion-MNIST with a "not a garment" output), written into the
+/// run directory so that `eval` and the report read it like any judge file.
+fn bundled_judge(run_dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let m = crate::embedded::bundled_model("judge_open")?;
+    let dir = run_dir.join("judge");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let model = dir.join("fmnist_judge_open.onnx");
+    let adapter = dir.join("fmnist_judge_open.toml");
+    std::fs::write(&model, m.onnx).with_context(|| format!("writing {}", model.display()))?;
+    // Its `model` line points at the repository's models/; beside it here.
+    std::fs::write(&adapter, m.adapter_toml.replace("../models/", ""))
+        .with_context(|| format!("writing {}", adapter.display()))?;
+    Ok((model, adapter))
+}
+
+/// The judge: a given one, the bundled open judge when the data and classes are
+/// Fashion-MNIST's, or none.
+fn choose_judge(
+    args: &Args,
+    source: &DataSource,
+    class_names: &[String],
+    run_dir: &Path,
+) -> Result<Option<(PathBuf, Option<PathBuf>)>> {
+    if let Some(j) = &args.judge {
+        return Ok(Some((j.clone(), args.judge_adapter.clone())));
+    }
+    if !matches!(
+        source,
+        DataSource::Embedded | DataSource::SystemFashionMnist
+    ) {
+        return Ok(None);
+    }
+    let m = crate::embedded::bundled_model("judge_open")?;
+    let judge = Adapter::from_toml_str_in(m.adapter_toml, m.file, Path::new("adapters"))?;
+    let same = class_names.len() < judge.class_names().len()
+        && class_names
+            .iter()
+            .zip(judge.class_names())
+            .all(|(a, b)| a.eq_ignore_ascii_case(b));
+    if !same {
+        return Ok(None);
+    }
+    let (model, adapter) = bundled_judge(run_dir)?;
+    Ok(Some((model, Some(adapter))))
+}
+
+/// What the training stage leaves for the summary.
+pub(super) struct Trained {
+    /// The run's step now, and the steps this command trained.
+    pub(super) step: usize,
+    pub(super) steps_trained: usize,
+    pub(super) seconds: f64,
+    pub(super) seconds_per_step: Option<f64>,
+    pub(super) unseen: Vec<String>,
+    pub(super) collapsed: Vec<String>,
+}
+
+/// Evaluate the run (`eval`'s code), write the report and `audit.json`, and print the
+/// tables and the verdict (or the JSON summary).
+pub(super) fn evaluate_and_report(
+    args: &Args,
+    target: &Target,
+    source: &DataSource,
+    real_options: LoadOptions,
+    trained: Trained,
+    wall: Instant,
+    device: &Device,
+) -> Result<()> {
+    let judge = choose_judge(args, source, target.adapter.class_names(), &args.out)?;
+    let eval_args = eval::Args {
+        run: Some(args.out.clone()),
+        checkpoint: None,
+        judge: judge.as_ref().map(|(j, _)| j.clone()),
+        judge_adapter: judge.as_ref().and_then(|(_, a)| a.clone()),
+        real: Some(args.data.clone()),
+        real_split: "test".into(),
+        feature_model: None,
+        feature_adapter: None,
+        feature_layer: None,
+        n: args.eval_samples,
+        seed: 0,
+        select: false,
+        neighbours: "feature".into(),
+        leakage: false,
+        leakage_n: 500,
+        out: Some(args.out.join(EVAL_DIR)),
+        json: false,
+        real_options,
+        device: args.device.clone(),
+    };
+    eprintln!("evaluating {} samples per class", args.eval_samples);
+    let (report, eval_dir) = eval::evaluate_run(&eval_args, device)?;
+    let report_path = args.out.join(REPORT_HTML);
+    crate::report::write_report_with(
+        &args.out,
+        &report_path,
+        &crate::report::ReportOptions { neighbours: None },
+    )?;
+    let summary = AuditSummary {
+        run_dir: args.out.clone(),
+        model: args.model.clone(),
+        adapter: target.adapter_config.clone(),
+        adapter_origin: target.adapter_origin.into(),
+        method: args.method.clone(),
+        unseen: trained.unseen,
+        steps: trained.step,
+        steps_trained: trained.steps_trained,
+        seconds_per_step: trained.seconds_per_step,
+        train_seconds: trained.seconds,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        judge: judge.as_ref().map(|_| report.judge.clone()),
+        unseen_recognition: report.overall.unseen_recognition,
+        seen_recognition: report.overall.seen_recognition,
+        unseen_target_confidence: mean(
+            report
+                .classes
+                .iter()
+                .filter(|c| c.unseen)
+                .filter_map(|c| c.target_confidence),
+        ),
+        fid: report.overall.fid,
+        coverage: report.overall.prdc.map(|p| p.coverage),
+        collapsed: trained.collapsed,
+        eval: eval_dir.join(EVAL_FILE),
+        report: report_path,
+    };
+    crate::run::write_atomic(
+        &args.out.join(AUDIT_JSON),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        eval::print_summary(&report, &eval_dir);
+        println!("{}", verdict(&summary, &report));
+        println!(
+            "report: {} ({} steps, {:.0} s wall)",
+            summary.report.display(),
+            summary.steps,
+            summary.wall_seconds
+        );
+    }
+    Ok(())
+}
+
+/// What `--json` prints and `audit.json` keeps.
+#[derive(Debug, serde::Serialize)]
+pub struct AuditSummary {
+    pub run_dir: PathBuf,
+    pub model: String,
+    pub adapter: String,
+    pub adapter_origin: String,
+    pub method: String,
+    pub unseen: Vec<String>,
+    /// The run's step now, and the steps this command trained.
+    pub steps: usize,
+    pub steps_trained: usize,
+    pub seconds_per_step: Option<f64>,
+    pub train_seconds: f64,
+    pub wall_seconds: f64,
+    pub judge: Option<String>,
+    pub unseen_recognition: Option<f64>,
+    pub seen_recognition: Option<f64>,
+    /// The audited classifier's mean confidence in each unseen class on its samples.
+    pub unseen_target_confidence: Option<f64>,
+    pub fid: Option<f64>,
+    pub coverage: Option<f64>,
+    pub collapsed: Vec<String>,
+    pub eval: PathBuf,
+    pub report: PathBuf,
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
+    let v: Vec<f64> = v.collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// One plain sentence on what the evidence says, and what it cannot say.
+fn verdict(s: &AuditSummary, report: &EvalReport) -> String {
+    let pct = |v: Option<f64>| crate::report::html::pct(v);
+    let unseen = if s.unseen.is_empty() {
+        "every class".to_string()
+    } else {
+        s.unseen
+            .iter()
+            .map(|u| format!("`{u}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = match &s.judge {
+        Some(_) => format!(
+            "verdict: the independent judge recognises {} of generated {unseen} images (no data for them in training; seen classes: {})",
+            pct(s.unseen_recognition),
+            pct(s.seen_recognition)
+        ),
+        None => format!(
+            "verdict: no independent judge was available for this data, so these are judge-free figures: \
+             the audited classifier's own confidence in {unseen} on its samples is {}, FID in its own features {}. \
+             They say whether samples are diverse and convince the classifier, not that another model sees the class \
+             (pass --judge J.onnx for that)",
+            pct(s.unseen_target_confidence),
+            crate::report::html::num(report.overall.fid)
+        ),
+    };
+    if !s.collapsed.is_empty() {
+        out.push_str(&format!(
+            ". COLLAPSED: {} (a few images repeated: not evidence)",
+            s.collapsed.join(", ")
+        ));
+    }
+    out
+}
