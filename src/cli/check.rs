@@ -10,7 +10,10 @@
 //! f64 and 2e-2 as loaded; relative errors are taken against at least 1e-3 (f64) or 1e-2 (as
 //! loaded, in f32) of the input's largest gradient, and gaps below 1e-9 of the loss agree. "PASS (kink)" means no step agrees because a ReLU-family kink
 //! lies within 1e-6 of the point, and the analytic value lies between the one-sided slopes
-//! there (a subgradient, what training uses). A wrong backward pass fails at any coordinate it
+//! there (a subgradient, what training uses). Where the loss does not move at all along a
+//! coordinate, the analytic value must be below 1e-6 of the differences at the coordinates where
+//! it moves; when it moves nowhere (constant or placeholder weights) the rows SKIP. References
+//! run at the batch the file fixes, one slice at a time. A wrong backward pass fails at any coordinate it
 //! touches; coordinates it does not touch cannot show it.
 
 use crate::device::DeviceArgs;
@@ -94,6 +97,40 @@ pub(crate) fn declared_batch(model: &OnnxModel) -> Option<usize> {
         Dim::Fixed(k) => Some(*k),
         Dim::Free(_) => None,
     }
+}
+
+/// Runs a reference runtime on `input` in slices of the batch the file fixes (a file that
+/// declares batch 1 is fed one sample at a time; this engine frees that batch, other runtimes
+/// do not) and stacks the outputs back into one batch.
+fn in_file_batches(
+    input: &HostArray,
+    file_batch: Option<usize>,
+    run: impl Fn(&[HostArray]) -> Result<Vec<HostArray>>,
+) -> Result<Vec<HostArray>> {
+    let n = input.shape.first().copied().unwrap_or(1);
+    let k = match file_batch {
+        Some(k) if k > 0 && k != n && n % k == 0 => k,
+        _ => return run(std::slice::from_ref(input)),
+    };
+    let per_sample = input.data.len() / n;
+    let mut stacked: Vec<HostArray> = vec![];
+    for chunk in input.data.chunks(k * per_sample) {
+        let mut shape = input.shape.clone();
+        shape[0] = k;
+        let outs = run(&[HostArray {
+            shape,
+            data: chunk.to_vec(),
+        }])?;
+        if stacked.is_empty() {
+            stacked = outs;
+        } else {
+            for (acc, o) in stacked.iter_mut().zip(outs) {
+                acc.shape[0] += o.shape.first().copied().unwrap_or(1);
+                acc.data.extend(o.data);
+            }
+        }
+    }
+    Ok(stacked)
 }
 
 fn max_abs(v: &[f32]) -> f32 {
@@ -182,7 +219,9 @@ pub fn run_checks(
         ),
     ));
     let input_host = HostArray::from_tensor(&x2)?;
-    match TractRunner::load(path).and_then(|t| t.run(std::slice::from_ref(&input_host))) {
+    let file_batch = model.file_batch();
+    let tract = TractRunner::load(path);
+    match tract.and_then(|t| in_file_batches(&input_host, file_batch, |x| t.run(x))) {
         Ok(theirs) => rows.push(compare("tract", &ours_host, &theirs)),
         Err(e) => rows.push(row(
             "forward vs tract",
@@ -191,7 +230,8 @@ pub fn run_checks(
         )),
     }
     if OrtRunner::available() {
-        match OrtRunner::load(path, 0).and_then(|o| o.run(std::slice::from_ref(&input_host))) {
+        let ort = OrtRunner::load(path, 0);
+        match ort.and_then(|o| in_file_batches(&input_host, file_batch, |x| o.run(x))) {
             Ok(theirs) => rows.push(compare("onnxruntime", &ours_host, &theirs)),
             Err(e) => rows.push(row("forward vs onnxruntime", "FAIL", format!("{e:#}"))),
         }
@@ -278,22 +318,67 @@ fn gradient_rows(
         picks.push(rng.random_range(0..flat.len()));
     }
     let scale = loss(&m64, &x64)?.to_scalar::<f64>()?.abs().max(1.0);
-    for i in picks {
+    let mut judged = Vec::with_capacity(picks.len());
+    for &i in &picks {
         let at = |d: f64| -> Result<f64> {
             let mut v = flat.clone();
             v[i] += d;
             let xp = Tensor::from_vec(v, x64.dims(), &Device::Cpu)?;
             Ok(loss(&m64, &xp)?.to_scalar::<f64>()?)
         };
-        let judged = judge_gradient(at, g64[i], g[i], gscale, scale)?;
-        rows.push(row(
-            &format!("input gradient [{i}]"),
-            judged.status(),
-            judged.detail,
-        ));
+        judged.push(judge_gradient(at, g64[i], g[i], gscale, scale)?);
+    }
+    let analytic: Vec<f64> = picks.iter().map(|&i| g64[i]).collect();
+    judge_flat(&mut judged, &analytic);
+    for (i, j) in picks.iter().zip(judged) {
+        let status = match j.verdict {
+            GradientVerdict::Flat => "SKIP",
+            _ => j.status(),
+        };
+        rows.push(row(&format!("input gradient [{i}]"), status, j.detail));
     }
     Ok(rows)
 }
+
+/// Settles the coordinates where the loss did not move at all (`GradientVerdict::Flat`). A
+/// correct backward gives 0 there, or rounding from a cancelling sum: a softmax over equal
+/// logits, say, sums terms as large as a logit's own gradient to exactly 0. So a flat
+/// coordinate passes when its analytic value is below FLAT_TOL of how much the loss moves at
+/// the coordinates where it does move, and fails above it (a backward that invents gradient).
+/// When the loss moves at no checked coordinate the output does not depend on the input at
+/// all (constant or placeholder weights): nothing can be checked, and the rows say so (SKIP).
+pub fn judge_flat(judged: &mut [JudgedGradient], analytic: &[f64]) {
+    let moving = judged
+        .iter()
+        .filter(|j| j.verdict != GradientVerdict::Flat)
+        .fold(0.0f64, |m, j| m.max(j.fd_scale));
+    for (j, a) in judged.iter_mut().zip(analytic) {
+        if j.verdict != GradientVerdict::Flat {
+            continue;
+        }
+        let note = if moving == 0.0 {
+            "the loss moves at no checked coordinate: the output does not depend on the input \
+             (constant or placeholder weights?), so gradients cannot be checked"
+                .to_string()
+        } else if a.abs() <= FLAT_TOL * moving {
+            j.verdict = GradientVerdict::Pass;
+            format!(
+                "rounding: below {FLAT_TOL:.0e} of the largest difference elsewhere ({moving:.3e})"
+            )
+        } else {
+            j.verdict = GradientVerdict::Fail;
+            format!(
+                "the loss does not move here, but the analytic gradient is {:.1e} of the largest difference elsewhere ({moving:.3e})",
+                a.abs() / moving
+            )
+        };
+        j.detail = format!("{}; {note}", j.detail);
+    }
+}
+
+/// A flat coordinate's analytic gradient may be this fraction of the moving coordinates'
+/// differences (f64 rounding in a cancelling sum; a real gradient error is far larger).
+const FLAT_TOL: f64 = 1e-6;
 
 /// Central-difference step sizes, largest first. A ReLU-family kink within ε of the point
 /// spoils a central difference; a smaller ε steps inside the smooth piece.
@@ -314,6 +399,9 @@ pub enum GradientVerdict {
     /// step) and the analytic gradient is one of them or between: a subgradient, which is
     /// what training uses there.
     Kink,
+    /// Every difference is exactly 0: the loss does not move at all along this coordinate,
+    /// yet the analytic value is not 0. Judged against the other coordinates (`judge_flat`).
+    Flat,
     Fail,
 }
 
@@ -321,6 +409,8 @@ pub enum GradientVerdict {
 pub struct JudgedGradient {
     pub verdict: GradientVerdict,
     pub detail: String,
+    /// The largest |central difference| tried: how much the loss really moves here.
+    pub fd_scale: f64,
 }
 
 impl JudgedGradient {
@@ -328,6 +418,7 @@ impl JudgedGradient {
         match self.verdict {
             GradientVerdict::Pass => "PASS",
             GradientVerdict::Kink => "PASS (kink)",
+            GradientVerdict::Flat => "FLAT",
             GradientVerdict::Fail => "FAIL",
         }
     }
@@ -362,12 +453,14 @@ pub fn judge_gradient(
     let agree = |a: f64, b: f64, tol: f64| (a - b).abs() <= floor || rel(a, b) <= tol;
     let agree_loaded = |a: f64, b: f64| (a - b).abs() <= floor || rel_loaded(a, b) <= TOL_LOADED;
     let mut tried = vec![];
+    let mut fd_scale = 0.0f64;
     // The step whose difference is closest to the f64 gradient; a clear agreement stops early.
     let mut best: Option<(f64, f64, f64)> = None;
     for eps in STEPS {
         let fd = (loss_at(eps)? - loss_at(-eps)?) / (2.0 * eps);
         let e64 = rel(analytic, fd);
         tried.push(format!("ε {eps:.0e}: {fd:.4e}"));
+        fd_scale = fd_scale.max(fd.abs());
         if best.is_none_or(|(_, _, e)| e64 < e) {
             best = Some((eps, fd, e64));
         }
@@ -379,6 +472,7 @@ pub fn judge_gradient(
         if agree(analytic, fd, TOL_F64) && agree_loaded(loaded, fd) {
             let e32 = rel_loaded(loaded, fd);
             return Ok(JudgedGradient {
+                fd_scale,
                 verdict: GradientVerdict::Pass,
                 detail: format!(
                     "finite diff (ε {eps:.0e}) {fd:.4e}, analytic f64 {analytic:.4e} (rel err {e64:.1e}), as loaded {loaded:.4e} (rel err {e32:.1e})"
@@ -396,12 +490,16 @@ pub fn judge_gradient(
     let kink = !agree(left, right, TOL_F64);
     let between = |g: f64, tol: f64| g >= lo - tol - floor && g <= hi + tol + floor;
     let loaded_slack = TOL_LOADED * hi.abs().max(lo.abs()).max(1e-2 * gscale);
-    let verdict = if kink && between(analytic, slack) && between(loaded, loaded_slack) {
+    let flat = fd_scale == 0.0 && left == 0.0 && right == 0.0;
+    let verdict = if flat {
+        GradientVerdict::Flat
+    } else if kink && between(analytic, slack) && between(loaded, loaded_slack) {
         GradientVerdict::Kink
     } else {
         GradientVerdict::Fail
     };
     Ok(JudgedGradient {
+        fd_scale,
         verdict,
         detail: format!(
             "analytic f64 {analytic:.4e}, as loaded {loaded:.4e}; central differences {}; one-sided slopes left {left:.4e}, right {right:.4e}{}",
@@ -495,7 +593,8 @@ mod tests {
             judge(flat, 1e-13, -1e-12, 0.0).verdict,
             GradientVerdict::Pass
         );
-        assert_eq!(judge(flat, 0.01, 0.01, 1.0).verdict, GradientVerdict::Fail);
+        // A loss that does not move at all leaves a larger value to `judge_flat`.
+        assert_eq!(judge(flat, 0.01, 0.01, 1.0).verdict, GradientVerdict::Flat);
         // As loaded (f32), a small gradient may carry rounding of the large ones: 1.1e-3 off
         // on 4.7e-2 where the largest gradient is 14 passes; 0.01 off does not.
         let slope = |d: f64| 4.7172e-2 * d;
@@ -507,5 +606,33 @@ mod tests {
             judge(slope, 4.7172e-2, 5.8e-2, 14.0).verdict,
             GradientVerdict::Fail
         );
+    }
+
+    /// Where the loss does not move, the analytic value is judged against how much the loss
+    /// moves at the other coordinates: rounding passes, invented gradient fails, and when it
+    /// moves nowhere (a constant model) nothing can be judged.
+    #[test]
+    fn flat_coordinates_are_judged_against_the_moving_ones() {
+        let flat = |_: f64| 0.125;
+        let slope = |d: f64| 0.125 + 2.0 * d;
+        let run = |fs: &[(bool, f64)]| {
+            let mut judged: Vec<JudgedGradient> = fs
+                .iter()
+                .map(|&(moves, a)| {
+                    if moves {
+                        judge(slope, a, a, 2.0)
+                    } else {
+                        judge(flat, a, a, 2.0)
+                    }
+                })
+                .collect();
+            let analytic: Vec<f64> = fs.iter().map(|f| f.1).collect();
+            judge_flat(&mut judged, &analytic);
+            judged.into_iter().map(|j| j.verdict).collect::<Vec<_>>()
+        };
+        use GradientVerdict::*;
+        assert_eq!(run(&[(true, 2.0), (false, 1e-9)]), vec![Pass, Pass]);
+        assert_eq!(run(&[(true, 2.0), (false, 1e-3)]), vec![Pass, Fail]);
+        assert_eq!(run(&[(false, 4.15), (false, 3.3e-6)]), vec![Flat, Flat]);
     }
 }

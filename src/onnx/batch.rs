@@ -26,6 +26,7 @@ pub fn output_is_batch_major(info: &NodeInfo) -> bool {
         | "BatchNormalization"
         | "InstanceNormalization"
         | "LayerNormalization"
+        | "LRN"
         | "Relu"
         | "LeakyRelu"
         | "PRelu"

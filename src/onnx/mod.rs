@@ -132,6 +132,12 @@ impl OnnxModel {
         &self.outputs
     }
 
+    /// The batch the file fixes for its first input, even where this engine frees a declared
+    /// batch of 1: other runtimes (tract, onnxruntime) must be fed that batch.
+    pub fn file_batch(&self) -> Option<usize> {
+        self.plan.inputs.first().and_then(|s| s.file_batch)
+    }
+
     pub fn device(&self) -> &Device {
         &self.plan.ctx.device
     }

@@ -27,6 +27,9 @@ pub struct InputSlot {
     pub kind: Kind,
     /// Dim 0 is the batch and accepts any size (declared 1 or symbolic).
     pub free_batch: bool,
+    /// The batch the file itself fixes (1 when the engine frees a declared batch of 1):
+    /// other runtimes hold the model to it.
+    pub file_batch: Option<usize>,
 }
 
 pub struct Plan {
@@ -118,6 +121,10 @@ pub fn compile(
         let (elem_type, dims) = value_info_dims(vi);
         let kind = elem_kind_of_value_info(vi).unwrap_or(Kind::Float);
         let mut dims = dims.unwrap_or_default();
+        let file_batch = match dims.first() {
+            Some(Dim::Fixed(k)) if dims.len() >= 2 => Some(*k),
+            _ => None,
+        };
         let free_batch = dims.len() >= 2 && matches!(dims[0], Dim::Fixed(1) | Dim::Free(_));
         if free_batch {
             if dims[0] == Dim::Fixed(1) {
@@ -138,6 +145,7 @@ pub fn compile(
             },
             kind,
             free_batch,
+            file_batch,
         });
     }
 
