@@ -16,6 +16,7 @@
 //! Clips remember their file, so a split never puts windows of one recording on both sides
 //! (`AudioClips::split_by_file`).
 
+use super::image_folder::{has_split_folders, is_class_folder_of, sorted_entries};
 use super::{Dataset, LoadReport, Split};
 use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
@@ -156,36 +157,9 @@ fn has_extension(p: &Path, exts: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot list directory", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
-fn has_split_folders(root: &Path) -> bool {
-    root.join("train").is_dir() && root.join("test").is_dir()
-}
-
 /// Whether `root` looks like a WAV folder (class subfolders holding .wav files).
 pub fn is_wav_folder(root: &Path) -> bool {
-    let base = if has_split_folders(root) {
-        root.join("train")
-    } else {
-        root.to_path_buf()
-    };
-    sorted_entries(&base)
-        .map(|v| {
-            v.iter().any(|d| {
-                d.is_dir()
-                    && sorted_entries(d)
-                        .map(|f| f.iter().any(|p| is_wav(p)))
-                        .unwrap_or(false)
-            })
-        })
-        .unwrap_or(false)
+    is_class_folder_of(root, is_wav)
 }
 
 /// Load a WAV folder. With `train/`/`test/` subfolders `split` picks one (class names are the

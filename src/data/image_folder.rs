@@ -15,7 +15,8 @@ fn is_image(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+/// A folder's entries, sorted (so every machine sees the same order).
+pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("{}: cannot list directory", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -31,6 +32,11 @@ pub fn has_split_folders(root: &Path) -> bool {
 
 /// Whether `root` looks like an image folder (class subfolders holding images).
 pub fn is_image_folder(root: &Path) -> bool {
+    is_class_folder_of(root, is_image)
+}
+
+/// Whether `root` (or its `train/`) has a class subfolder holding a file `is_member` accepts.
+pub(crate) fn is_class_folder_of(root: &Path, is_member: impl Fn(&Path) -> bool) -> bool {
     let base = if has_split_folders(root) {
         root.join("train")
     } else {
@@ -41,7 +47,7 @@ pub fn is_image_folder(root: &Path) -> bool {
             v.iter().any(|d| {
                 d.is_dir()
                     && sorted_entries(d)
-                        .map(|f| f.iter().any(|p| is_image(p)))
+                        .map(|f| f.iter().any(|p| is_member(p)))
                         .unwrap_or(false)
             })
         })
