@@ -2,20 +2,10 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use probegan::adapter::{interpolation_matrix, Adapter, Layout, ResizeMethod, ValueRange};
-use probegan::onnx::{Dim, IoInfo};
+use probegan::onnx::IoInfo;
 
 fn io(name: &str, dims: &[Option<usize>]) -> IoInfo {
-    IoInfo {
-        name: name.into(),
-        dims: dims
-            .iter()
-            .map(|d| match d {
-                Some(n) => Dim::Fixed(*n),
-                None => Dim::Free("N".into()),
-            })
-            .collect(),
-        elem_type: "float".into(),
-    }
+    IoInfo::float(name, dims)
 }
 
 const FULL: &str = r#"

@@ -5,20 +5,10 @@
 use candle_core::{DType, Device, Tensor, Var};
 use probegan::adapter::mel::{LogScale, MelFrontEnd, MelNorm, MelScale, Padding, Window};
 use probegan::adapter::{Adapter, Layout, ModelInput, WaveLayout};
-use probegan::onnx::{Dim, IoInfo};
+use probegan::onnx::IoInfo;
 
 fn io(name: &str, dims: &[Option<usize>]) -> IoInfo {
-    IoInfo {
-        name: name.into(),
-        dims: dims
-            .iter()
-            .map(|d| match d {
-                Some(n) => Dim::Fixed(*n),
-                None => Dim::Free("N".into()),
-            })
-            .collect(),
-        elem_type: "float".into(),
-    }
+    IoInfo::float(name, dims)
 }
 
 const MEL: &str = r#"

@@ -53,6 +53,24 @@ pub struct IoInfo {
     pub elem_type: String,
 }
 
+impl IoInfo {
+    /// A float input or output: `Some(n)` a fixed dimension, `None` a free one (named `N`).
+    /// For adapters checked without a model file, and tests.
+    pub fn float(name: &str, dims: &[Option<usize>]) -> Self {
+        IoInfo {
+            name: name.into(),
+            dims: dims
+                .iter()
+                .map(|d| match d {
+                    Some(n) => Dim::Fixed(*n),
+                    None => Dim::Free("N".into()),
+                })
+                .collect(),
+            elem_type: "float".into(),
+        }
+    }
+}
+
 /// A loaded, validated, compiled ONNX model. Cheap to evaluate many times.
 pub struct OnnxModel {
     plan: plan::Plan,
