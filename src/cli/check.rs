@@ -282,17 +282,40 @@ fn gradient_rows(
     coords: usize,
 ) -> Result<Vec<CheckRow>> {
     let m64 = OnnxModel::load_with(path, &Device::Cpu, DType::F64)?;
+    input_gradient_rows(
+        &|x| Ok(model.forward(&[x.clone()])?.remove(0)),
+        &|x| Ok(m64.forward(&[x.clone()])?.remove(0)),
+        x,
+        model.device(),
+        coords,
+    )
+}
+
+/// A model's output as a differentiable function of its input.
+pub type ModelFn<'a> = dyn Fn(&Tensor) -> Result<Tensor> + 'a;
+
+/// The gradient rows of `check` for any differentiable function: `as_loaded` runs on
+/// `device` in the model's own precision, `in_f64` on the CPU in f64 (the finite differences
+/// and the exact analytic gradient). `tests/check_gradients.rs` feeds it a real model whose
+/// backward is deliberately wrong.
+pub fn input_gradient_rows(
+    as_loaded: &ModelFn,
+    in_f64: &ModelFn,
+    x: &Tensor,
+    device: &Device,
+    coords: usize,
+) -> Result<Vec<CheckRow>> {
     let x64 = x.to_dtype(DType::F64)?.to_device(&Device::Cpu)?;
-    let out_len = m64.forward(&[x64.clone()])?[0].elem_count();
+    let out_len = in_f64(&x64)?.elem_count();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let wv: Vec<f64> = (0..out_len).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let loss = |m: &OnnxModel, x: &Tensor| -> Result<Tensor> {
-        let y = m.forward(&[x.clone()])?[0].flatten_all()?;
+    let loss = |f: &ModelFn, x: &Tensor| -> Result<Tensor> {
+        let y = f(x)?.flatten_all()?;
         let w = Tensor::from_vec(wv.clone(), out_len, y.device())?.to_dtype(y.dtype())?;
         Ok((y * w)?.sum_all()?)
     };
-    let xv = candle_core::Var::from_tensor(&x.to_device(model.device())?)?;
-    let g = loss(model, xv.as_tensor())?.backward()?;
+    let xv = candle_core::Var::from_tensor(&x.to_device(device)?)?;
+    let g = loss(as_loaded, xv.as_tensor())?.backward()?;
     let g = g
         .get(xv.as_tensor())
         .context("no gradient reached the input")?
@@ -301,7 +324,7 @@ fn gradient_rows(
         .to_device(&Device::Cpu)?
         .to_vec1::<f64>()?;
     let xv64 = candle_core::Var::from_tensor(&x64)?;
-    let g64 = loss(&m64, xv64.as_tensor())?.backward()?;
+    let g64 = loss(in_f64, xv64.as_tensor())?.backward()?;
     let g64 = g64
         .get(xv64.as_tensor())
         .context("no gradient reached the input")?
@@ -317,14 +340,14 @@ fn gradient_rows(
     while picks.len() < coords.max(1) {
         picks.push(rng.random_range(0..flat.len()));
     }
-    let scale = loss(&m64, &x64)?.to_scalar::<f64>()?.abs().max(1.0);
+    let scale = loss(in_f64, &x64)?.to_scalar::<f64>()?.abs().max(1.0);
     let mut judged = Vec::with_capacity(picks.len());
     for &i in &picks {
         let at = |d: f64| -> Result<f64> {
             let mut v = flat.clone();
             v[i] += d;
             let xp = Tensor::from_vec(v, x64.dims(), &Device::Cpu)?;
-            Ok(loss(&m64, &xp)?.to_scalar::<f64>()?)
+            Ok(loss(in_f64, &xp)?.to_scalar::<f64>()?)
         };
         judged.push(judge_gradient(at, g64[i], g[i], gscale, scale)?);
     }
