@@ -1,6 +1,7 @@
 //! `probegan adapter init MODEL > my.toml`, and the adapter `classify` uses when given none:
-//! what the model's declared input and output say (layout, size, channels, class count; 1000
-//! outputs are named with the bundled ImageNet-1k labels), written as an adapter whose comments
+//! what the model's declared input and output say (layout, size, channels, class count; class
+//! names from the model's `metadata_props` when it carries them, else 1000 outputs are named
+//! with the bundled ImageNet-1k labels), written as an adapter whose comments
 //! separate what was read from the model from what was guessed and must be checked.
 
 use crate::adapter::Adapter;
@@ -28,6 +29,64 @@ pub struct AdapterGuess {
     pub adapter: Adapter,
     /// One line on what was guessed rather than read (printed where the guess is used).
     pub summary: String,
+}
+
+/// Keys under which exporters store class names in `metadata_props` (compared ignoring case).
+const NAME_KEYS: [&str; 6] = [
+    "class_names",
+    "classes",
+    "labels",
+    "names",
+    "id2label",
+    "synset",
+];
+
+/// Class names from the model's own metadata, when one of `NAME_KEYS` holds exactly `k` of
+/// them: a JSON list, a JSON object from index to name (Hugging Face's `id2label`), or one
+/// name per line or comma. Returns the key used.
+pub fn names_from_metadata(
+    metadata: &[(String, String)],
+    k: usize,
+) -> Option<(Vec<String>, String)> {
+    for (key, value) in metadata {
+        if !NAME_KEYS.iter().any(|n| n.eq_ignore_ascii_case(key.trim())) {
+            continue;
+        }
+        let names: Vec<String> = match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(serde_json::Value::Array(v)) => v
+                .iter()
+                .map(|n| {
+                    n.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| n.to_string())
+                })
+                .collect(),
+            Ok(serde_json::Value::Object(m)) => {
+                let mut v: Vec<(usize, String)> = m
+                    .iter()
+                    .filter_map(|(i, n)| Some((i.trim().parse().ok()?, n.as_str()?.to_string())))
+                    .collect();
+                v.sort();
+                // Indices must be exactly 0..k.
+                if v.iter().enumerate().any(|(j, (i, _))| *i != j) {
+                    continue;
+                }
+                v.into_iter().map(|(_, n)| n).collect()
+            }
+            _ => {
+                let sep = if value.contains('\n') { '\n' } else { ',' };
+                value
+                    .split(sep)
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            }
+        };
+        if names.len() == k {
+            return Some((names, key.clone()));
+        }
+    }
+    None
 }
 
 /// Names for `k` logits: the bundled ImageNet-1k labels for 1000, else the indices.
@@ -110,7 +169,14 @@ pub fn guess_adapter(model: &OnnxModel, model_path: &Path) -> Result<AdapterGues
             model.forward(&[x])?[0].elem_count()
         }
     };
-    let (names, names_why) = class_names_for(k);
+    let metadata_why;
+    let (names, names_why) = match names_from_metadata(model.metadata(), k) {
+        Some((names, key)) => {
+            metadata_why = format!("named by the model's own metadata_props `{key}`");
+            (names, metadata_why.as_str())
+        }
+        None => class_names_for(k),
+    };
     let dims: Vec<String> = input
         .dims
         .iter()
@@ -217,5 +283,60 @@ mod tests {
         guess.adapter.validate_against(&model).unwrap();
         assert!(guess.toml.contains("# GUESS") && guess.toml.contains("layout = \"NCHW\""));
         assert!(guess.summary.contains("is a guess"));
+    }
+
+    #[test]
+    fn class_names_come_from_metadata_props_in_each_common_form() {
+        let md = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        let want = vec!["cat".to_string(), "dog".to_string(), "eel".to_string()];
+        for meta in [
+            md("classes", r#"["cat", "dog", "eel"]"#),
+            md("id2label", r#"{"2": "eel", "0": "cat", "1": "dog"}"#),
+            md("Labels", "cat\ndog\neel\n"),
+            md("class_names", "cat, dog, eel"),
+        ] {
+            let (names, _) = names_from_metadata(&meta, 3).expect("names found");
+            assert_eq!(names, want, "{meta:?}");
+        }
+        // Wrong count, gaps in id2label and unrelated keys give nothing.
+        assert!(names_from_metadata(&md("classes", r#"["cat", "dog"]"#), 3).is_none());
+        assert!(
+            names_from_metadata(&md("id2label", r#"{"0": "a", "2": "b", "3": "c"}"#), 3).is_none()
+        );
+        assert!(names_from_metadata(&md("author", "a, b, c"), 3).is_none());
+    }
+
+    /// A model that carries its class names gets them in the guessed adapter, said so.
+    #[test]
+    fn the_guess_uses_the_models_own_class_names() {
+        use crate::onnx::builder::GraphBuilder;
+        let mut g = GraphBuilder::new(13);
+        g.input("x", &[1, 3, 4, 4]);
+        g.init_f32("w", &[3, 48], vec![0.01; 144]);
+        g.node("Flatten", &["x"], &["f"], vec![]);
+        g.node(
+            "Gemm",
+            &["f", "w"],
+            &["y"],
+            vec![crate::onnx::builder::attr_int("transB", 1)],
+        );
+        g.output("y");
+        let mut proto = g.model();
+        proto
+            .metadata_props
+            .push(tract_onnx::pb::StringStringEntryProto {
+                key: "classes".into(),
+                value: r#"["cat", "dog", "eel"]"#.into(),
+            });
+        let bytes = prost::Message::encode_to_vec(&proto);
+        let model = OnnxModel::from_bytes(&bytes, "test", &candle_core::Device::Cpu).unwrap();
+        assert_eq!(model.metadata().len(), 1);
+        let guess = guess_adapter(&model, Path::new("m.onnx")).unwrap();
+        assert_eq!(guess.adapter.class_names(), vec!["cat", "dog", "eel"]);
+        assert!(
+            guess.summary.contains("metadata_props `classes`"),
+            "{}",
+            guess.summary
+        );
     }
 }

@@ -76,6 +76,7 @@ pub struct OnnxModel {
     plan: plan::Plan,
     inputs: Vec<IoInfo>,
     outputs: Vec<IoInfo>,
+    metadata: Vec<(String, String)>,
     origin: String,
 }
 
@@ -134,10 +135,16 @@ impl OnnxModel {
             plan::compile(&model, base, device, dtype).with_context(|| origin.to_string())?;
         let inputs = plan.inputs.iter().map(|s| s.info.clone()).collect();
         let outputs = plan.outputs.iter().map(|(_, i)| i.clone()).collect();
+        let metadata = model
+            .metadata_props
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
         Ok(OnnxModel {
             plan,
             inputs,
             outputs,
+            metadata,
             origin: origin.to_string(),
         })
     }
@@ -148,6 +155,12 @@ impl OnnxModel {
 
     pub fn outputs(&self) -> &[IoInfo] {
         &self.outputs
+    }
+
+    /// The file's `metadata_props` (key, value), in file order: exporters put class names,
+    /// preprocessing and provenance there.
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
     }
 
     /// The batch the file fixes for its first input, even where this engine frees a declared
