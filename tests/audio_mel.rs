@@ -8,8 +8,9 @@
 use candle_core::{DType, Device, Tensor};
 use probegan::adapter::griffin_lim::{mel_to_waveform, GriffinLim};
 use probegan::adapter::mel::{LogScale, MelFrontEnd, MelNorm, MelScale, MelSpec, Padding, Window};
-use std::path::Path;
-use std::process::Command;
+
+mod python_reference;
+use python_reference::{python_has, read_f64, run_script, write_f64};
 
 mod kernel_support;
 use kernel_support::{check_grad, rand_t, rand_vec, to_vec};
@@ -85,27 +86,6 @@ fn shapes_and_errors() {
     assert!(err.contains("fmax"), "{err}");
 }
 
-fn python_with_scipy() -> bool {
-    Command::new("python3")
-        .args(["-c", "import numpy, scipy.signal"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn write_f64(path: &Path, v: &[f64]) {
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn read_f64(path: &Path) -> Vec<f64> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
 fn names(s: &MelSpec) -> serde_json::Value {
     serde_json::json!({
         "sample_rate": s.sample_rate, "n_fft": s.n_fft, "hop": s.hop,
@@ -121,7 +101,7 @@ fn names(s: &MelSpec) -> serde_json::Value {
 
 #[test]
 fn values_match_numpy_and_scipy() {
-    if !python_with_scipy() {
+    if !python_has("numpy, scipy.signal") {
         eprintln!("skipped: python3 with numpy and scipy not found (pip install numpy scipy)");
         return;
     }
@@ -132,7 +112,6 @@ fn values_match_numpy_and_scipy() {
         let t = (i - samples) as f64 / rate as f64;
         *v = 0.2 * *v + 0.7 * (2.0 * std::f64::consts::PI * (200.0 + 3000.0 * t) * t).sin();
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mel_reference.py");
     for spec in variants(rate, 512, 160, 40) {
         let dir = tempfile::tempdir().unwrap();
         write_f64(&dir.path().join("wave.f64"), &wave);
@@ -140,16 +119,7 @@ fn values_match_numpy_and_scipy() {
         meta["batch"] = batch.into();
         meta["samples"] = samples.into();
         std::fs::write(dir.path().join("meta.json"), meta.to_string()).unwrap();
-        let out = Command::new("python3")
-            .arg(&script)
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_script("mel_reference.py", dir.path());
         let theirs = read_f64(&dir.path().join("features.f64"));
 
         let x = Tensor::from_vec(wave.clone(), (batch, samples), &Device::Cpu).unwrap();

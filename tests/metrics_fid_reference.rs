@@ -6,16 +6,9 @@ use candle_core::{Device, Tensor};
 use probegan::metrics::{fid, kid};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::path::Path;
-use std::process::Command;
 
-fn python_with_scipy() -> bool {
-    Command::new("python3")
-        .args(["-c", "import numpy, scipy.linalg"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
+mod python_reference;
+use python_reference::{python_has, run_script, write_f64};
 
 /// Correlated, non-Gaussian features: a random linear mix of uniform and squared normals, so
 /// covariances are full and far from diagonal.
@@ -38,11 +31,6 @@ fn features(rng: &mut ChaCha8Rng, n: usize, d: usize, mix: &[f64], shift: f64) -
         }
     }
     out
-}
-
-fn write_f64(path: &Path, v: &[f64]) {
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    std::fs::write(path, bytes).unwrap();
 }
 
 fn check_case(name: &str, n_real: usize, n_fake: usize, d: usize, shift: f64) {
@@ -68,17 +56,7 @@ fn check_case(name: &str, n_real: usize, n_fake: usize, d: usize, shift: f64) {
     let meta =
         serde_json::json!({"real": [n_real, d], "fake": [n_fake, d], "kid_subsets": subsets});
     std::fs::write(dir.path().join("meta.json"), meta.to_string()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fid_reference.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_script("fid_reference.py", dir.path());
     let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let (tf, tk, ts) = (
         theirs["fid"].as_f64().unwrap(),
@@ -111,7 +89,7 @@ fn check_case(name: &str, n_real: usize, n_fake: usize, d: usize, shift: f64) {
 
 #[test]
 fn fid_and_kid_match_numpy_scipy() {
-    if !python_with_scipy() {
+    if !python_has("numpy, scipy.linalg") {
         eprintln!("SKIPPED fid_and_kid_match_numpy_scipy: python3 with numpy and scipy not found (pip install numpy scipy)");
         return;
     }
