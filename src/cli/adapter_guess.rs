@@ -200,6 +200,16 @@ pub fn guess_adapter(model: &OnnxModel, model_path: &Path) -> Result<AdapterGues
     t.push_str(
         "# want range = \"0..1\" with mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]).\n",
     );
+    if !model.metadata().is_empty() {
+        // Exporters often say the preprocessing here: put it beside the GUESS lines.
+        t.push_str(
+            "# The model's own metadata_props (read; check the GUESS lines against them):\n",
+        );
+        for (k, v) in model.metadata() {
+            let v: String = v.replace(['\n', '\r'], " ").chars().take(120).collect();
+            t.push_str(&format!("#   {k} = {v}\n"));
+        }
+    }
     t.push_str("modality = \"image\"\n");
     t.push_str(&format!(
         "model = {}\n\n",
