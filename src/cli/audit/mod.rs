@@ -24,8 +24,6 @@ use plan::{
     build_config, load_options, measure_step_seconds, stored_config, TEMPLATE, TIMED_STEPS,
 };
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 use target::{check_class_alignment, preflight, resolve_target};
 use verdict::{evaluate_and_report, Trained};
@@ -238,18 +236,7 @@ fn train(
                 format!(" (no data for {})", unseen.join(", "))
             }
         );
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond Ctrl-C: exiting without a checkpoint");
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\nCtrl-C: saving a checkpoint after this step (press again to quit at once)"
-            );
-        })
-        .context("installing the Ctrl-C handler")?;
+        let stop = super::train::stop_on_ctrl_c()?;
         if trainer.run(&stop)? == StopReason::Interrupted {
             eprintln!(
                 "interrupted at step {}; run the same command with --resume to continue",
