@@ -1,8 +1,9 @@
 //! `probegan bench MODEL [--adapter A.toml] [--batch B] [--reps N] [--json]`: what one batch
 //! of the user's model costs here, forward and forward+backward to the input (what training
 //! pays per classifier call), beside tract and onnxruntime (when `ORT_DYLIB_PATH` is set) run
-//! on the same input in the same process, as ratios. Medians of `--reps` timed runs after one
-//! warm-up; run it on an otherwise idle machine.
+//! on the same input in the same process, as ratios; then one step of `audit MODEL`'s training
+//! (`audit::estimate_step`), so the user knows what a budget costs before starting. Medians of
+//! `--reps` timed runs after one warm-up; run it on an otherwise idle machine.
 
 use crate::device::DeviceArgs;
 use crate::onnx::reference::{HostArray, OrtRunner, Reference, TractRunner};
@@ -24,6 +25,10 @@ pub struct Args {
     /// Timed repetitions per measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
+    /// Skip timing a step of the audit's training (a few steps of G and D at the model's input
+    /// size; for a large model, tens of seconds).
+    #[arg(long)]
+    pub no_step: bool,
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -107,6 +112,15 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         eprintln!("onnxruntime: set ORT_DYLIB_PATH to compare");
     }
+    let step = if args.no_step {
+        None
+    } else {
+        Some(super::audit::estimate_step(
+            &args.model,
+            args.adapter.as_deref(),
+            &device,
+        )?)
+    };
     let rows: Vec<BenchRow> = rows
         .into_iter()
         .map(|(engine, what, seconds, vs)| BenchRow {
@@ -125,6 +139,7 @@ pub fn run(args: Args) -> Result<()> {
                 "input": x.dims(),
                 "threads": rayon::current_num_threads(),
                 "rows": rows,
+                "audit_step": step,
             })
         );
     } else {
@@ -144,6 +159,20 @@ pub fn run(args: Args) -> Result<()> {
                 r.vs_probegan
                     .map(|v| format!("{v:.2}x probegan's forward"))
                     .unwrap_or_default()
+            );
+        }
+        if let Some(e) = &step {
+            println!(
+                "  audit step   ProbeGAN, G {}x{}x{}, batch {}, {} classes: {:.2} s/step, so the default {} steps ≈ {:.1} min ({})",
+                e.image[0],
+                e.image[1],
+                e.image[2],
+                e.batch,
+                e.classes,
+                e.seconds_per_step,
+                e.default_steps,
+                e.default_minutes,
+                e.breakdown
             );
         }
     }

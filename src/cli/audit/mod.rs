@@ -21,9 +21,10 @@ use crate::train::{setup, Config, StopReason, Trainer};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use plan::{
-    build_config, load_options, measure_step_seconds, stored_config, TEMPLATE, TIMED_STEPS,
+    build_config, load_options, measure_step_seconds, stand_in_data, stored_config, TEMPLATE,
+    TIMED_STEPS,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use target::{check_class_alignment, preflight, resolve_target};
 use verdict::{evaluate_and_report, Trained};
@@ -128,7 +129,7 @@ pub fn run(args: Args) -> Result<()> {
             args.data
         );
     }
-    let target = resolve_target(&args, &args.out)?;
+    let target = resolve_target(&args, &args.out, true)?;
     let names = target.adapter.class_names().to_vec();
     crate::data::ClassSpace::new(names.clone()).indices(&args.unseen, "--unseen")?;
     let checkpoints = crate::run::list_checkpoints(&args.out)?;
@@ -198,6 +199,65 @@ pub fn run(args: Args) -> Result<()> {
         wall,
         &device,
     )
+}
+
+/// What one training step of `audit MODEL` costs here, for `bench`: the audit's own config
+/// for the model (its generator size and channels, the template's batch and nets, the last
+/// class unseen), timed on noise images after a warm-up step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepEstimate {
+    pub seconds_per_step: f64,
+    /// The template's step count, and what it would take at this rate.
+    pub default_steps: usize,
+    pub default_minutes: f64,
+    /// The generator's output `[channels, height, width]`, batch and classes.
+    pub image: [usize; 3],
+    pub batch: usize,
+    pub classes: usize,
+    /// Where the time goes (the trainer's per-phase timings).
+    pub breakdown: String,
+}
+
+pub fn estimate_step(model: &str, adapter: Option<&Path>, device: &Device) -> Result<StepEstimate> {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: Args,
+    }
+    // Scratch for a guessed adapter, which the trainer reads from a file.
+    let scratch = std::env::temp_dir().join(format!("probegan-step-{}", std::process::id()));
+    let scratch_arg = scratch.display().to_string();
+    let mut argv = vec!["audit", model, "--data", "embedded", "--out", &scratch_arg];
+    let adapter_arg = adapter.map(|a| a.display().to_string());
+    if let Some(a) = &adapter_arg {
+        argv.extend(["--adapter", a.as_str()]);
+    }
+    let mut args = <Cli as clap::Parser>::try_parse_from(argv)?.a;
+    let target = resolve_target(&args, &scratch, false)?;
+    let names = target.adapter.class_names().to_vec();
+    args.unseen = names.last().cloned().into_iter().collect();
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let timed = (|| {
+        if let Some(toml) = &target.guessed_toml {
+            std::fs::write(&target.adapter_config, toml)?;
+        }
+        let steps = Config::from_toml_str(TEMPLATE, &[])?.run.steps;
+        let config = build_config(&args, &target, steps)?;
+        let data = stand_in_data(&config, &names)?;
+        let (s, timings) = measure_step_seconds(&config, &data, device)?;
+        let (h, w) = config.model.dims();
+        Ok(StepEstimate {
+            seconds_per_step: s,
+            default_steps: steps,
+            default_minutes: s * steps as f64 / 60.0,
+            image: [config.model.channels, h, w],
+            batch: config.train.batch_size,
+            classes: names.len(),
+            breakdown: timings.per_step_summary(),
+        })
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    timed
 }
 
 /// Train to the config's step count (or find the run already there), with the progress bar

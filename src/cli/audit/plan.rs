@@ -48,6 +48,8 @@ pub(super) fn build_config(args: &Args, target: &Target, steps: usize) -> Result
         o.push("model.resolution=64".into());
         o.push("model.g_widths=[64, 64, 32, 32, 16]".into());
         o.push("model.d_widths=[16, 32, 32, 32]".into());
+        // Hierarchical z splits z over the linear layer and the 4 up-blocks.
+        o.push("model.z_dim=40".into());
     }
     o.extend(args.overrides.iter().cloned());
     let mut config = Config::from_toml_str(TEMPLATE, &o).context("the audit's training config")?;
@@ -70,6 +72,22 @@ pub(super) fn load_options(config: &Config) -> LoadOptions {
         channels: matches!(c, 1 | 3).then_some(c),
         skip_bad: false,
     }
+}
+
+/// Noise images in `[-1, 1]` at `config`'s generator size, every class of `names` drawn at
+/// least twice: what a step costs does not depend on what the pictures show, so `bench` times
+/// an audit's step on these without any data of the user's.
+pub(super) fn stand_in_data(config: &Config, names: &[String]) -> Result<Dataset> {
+    use rand::{Rng, SeedableRng};
+    let c = config.model.channels;
+    let (h, w) = config.model.dims();
+    let n = (2 * names.len()).max(2 * config.train.batch_size);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(config.run.seed);
+    let images = (0..n * c * h * w)
+        .map(|_| rng.random_range(-1.0f32..=1.0))
+        .collect();
+    let labels = (0..n).map(|i| (i % names.len()) as u32).collect();
+    Dataset::new(images, (c, h, w), labels, names.to_vec(), None)
 }
 
 /// Seconds per generator step of `config`, timed on a throwaway trainer after a warm-up step.
@@ -169,7 +187,7 @@ mod tests {
             "--set",
             "train.batch_size=8",
         ]);
-        let target = resolve_target(&a, &a.out).unwrap();
+        let target = resolve_target(&a, &a.out, true).unwrap();
         let c = build_config(&a, &target, 300).unwrap();
         assert_eq!(c.classifier.adapter, "embedded:regular");
         assert_eq!(
@@ -183,5 +201,33 @@ mod tests {
         assert_eq!(c.train.lr_g, c.train.lr_d);
         let long = build_config(&a, &target, 2000).unwrap();
         assert_eq!(long.train.lr_g * 4.0, long.train.lr_d);
+    }
+
+    #[test]
+    fn a_large_colour_model_gets_a_valid_64_pixel_colour_generator() {
+        // An ImageNet-sized input: G draws 64x64 colour (the adapter resizes); its hierarchical
+        // z must split over the extra up-block, which a 32-pixel z_dim did not.
+        let toml = "modality = \"image\"\n[input]\nsize = [260, 260]\nchannels = 3\nlayout = \"NCHW\"\nrange = \"-1..1\"\n[classes]\nnames = [\"a\", \"b\", \"c\"]\n";
+        let adapter = crate::adapter::Adapter::from_toml_str(toml, "test").unwrap();
+        let target = Target {
+            adapter_config: "big.toml".into(),
+            model_config: Some("big.onnx".into()),
+            adapter,
+            adapter_origin: "given",
+            guessed_toml: None,
+            model_file: None,
+        };
+        let a = args(&["--unseen", "c"]);
+        let c = build_config(&a, &target, 400).unwrap();
+        assert_eq!(
+            (c.model.resolution, c.model.channels),
+            (64, 3),
+            "{:?}",
+            c.model
+        );
+        let data = stand_in_data(&c, &strings(&["a", "b", "c"])).unwrap();
+        assert_eq!(data.image_shape(), (3, 64, 64));
+        assert_eq!(data.class_counts(), vec![22, 21, 21]);
+        assert!(data.images.iter().all(|v| (-1.0..=1.0).contains(v)));
     }
 }

@@ -27,7 +27,9 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     std::fs::canonicalize(p).with_context(|| format!("{}: cannot resolve the path", p.display()))
 }
 
-pub(super) fn resolve_target(args: &Args, run_dir: &Path) -> Result<Target> {
+/// `announce`: say which adapter was guessed and where it is written (the audit does; `bench`,
+/// which has said it already, does not).
+pub(super) fn resolve_target(args: &Args, run_dir: &Path, announce: bool) -> Result<Target> {
     if let Some(name) = args.model.strip_prefix("embedded:") {
         if args.adapter.is_some() {
             bail!(
@@ -71,7 +73,9 @@ pub(super) fn resolve_target(args: &Args, run_dir: &Path) -> Result<Target> {
     guess.adapter.validate_against(&model)?;
     // Absolute, so that the run resumes and evaluates from any directory.
     let written = std::env::current_dir()?.join(run_dir).join("adapter.toml");
-    eprintln!("{} (used here: {})", guess.summary, written.display());
+    if announce {
+        eprintln!("{} (used here: {})", guess.summary, written.display());
+    }
     Ok(Target {
         adapter_config: written.display().to_string(),
         model_config: Some(model_path.display().to_string()),
