@@ -89,6 +89,95 @@ pub fn names_from_metadata(
     None
 }
 
+/// The input normalisation a model's metadata states, as adapter values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalisation {
+    /// `"0..255"` or `"0..1"`: the pixel scale the stated mean and std apply to.
+    pub range: &'static str,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    /// `RGB` or `BGR` when the text names one.
+    pub channel_order: Option<&'static str>,
+    /// The metadata key it was read from.
+    pub key: String,
+}
+
+/// Numbers in `s` (a list like `[0.485, 0.456, 0.406]` or `127.5`).
+fn numbers(s: &str) -> Vec<f64> {
+    s.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
+        .filter_map(|t| t.parse::<f64>().ok())
+        .collect()
+}
+
+/// The pixel scale a mean belongs to: means above 1 are on 0..255 pixels.
+fn range_of(mean: &[f64]) -> &'static str {
+    if mean.iter().any(|m| *m > 1.0) {
+        "0..255"
+    } else {
+        "0..1"
+    }
+}
+
+/// The normalisation a model's `metadata_props` state in either common form: a formula such
+/// as `(x-127)/128` or `(x - 0.5) / 0.5` in any value, or `mean` and `std` keys holding one
+/// or three numbers each. The pixel scale is inferred from the mean (above 1: 0..255).
+pub fn normalisation_from_metadata(metadata: &[(String, String)]) -> Option<Normalisation> {
+    let order = |v: &str| {
+        if v.contains("BGR") {
+            Some("BGR")
+        } else if v.contains("RGB") {
+            Some("RGB")
+        } else {
+            None
+        }
+    };
+    let get = |name: &str| {
+        metadata
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| numbers(v))
+    };
+    if let (Some(mean), Some(std)) = (get("mean"), get("std")) {
+        let ok = |v: &[f64]| matches!(v.len(), 1 | 3);
+        if ok(&mean) && ok(&std) && std.iter().all(|s| *s > 0.0) {
+            return Some(Normalisation {
+                range: range_of(&mean),
+                mean,
+                std,
+                channel_order: metadata.iter().find_map(|(_, v)| order(v)),
+                key: "mean, std".into(),
+            });
+        }
+    }
+    for (key, value) in metadata {
+        let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+        // (x-M)/S, the formula as exporters and READMEs write it.
+        let Some(at) = compact.find("(x-") else {
+            continue;
+        };
+        let rest = &compact[at + 3..];
+        let Some((m, rest)) = rest.split_once(")/") else {
+            continue;
+        };
+        let s: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        if let (Ok(m), Ok(s)) = (m.parse::<f64>(), s.parse::<f64>()) {
+            if s > 0.0 {
+                return Some(Normalisation {
+                    range: range_of(&[m]),
+                    mean: vec![m],
+                    std: vec![s],
+                    channel_order: order(value),
+                    key: key.clone(),
+                });
+            }
+        }
+    }
+    None
+}
+
 /// Names for `k` logits: the bundled ImageNet-1k labels for 1000, else the indices.
 fn class_names_for(k: usize) -> (Vec<String>, &'static str) {
     if k == 1000 {
@@ -192,8 +281,9 @@ pub fn guess_adapter(model: &OnnxModel, model_path: &Path) -> Result<AdapterGues
     ));
     t.push_str("# READ from the model: layout, size, channels, the number of classes.\n");
     t.push_str(
-        "# GUESSED, check against the model's documentation: range, mean, std, channel_order\n",
+        "# GUESSED unless marked read, check against the model's documentation: range, mean,\n",
     );
+    t.push_str("# std, channel_order\n");
     t.push_str(
         "# (e.g. EfficientNet-Lite wants (x - 127) / 128: range = \"-1..1\"; torchvision models\n",
     );
@@ -223,11 +313,31 @@ pub fn guess_adapter(model: &OnnxModel, model_path: &Path) -> Result<AdapterGues
     ));
     t.push_str(&format!("channels = {c}              # read\n"));
     t.push_str(&format!("layout = \"{layout}\"           # read: {why}\n"));
-    t.push_str("range = \"0..1\"            # GUESS\n");
-    t.push_str("mean = [0.0]              # GUESS\n");
-    t.push_str("std = [1.0]               # GUESS\n");
+    let norm = normalisation_from_metadata(model.metadata());
+    let list = |v: &[f64]| {
+        let v: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+        format!("[{}]", v.join(", "))
+    };
+    match &norm {
+        Some(n) => {
+            let why = format!("# read: metadata_props `{}`", n.key);
+            t.push_str(&format!("range = \"{}\"  {why}\n", n.range));
+            t.push_str(&format!("mean = {}  {why}\n", list(&n.mean)));
+            t.push_str(&format!("std = {}  {why}\n", list(&n.std)));
+        }
+        None => {
+            t.push_str("range = \"0..1\"            # GUESS\n");
+            t.push_str("mean = [0.0]              # GUESS\n");
+            t.push_str("std = [1.0]               # GUESS\n");
+        }
+    }
     if c == 3 {
-        t.push_str("channel_order = \"RGB\"     # GUESS\n");
+        match norm.as_ref().and_then(|n| n.channel_order) {
+            Some(o) => t.push_str(&format!(
+                "channel_order = \"{o}\"     # read: metadata_props\n"
+            )),
+            None => t.push_str("channel_order = \"RGB\"     # GUESS\n"),
+        }
     }
     t.push_str("\n[classes]\n");
     t.push_str(&format!("# read: {k} outputs; {names_why}\n"));
@@ -242,10 +352,20 @@ pub fn guess_adapter(model: &OnnxModel, model_path: &Path) -> Result<AdapterGues
         .unwrap_or_else(|| PathBuf::from("."));
     let adapter = Adapter::from_toml_str_in(&t, "the guessed adapter", &base)
         .context("the guessed adapter does not parse (a bug in the guess)")?;
+    let pixels = match &norm {
+        Some(n) => format!(
+            "pixels {} normalised by mean {} and std {} as its metadata_props `{}` say",
+            n.range,
+            list(&n.mean),
+            list(&n.std),
+            n.key
+        ),
+        None => "pixel range 0..1 without normalisation is a guess".to_string(),
+    };
     let summary = format!(
         "adapter guessed from the model: {layout} {c}x{h}x{w}, {k} classes ({names_why}); \
-         pixel range 0..1 without normalisation is a guess: write the adapter out with \
-         `probegan adapter init MODEL > my.toml`, check it, and pass --adapter my.toml"
+         {pixels}: write the adapter out with `probegan adapter init MODEL > my.toml`, check \
+         it, and pass --adapter my.toml"
     );
     Ok(AdapterGuess {
         toml: t,
@@ -314,6 +434,45 @@ mod tests {
             names_from_metadata(&md("id2label", r#"{"0": "a", "2": "b", "3": "c"}"#), 3).is_none()
         );
         assert!(names_from_metadata(&md("author", "a, b, c"), 3).is_none());
+    }
+
+    #[test]
+    fn normalisation_comes_from_a_formula_or_mean_and_std_keys() {
+        let md = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let n = normalisation_from_metadata(&md(&[(
+            "preprocessing",
+            "RGB NCHW float32 (x-127)/128, 260x260",
+        )]))
+        .unwrap();
+        assert_eq!(
+            (n.range, n.mean.clone(), n.std.clone(), n.channel_order),
+            ("0..255", vec![127.0], vec![128.0], Some("RGB"))
+        );
+        let n = normalisation_from_metadata(&md(&[("note", "x in 0..1, then (x - 0.5) / 0.25")]))
+            .unwrap();
+        assert_eq!(
+            (n.range, n.mean.clone(), n.std.clone(), n.channel_order),
+            ("0..1", vec![0.5], vec![0.25], None)
+        );
+        let n = normalisation_from_metadata(&md(&[
+            ("mean", "[0.485, 0.456, 0.406]"),
+            ("std", "0.229,0.224,0.225"),
+            ("layout", "BGR planes"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (n.range, n.mean.len(), n.std[2], n.channel_order),
+            ("0..1", 3, 0.225, Some("BGR"))
+        );
+        // Nothing stated, a zero std, or a two-number mean: nothing read.
+        assert!(normalisation_from_metadata(&md(&[("author", "someone")])).is_none());
+        assert!(normalisation_from_metadata(&md(&[("p", "(x-127)/0")])).is_none());
+        assert!(normalisation_from_metadata(&md(&[("mean", "1, 2"), ("std", "1, 1")])).is_none());
     }
 
     /// A model that carries its class names gets them in the guessed adapter, said so.

@@ -126,16 +126,8 @@ fn tiles_of(path: &Path, side: usize, channels: usize, rng: &mut ChaCha8Rng) -> 
         .map_err(|e| anyhow!("{}: cannot read image: {e}", path.display()))?
         .decode()
         .map_err(|e| anyhow!("{}: cannot decode image: {e}", path.display()))?;
-    let mut rgba = img.to_rgba8();
-    // Composite over white: a cut-out's transparent surround becomes the white background.
-    for px in rgba.pixels_mut() {
-        let a = px[3] as f32 / 255.0;
-        for c in 0..3 {
-            px[c] = (px[c] as f32 * a + 255.0 * (1.0 - a)).round() as u8;
-        }
-        px[3] = 255;
-    }
-    let rgb = image::DynamicImage::ImageRgba8(rgba).to_rgb8();
+    // A cut-out's transparent surround becomes the white background.
+    let rgb = super::images::over_white(img).to_rgb8();
     let (iw, ih) = rgb.dimensions();
     let short = iw.min(ih);
     if short < 8 {

@@ -26,7 +26,7 @@ use plan::{
 };
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use target::{check_class_alignment, preflight, resolve_target};
+use target::{align_classes, preflight, resolve_target};
 use verdict::{evaluate_and_report, Trained};
 
 /// What kind of audit: what the generator draws and what data it reads.
@@ -131,7 +131,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let target = resolve_target(&args, &args.out, true)?;
     let names = target.adapter.class_names().to_vec();
-    crate::data::ClassSpace::new(names.clone()).indices(&args.unseen, "--unseen")?;
+    let unseen = crate::data::ClassSpace::new(names.clone()).indices(&args.unseen, "--unseen")?;
     let checkpoints = crate::run::list_checkpoints(&args.out)?;
     if !checkpoints.is_empty() && !args.resume {
         bail!(
@@ -159,7 +159,7 @@ pub fn run(args: Args) -> Result<()> {
         .load(Split::Train, &load_options)
         .with_context(|| format!("--data {}", args.data))?
         .0;
-    check_class_alignment(&data, &names, &args.data)?;
+    let data = align_classes(data, &names, &unseen, &args.data)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     if let Some(toml) = &target.guessed_toml {

@@ -90,38 +90,78 @@ fn is_index_names(names: &[String]) -> bool {
     names.iter().enumerate().all(|(i, n)| n == &i.to_string())
 }
 
-/// Training pairs data label i with classifier class i: the two must agree in count and,
-/// where both are named, in order.
-pub(super) fn check_class_alignment(data: &Dataset, clf: &[String], data_spec: &str) -> Result<()> {
+/// Training pairs data label i with classifier class i. Data whose classes carry the
+/// classifier's names are put in the classifier's order, and a class the data lack entirely is
+/// accepted when it is one of `unseen` (indices into `clf`): no data for it is the point of the
+/// audit, so no empty folder is needed. Unnamed (index) classes must already agree in count.
+pub(super) fn align_classes(
+    data: Dataset,
+    clf: &[String],
+    unseen: &[usize],
+    data_spec: &str,
+) -> Result<Dataset> {
     let d = &data.class_names;
-    if d.len() != clf.len() {
+    let same = |a: &String, b: &String| a.eq_ignore_ascii_case(b);
+    if d.len() == clf.len() && (is_index_names(d) || is_index_names(clf)) {
+        return Ok(data);
+    }
+    if d.len() == clf.len() && d.iter().zip(clf).all(|(a, b)| same(a, b)) {
+        return Ok(data);
+    }
+    let position: Vec<Option<usize>> = d
+        .iter()
+        .map(|n| clf.iter().position(|c| same(c, n)))
+        .collect();
+    let unknown: Vec<&str> = d
+        .iter()
+        .zip(&position)
+        .filter(|(_, p)| p.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !unknown.is_empty() || is_index_names(d) {
         bail!(
-            "--data {data_spec} has {} classes ({}) but the classifier has {}; \
-             an adapter's [classes] subset can pick the data's classes from the model's \
-             (start from `probegan adapter init MODEL > my.toml`)",
+            "--data {data_spec} has {} classes ({}) and the classifier {}{}; \
+             name the data's classes after the classifier's, or give an adapter whose [classes] \
+             subset picks the data's classes from the model's (start from \
+             `probegan adapter init MODEL > my.toml`)",
             d.len(),
             d.join(", "),
-            clf.len()
+            clf.len(),
+            if unknown.is_empty() || is_index_names(clf) {
+                String::new()
+            } else {
+                format!(
+                    "; not among the classifier's classes: {}",
+                    unknown.join(", ")
+                )
+            }
         );
     }
-    if is_index_names(d) || is_index_names(clf) {
-        return Ok(());
-    }
-    let wrong: Vec<String> = d
-        .iter()
-        .zip(clf)
-        .enumerate()
-        .filter(|(_, (a, b))| !a.eq_ignore_ascii_case(b))
-        .map(|(i, (a, b))| format!("data class {i} `{a}` vs classifier class {i} `{b}`"))
+    let missing: Vec<&str> = (0..clf.len())
+        .filter(|c| !position.contains(&Some(*c)) && !unseen.contains(c))
+        .map(|c| clf[c].as_str())
         .collect();
-    if !wrong.is_empty() {
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(8).copied().collect();
         bail!(
-            "--data {data_spec}: its classes do not line up with the classifier's ({}); \
-             rename the folders or give the adapter's [classes] names in the data's order",
-            wrong.join("; ")
+            "--data {data_spec} has no images of {} classifier class(es) that are not --unseen \
+             ({}{}); add their images, name them with --unseen, or give an adapter whose \
+             [classes] subset keeps only the classes you audit",
+            missing.len(),
+            shown.join(", "),
+            if missing.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
         );
     }
-    Ok(())
+    let mut aligned = data;
+    for l in aligned.labels.iter_mut() {
+        *l = position[*l as usize].expect("every data class was found above") as u32;
+    }
+    aligned.class_names = clf.to_vec();
+    Ok(aligned)
 }
 
 /// The pre-flight: `check`'s rows for the model (a bundled one is written out for it).
@@ -206,22 +246,38 @@ mod tests {
     }
 
     #[test]
-    fn data_classes_must_line_up_with_the_classifier() {
-        let clf = strings(&["cat", "dog"]);
-        check_class_alignment(&dataset(&["Cat", "dog"]), &clf, "d").unwrap();
-        // Unnamed (index) classes on either side cannot be checked and pass.
-        check_class_alignment(&dataset(&["0", "1"]), &clf, "d").unwrap();
-        check_class_alignment(&dataset(&["dog", "cat"]), &strings(&["0", "1"]), "d").unwrap();
-        let e = check_class_alignment(&dataset(&["dog", "cat"]), &clf, "d")
+    fn data_classes_are_put_in_the_classifiers_order_and_may_lack_only_unseen_ones() {
+        let clf = strings(&["cat", "dog", "owl"]);
+        let names = |d: &Dataset| d.class_names.clone();
+        let a = align_classes(dataset(&["Cat", "dog", "owl"]), &clf, &[], "d").unwrap();
+        assert_eq!(a.labels, vec![0, 1, 2]);
+        // Unnamed (index) classes on either side cannot be checked and pass when counts agree.
+        align_classes(dataset(&["0", "1", "2"]), &clf, &[], "d").unwrap();
+        align_classes(
+            dataset(&["owl", "cat", "dog"]),
+            &strings(&["0", "1", "2"]),
+            &[],
+            "d",
+        )
+        .unwrap();
+        // Sorted folder names in another order are relabelled to the classifier's indices.
+        let a = align_classes(dataset(&["dog", "cat", "owl"]), &clf, &[], "d").unwrap();
+        assert_eq!((a.labels.clone(), names(&a)), (vec![1, 0, 2], clf.clone()));
+        // The unseen class may be absent; any other absent class is refused by name.
+        let a = align_classes(dataset(&["owl", "cat"]), &clf, &[1], "d").unwrap();
+        assert_eq!((a.labels.clone(), names(&a)), (vec![2, 0], clf.clone()));
+        let e = align_classes(dataset(&["owl", "cat"]), &clf, &[], "d")
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("data class 0 `dog` vs classifier class 0 `cat`"),
-            "{e}"
-        );
-        let e = check_class_alignment(&dataset(&["cat"]), &clf, "d")
+        assert!(e.contains("no images of 1") && e.contains("(dog)"), "{e}");
+        let e = align_classes(dataset(&["cat", "emu"]), &clf, &[1], "d")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("1 classes") && e.contains("subset"), "{e}");
+        assert!(e.contains("not among the classifier's classes: emu"), "{e}");
+        assert!(e.contains("subset"), "{e}");
+        let e = align_classes(dataset(&["0", "1"]), &clf, &[2], "d")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 classes"), "{e}");
     }
 }
