@@ -80,6 +80,7 @@
 mod audio;
 mod check;
 mod classes;
+pub mod crops;
 mod file;
 pub mod griffin_lim;
 pub mod mel;

@@ -17,6 +17,7 @@ use super::{
     AdamSettings, Condition, LossTerms, Method, ParamGroup, Phase, RealImages, Sampler, Settings,
     StepContext,
 };
+use crate::adapter::crops::{crop_boxes, cut};
 use crate::classifier::Classifier;
 use crate::losses::{self, substrate as sl};
 use crate::nets::patchgan::PatchGan;
@@ -484,60 +485,6 @@ impl SubstrateMethod {
         let rows = Tensor::from_vec(rows, n, pool.device())?;
         Ok(pool.index_select(&rows, 0)?)
     }
-}
-
-/// Image `i` of `images` cut to `boxes[i]` = `(side, y, x)`; all sides equal.
-fn cut(images: &Tensor, boxes: &[(usize, usize, usize)]) -> Result<Tensor> {
-    let parts = boxes
-        .iter()
-        .enumerate()
-        .map(|(i, &(side, y, x))| {
-            Ok(images
-                .narrow(0, i, 1)?
-                .narrow(2, y, side)?
-                .narrow(3, x, side)?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Tensor::cat(&parts, 0)?)
-}
-
-/// Crop boxes `(side, y, x)`: `crops` rounds, each one side (a fraction of `r` in `frac`)
-/// for all `n` images, at a random place per image; no image gets the same box twice
-/// (a repeat is redrawn; repeats are possible only when two rounds draw the same side).
-fn crop_boxes(
-    rng: &mut ChaCha8Rng,
-    n: usize,
-    r: usize,
-    crops: usize,
-    frac: (f64, f64),
-) -> Vec<Vec<(usize, usize, usize)>> {
-    let mut taken: Vec<Vec<(usize, usize, usize)>> = vec![vec![]; n];
-    (0..crops)
-        .map(|_| {
-            let side =
-                ((r as f64 * rng.random_range(frac.0..=frac.1)).round() as usize).clamp(1, r);
-            taken
-                .iter_mut()
-                .map(|seen| {
-                    let mut at = (
-                        rng.random_range(0..=r - side),
-                        rng.random_range(0..=r - side),
-                    );
-                    for _ in 0..64 {
-                        if !seen.contains(&(side, at.0, at.1)) {
-                            break;
-                        }
-                        at = (
-                            rng.random_range(0..=r - side),
-                            rng.random_range(0..=r - side),
-                        );
-                    }
-                    seen.push((side, at.0, at.1));
-                    (side, at.0, at.1)
-                })
-                .collect()
-        })
-        .collect()
 }
 
 fn scalar(x: &Tensor) -> Result<f64> {

@@ -14,6 +14,7 @@
 //! listing it among comma-separated synonyms ("tandem bicycle" in "bicycle-built-for-two,
 //! tandem bicycle, tandem").
 
+use crate::adapter::crops::{crop_boxes, cut};
 use crate::classifier::Classifier;
 use crate::image_io::{grid, save_png, to_rgb_images};
 use crate::metrics::evaluation::{
@@ -23,7 +24,7 @@ use crate::metrics::judge::softmax_in_batches_of;
 use crate::metrics::ssim::{gaussian_blur, ssim};
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 
@@ -129,28 +130,17 @@ fn judge_probs(judge: &dyn Classifier, x: &Tensor) -> Result<Vec<Vec<f64>>> {
     softmax_in_batches_of(judge, x, 16)
 }
 
-/// `crops` random square crops of every image, one batch per crop (one side per batch).
+/// `crops` random square crops of every image, one batch per crop (one side per batch), drawn
+/// as the method draws its negatives.
 fn random_crops(
     x: &Tensor,
     opts: &SubstrateEvalOptions,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<Tensor>> {
     let (n, _, r, _) = x.dims4()?;
-    (0..opts.crops)
-        .map(|_| {
-            let frac = rng.random_range(opts.crop_min..=opts.crop_max);
-            let side = ((r as f64 * frac).round() as usize).clamp(1, r);
-            let parts = (0..n)
-                .map(|i| {
-                    let (y, xx) = (
-                        rng.random_range(0..=r - side),
-                        rng.random_range(0..=r - side),
-                    );
-                    Ok(x.narrow(0, i, 1)?.narrow(2, y, side)?.narrow(3, xx, side)?)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Tensor::cat(&parts, 0)?)
-        })
+    crop_boxes(rng, n, r, opts.crops, (opts.crop_min, opts.crop_max))
+        .into_iter()
+        .map(|boxes| cut(x, &boxes))
         .collect()
 }
 
