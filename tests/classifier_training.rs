@@ -155,6 +155,32 @@ fn exported_model_runs_on_our_engine_through_its_adapter() {
         .unwrap();
     let d = max_abs_diff(&a, &b);
     assert!(d < 1e-4, "our engine vs training net: max |diff| {d}");
+
+    // With its metadata the model explains itself: the adapter `adapter init` guesses from it
+    // names the classes and scales the input as the written adapter does.
+    let mut described = out.net.to_onnx("test").unwrap();
+    probegan::train_classifier::describe_in_metadata(&mut described, &out.net, &tr.class_names)
+        .unwrap();
+    let path = dir.path().join("described.onnx");
+    probegan::onnx::export::write_model(&described, &path).unwrap();
+    let model = probegan::onnx::OnnxModel::load(&path, &Device::Cpu).unwrap();
+    let guess = probegan::cli::adapter_guess::guess_adapter(&model, &path).unwrap();
+    assert!(
+        guess.toml.contains("read: metadata_props `preprocessing`"),
+        "{}",
+        guess.toml
+    );
+    let guessed = OnnxClassifier::new(model, guess.adapter).unwrap();
+    assert_eq!(guessed.class_names(), tr.class_names.as_slice());
+    let c: Vec<f32> = guessed
+        .logits(&x)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let d = max_abs_diff(&a, &c);
+    assert!(d < 1e-4, "guessed vs written adapter: max |diff| {d}");
 }
 
 #[test]

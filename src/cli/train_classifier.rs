@@ -226,7 +226,12 @@ pub fn run(a: Args) -> Result<()> {
         outcome.test.accuracy,
         command.join(" ")
     );
-    let model = outcome.net.to_onnx(&doc)?;
+    let mut model = outcome.net.to_onnx(&doc)?;
+    let mut output_names = train_set.class_names.clone();
+    if let Some(o) = &cfg.outliers {
+        output_names.push(o.class_name.clone());
+    }
+    crate::train_classifier::describe_in_metadata(&mut model, &outcome.net, &output_names)?;
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create", parent.display()))?;
@@ -243,10 +248,6 @@ pub fn run(a: Args) -> Result<()> {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut output_names = train_set.class_names.clone();
-    if let Some(o) = &cfg.outliers {
-        output_names.push(o.class_name.clone());
-    }
     std::fs::write(
         &adapter_path,
         adapter_toml(&outcome.net, &output_names, &file_name),

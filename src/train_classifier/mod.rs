@@ -346,6 +346,36 @@ fn outlier_report(
     })
 }
 
+/// Write into an exported model's `metadata_props` what `adapter init` reads back (its class
+/// names, and its input as a formula), so the model explains itself without its adapter file.
+pub fn describe_in_metadata(
+    model: &mut tract_onnx::pb::ModelProto,
+    net: &Net,
+    class_names: &[String],
+) -> Result<()> {
+    let colour = if net.input_shape.0 == 1 {
+        "grey"
+    } else {
+        "RGB"
+    };
+    for (key, value) in [
+        ("classes", serde_json::to_string(class_names)?),
+        (
+            "preprocessing",
+            format!("{colour} NCHW float32 in [-1, 1]: (x-127.5)/127.5 for 0..255 pixels"),
+        ),
+    ] {
+        model.metadata_props.retain(|e| e.key != key);
+        model
+            .metadata_props
+            .push(tract_onnx::pb::StringStringEntryProto {
+                key: key.into(),
+                value,
+            });
+    }
+    Ok(())
+}
+
 /// The adapter TOML for a model exported by `train` (generator space in, all logits out).
 pub fn adapter_toml(net: &Net, class_names: &[String], model_file: &str) -> String {
     let (c, h, w) = net.input_shape;
