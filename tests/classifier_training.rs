@@ -138,21 +138,9 @@ fn exported_model_runs_on_our_engine_through_its_adapter() {
         .unwrap();
     assert_eq!(clf.class_names(), tr.class_names.as_slice());
     let (x, _) = input_batch();
-    let a: Vec<f32> = clf
-        .logits(&x)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    let b: Vec<f32> = out
-        .net
-        .forward(&x, Mode::Eval)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let flat = |t: Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+    let a = flat(clf.logits(&x).unwrap());
+    let b = flat(out.net.forward(&x, Mode::Eval).unwrap());
     let d = max_abs_diff(&a, &b);
     assert!(d < 1e-4, "our engine vs training net: max |diff| {d}");
 
@@ -172,13 +160,7 @@ fn exported_model_runs_on_our_engine_through_its_adapter() {
     );
     let guessed = OnnxClassifier::new(model, guess.adapter).unwrap();
     assert_eq!(guessed.class_names(), tr.class_names.as_slice());
-    let c: Vec<f32> = guessed
-        .logits(&x)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let c = flat(guessed.logits(&x).unwrap());
     let d = max_abs_diff(&a, &c);
     assert!(d < 1e-4, "guessed vs written adapter: max |diff| {d}");
 }
