@@ -64,4 +64,15 @@ fn check_passes_the_bundled_classifier_and_bench_reports_one_batch() {
         "{engines:?}"
     );
     assert!(rows.iter().all(|r| r["seconds"].as_f64().unwrap() > 0.0));
+    // One step of the audit's training at the model's size (28x28 grey: the 32-px generator).
+    let step = &v["audit_step"];
+    assert_eq!(step["image"], serde_json::json!([1, 32, 32]), "{step}");
+    assert_eq!(step["classes"], 10);
+    let s = step["seconds_per_step"].as_f64().unwrap();
+    let minutes = step["default_minutes"].as_f64().unwrap();
+    let steps = step["default_steps"].as_f64().unwrap();
+    assert!(
+        s > 0.0 && (minutes - s * steps / 60.0).abs() < 1e-9,
+        "{step}"
+    );
 }
