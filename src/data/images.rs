@@ -7,7 +7,7 @@ use std::path::Path;
 /// An image with transparency composited over white, so a cut-out's transparent surround reads
 /// as the white a viewer shows (dropping alpha would expose whatever colour the file stores
 /// there, often black); an opaque image is returned unchanged.
-pub fn over_white(img: image::DynamicImage) -> image::DynamicImage {
+fn over_white(img: image::DynamicImage) -> image::DynamicImage {
     if !img.color().has_alpha() {
         return img;
     }
@@ -22,6 +22,18 @@ pub fn over_white(img: image::DynamicImage) -> image::DynamicImage {
     image::DynamicImage::ImageRgb8(image::DynamicImage::ImageRgba8(rgba).to_rgb8())
 }
 
+/// The image file at `path`, decoded (format guessed from its content), transparency composited
+/// over white; errors name the file and what failed.
+pub fn open_image(path: &Path) -> Result<image::DynamicImage> {
+    let img = image::ImageReader::open(path)
+        .map_err(|e| anyhow!("{}: cannot open image: {e}", path.display()))?
+        .with_guessed_format()
+        .map_err(|e| anyhow!("{}: cannot read image: {e}", path.display()))?
+        .decode()
+        .map_err(|e| anyhow!("{}: cannot decode image: {e}", path.display()))?;
+    Ok(over_white(img))
+}
+
 /// Decode `path` to `channels` (1 = grey, 3 = RGB) planes in `[-1, 1]` (transparency over
 /// white), optionally resized to `(height, width)` with a triangle (antialiased bilinear)
 /// filter. Returns `(pixels, h, w)`.
@@ -30,13 +42,7 @@ pub fn decode_image(
     channels: usize,
     size: Option<(usize, usize)>,
 ) -> Result<(Vec<f32>, usize, usize)> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| anyhow!("{}: cannot open image: {e}", path.display()))?
-        .with_guessed_format()
-        .map_err(|e| anyhow!("{}: cannot read image: {e}", path.display()))?
-        .decode()
-        .map_err(|e| anyhow!("{}: cannot decode image: {e}", path.display()))?;
-    let img = over_white(img);
+    let img = open_image(path)?;
     let img = match size {
         Some((h, w)) if (img.height() as usize, img.width() as usize) != (h, w) => {
             img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)

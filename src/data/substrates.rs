@@ -13,7 +13,7 @@
 //! classifier's, not the folder's.
 
 use super::{Dataset, LoadOptions, LoadReport, Split};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
@@ -120,14 +120,8 @@ pub fn load_substrates(
 
 /// `TILES_PER_IMAGE` random square crops of one file, as `side`² generator-space planes.
 fn tiles_of(path: &Path, side: usize, channels: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| anyhow!("{}: cannot open image: {e}", path.display()))?
-        .with_guessed_format()
-        .map_err(|e| anyhow!("{}: cannot read image: {e}", path.display()))?
-        .decode()
-        .map_err(|e| anyhow!("{}: cannot decode image: {e}", path.display()))?;
     // A cut-out's transparent surround becomes the white background.
-    let rgb = super::images::over_white(img).to_rgb8();
+    let rgb = super::images::open_image(path)?.to_rgb8();
     let (iw, ih) = rgb.dimensions();
     let short = iw.min(ih);
     if short < 8 {

@@ -218,12 +218,18 @@ pub struct StepEstimate {
     pub breakdown: String,
 }
 
-pub fn estimate_step(model: &str, adapter: Option<&Path>, device: &Device) -> Result<StepEstimate> {
+/// `audit`'s flags parsed from `argv` (its first item the command name), for callers that
+/// build an audit in code.
+pub(super) fn parse_args(argv: &[&str]) -> Result<Args> {
     #[derive(clap::Parser)]
     struct Cli {
         #[command(flatten)]
         a: Args,
     }
+    Ok(<Cli as clap::Parser>::try_parse_from(argv)?.a)
+}
+
+pub fn estimate_step(model: &str, adapter: Option<&Path>, device: &Device) -> Result<StepEstimate> {
     // Scratch for a guessed adapter, which the trainer reads from a file.
     let scratch = std::env::temp_dir().join(format!("probegan-step-{}", std::process::id()));
     let scratch_arg = scratch.display().to_string();
@@ -232,7 +238,7 @@ pub fn estimate_step(model: &str, adapter: Option<&Path>, device: &Device) -> Re
     if let Some(a) = &adapter_arg {
         argv.extend(["--adapter", a.as_str()]);
     }
-    let mut args = <Cli as clap::Parser>::try_parse_from(argv)?.a;
+    let mut args = parse_args(&argv)?;
     let target = resolve_target(&args, &scratch, false)?;
     let names = target.adapter.class_names().to_vec();
     args.unseen = names.last().cloned().into_iter().collect();

@@ -167,14 +167,9 @@ mod tests {
     }
 
     fn args(extra: &[&str]) -> Args {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            a: Args,
-        }
         let mut argv = vec!["audit", "embedded:regular", "--data", "embedded"];
         argv.extend(extra);
-        <Cli as clap::Parser>::try_parse_from(argv).unwrap().a
+        super::super::parse_args(&argv).unwrap()
     }
 
     #[test]
