@@ -42,6 +42,7 @@ pub mod kid;
 pub mod leakage;
 pub mod neighbours;
 pub mod pairwise;
+pub mod pitch;
 pub mod prdc;
 pub mod realism;
 pub mod selection;
