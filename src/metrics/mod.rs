@@ -28,6 +28,7 @@
 //! - [`realism`]: D_u realism normalised against real images (comparable across checkpoints),
 //! - [`selection`]: label-free checkpoint selection and its Spearman agreement with intra-FID.
 
+pub mod audio_eval;
 pub mod confidence;
 pub mod diversity;
 pub mod evaluate;
