@@ -7,6 +7,7 @@
 //! Self-contained means no network and no side files: images are PNGs inlined as base64
 //! `data:` URIs, plots are inline SVG, styles are inline CSS, and there is no script.
 
+pub mod audio;
 pub mod audit;
 pub mod html;
 pub mod run_dir;
