@@ -3,7 +3,7 @@
 # non-human) as a WAV folder probegan reads: OUT/{train,test}/{men,women,non-human}/*.wav,
 # 16 kHz mono 16-bit.
 #
-#   scripts/audio_data.sh [OUT] [--quick] [--seed N]
+#   scripts/audio_data.sh [OUT] [--quick] [--seed N] [--real-voices N]
 #
 # * men, women: espeak-ng's male and female voice variants in five English accents, each
 #   (accent, variant) pair one speaker, reading Harvard sentences at a random pitch and speed.
@@ -23,10 +23,12 @@ set -euo pipefail
 out="data/audio-voices"
 quick=0
 seed=7
+fillets_cap=200
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
     --seed) seed="$2"; shift ;;
+    --real-voices) fillets_cap="$2"; shift ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) out="$1" ;;
   esac
@@ -97,6 +99,7 @@ if [[ $quick == 1 ]]; then
   accents=(en-us en)
   men_per_speaker=2
   women_per_speaker=3
+  fillets_cap=4
 fi
 
 # 16 kHz mono 16-bit, silence trimmed at both ends.
@@ -175,9 +178,36 @@ if [[ -d $stamps ]]; then
              "$stamps/naturalforces" -name '*.ogg' ! -name '*_desc*' 2>/dev/null | sort)
 fi
 
+# Real voices: Fish Fillets NG's Czech dubbing (fillets-ng-data-cs), the small fish spoken by an
+# adult woman (`-m-` in the file name) and the big fish by an adult man (`-v-`), one actor
+# each. Split by game level (every fourth level's lines to test), so a line never lands on
+# both sides; the speaker does, which the synthetic voices' speaker split makes up for.
+# --real-voices N caps the files per sex (default 200: about as many clips as espeak's).
+fillets=/usr/share/games/fillets-ng/sound
+real_voices=0
+if [[ -d $fillets ]]; then
+  for pair in "women:m" "men:v"; do
+    class=${pair%%:*}
+    mark=${pair##*:}
+    i=0
+    while IFS= read -r f; do
+      level=$(basename "$(dirname "$(dirname "$f")")")
+      split=train
+      [[ $(( $(printf '%s' "$level" | cksum | cut -d' ' -f1) % 4 )) == 3 ]] && split=test
+      to_wav "$f" "$out/$split/$class/fillets_${level}_$(basename "$f" .ogg).wav" 2>/dev/null \
+        && real_voices=$((real_voices + 1))
+      i=$((i + 1))
+      [[ $i -ge $fillets_cap ]] && break
+    done < <(find "$fillets" -path "*/cs/*-$mark-*.ogg" | sort | awk -v s="$seed" 'BEGIN{srand(s)} {print rand() "\t" $0}' | sort -k1,1 | cut -f2)
+  done
+fi
+
+# Silence trimming can leave a file with no samples (a header alone): drop those.
+find "$out" -name '*.wav' -size -100c -delete
+
 for split in train test; do
   for class in men women non-human; do
     echo "$split/$class: $(find "$out/$split/$class" -name '*.wav' | wc -l) files"
   done
 done
-echo "real recordings (tuxpaint-stamps-default): $real; everything else synthetic (seed $seed) -> $out"
+echo "real recordings: $real non-human (tuxpaint-stamps-default), $real_voices voices (fillets-ng-data-cs); everything else synthetic (seed $seed) -> $out"

@@ -13,7 +13,7 @@ log() { echo "[setup] $*" >&2; }
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
-  pkgs="chromium dataset-fashion-mnist libonnx-testdata espeak-ng sox plasma-workspace-wallpapers tuxpaint-stamps-default"
+  pkgs="chromium dataset-fashion-mnist libonnx-testdata espeak-ng sox fillets-ng-data-cs plasma-workspace-wallpapers tuxpaint-stamps-default"
   missing=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   if [ -n "$missing" ]; then

@@ -20,6 +20,17 @@ pub struct BundledModel {
     pub adapter_toml: &'static str,
 }
 
+impl BundledModel {
+    /// The adapter's file in the repository (`adapters/<model file's stem>.toml`).
+    pub fn adapter_file(&self) -> String {
+        let stem = std::path::Path::new(self.file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("adapters/{stem}.toml")
+    }
+}
+
 /// The four bundled Fashion-MNIST classifiers (see `models/README.md`): the regular audit
 /// target, a PGD-robust one, and two judges of another architecture and seed: the closed
 /// 10-way `judge`, and `judge_open`, which has an 11th reject output ("(not a garment)",
@@ -63,18 +74,24 @@ pub fn bundled_model(name: &str) -> Result<&'static BundledModel> {
         })
 }
 
+/// A bundled model's adapter, parsed.
+pub fn bundled_adapter(name: &str) -> Result<crate::adapter::Adapter> {
+    let m = bundled_model(name)?;
+    let origin = format!("embedded {}", m.adapter_file());
+    crate::adapter::Adapter::from_toml_str_in(
+        m.adapter_toml,
+        &origin,
+        std::path::Path::new("adapters"),
+    )
+}
+
 /// A bundled model compiled for `device` behind its adapter, ready for training.
 pub fn bundled_classifier(
     name: &str,
     device: &candle_core::Device,
 ) -> Result<crate::classifier::OnnxClassifier> {
     let m = bundled_model(name)?;
-    let origin = format!("embedded adapters/fmnist_{name}.toml");
-    let adapter = crate::adapter::Adapter::from_toml_str_in(
-        m.adapter_toml,
-        &origin,
-        std::path::Path::new("adapters"),
-    )?;
+    let adapter = bundled_adapter(name)?;
     let model =
         crate::onnx::OnnxModel::from_bytes(m.onnx, &format!("embedded {}", m.file), device)?;
     crate::classifier::OnnxClassifier::new(model, adapter)

@@ -122,6 +122,7 @@ fn image_folder_with_bad_files_and_skip_bad() {
         None,
         &LoadOptions {
             skip_bad: true,
+            mel: None,
             ..opts.clone()
         },
     )
@@ -138,6 +139,7 @@ fn image_folder_with_bad_files_and_skip_bad() {
             size: Some((2, 3)),
             channels: Some(3),
             skip_bad: true,
+            mel: None,
         },
     )
     .unwrap();
@@ -226,6 +228,7 @@ fn csv_bad_rows_and_missing_files_are_named() {
         Some("train"),
         &LoadOptions {
             skip_bad: true,
+            mel: None,
             ..opts.clone()
         },
     )

@@ -188,6 +188,46 @@ impl MelSpec {
         }
     }
 
+    /// The adapter's `[mel]` table for a model that takes these features (`input = "mel"`),
+    /// every key written out so the file says exactly what the model was trained on.
+    pub fn toml_table(&self, clip_samples: usize) -> String {
+        let scale = match self.mel_scale {
+            MelScale::Slaney => "slaney",
+            MelScale::Htk => "htk",
+        };
+        let norm = match self.mel_norm {
+            MelNorm::Slaney => "slaney",
+            MelNorm::None => "none",
+        };
+        let padding = match self.padding {
+            Padding::Zeros => "zeros",
+            Padding::Reflect => "reflect",
+            Padding::None => "none",
+        };
+        let log = match self.log {
+            LogScale::Ln => "ln",
+            LogScale::Log10 => "log10",
+            LogScale::Db => "db",
+            LogScale::None => "none",
+        };
+        format!(
+            "[mel]\ninput = \"mel\"\nsample_rate = {}\nclip_samples = {clip_samples}\nn_fft = {}\nhop = {}\n\
+             window = {:?}\nn_mels = {}\nfmin = {:?}\nfmax = {:?}\nmel_scale = {scale:?}\nmel_norm = {norm:?}\n\
+             power = {:?}\npadding = {padding:?}\nlog = {log:?}\nlog_offset = {:?}\nmean = {:?}\nstd = {:?}\n",
+            self.sample_rate,
+            self.n_fft,
+            self.hop,
+            self.window.name(),
+            self.n_mels,
+            self.fmin,
+            self.fmax,
+            self.power,
+            self.log_offset,
+            self.mean,
+            self.std
+        )
+    }
+
     pub fn validate(&self) -> Result<()> {
         let nyquist = self.sample_rate as f64 / 2.0;
         if self.sample_rate == 0 {

@@ -162,6 +162,7 @@ pub fn run(a: Args) -> Result<()> {
         size: a.size.as_deref().map(parse_size).transpose()?,
         channels: a.channels,
         skip_bad: a.skip_bad,
+        mel: None,
     };
     let (train_set, train_report) = source.load(Split::Train, &opts)?;
     let (test_set, test_report) = source.load(Split::Test, &opts)?;
@@ -248,11 +249,16 @@ pub fn run(a: Args) -> Result<()> {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    std::fs::write(
-        &adapter_path,
-        adapter_toml(&outcome.net, &output_names, &file_name),
-    )
-    .with_context(|| format!("{}: cannot write", adapter_path.display()))?;
+    let adapter_text = match (&source, &opts.mel) {
+        (DataSource::WavFolder(_), mel) => crate::train_classifier::mel_adapter_toml(
+            &mel.clone().unwrap_or_else(crate::data::MelFeatures::voices),
+            &output_names,
+            &file_name,
+        ),
+        _ => adapter_toml(&outcome.net, &output_names, &file_name),
+    };
+    std::fs::write(&adapter_path, adapter_text)
+        .with_context(|| format!("{}: cannot write", adapter_path.display()))?;
     let report = serde_json::json!({
         "model": a.out,
         "adapter": adapter_path,

@@ -10,6 +10,9 @@ pub struct LoadOptions {
     pub channels: Option<usize>,
     /// Skip unreadable images and bad rows instead of failing; they are counted and listed.
     pub skip_bad: bool,
+    /// How WAV folders become mel features; `None`: `MelFeatures::voices()` (an audio
+    /// adapter's `[mel]` table is passed here wherever a run has one).
+    pub mel: Option<super::mel_clips::MelFeatures>,
 }
 
 /// What a loader skipped (only with `skip_bad`; otherwise the first problem is an error).

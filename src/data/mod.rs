@@ -1,5 +1,6 @@
 //! Datasets: IDX (MNIST/Fashion-MNIST, and the Fashion-MNIST subset compiled into the binary),
-//! image folders, CSV metadata with groups, WAV folders cut into fixed-length clips, class
+//! image folders, CSV metadata with groups, WAV folders cut into fixed-length clips (and turned
+//! into mel-feature datasets by `mel_clips`), class
 //! filtering, seeded batching and augmentation.
 //! Everything is held in memory (see `dataset.rs` for why) as one `Dataset` type that both the
 //! classifier trainer and the GAN trainer read.
@@ -14,6 +15,7 @@ mod idx_dataset;
 mod image_folder;
 mod images;
 mod load_report;
+pub mod mel_clips;
 mod source;
 pub mod substrates;
 mod train_data;
@@ -30,5 +32,6 @@ pub use idx_dataset::{
 pub use image_folder::load_image_folder;
 pub use images::{decode_image, image_file_to_generator_space};
 pub use load_report::{LoadOptions, LoadReport};
+pub use mel_clips::{load_mel_folder, MelFeatures};
 pub use source::DataSource;
 pub use train_data::TrainData;

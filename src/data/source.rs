@@ -5,6 +5,8 @@
 //! * `fashion-mnist`: the full set from Debian's package (`/usr/share/datasets/fashion-mnist`);
 //! * a folder of IDX files (`train-images-idx3-ubyte[.gz]`, ...);
 //! * an image folder (`<class>/*.png`, optionally under `train/` and `test/`);
+//! * a WAV folder (`<class>/*.wav`, optionally under `train/` and `test/`): mel features
+//!   (`mel_clips`), by `LoadOptions::mel` or the default voices front end;
 //! * a `.csv` metadata file (see `csv_metadata`).
 
 use super::csv_metadata::{load_csv, CsvSpec};
@@ -32,6 +34,8 @@ pub enum DataSource {
     Csv(PathBuf, CsvSpec),
     /// `substrates:DIR`: photographs cut into tiles for the substrate method.
     Substrates(PathBuf),
+    /// A WAV folder, loaded as mel features.
+    WavFolder(PathBuf),
 }
 
 impl DataSource {
@@ -71,7 +75,10 @@ impl DataSource {
             if is_image_folder(p) {
                 return Ok(DataSource::ImageFolder(p.to_path_buf()));
             }
-            bail!("{s}: neither IDX files (train-images-idx3-ubyte[.gz]) nor class subfolders of images");
+            if super::audio::is_wav_folder(p) {
+                return Ok(DataSource::WavFolder(p.to_path_buf()));
+            }
+            bail!("{s}: neither IDX files (train-images-idx3-ubyte[.gz]) nor class subfolders of images or WAV files");
         }
         bail!("{s}: no such file or folder (or use `embedded` / `fashion-mnist`)");
     }
@@ -99,6 +106,11 @@ impl DataSource {
                 } else {
                     Ok((fixed_split(d, split), r))
                 }
+            }
+            DataSource::WavFolder(dir) => {
+                let voices = super::MelFeatures::voices();
+                let mel = opts.mel.as_ref().unwrap_or(&voices);
+                super::load_mel_folder(dir, split, mel, opts.skip_bad)
             }
             DataSource::Substrates(dir) => {
                 super::substrates::load_substrates(dir, split, opts, SUBSTRATE_TILE_SEED)

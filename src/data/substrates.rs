@@ -234,6 +234,7 @@ mod tests {
         assert!(format!("{err:#}").contains("broken.png"), "{err:#}");
         let opts = LoadOptions {
             skip_bad: true,
+            mel: None,
             size: Some((8, 8)),
             ..Default::default()
         };

@@ -2,7 +2,7 @@
 
 use super::config::Config;
 use crate::classifier::{Classifier, OnnxClassifier};
-use crate::data::{CsvSpec, DataSource, Dataset, LoadOptions, Split};
+use crate::data::{CsvSpec, DataSource, Dataset, LoadOptions, MelFeatures, Split};
 use crate::run::ClassifierInfo;
 use anyhow::{Context, Result};
 use candle_core::Device;
@@ -24,11 +24,28 @@ pub fn load_dataset_split(config: &Config, split: Split) -> Result<Dataset> {
             size: Some(config.model.dims()),
             channels: Some(config.model.channels),
             skip_bad: false,
+            mel: None,
+        },
+        // WAV folders become the features the audited audio model reads.
+        DataSource::WavFolder(_) => LoadOptions {
+            mel: classifier_mel_features(config)?,
+            ..LoadOptions::default()
         },
         _ => LoadOptions::default(),
     };
     let (ds, _report) = source.load(split, &opts)?;
     Ok(ds)
+}
+
+/// The mel front end of the config's classifier, when its adapter is an audio one.
+pub fn classifier_mel_features(config: &Config) -> Result<Option<MelFeatures>> {
+    let adapter = &config.classifier.adapter;
+    let parsed = match adapter.strip_prefix("embedded:") {
+        Some(name) => crate::embedded::bundled_adapter(name)?,
+        None => crate::adapter::Adapter::load(Path::new(adapter))
+            .with_context(|| format!("classifier.adapter = {adapter:?}"))?,
+    };
+    Ok(MelFeatures::of_adapter(&parsed))
 }
 
 /// `embedded:NAME` uses a bundled model; otherwise an adapter file (with an optional model

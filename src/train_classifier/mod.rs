@@ -376,6 +376,25 @@ pub fn describe_in_metadata(
     Ok(())
 }
 
+/// The adapter TOML for a model trained on mel features (`[1, n_mels, frames]` from a WAV
+/// folder): an audio adapter whose `[mel]` table is the front end the features came from.
+pub fn mel_adapter_toml(
+    mel: &crate::data::MelFeatures,
+    class_names: &[String],
+    model_file: &str,
+) -> String {
+    let names = class_names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "# Written by `probegan train-classifier`: the model reads mel features [N, 1, n_mels, frames]\n\
+         # of these clips, clamped to [-1, 1].\nmodality = \"mel\"\nmodel = {model_file:?}\n\n{}\n[classes]\nnames = [{names}]\n",
+        mel.mel.toml_table(mel.clip_samples)
+    )
+}
+
 /// The adapter TOML for a model exported by `train` (generator space in, all logits out).
 pub fn adapter_toml(net: &Net, class_names: &[String], model_file: &str) -> String {
     let (c, h, w) = net.input_shape;
@@ -389,4 +408,25 @@ pub fn adapter_toml(net: &Net, class_names: &[String], model_file: &str) -> Stri
          modality = \"image\"\nmodel = {model_file:?}\n\n[input]\nsize = [{h}, {w}]\nchannels = {c}\n\
          layout = \"NCHW\"\nrange = \"-1..1\"\nresize = \"bilinear\"\n\n[classes]\nnames = [{names}]\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The adapter written for a mel model reads back as the front end it was trained on.
+    #[test]
+    fn mel_adapter_round_trips_the_front_end() {
+        let mut features = crate::data::MelFeatures::voices();
+        features.mel.fmin = 30.0;
+        features.mel.log = crate::adapter::mel::LogScale::Db;
+        let names = vec!["men".to_string(), "women".to_string()];
+        let text = mel_adapter_toml(&features, &names, "voices.onnx");
+        let adapter = crate::adapter::Adapter::from_toml_str(&text, "written").unwrap();
+        let audio = adapter.audio().expect("an audio adapter");
+        assert_eq!(audio.mel, features.mel);
+        assert_eq!(audio.clip_samples, features.clip_samples);
+        assert_eq!(audio.frames, 64);
+        assert_eq!(audio.model_input, crate::adapter::ModelInput::Mel);
+    }
 }

@@ -71,6 +71,7 @@ pub(super) fn load_options(config: &Config) -> LoadOptions {
         size: Some(config.model.dims()),
         channels: matches!(c, 1 | 3).then_some(c),
         skip_bad: false,
+        mel: None,
     }
 }
 

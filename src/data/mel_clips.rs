@@ -1,0 +1,193 @@
+//! WAV folders as mel-feature datasets: clips (`audio.rs`) through the mel front end
+//! (`adapter::mel`) into `[1, n_mels, frames]` "images", so the classifier trainer and the GAN
+//! trainer read audio exactly as they read pictures.
+//!
+//! Features are kept in generator space: a generator ends in tanh, so the front end's
+//! `mean`/`std` are chosen to put speech in about [-1, 1], and the few values outside are
+//! clamped (`clamped_fraction` says how many). A model trained on these features and a
+//! generator that draws them then see the same units.
+
+use super::audio::{load_wav_folder, AudioClips, AudioOptions, LongFiles};
+use super::{Dataset, LoadReport, Split};
+use crate::adapter::mel::{MelFrontEnd, MelSpec};
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor};
+use std::path::Path;
+
+/// How clips become features: the front end, the clip length and how long files are cut.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MelFeatures {
+    pub mel: MelSpec,
+    /// Samples per clip at `mel.sample_rate`.
+    pub clip_samples: usize,
+    /// At most this many consecutive clips from one file, so long recordings cannot swamp a
+    /// class.
+    pub max_clips_per_file: Option<usize>,
+}
+
+/// Clips per forward pass of the front end (bounds memory, not results).
+const CHUNK: usize = 256;
+
+impl MelFeatures {
+    /// The voices front end of the bundled audio classifier and `demo --audio`: 16 kHz, 32 ms
+    /// Hann frames every 16 ms, 64 Slaney mel bands to 8 kHz (harmonics of a 100 Hz voice
+    /// fall in separate bands below 1 kHz, so pitch survives Griffin-Lim), ln(mel + 1e-4)
+    /// scaled by mean -3.5, std 5.5 (measured 2026-12-05 on `scripts/audio_data.sh`'s train
+    /// set, 2,929 clips: ln ranges from -9.21 (silence, the offset) through a median of -7.3 to
+    /// 1.84 at the 99th percentile, so silence maps to -1.04 and the 99th percentile to 0.97),
+    /// and 1.008 s clips: 64 frames, so the generator draws 64 × 64.
+    pub fn voices() -> MelFeatures {
+        let mut mel = MelSpec::new(16_000, 512, 256, 64);
+        mel.log_offset = 1e-4;
+        mel.mean = -3.5;
+        mel.std = 5.5;
+        MelFeatures {
+            mel,
+            clip_samples: 63 * 256,
+            max_clips_per_file: Some(8),
+        }
+    }
+
+    /// The features of an audio adapter (its `[mel]` table and clip length).
+    pub fn of_adapter(adapter: &crate::adapter::Adapter) -> Option<MelFeatures> {
+        adapter.audio().map(|a| MelFeatures {
+            mel: a.mel.clone(),
+            clip_samples: a.clip_samples,
+            max_clips_per_file: Some(8),
+        })
+    }
+
+    /// `(n_mels, frames)` of one clip's features.
+    pub fn shape(&self) -> Result<(usize, usize)> {
+        Ok((self.mel.n_mels, self.mel.frames(self.clip_samples)?))
+    }
+
+    pub fn audio_options(&self, skip_bad: bool) -> AudioOptions {
+        AudioOptions {
+            sample_rate: self.mel.sample_rate,
+            clip_samples: self.clip_samples,
+            long_files: LongFiles::Windows {
+                max_per_file: self.max_clips_per_file,
+            },
+            skip_bad,
+        }
+    }
+}
+
+/// Mel features of clips as a dataset, and the fraction of values clamped to [-1, 1].
+pub fn clips_to_features(clips: &AudioClips, features: &MelFeatures) -> Result<(Dataset, f64)> {
+    let (n_mels, frames) = features.shape()?;
+    let front = MelFrontEnd::new(&features.mel, &Device::Cpu, DType::F32)?;
+    let per_clip = n_mels * frames;
+    let mut values = Vec::with_capacity(clips.len() * per_clip);
+    let mut clamped = 0usize;
+    for start in (0..clips.len()).step_by(CHUNK) {
+        let n = CHUNK.min(clips.len() - start);
+        let wave = &clips.samples[start * clips.clip_samples..(start + n) * clips.clip_samples];
+        let x = Tensor::from_slice(wave, (n, clips.clip_samples), &Device::Cpu)?;
+        let y: Vec<f32> = front.forward(&x)?.flatten_all()?.to_vec1()?;
+        for v in y {
+            if !(-1.0..=1.0).contains(&v) {
+                clamped += 1;
+            }
+            values.push(v.clamp(-1.0, 1.0));
+        }
+    }
+    let total = values.len().max(1);
+    let ds = Dataset::new(
+        values,
+        (1, n_mels, frames),
+        clips.labels.clone(),
+        clips.class_names.clone(),
+        None,
+    )?;
+    Ok((ds, clamped as f64 / total as f64))
+}
+
+/// One split of a WAV folder as mel features. A folder without `train/`/`test/` is split by
+/// file (`UNSPLIT_TRAIN_FRACTION`, `UNSPLIT_SEED`), so one recording never lands on both sides.
+pub fn load_mel_folder(
+    root: &Path,
+    split: Split,
+    features: &MelFeatures,
+    skip_bad: bool,
+) -> Result<(Dataset, LoadReport)> {
+    let opts = features.audio_options(skip_bad);
+    let (clips, report) = if super::image_folder::has_split_folders(root) {
+        load_wav_folder(root, Some(split), &opts)?
+    } else {
+        let (all, report) = load_wav_folder(root, None, &opts)?;
+        let (train, test) = all.split_by_file(
+            super::source::UNSPLIT_TRAIN_FRACTION,
+            super::source::UNSPLIT_SEED,
+        );
+        (
+            match split {
+                Split::Train => train,
+                Split::Test => test,
+            },
+            report,
+        )
+    };
+    let (ds, _clamped) = clips_to_features(&clips, features)
+        .with_context(|| format!("{}: mel features", root.display()))?;
+    Ok((ds, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(freq: f64, n: usize, rate: u32, amp: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                amp * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin() as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn voices_features_are_64_by_64_and_place_a_tone_in_its_band() {
+        let f = MelFeatures::voices();
+        assert_eq!(f.shape().unwrap(), (64, 64));
+        let n = f.clip_samples;
+        let mut samples = tone(500.0, n, 16_000, 0.3);
+        samples.extend(vec![0.0; n]);
+        let clips = AudioClips {
+            samples,
+            clip_samples: n,
+            sample_rate: 16_000,
+            labels: vec![0, 1],
+            class_names: vec!["tone".into(), "silence".into()],
+            file_of_clip: vec![0, 1],
+            files: vec!["a.wav".into(), "b.wav".into()],
+        };
+        let (ds, clamped) = clips_to_features(&clips, &f).unwrap();
+        assert_eq!(ds.image_shape(), (1, 64, 64));
+        // Silence sits at the bottom of the range (log of the offset), not below it.
+        let silent = ds.image(1);
+        let expected = ((1e-4f64).ln() - f.mel.mean) / f.mel.std;
+        assert!(silent
+            .iter()
+            .all(|&v| (v as f64 - expected.max(-1.0)).abs() < 1e-3));
+        // The tone's band is the loudest row in a middle frame, and it is near 500 Hz.
+        let img = ds.image(0);
+        let frame = 32;
+        let best = (0..64)
+            .max_by(|&a, &b| img[a * 64 + frame].total_cmp(&img[b * 64 + frame]))
+            .unwrap();
+        let fb = f.mel.filterbank();
+        let freqs = f.mel.n_freqs();
+        let centre_bin = (0..freqs)
+            .max_by(|&a, &b| fb[best * freqs + a].total_cmp(&fb[best * freqs + b]))
+            .unwrap();
+        let centre_hz = centre_bin as f64 * 16_000.0 / 512.0;
+        assert!(
+            (centre_hz - 500.0).abs() < 80.0,
+            "band centre {centre_hz} Hz"
+        );
+        assert!(img[best * 64 + frame] > 0.0);
+        // Silence (half the values) is below -1 before the clamp; the tone's bands are not.
+        assert!((0.45..0.99).contains(&clamped), "clamped {clamped}");
+    }
+}
