@@ -402,18 +402,63 @@ fn randomized_mutations_never_panic() {
     // A stable-Rust stand-in for the cargo-fuzz target (fuzz/fuzz_targets/load_model.rs):
     // mutate valid seed models and require load (+ one forward when it loads) not to panic.
     probegan::init();
-    let seeds = [small_cnn().to_bytes(), {
-        let mut g = GraphBuilder::new(13);
-        g.input("x", &[1, 2, 4, 4])
-            .init_i64("axes", &[1], vec![1])
-            .init_f32("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]);
-        g.node("Resize", &["x", "", "scales"], &["r"], vec![]);
-        g.node("ReduceMean", &["r"], &["m"], vec![]);
-        g.node("Shape", &["r"], &["s"], vec![]);
-        g.node("Gather", &["s", "axes"], &["gs"], vec![]);
-        g.output("m").output("gs");
-        g.to_bytes()
-    }];
+    let seeds = [
+        small_cnn().to_bytes(),
+        {
+            let mut g = GraphBuilder::new(13);
+            g.input("x", &[1, 2, 4, 4])
+                .init_i64("axes", &[1], vec![1])
+                .init_f32("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]);
+            g.node("Resize", &["x", "", "scales"], &["r"], vec![]);
+            g.node("ReduceMean", &["r"], &["m"], vec![]);
+            g.node("Shape", &["r"], &["s"], vec![]);
+            g.node("Gather", &["s", "axes"], &["gs"], vec![]);
+            g.output("m").output("gs");
+            g.to_bytes()
+        },
+        {
+            // Recurrent and control flow: a bidirectional LSTM with lengths, and an If whose
+            // branches read outer values.
+            use probegan::onnx::builder::{attr_graph, attr_int, attr_string};
+            let mut g = GraphBuilder::new(14);
+            g.input("x", &[3, 2, 2])
+                .init_f32("W", &[2, 8, 2], vec![0.1; 32])
+                .init_f32("R", &[2, 8, 2], vec![-0.1; 32])
+                .init_i64("lens", &[2], vec![3, 1])
+                .init_f32("zero", &[], vec![0.0]);
+            g.node(
+                "LSTM",
+                &["x", "W", "R", "", "lens"],
+                &["Y", "Y_h", "Y_c"],
+                vec![
+                    attr_string("direction", "bidirectional"),
+                    attr_int("hidden_size", 2),
+                ],
+            );
+            g.node("ReduceSum", &["Y_h"], &["s"], vec![attr_int("keepdims", 0)]);
+            g.node("Greater", &["s", "zero"], &["c"], vec![]);
+            let mut t = GraphBuilder::new(14);
+            t.node("Tanh", &["Y"], &["a"], vec![]).output("a");
+            let mut e = GraphBuilder::new(14);
+            e.node("Add", &["Y", "Y_c"], &["b"], vec![]).output("b");
+            g.node(
+                "If",
+                &["c"],
+                &["out"],
+                vec![
+                    attr_graph("then_branch", t.graph()),
+                    attr_graph("else_branch", e.graph()),
+                ],
+            );
+            g.output("out");
+            g.to_bytes()
+        },
+    ];
+    for (k, seed) in seeds.iter().enumerate() {
+        let m = OnnxModel::from_bytes(seed, "seed.onnx", &Device::Cpu).expect("seed loads");
+        m.forward(&zero_inputs(&m))
+            .unwrap_or_else(|e| panic!("seed {k} does not run: {e:#}"));
+    }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
     let iterations = 3000;
     let mut loaded = 0;
@@ -507,4 +552,93 @@ fn fuzzer_findings_stay_fixed() {
         seen += 1;
     }
     assert!(seen >= 1, "no regression inputs in {}", dir.display());
+}
+
+/// LSTM/GRU/RNN and If: bad attributes, shapes and branches are errors naming the node and
+/// the problem.
+#[test]
+fn recurrent_and_if_errors_name_the_node_and_problem() {
+    use probegan::onnx::builder::{attr_graph, attr_int, attr_string, attr_strings};
+    let lstm = |attrs: Vec<pb::AttributeProto>, w: &[i64], lens: Option<Vec<i64>>| {
+        let mut g = GraphBuilder::new(14);
+        g.input("X", &[3, 2, 4]);
+        let n: i64 = w.iter().product();
+        g.init_f32("W", w, vec![0.1; n as usize])
+            .init_f32("R", &[1, 8, 2], vec![0.1; 16]);
+        let mut ins = vec!["X", "W", "R"];
+        if let Some(l) = lens {
+            g.init_i64("lens", &[l.len() as i64], l);
+            ins.extend(["", "lens"]);
+        }
+        g.node("LSTM", &ins, &["Y"], attrs);
+        g.output("Y");
+        load_or_run_err(&g)
+    };
+    let h2 = || attr_int("hidden_size", 2);
+    let e = lstm(
+        vec![
+            h2(),
+            attr_strings("activations", &["Sigmoid", "Elu", "Tanh"]),
+        ],
+        &[1, 8, 4],
+        None,
+    );
+    assert!(
+        e.contains("lstm_0") && e.contains("`Elu` is not supported"),
+        "{e}"
+    );
+    let e = lstm(
+        vec![h2(), attr_string("direction", "sideways")],
+        &[1, 8, 4],
+        None,
+    );
+    assert!(e.contains("lstm_0") && e.contains("sideways"), "{e}");
+    let e = lstm(vec![h2(), attr_int("layout", 2)], &[1, 8, 4], None);
+    assert!(e.contains("layout 2"), "{e}");
+    let e = lstm(vec![h2()], &[1, 8, 5], None);
+    assert!(
+        e.contains("lstm_0") && e.contains("W has shape [1, 8, 5]"),
+        "{e}"
+    );
+    let e = lstm(vec![h2()], &[1, 8, 4], Some(vec![3, 9]));
+    assert!(
+        e.contains("lstm_0") && e.contains("sequence_lens entry 9"),
+        "{e}"
+    );
+    let e = lstm(vec![attr_int("hidden_size", -3)], &[1, 8, 4], None);
+    assert!(e.contains("hidden_size -3"), "{e}");
+
+    let branch = |outs: &[&str], op: &str| {
+        let mut b = GraphBuilder::new(13);
+        for o in outs {
+            b.node(op, &["x"], &[o], vec![]);
+            b.output(o);
+        }
+        b.graph()
+    };
+    let if_graph = |then_g, else_g| {
+        let mut g = GraphBuilder::new(13);
+        g.input("x", &[2, 3]).input_typed("c", DataType::Bool, &[]);
+        g.node(
+            "If",
+            &["c"],
+            &["y"],
+            vec![
+                attr_graph("then_branch", then_g),
+                attr_graph("else_branch", else_g),
+            ],
+        );
+        g.output("y");
+        load_or_run_err(&g)
+    };
+    let e = if_graph(branch(&["a", "b"], "Relu"), branch(&["a"], "Relu"));
+    assert!(
+        e.contains("if_0") && e.contains("then_branch has 2 output(s), the node declares 1"),
+        "{e}"
+    );
+    let e = if_graph(branch(&["a"], "Relu"), branch(&["a"], "NoSuchOp"));
+    assert!(
+        e.contains("else_branch") && e.contains("op NoSuchOp"),
+        "{e}"
+    );
 }

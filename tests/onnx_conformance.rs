@@ -1,6 +1,6 @@
 //! ONNX backend conformance: every vendored test case (tests/data/onnx/{node,pytorch-*},
 //! from Debian's libonnx-testdata, selected by tests/data/onnx/vendor.py) is loaded, run and
-//! compared with the reference outputs. Prints pass counts per suite; fails on any failure
+//! compared with the reference outputs; so are the generated cases in tests/data/onnx/generated. Prints pass counts per suite; fails on any failure
 //! not listed in KNOWN_FAILURES (each listed with its reason).
 
 use anyhow::{bail, Context, Result};
@@ -271,6 +271,35 @@ fn onnx_backend_conformance() {
         "{} unexpected failures:\n{report}",
         unexpected.len()
     );
+}
+
+/// Cases the backend suite lacks — LSTM/GRU/RNN bidirectional and reverse with uneven
+/// sequence_lens, clip, input_forget, linear_before_reset, batchwise layout, Y_c; If reading
+/// outer-scope values, nested and with a load-time condition — with onnxruntime's outputs
+/// (tests/data/onnx/generate_recurrent.py). Every one must pass.
+#[test]
+fn generated_cases_match_onnxruntime() {
+    probegan::init();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx/generated");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 11,
+        "expected the generated cases in {root:?}"
+    );
+    let mut failures = vec![];
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        match run_case(case) {
+            Ok(()) => println!("generated/{name}: ok"),
+            Err(e) => failures.push(format!("generated/{name}: {e:#}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// The onnx wheel's `light` zoo (tests/data/onnx/light, vendored by vendor.py): nine classic

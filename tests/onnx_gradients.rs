@@ -615,3 +615,159 @@ fn shared_consumers() {
         &x(&[1, 2, 5, 5]),
     );
 }
+
+/// LSTM/GRU/RNN with X, W, R, B, initial_h (and LSTM's initial_c and peepholes) all graph
+/// inputs, so every one is checked; sequence_lens is a constant with uneven lengths, so the
+/// masked steps (state kept, zeros emitted) are differentiated too.
+fn recurrent_graph(
+    op: &str,
+    gates: usize,
+    direction: &str,
+    layout: i64,
+    lens: Option<&[i64]>,
+    attrs: Vec<AttributeProto>,
+) -> (GraphBuilder, Vec<candle_core::Tensor>) {
+    let (t, b, i, h) = (3usize, 2usize, 3usize, 2usize);
+    let nd = if direction == "bidirectional" { 2 } else { 1 };
+    let lstm = op == "LSTM";
+    let mut g = GraphBuilder::new(14);
+    let x_dims = if layout == 1 { [b, t, i] } else { [t, b, i] };
+    let state = if layout == 1 { [b, nd, h] } else { [nd, b, h] };
+    let mut shapes: Vec<(&str, Vec<usize>)> = vec![
+        ("X", x_dims.to_vec()),
+        ("W", vec![nd, gates * h, i]),
+        ("R", vec![nd, gates * h, h]),
+        ("B", vec![nd, 2 * gates * h]),
+        ("initial_h", state.to_vec()),
+    ];
+    if lstm {
+        shapes.push(("initial_c", state.to_vec()));
+        shapes.push(("P", vec![nd, 3 * h]));
+    }
+    for (name, dims) in &shapes {
+        let d: Vec<i64> = dims.iter().map(|&v| v as i64).collect();
+        g.input(name, &d);
+    }
+    if let Some(l) = lens {
+        g.init_i64("lens", &[l.len() as i64], l.to_vec());
+    }
+    let mut ins = vec!["X", "W", "R", "B", if lens.is_some() { "lens" } else { "" }];
+    ins.push("initial_h");
+    let mut outs = vec!["Y", "Y_h"];
+    if lstm {
+        ins.extend(["initial_c", "P"]);
+        outs.push("Y_c");
+    }
+    let mut a = vec![
+        attr_string("direction", direction),
+        attr_int("hidden_size", h as i64),
+        attr_int("layout", layout),
+    ];
+    a.extend(attrs);
+    g.node(op, &ins, &outs, a);
+    for o in &outs {
+        g.output(o);
+    }
+    let inputs = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, (_, dims))| randn(dims, -1.0, 1.0, 20 + k as u64))
+        .collect();
+    (g, inputs)
+}
+
+#[test]
+fn recurrent_family() {
+    init();
+    let uneven: &[i64] = &[3, 1];
+    // (op, gates, direction, layout, sequence_lens, extra attributes)
+    type Case<'a> = (
+        &'a str,
+        usize,
+        &'a str,
+        i64,
+        Option<&'a [i64]>,
+        Vec<AttributeProto>,
+    );
+    let cases: Vec<Case> = vec![
+        ("LSTM", 4, "forward", 0, None, vec![]),
+        ("LSTM", 4, "bidirectional", 0, Some(uneven), vec![]),
+        ("LSTM", 4, "reverse", 1, Some(uneven), vec![]),
+        (
+            "LSTM",
+            4,
+            "forward",
+            0,
+            None,
+            vec![attr_int("input_forget", 1)],
+        ),
+        ("GRU", 3, "forward", 0, None, vec![]),
+        ("GRU", 3, "bidirectional", 0, Some(uneven), vec![]),
+        (
+            "GRU",
+            3,
+            "bidirectional",
+            1,
+            Some(uneven),
+            vec![attr_int("linear_before_reset", 1)],
+        ),
+        ("RNN", 1, "bidirectional", 0, Some(uneven), vec![]),
+    ];
+    for (op, gates, dir, layout, lens, attrs) in cases {
+        let label = format!(
+            "{op} {dir} layout {layout}{}{}",
+            if lens.is_some() {
+                " seq_lens [3,1]"
+            } else {
+                ""
+            },
+            attrs
+                .iter()
+                .map(|a| format!(" {}={}", a.name, a.i))
+                .collect::<String>()
+        );
+        let (g, inputs) = recurrent_graph(op, gates, dir, layout, lens, attrs);
+        check("recurrent", &label, &g, &inputs);
+    }
+}
+
+/// If with a condition computed from the input at run time (ReduceSum(x) > -100, true for
+/// these inputs and far from flipping under finite differences) and branches reading the outer
+/// x and an outer initializer: gradients reach x through the branch that runs.
+#[test]
+fn control_family() {
+    use probegan::onnx::builder::attr_graph;
+    init();
+    for (bound, branch) in [(-100.0f32, "then"), (100.0, "else")] {
+        let mut then_g = GraphBuilder::new(13);
+        then_g.node("Mul", &["x", "w"], &["t0"], vec![]);
+        then_g.node("Tanh", &["t0"], &["t1"], vec![]);
+        then_g.output("t1");
+        let mut else_g = GraphBuilder::new(13);
+        else_g.node("Mul", &["x", "x"], &["e0"], vec![]);
+        else_g.node("Sub", &["e0", "w"], &["e1"], vec![]);
+        else_g.output("e1");
+        let mut g = GraphBuilder::new(13);
+        g.input("x", &[2, 3])
+            .init_f32("w", &[2, 3], rand_f32(6, 5))
+            .init_f32("bound", &[], vec![bound]);
+        g.node("ReduceSum", &["x"], &["s"], vec![attr_int("keepdims", 0)]);
+        g.node("Greater", &["s", "bound"], &["cond"], vec![]);
+        g.node(
+            "If",
+            &["cond"],
+            &["y"],
+            vec![
+                attr_graph("then_branch", then_g.graph()),
+                attr_graph("else_branch", else_g.graph()),
+            ],
+        );
+        g.output("y");
+        check(
+            "control",
+            &format!("If, runtime condition, {branch} branch"),
+            &g,
+            &x(&[2, 3]),
+        );
+    }
+}

@@ -112,3 +112,86 @@ fn efficientnet_lite2_matches_tract() {
     }
     cross_check(p, &[1, 3, 260, 260], 1e-4);
 }
+
+/// A bidirectional LSTM (bias, peepholes, initial states, all three outputs) with
+/// sequence_lens, against tract. tract runs sequence_lens only when it is a constant equal to
+/// the full length for every sequence; uneven lengths are checked against onnxruntime in
+/// tests/data/onnx/generated (onnx_conformance). Should tract refuse them, as 0.23 does, that
+/// is printed, not failed.
+#[test]
+fn bidirectional_lstm_with_sequence_lens_matches_tract() {
+    use probegan::onnx::builder::{attr_string, tensor};
+    use tract_onnx::pb::tensor_proto::DataType;
+    probegan::init();
+    let (t, b, i, h) = (5usize, 3usize, 4usize, 3usize);
+    for lens in [[5i32, 5, 5], [5, 2, 1]] {
+        let mut g = GraphBuilder::new(14);
+        g.input("X", &[t as i64, b as i64, i as i64]);
+        let params: [(&str, Vec<i64>); 6] = [
+            ("W", vec![2, 4 * h as i64, i as i64]),
+            ("R", vec![2, 4 * h as i64, h as i64]),
+            ("B", vec![2, 8 * h as i64]),
+            ("initial_h", vec![2, b as i64, h as i64]),
+            ("initial_c", vec![2, b as i64, h as i64]),
+            ("P", vec![2, 3 * h as i64]),
+        ];
+        for (k, (name, dims)) in params.iter().enumerate() {
+            let n: i64 = dims.iter().product();
+            g.init_f32(
+                name,
+                dims,
+                onnx_support::rand_f32(n as usize, 40 + k as u64),
+            );
+        }
+        let raw = lens.iter().flat_map(|v| v.to_le_bytes()).collect();
+        g.init_raw(tensor("lens", DataType::Int32, &[3], raw));
+        g.node(
+            "LSTM",
+            &["X", "W", "R", "B", "lens", "initial_h", "initial_c", "P"],
+            &["Y", "Y_h", "Y_c"],
+            vec![
+                attr_string("direction", "bidirectional"),
+                attr_int("hidden_size", h as i64),
+            ],
+        );
+        g.output("Y").output("Y_h").output("Y_c");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lstm.onnx");
+        std::fs::write(&p, g.to_bytes()).unwrap();
+        let n = t * b * i;
+        let data: Vec<f32> = (0..n)
+            .map(|k| ((k * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let x = Tensor::from_vec(data.clone(), (t, b, i), &Device::Cpu).unwrap();
+        let ours = OnnxModel::load(&p, &Device::Cpu)
+            .unwrap()
+            .forward(&[x])
+            .unwrap();
+        let tract = TractRunner::load(&p).unwrap().run(&[HostArray {
+            shape: vec![t, b, i],
+            data,
+        }]);
+        let tract = match tract {
+            Ok(t) => t,
+            Err(e) => {
+                assert_ne!(
+                    lens,
+                    [5, 5, 5],
+                    "tract refused full-length sequence_lens: {e}"
+                );
+                let why = e.to_string();
+                let why = why.lines().next().unwrap_or("");
+                println!("sequence_lens {lens:?}: tract refuses ({why}); not compared");
+                continue;
+            }
+        };
+        assert_eq!(ours.len(), 3);
+        for (k, (o, r)) in ours.iter().zip(&tract).enumerate() {
+            let d = max_rel_diff(&HostArray::from_tensor(o).unwrap(), r);
+            println!(
+                "sequence_lens {lens:?}: output {k} ours vs tract max |diff| / scale = {d:.2e}"
+            );
+            assert!(d < 1e-5, "output {k} differs from tract by {d}");
+        }
+    }
+}

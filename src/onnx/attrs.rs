@@ -96,6 +96,35 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    pub fn opt_strings(&self, name: &str) -> Result<Option<Vec<String>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(a)
+                if a.r#type == pb::attribute_proto::AttributeType::Strings as i32
+                    || a.r#type == 0 =>
+            {
+                Ok(Some(
+                    a.strings
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect(),
+                ))
+            }
+            Some(_) => self.kind_err(name, "a list of strings"),
+        }
+    }
+
+    /// A subgraph attribute (If branches).
+    pub fn graph(&self, name: &str) -> Result<&'a pb::GraphProto> {
+        match self.get(name) {
+            None => bail!("attribute `{name}` (a graph) is missing"),
+            Some(a) => match a.g.as_ref() {
+                Some(g) => Ok(g),
+                None => self.kind_err(name, "a graph"),
+            },
+        }
+    }
+
     pub fn tensor(&self, name: &str) -> Option<&'a pb::TensorProto> {
         self.get(name).and_then(|a| a.t.as_ref())
     }

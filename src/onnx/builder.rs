@@ -134,6 +134,11 @@ impl GraphBuilder {
         }
     }
 
+    /// The graph alone, e.g. as an If branch (`attr_graph`).
+    pub fn graph(&self) -> pb::GraphProto {
+        self.model().graph.unwrap_or_default()
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         self.model().encode_to_vec()
     }
@@ -189,5 +194,19 @@ pub fn attr_string(name: &str, v: &str) -> pb::AttributeProto {
     pb::AttributeProto {
         s: v.as_bytes().to_vec(),
         ..attr(name, AttributeType::String)
+    }
+}
+
+pub fn attr_strings(name: &str, v: &[&str]) -> pb::AttributeProto {
+    pb::AttributeProto {
+        strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ..attr(name, AttributeType::Strings)
+    }
+}
+
+pub fn attr_graph(name: &str, g: pb::GraphProto) -> pb::AttributeProto {
+    pb::AttributeProto {
+        g: Some(g),
+        ..attr(name, AttributeType::Graph)
     }
 }

@@ -30,13 +30,17 @@ fn f64_tensor_proto(name: &str, t: &Tensor) -> Result<pb::TensorProto> {
     })
 }
 
-/// How many nodes read each value; graph outputs count as many readers, so a value that
-/// leaves the graph is never fused away.
+/// How many nodes read each value; graph outputs and subgraph reads count as many readers, so
+/// a value that leaves the graph is never fused away.
 fn readers(graph: &pb::GraphProto) -> HashMap<&str, usize> {
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for n in &graph.node {
         for i in &n.input {
             *uses.entry(i.as_str()).or_default() += 1;
+        }
+        // A value a subgraph reads must keep its name: count it as a graph output.
+        for i in super::graph::implicit_inputs(n) {
+            *uses.entry(i).or_default() += 100;
         }
     }
     for o in &graph.output {

@@ -25,33 +25,105 @@ pub fn node_label(n: &pb::NodeProto, i: usize) -> String {
 }
 
 /// Nodes whose op (or domain) the engine cannot run: (node label, op type, domain, opset).
+/// Nodes inside subgraphs (If branches) are included, labelled by the path to them.
 pub fn unsupported_nodes(graph: &pb::GraphProto, opset: i64) -> Vec<String> {
-    graph
-        .node
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| {
-            !(n.domain.is_empty() || n.domain == "ai.onnx")
-                || ops::constructor(&n.op_type).is_none()
-        })
-        .map(|(i, n)| {
+    let mut out = Vec::new();
+    collect_unsupported(graph, opset, "", &mut out);
+    out
+}
+
+fn collect_unsupported(graph: &pb::GraphProto, opset: i64, prefix: &str, out: &mut Vec<String>) {
+    for (i, n) in graph.node.iter().enumerate() {
+        let known = (n.domain.is_empty() || n.domain == "ai.onnx")
+            && ops::constructor(&n.op_type).is_some();
+        if !known {
             let domain = if n.domain.is_empty() {
                 "ai.onnx".to_string()
             } else {
                 n.domain.clone()
             };
-            format!(
-                "{}: op {} (domain {domain}, opset {opset})",
+            out.push(format!(
+                "{prefix}{}: op {} (domain {domain}, opset {opset})",
                 node_label(n, i),
                 n.op_type
-            )
+            ));
+        }
+        for a in &n.attribute {
+            for g in a.g.iter().chain(&a.graphs) {
+                let inner = format!("{prefix}{} {}: ", node_label(n, i), a.name);
+                collect_unsupported(g, opset, &inner, out);
+            }
+        }
+    }
+}
+
+/// Names a node's subgraphs (If branches) read from enclosing scopes, in first-read order.
+/// For ordering, liveness and fusion they are inputs of the node like its declared ones.
+pub fn implicit_inputs(node: &pb::NodeProto) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for a in &node.attribute {
+        for g in a.g.iter().chain(&a.graphs) {
+            for name in outer_reads(g) {
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Names a graph reads without defining them (its enclosing scopes' values).
+pub fn outer_reads(g: &pb::GraphProto) -> Vec<&str> {
+    let local: HashSet<&str> = g
+        .initializer
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(g.input.iter().map(|i| i.name.as_str()))
+        .chain(
+            g.node
+                .iter()
+                .flat_map(|n| n.output.iter().map(String::as_str)),
+        )
+        .collect();
+    let mut out: Vec<&str> = Vec::new();
+    let reads = g
+        .node
+        .iter()
+        .flat_map(|n| {
+            n.input
+                .iter()
+                .map(String::as_str)
+                .filter(|s| !s.is_empty())
+                .chain(implicit_inputs(n))
         })
+        .chain(g.output.iter().map(|o| o.name.as_str()));
+    for name in reads {
+        if !local.contains(name) && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Every value a node reads: its declared inputs, then its subgraphs' outer-scope reads.
+fn node_reads(n: &pb::NodeProto) -> Vec<&str> {
+    n.input
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .chain(implicit_inputs(n))
         .collect()
 }
 
 /// Check names and return the node indices in a valid execution order.
 pub fn validate_and_order(graph: &pb::GraphProto) -> Result<Vec<usize>> {
-    let mut defined: HashSet<&str> = HashSet::new();
+    validate_and_order_in(graph, &[])
+}
+
+/// As `validate_and_order`, for a subgraph that may also read `outer` (enclosing scopes).
+pub fn validate_and_order_in(graph: &pb::GraphProto, outer: &[&str]) -> Result<Vec<usize>> {
+    let mut defined: HashSet<&str> = outer.iter().copied().collect();
     for t in &graph.initializer {
         if t.name.is_empty() {
             bail!("an initializer has no name");
@@ -73,8 +145,8 @@ pub fn validate_and_order(graph: &pb::GraphProto) -> Result<Vec<usize>> {
         }
     }
     for (i, n) in graph.node.iter().enumerate() {
-        for inp in n.input.iter().filter(|s| !s.is_empty()) {
-            if !defined.contains(inp.as_str()) && !producer.contains_key(inp.as_str()) {
+        for inp in node_reads(n) {
+            if !defined.contains(inp) && !producer.contains_key(inp) {
                 bail!(
                     "{}: input '{inp}' is not defined by any node, initializer or graph input",
                     node_label(n, i)
@@ -92,10 +164,9 @@ pub fn validate_and_order(graph: &pb::GraphProto) -> Result<Vec<usize>> {
     let mut indegree = vec![0usize; n];
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, node) in graph.node.iter().enumerate() {
-        let deps: HashSet<usize> = node
-            .input
-            .iter()
-            .filter_map(|s| producer.get(s.as_str()).copied())
+        let deps: HashSet<usize> = node_reads(node)
+            .into_iter()
+            .filter_map(|s| producer.get(s).copied())
             .collect();
         indegree[i] = deps.len();
         for d in deps {

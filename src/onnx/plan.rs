@@ -2,7 +2,9 @@
 //! and placed on the device, constant subgraphs folded at load time — and run it many times.
 
 use super::attrs::Attrs;
-use super::graph::{node_label, onnx_opset, unsupported_nodes, validate_and_order};
+use super::graph::{
+    implicit_inputs, node_label, onnx_opset, unsupported_nodes, validate_and_order_in,
+};
 use super::ops::{self, shape::place, NodeInfo, Op};
 use super::proto::{elem_kind_of_value_info, tensor_from_proto, value_info_dims, Kind};
 use super::value::{Ctx, Value};
@@ -42,8 +44,19 @@ pub struct Plan {
     pub outputs: Vec<(usize, IoInfo)>,
     /// Index of the last step reading each value (values not read by any step: none).
     last_use: Vec<Option<usize>>,
+    /// Enclosing-scope values fed per run (a subgraph's): (position in `run_scoped`'s
+    /// argument, value id).
+    outer: Vec<(usize, usize)>,
     pub notes: Vec<String>,
     pub folded: usize,
+}
+
+/// A value a subgraph reads from an enclosing scope.
+pub struct OuterValue {
+    pub name: String,
+    /// Its value when known at load time (on the CPU); otherwise it is fed per run.
+    pub konst: Option<Tensor>,
+    pub batch_major: bool,
 }
 
 pub fn compile(
@@ -53,7 +66,34 @@ pub fn compile(
     dtype: DType,
 ) -> Result<Plan> {
     let graph = model.graph.as_ref().context("the model has no graph")?;
-    let opset = onnx_opset(model);
+    let ctx = Ctx {
+        device: device.clone(),
+        dtype,
+    };
+    compile_graph(graph, onnx_opset(model), base_dir, &ctx, &[])
+}
+
+/// Compile a subgraph (an If branch) the way a model's graph is compiled; the values it reads
+/// from enclosing scopes are `outer`, constants folded in, the rest passed to `run_scoped`.
+pub fn compile_subgraph(
+    graph: &pb::GraphProto,
+    opset: i64,
+    base_dir: Option<&Path>,
+    ctx: &Ctx,
+    outer: &[OuterValue],
+) -> Result<Plan> {
+    compile_graph(graph, opset, base_dir, ctx, outer)
+}
+
+fn compile_graph(
+    graph: &pb::GraphProto,
+    opset: i64,
+    base_dir: Option<&Path>,
+    ctx: &Ctx,
+    outer: &[OuterValue],
+) -> Result<Plan> {
+    let dtype = ctx.dtype;
+    let outer_names: Vec<&str> = outer.iter().map(|o| o.name.as_str()).collect();
     let unsupported = unsupported_nodes(graph, opset);
     if !unsupported.is_empty() {
         bail!(
@@ -62,7 +102,7 @@ pub fn compile(
             unsupported.join("\n  ")
         );
     }
-    validate_and_order(graph)?;
+    validate_and_order_in(graph, &outer_names)?;
     let fused = super::fuse::fold_conv_batch_norm(graph, base_dir)?;
     let mut fold_note = None;
     let mut notes_act = None;
@@ -85,7 +125,7 @@ pub fn compile(
         }
         None => graph,
     };
-    let order = validate_and_order(graph)?;
+    let order = validate_and_order_in(graph, &outer_names)?;
     let mut ids: HashMap<String, usize> = HashMap::new();
     let mut names: Vec<String> = Vec::new();
     let mut id_of = |name: &str, ids: &mut HashMap<String, usize>| -> usize {
@@ -98,10 +138,6 @@ pub fn compile(
         device: Device::Cpu,
         dtype,
     };
-    let ctx = Ctx {
-        device: device.clone(),
-        dtype,
-    };
 
     let mut consts: HashMap<usize, Tensor> = HashMap::new();
     for t in &graph.initializer {
@@ -111,6 +147,23 @@ pub fn compile(
     }
     let mut notes = Vec::new();
     let mut batch_major: HashMap<usize, bool> = HashMap::new();
+    let mut outer_slots = Vec::new();
+    for (pos, o) in outer.iter().enumerate() {
+        // A subgraph's own initializer of the same name wins.
+        if ids.contains_key(&o.name) {
+            continue;
+        }
+        let id = id_of(&o.name, &mut ids);
+        match &o.konst {
+            Some(t) => {
+                consts.insert(id, t.clone());
+            }
+            None => outer_slots.push((pos, id)),
+        }
+        if o.batch_major {
+            batch_major.insert(id, true);
+        }
+    }
     let mut inputs = Vec::new();
     for vi in graph
         .input
@@ -157,9 +210,12 @@ pub fn compile(
     for &ni in &order {
         let node = &graph.node[ni];
         let label = node_label(node, ni);
+        // Declared inputs, then the values its subgraphs read from this scope.
         let in_ids: Vec<Option<usize>> = node
             .input
             .iter()
+            .map(String::as_str)
+            .chain(implicit_inputs(node))
             .map(|s| {
                 if s.is_empty() {
                     None
@@ -192,6 +248,8 @@ pub fn compile(
                 .map(|i| i.is_some_and(|i| batch_major.get(&i) == Some(&true)))
                 .collect(),
             notes: &notes_cell,
+            ctx,
+            base_dir,
         };
         let ctor = super::fuse::fused_constructor(&node.op_type)
             .or_else(|| ops::constructor(&node.op_type))
@@ -213,7 +271,8 @@ pub fn compile(
                 .with_context(|| format!("{label}: folding a constant subgraph"))?;
             for (o, v) in out_ids.iter().zip(outs) {
                 if let Some(o) = o {
-                    consts.insert(*o, v.tensor().clone());
+                    // Constants live on the CPU (a folded If's branch computed on the device).
+                    consts.insert(*o, v.tensor().to_device(&Device::Cpu)?);
                 }
             }
             folded += 1;
@@ -260,12 +319,12 @@ pub fn compile(
     for id in needed {
         if let Some(t) = consts.get(&id) {
             if done.insert(id) {
-                placed.push((id, place(t, &ctx)?));
+                placed.push((id, place(t, ctx)?));
             }
         }
     }
     Ok(Plan {
-        ctx,
+        ctx: ctx.clone(),
         names,
         ids,
         steps,
@@ -273,6 +332,7 @@ pub fn compile(
         inputs,
         outputs,
         last_use,
+        outer: outer_slots,
         notes: notes_cell.into_inner(),
         folded,
     })
@@ -336,7 +396,14 @@ impl Plan {
 
     /// Evaluate; returns the values with ids `want` (graph outputs or intermediates).
     pub fn run(&self, inputs: &[Tensor], want: &[usize]) -> Result<Vec<Value>> {
-        self.run_inner(inputs, want, None)
+        self.run_inner(inputs, &[], want, None)
+    }
+
+    /// Evaluate a subgraph: `outer` are the values of the `OuterValue`s it was compiled with,
+    /// in that order (constant ones are ignored); returns its outputs.
+    pub fn run_scoped(&self, outer: &[Option<Value>]) -> Result<Vec<Value>> {
+        let want: Vec<usize> = self.outputs.iter().map(|(id, _)| *id).collect();
+        self.run_inner(&[], outer, &want, None)
     }
 
     /// As `run`, also recording each step's label and wall seconds (for profiling: on CPU every
@@ -347,13 +414,14 @@ impl Plan {
         want: &[usize],
     ) -> Result<(Vec<Value>, Vec<(String, f64)>)> {
         let mut times = Vec::with_capacity(self.steps.len());
-        let vals = self.run_inner(inputs, want, Some(&mut times))?;
+        let vals = self.run_inner(inputs, &[], want, Some(&mut times))?;
         Ok((vals, times))
     }
 
     fn run_inner(
         &self,
         inputs: &[Tensor],
+        outer: &[Option<Value>],
         want: &[usize],
         mut times: Option<&mut Vec<(String, f64)>>,
     ) -> Result<Vec<Value>> {
@@ -372,6 +440,12 @@ impl Plan {
         }
         for (slot, t) in self.inputs.iter().zip(inputs) {
             slots[slot.id] = Some(self.bind_input(slot, t)?);
+        }
+        for &(pos, id) in &self.outer {
+            let v = outer.get(pos).cloned().flatten().with_context(|| {
+                format!("enclosing-scope value '{}' is missing", self.names[id])
+            })?;
+            slots[id] = Some(v);
         }
         let keep = |id: usize| want.contains(&id);
         for (si, step) in self.steps.iter().enumerate() {
@@ -432,6 +506,8 @@ fn output_is_batch_major(info: &NodeInfo) -> bool {
                 consts: info.consts.clone(),
                 batch_major: info.batch_major.clone(),
                 notes: info.notes,
+                ctx: info.ctx,
+                base_dir: info.base_dir,
             })
         }
         None => batch::output_is_batch_major(info),

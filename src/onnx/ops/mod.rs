@@ -7,15 +7,18 @@ use super::value::{Ctx, Value};
 use anyhow::{bail, Result};
 use candle_core::Tensor;
 use std::cell::RefCell;
+use std::path::Path;
 use tract_onnx::pb;
 
 pub mod activation;
+pub mod control;
 pub mod conv;
 pub mod elementwise;
 pub mod matmul;
 pub mod norm;
 pub mod pad;
 pub mod pool;
+pub mod recurrent;
 pub mod reduce;
 pub mod resize;
 pub mod shape;
@@ -31,12 +34,17 @@ pub struct NodeInfo<'a> {
     pub node: &'a pb::NodeProto,
     pub opset: i64,
     pub attrs: Attrs<'a>,
-    /// Input values known at load time (initializers and folded constants), on the CPU.
+    /// Input values known at load time (initializers and folded constants), on the CPU. After
+    /// the declared inputs come the values its subgraphs read (`graph::implicit_inputs`).
     pub consts: Vec<Option<Tensor>>,
     /// Whether input i provably carries the batch as dimension 0.
     pub batch_major: Vec<bool>,
     /// Load-time remarks for `inspect` (e.g. batch-1 constants rewritten).
     pub notes: &'a RefCell<Vec<String>>,
+    /// Where and in which precision the plan runs (for compiling subgraphs).
+    pub ctx: &'a Ctx,
+    /// The model file's folder (external data of subgraph initializers).
+    pub base_dir: Option<&'a Path>,
 }
 
 impl NodeInfo<'_> {
@@ -121,6 +129,10 @@ pub fn constructor(op_type: &str) -> Option<Ctor> {
         "Range" => s::range,
         "Pad" => pad::pad,
         "Resize" | "Upsample" => resize::resize,
+        "LSTM" => recurrent::lstm,
+        "GRU" => recurrent::gru,
+        "RNN" => recurrent::rnn,
+        "If" => control::if_op,
         _ => return None,
     };
     Some(c)
@@ -158,9 +170,11 @@ pub const SUPPORTED: &[&str] = &[
     "GlobalMaxPool",
     "Greater",
     "GreaterOrEqual",
+    "GRU",
     "HardSigmoid",
     "HardSwish",
     "Identity",
+    "If",
     "InstanceNormalization",
     "LayerNormalization",
     "LeakyRelu",
@@ -169,6 +183,7 @@ pub const SUPPORTED: &[&str] = &[
     "Log",
     "LogSoftmax",
     "LRN",
+    "LSTM",
     "MatMul",
     "Max",
     "MaxPool",
@@ -194,6 +209,7 @@ pub const SUPPORTED: &[&str] = &[
     "Relu",
     "Reshape",
     "Resize",
+    "RNN",
     "Selu",
     "Shape",
     "Sigmoid",

@@ -32,6 +32,16 @@ def tensor_types_ok(model):
             return False
     return True
 
+def all_nodes(graph):
+    """The graph's nodes and, recursively, those of its subgraphs (If branches)."""
+    out = []
+    for n in graph.node:
+        out.append(n)
+        for a in n.attribute:
+            for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                out.extend(all_nodes(g))
+    return out
+
 def dir_size(d):
     return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
 
@@ -46,8 +56,9 @@ for suite in ["node", "pytorch-converted", "pytorch-operator"]:
         except Exception:
             skipped += 1
             continue
-        ops = {n.op_type for n in m.graph.node}
-        if not ops <= supported or any(n.domain not in ("", "ai.onnx") for n in m.graph.node):
+        nodes = all_nodes(m.graph)
+        ops = {n.op_type for n in nodes}
+        if not ops <= supported or any(n.domain not in ("", "ai.onnx") for n in nodes):
             skipped += 1
             continue
         if not tensor_types_ok(m) or dir_size(src) > SIZE_CAP:
