@@ -20,7 +20,8 @@ pub struct Args {
     /// Write one grid PNG here.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Write each sample as its own PNG into this folder.
+    /// Write each sample as its own PNG into this folder (and, for an audio run, as a WAV
+    /// file by Griffin-Lim, to listen to).
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
     /// Grid columns.
@@ -58,6 +59,22 @@ pub fn run(args: Args) -> Result<()> {
             )?;
         }
         println!("wrote {} images to {}", tiles.len(), dir.display());
+        if let Some(mel) = sampler.mel()? {
+            let waves = mel.waveforms(&x)?;
+            for (i, w) in waves.iter().enumerate() {
+                let path = dir.join(format!(
+                    "{}_{i:04}.wav",
+                    sanitize(&sampler.class_names()[class])
+                ));
+                crate::data::audio::write_wav_mono(&path, w, mel.mel.sample_rate)?;
+            }
+            println!(
+                "wrote {} WAV files ({} Hz, Griffin-Lim) to {}",
+                waves.len(),
+                mel.mel.sample_rate,
+                dir.display()
+            );
+        }
     }
     Ok(())
 }

@@ -62,6 +62,47 @@ impl MelFeatures {
         Ok((self.mel.n_mels, self.mel.frames(self.clip_samples)?))
     }
 
+    /// One clip's features `[n_mels · frames]` (generator space) back to a waveform by
+    /// Griffin-Lim, peak-normalised to 0.9 so quiet generations can be heard.
+    pub fn to_waveform(&self, features: &[f32], seed: u64) -> Result<Vec<f32>> {
+        let opts = crate::adapter::griffin_lim::GriffinLim {
+            iterations: 48,
+            seed,
+            ..Default::default()
+        };
+        let mut wave = crate::adapter::griffin_lim::mel_to_waveform(
+            &self.mel,
+            features,
+            self.clip_samples,
+            &opts,
+        )?;
+        let peak = wave.iter().fold(0f32, |m, v| m.max(v.abs()));
+        if peak > 1e-6 {
+            wave.iter_mut().for_each(|v| *v *= 0.9 / peak);
+        }
+        Ok(wave)
+    }
+
+    /// Generated features `[N, 1, n_mels, frames]` to one waveform per sample.
+    pub fn waveforms(&self, x: &Tensor) -> Result<Vec<Vec<f32>>> {
+        let (n_mels, frames) = self.shape()?;
+        let n = match x.dims() {
+            [n, 1, h, w] if (*h, *w) == (n_mels, frames) => *n,
+            other => anyhow::bail!(
+                "audio samples must be [N, 1, {n_mels}, {frames}] mel features, got {other:?}"
+            ),
+        };
+        let values: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        (0..n)
+            .map(|i| {
+                self.to_waveform(
+                    &values[i * n_mels * frames..(i + 1) * n_mels * frames],
+                    i as u64,
+                )
+            })
+            .collect()
+    }
+
     pub fn audio_options(&self, skip_bad: bool) -> AudioOptions {
         AudioOptions {
             sample_rate: self.mel.sample_rate,

@@ -3,7 +3,7 @@
 
 use super::config::Config;
 use crate::data::ClassSpace;
-use crate::data::{Split, TrainData};
+use crate::data::{MelFeatures, Split, TrainData};
 use crate::methods::{self, Condition, Method, RealImages};
 use crate::run::{latest_checkpoint, run_dir_of, RunInfo};
 use anyhow::{bail, Context, Result};
@@ -19,6 +19,8 @@ pub struct RunSampler {
     info: RunInfo,
     /// The held-out substrates a substrate run paints `Condition::Class` samples on.
     substrates: Option<Tensor>,
+    /// An audio run's front end (from its classifier's adapter), or why it could not be read.
+    mel: std::result::Result<Option<MelFeatures>, String>,
 }
 
 /// `checkpoint`: a checkpoint folder, or a run folder (its newest checkpoint is used).
@@ -60,10 +62,12 @@ pub fn load_sampler(checkpoint: &Path, device: &Device) -> Result<RunSampler> {
         method.use_substrates(images.clone())?;
         held_out = Some(images);
     }
+    let mel = super::setup::classifier_mel_features(&config).map_err(|e| format!("{e:#}"));
     Ok(RunSampler {
         method,
         info,
         substrates: held_out,
+        mel,
     })
 }
 
@@ -98,6 +102,20 @@ impl RunSampler {
     /// The run's class a user means by `name` (the rule of `ClassSpace::index`).
     pub fn class_index(&self, name: &str) -> Result<usize> {
         ClassSpace::new(self.info.class_names.clone()).index(name, "the run")
+    }
+
+    /// The mel front end of an audio run (its samples are spectrograms to be heard);
+    /// `None` for image runs. An error when the run's adapter cannot be read.
+    pub fn mel(&self) -> Result<Option<&MelFeatures>> {
+        match &self.mel {
+            Ok(m) => Ok(m.as_ref()),
+            Err(e) => bail!("the run's classifier adapter: {e}"),
+        }
+    }
+
+    /// Whether the run's samples are audio, `false` when that cannot be told.
+    pub fn is_audio(&self) -> bool {
+        matches!(self.mel, Ok(Some(_)))
     }
 
     pub fn info(&self) -> &RunInfo {
