@@ -376,6 +376,15 @@ pub fn describe_in_metadata(
     Ok(())
 }
 
+/// Class names as the items of a TOML array.
+fn toml_names(class_names: &[String]) -> String {
+    class_names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The adapter TOML for a model trained on mel features (`[1, n_mels, frames]` from a WAV
 /// folder): an audio adapter whose `[mel]` table is the front end the features came from.
 pub fn mel_adapter_toml(
@@ -383,11 +392,7 @@ pub fn mel_adapter_toml(
     class_names: &[String],
     model_file: &str,
 ) -> String {
-    let names = class_names
-        .iter()
-        .map(|n| format!("{n:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names = toml_names(class_names);
     format!(
         "# Written by `probegan train-classifier`: the model reads mel features [N, 1, n_mels, frames]\n\
          # of these clips, clamped to [-1, 1].\nmodality = \"mel\"\nmodel = {model_file:?}\n\n{}\n[classes]\nnames = [{names}]\n",
@@ -398,11 +403,7 @@ pub fn mel_adapter_toml(
 /// The adapter TOML for a model exported by `train` (generator space in, all logits out).
 pub fn adapter_toml(net: &Net, class_names: &[String], model_file: &str) -> String {
     let (c, h, w) = net.input_shape;
-    let names = class_names
-        .iter()
-        .map(|n| format!("{n:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names = toml_names(class_names);
     format!(
         "# Written by `probegan train-classifier`: the model reads generator space as is.\n\
          modality = \"image\"\nmodel = {model_file:?}\n\n[input]\nsize = [{h}, {w}]\nchannels = {c}\n\
