@@ -95,6 +95,16 @@ impl Adapter {
         self.audio.as_ref()
     }
 
+    /// The adapter's front end and clip length as the data loaders use them (`None` for an
+    /// image adapter).
+    pub fn mel_loading(&self) -> Option<crate::data::MelFeatures> {
+        self.audio.as_ref().map(|a| crate::data::MelFeatures {
+            mel: a.mel.clone(),
+            clip_samples: a.clip_samples,
+            max_clips_per_file: Some(8),
+        })
+    }
+
     fn audio_or_err(&self) -> Result<&AudioInput> {
         self.audio.as_ref().ok_or_else(|| {
             anyhow!(

@@ -82,8 +82,9 @@ mod check;
 mod classes;
 pub mod crops;
 mod file;
-pub mod griffin_lim;
-pub mod mel;
+// The mel front end and Griffin-Lim are signal processing the data loaders need too; they
+// live in `data` and are re-exported here, where adapters use them.
+pub use crate::data::{griffin_lim, mel};
 mod transform;
 
 pub use audio::{AudioInput, ModelInput, WaveLayout};

@@ -1,5 +1,5 @@
 //! WAV folders as mel-feature datasets: clips (`audio.rs`) through the mel front end
-//! (`adapter::mel`) into `[1, n_mels, frames]` "images", so the classifier trainer and the GAN
+//! (`mel`) into `[1, n_mels, frames]` "images", so the classifier trainer and the GAN
 //! trainer read audio exactly as they read pictures.
 //!
 //! Features are kept in generator space: a generator ends in tanh, so the front end's
@@ -8,8 +8,8 @@
 //! generator that draws them then see the same units.
 
 use super::audio::{load_wav_folder, AudioClips, AudioOptions, LongFiles};
+use super::mel::{MelFrontEnd, MelSpec};
 use super::{Dataset, LoadReport, Split};
-use crate::adapter::mel::{MelFrontEnd, MelSpec};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::path::Path;
@@ -48,15 +48,6 @@ impl MelFeatures {
         }
     }
 
-    /// The features of an audio adapter (its `[mel]` table and clip length).
-    pub fn of_adapter(adapter: &crate::adapter::Adapter) -> Option<MelFeatures> {
-        adapter.audio().map(|a| MelFeatures {
-            mel: a.mel.clone(),
-            clip_samples: a.clip_samples,
-            max_clips_per_file: Some(8),
-        })
-    }
-
     /// `(n_mels, frames)` of one clip's features.
     pub fn shape(&self) -> Result<(usize, usize)> {
         Ok((self.mel.n_mels, self.mel.frames(self.clip_samples)?))
@@ -65,17 +56,13 @@ impl MelFeatures {
     /// One clip's features `[n_mels · frames]` (generator space) back to a waveform by
     /// Griffin-Lim, peak-normalised to 0.9 so quiet generations can be heard.
     pub fn to_waveform(&self, features: &[f32], seed: u64) -> Result<Vec<f32>> {
-        let opts = crate::adapter::griffin_lim::GriffinLim {
+        let opts = super::griffin_lim::GriffinLim {
             iterations: 48,
             seed,
             ..Default::default()
         };
-        let mut wave = crate::adapter::griffin_lim::mel_to_waveform(
-            &self.mel,
-            features,
-            self.clip_samples,
-            &opts,
-        )?;
+        let mut wave =
+            super::griffin_lim::mel_to_waveform(&self.mel, features, self.clip_samples, &opts)?;
         let peak = wave.iter().fold(0f32, |m, v| m.max(v.abs()));
         if peak > 1e-6 {
             wave.iter_mut().for_each(|v| *v *= 0.9 / peak);

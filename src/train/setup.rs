@@ -45,7 +45,7 @@ pub fn classifier_mel_features(config: &Config) -> Result<Option<MelFeatures>> {
         None => crate::adapter::Adapter::load(Path::new(adapter))
             .with_context(|| format!("classifier.adapter = {adapter:?}"))?,
     };
-    Ok(MelFeatures::of_adapter(&parsed))
+    Ok(parsed.mel_loading())
 }
 
 /// `embedded:NAME` uses a bundled model; otherwise an adapter file (with an optional model
