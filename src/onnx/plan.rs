@@ -70,22 +70,13 @@ pub fn compile(
         device: device.clone(),
         dtype,
     };
-    compile_graph(graph, onnx_opset(model), base_dir, &ctx, &[])
+    compile_subgraph(graph, onnx_opset(model), base_dir, &ctx, &[])
 }
 
-/// Compile a subgraph (an If branch) the way a model's graph is compiled; the values it reads
-/// from enclosing scopes are `outer`, constants folded in, the rest passed to `run_scoped`.
+/// Compile a graph: the model's (`outer` empty), or a subgraph such as an If branch, whose
+/// values read from enclosing scopes are `outer`, constants folded in, the rest passed to
+/// `run_scoped`.
 pub fn compile_subgraph(
-    graph: &pb::GraphProto,
-    opset: i64,
-    base_dir: Option<&Path>,
-    ctx: &Ctx,
-    outer: &[OuterValue],
-) -> Result<Plan> {
-    compile_graph(graph, opset, base_dir, ctx, outer)
-}
-
-fn compile_graph(
     graph: &pb::GraphProto,
     opset: i64,
     base_dir: Option<&Path>,
