@@ -6,6 +6,7 @@
 
 use crate::classifier::{Classifier, OnnxClassifier};
 use crate::device::DeviceArgs;
+use crate::metrics::evaluate::audio::{evaluate_audio, AudioEvalOptions, AudioInputs};
 use crate::metrics::evaluate::substrate::{
     evaluate_substrate, SubstrateEvalOptions, SubstrateInputs,
 };
@@ -333,7 +334,12 @@ pub fn evaluate_run(args: &Args, device: &Device) -> Result<(EvalReport, PathBuf
                 crate::data::Split::Test
             };
             let src = crate::data::DataSource::parse(spec, crate::data::CsvSpec::default())?;
-            Some(src.load(split, &args.real_options)?.0)
+            let mut options = args.real_options.clone();
+            if let Some(mel) = sampler.mel()? {
+                // WAV folders become features of the run's own front end.
+                options.mel = Some(mel.clone());
+            }
+            Some(src.load(split, &options)?.0)
         }
         None => None,
     };
@@ -363,6 +369,20 @@ pub fn evaluate_run(args: &Args, device: &Device) -> Result<(EvalReport, PathBuf
     let mut report = evaluate(&inputs, &sample, &opts, &out_dir)?;
     report.source = ckpt.display().to_string();
     report.step = step_of(&ckpt);
+    if let Some(mel) = sampler.mel()? {
+        let inputs = AudioInputs {
+            class_names: &info.class_names,
+            unseen: &info.unseen_indices,
+            mel,
+            sample: &sample,
+            real: real.as_ref(),
+        };
+        let opts = AudioEvalOptions {
+            seed: args.seed,
+            ..Default::default()
+        };
+        report.audio = Some(evaluate_audio(&inputs, &opts, &out_dir).context("audio evaluation")?);
+    }
 
     if args.select {
         use crate::train::load_discriminator::{load_discriminator, run_trains_du};
@@ -422,6 +442,35 @@ pub fn evaluate_run(args: &Args, device: &Device) -> Result<(EvalReport, PathBuf
     Ok((report, out_dir))
 }
 
+/// Pitch per class, generated beside real: the physical judge of an audio run.
+fn print_audio(a: &crate::metrics::audio_eval::AudioEval) {
+    use crate::metrics::audio_eval::{FEMALE_F0_HZ, MALE_F0_HZ};
+    let hz = |f: Option<f32>| {
+        f.map(|f| format!("{f:.0} Hz"))
+            .unwrap_or_else(|| "—".into())
+    };
+    println!(
+        "{:<16} {:>12} {:>12} {:>10} {:>10} {:>12} {:>12}",
+        "pitch", "median F0", "real F0", "male band", "fem. band", "harmonicity", "real harm."
+    );
+    for c in &a.per_class {
+        println!(
+            "{:<16} {:>12} {:>12} {:>10} {:>10} {:>12.2} {:>12}{}",
+            c.name,
+            hz(c.generated.median_f0_hz),
+            hz(c.real.as_ref().and_then(|r| r.median_f0_hz)),
+            pct(c.f0_in(MALE_F0_HZ).map(f64::from)),
+            pct(c.f0_in(FEMALE_F0_HZ).map(f64::from)),
+            c.generated.harmonicity,
+            c.real
+                .as_ref()
+                .map(|r| format!("{:.2}", r.harmonicity))
+                .unwrap_or_else(|| "—".into()),
+            if c.unseen { "  (unseen)" } else { "" }
+        );
+    }
+}
+
 /// The record as `eval` prints it: the per-class table and the overall figures.
 pub fn print_summary(report: &EvalReport, out_dir: &Path) {
     if report.substrate.is_some() {
@@ -462,6 +511,9 @@ pub fn print_summary(report: &EvalReport, out_dir: &Path) {
         num(o.prdc.map(|p| p.coverage)),
         num(o.spectral_discrepancy)
     );
+    if let Some(a) = &report.audio {
+        print_audio(a);
+    }
     if let Some(l) = &report.leakage {
         let unseen: Vec<String> = l
             .unseen

@@ -41,6 +41,9 @@ pub struct EvalReport {
     /// A substrate run's evaluation (the class-generator fields above stay empty).
     #[serde(default)]
     pub substrate: Option<SubstrateEval>,
+    /// An audio run's sound: pitch per class of generated and real clips, and the clips.
+    #[serde(default)]
+    pub audio: Option<super::audio_eval::AudioEval>,
 }
 
 /// The substrate method judged by a second classifier over its full label set: is the

@@ -63,6 +63,9 @@ pub fn render_report_with(run_dir: &Path, options: &ReportOptions) -> Result<Str
         let eval_dir = run.path.join("eval");
         body.push_str(&super::substrate::section(eval, &eval_dir)?);
         body.push_str(&gallery(eval, &eval_dir)?);
+        if let Some(audio) = &eval.audio {
+            body.push_str(&super::audio::section(audio, &eval_dir)?);
+        }
         let panel = match options.neighbours {
             None => eval.neighbours.as_ref(),
             Some(space) => match eval.neighbour_panel(space.panel_name()) {

@@ -15,6 +15,7 @@
 //! `checkpoints` ranks several checkpoints of a run ([`evaluate_selection_with`]), and
 //! `substrate` evaluates substrate runs (painted images, not class samples).
 
+pub mod audio;
 mod checkpoints;
 mod distribution;
 mod neighbour_panels;
