@@ -35,7 +35,7 @@ impl BundledModel {
 /// target, a PGD-robust one, and two judges of another architecture and seed: the closed
 /// 10-way `judge`, and `judge_open`, which has an 11th reject output ("(not a garment)",
 /// outlier exposure) and is the one the demo and the quality table read.
-pub const BUNDLED_MODELS: [BundledModel; 4] = [
+pub const BUNDLED_MODELS: [BundledModel; 6] = [
     BundledModel {
         name: "regular",
         file: "models/fmnist_regular.onnx",
@@ -60,16 +60,32 @@ pub const BUNDLED_MODELS: [BundledModel; 4] = [
         onnx: include_bytes!("../models/fmnist_judge_open.onnx"),
         adapter_toml: include_str!("../adapters/fmnist_judge_open.toml"),
     },
+    // The audio pair of `demo --audio`: men / non-human / women from 64x64 log-mel features.
+    BundledModel {
+        name: "voices_regular",
+        file: "models/voices_regular.onnx",
+        onnx: include_bytes!("../models/voices_regular.onnx"),
+        adapter_toml: include_str!("../adapters/voices_regular.toml"),
+    },
+    BundledModel {
+        name: "voices_judge",
+        file: "models/voices_judge.onnx",
+        onnx: include_bytes!("../models/voices_judge.onnx"),
+        adapter_toml: include_str!("../adapters/voices_judge.toml"),
+    },
 ];
 
-/// A bundled model by name (`regular`, `robust`, `judge`, `judge_open`).
+/// A bundled model by name (`regular`, `robust`, `judge`, `judge_open`, `voices_regular`,
+/// `voices_judge`).
 pub fn bundled_model(name: &str) -> Result<&'static BundledModel> {
     BUNDLED_MODELS
         .iter()
         .find(|m| m.name == name)
         .ok_or_else(|| {
+            let names: Vec<&str> = BUNDLED_MODELS.iter().map(|m| m.name).collect();
             anyhow::anyhow!(
-                "no bundled model {name:?}; the bundled ones are regular, robust, judge and judge_open"
+                "no bundled model {name:?}; the bundled ones are {}",
+                names.join(", ")
             )
         })
 }

@@ -119,6 +119,7 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
             } else {
                 0.95
             }),
+            real_judge_recognition: Some(0.93),
             target_confidence: Some(0.9),
             intra_fid: Some(10.0 + c as f64),
             diversity: Some(Diversity {
@@ -238,6 +239,7 @@ fn make_run(dir: &Path, method: &str, unseen_recognition: f64) {
         }),
         leakage: None,
         substrate: None,
+        audio: None,
     };
     let accuracies = |bag: f64| StudentAccuracy {
         accuracy: 0.7,
@@ -285,6 +287,8 @@ fn report_has_every_section_and_no_network_references() {
         "Unseen class “Bag”",
         "Nearest real neighbours",
         "Metrics per class",
+        "judge on real",
+        "93.0%",
         "this run and its baselines",
         "naive",
         "87.5%",

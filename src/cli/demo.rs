@@ -5,6 +5,7 @@
 
 use crate::classifier::Classifier;
 use crate::device::DeviceArgs;
+use crate::train::diversity_watch::DiversityReading;
 use crate::train::{load_sampler, setup, Config, StopReason, Trainer};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -16,12 +17,19 @@ pub const DEMO_CONFIG: &str = include_str!("../../configs/demo.toml");
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Output folder (run directory, grid, verdict).
-    #[arg(long, default_value = "probegan-demo")]
-    pub out: PathBuf,
-    /// The class to withhold from the data (a Fashion-MNIST class name).
-    #[arg(long, default_value = "Trouser")]
-    pub unseen: String,
+    /// Output folder (run directory, grid, verdict; default `probegan-demo`, with --audio
+    /// `probegan-demo-audio`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The class to withhold from the data (a Fashion-MNIST class name, default Trouser; with
+    /// --audio men, women or non-human, default women).
+    #[arg(long)]
+    pub unseen: Option<String>,
+    /// The audio demo: bundled men / non-human / women clips and mel classifier
+    /// (`configs/demo_audio.toml`), ending with WAV files, a spectrogram grid and a verdict
+    /// from a second classifier and the pitch of the generated voices.
+    #[arg(long)]
+    pub audio: bool,
     /// Generator steps (the default takes a few minutes on 2 CPU cores).
     #[arg(long)]
     pub steps: Option<usize>,
@@ -37,18 +45,61 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let device = args.device.device()?;
+    if args.audio {
+        return super::demo_audio::run(&args, &device);
+    }
+    let out = args.out.clone().unwrap_or_else(|| "probegan-demo".into());
+    let unseen = args.unseen.clone().unwrap_or_else(|| "Trouser".into());
+    let Some(trained) = train_demo(DEMO_CONFIG, &args, &out, &unseen, &device)? else {
+        return Ok(());
+    };
+    // The second judge is whichever bundled target the run did not train against.
+    let second_judge_name = if trained.classifier_adapter == "embedded:robust" {
+        "regular"
+    } else {
+        "robust"
+    };
+    let args = Args {
+        out: Some(out),
+        ..args
+    };
+    image_verdict(
+        &args,
+        &trained.run_dir,
+        second_judge_name,
+        trained.diversity,
+        &device,
+    )
+}
+
+/// A finished demo run.
+pub(super) struct DemoRun {
+    pub run_dir: PathBuf,
+    /// `classifier.adapter` of its config.
+    pub classifier_adapter: String,
+    /// The collapse guard's last reading: a verdict on one sample repeated is no evidence.
+    pub diversity: DiversityReading,
+}
+
+/// Train (or resume, or reload) the demo run of `config_text` in `out`; None when Ctrl-C
+/// stopped it (the user was told how to continue).
+pub(super) fn train_demo(
+    config_text: &str,
+    args: &Args,
+    out: &std::path::Path,
+    unseen: &str,
+    device: &candle_core::Device,
+) -> Result<Option<DemoRun>> {
     let mut overrides = vec![
-        format!(
-            "run.out_dir={}",
-            toml_string(&args.out.display().to_string())
-        ),
-        format!("data.unseen=[{}]", toml_string(&args.unseen)),
+        format!("run.out_dir={}", toml_string(&out.display().to_string())),
+        format!("data.unseen=[{}]", toml_string(unseen)),
     ];
     if let Some(s) = args.steps {
         overrides.push(format!("run.steps={s}"));
     }
     overrides.extend(args.overrides.iter().cloned());
-    let config = Config::from_toml_str(DEMO_CONFIG, &overrides).context("demo config")?;
+    let config = Config::from_toml_str(config_text, &overrides).context("demo config")?;
+    let device = device.clone();
     let dataset = setup::load_dataset(&config)?;
     let (classifier, info) = setup::load_classifier(&config, &device)?;
     let mut trainer = Trainer::new(config, &dataset, classifier, info, &device)?;
@@ -73,7 +124,7 @@ pub fn run(args: Args) -> Result<()> {
     trainer.init_run_dir()?;
     let unseen_name = trainer.class_names()[trainer.unseen()[0]].clone();
     eprintln!(
-        "probegan demo: learning `{unseen_name}` from the classifier alone ({} steps; images of `{unseen_name}` are withheld)",
+        "probegan demo: learning `{unseen_name}` from the classifier alone ({} steps; every `{unseen_name}` example is withheld)",
         trainer.config.run.steps
     );
     trainer.progress = true;
@@ -83,28 +134,37 @@ pub fn run(args: Args) -> Result<()> {
         .context("installing the Ctrl-C handler")?;
     if trainer.step() < trainer.config.run.steps && trainer.run(&stop)? == StopReason::Interrupted {
         eprintln!(
-            "interrupted; run `probegan demo --out {}` again to continue",
-            args.out.display()
+            "interrupted; run `probegan demo{} --out {}` again to continue",
+            if args.audio { " --audio" } else { "" },
+            out.display()
         );
-        return Ok(());
+        return Ok(None);
     }
-    let run_dir = trainer.run_dir.clone();
-    // The second judge is whichever bundled target the run did not train against.
-    let second_judge_name = if trainer.config.classifier.adapter == "embedded:robust" {
-        "regular"
-    } else {
-        "robust"
-    };
-    // The collapse guard's last reading: a verdict on one image repeated is no evidence.
-    let diversity = trainer.read_diversity()?;
-    drop(trainer);
+    Ok(Some(DemoRun {
+        run_dir: trainer.run_dir.clone(),
+        classifier_adapter: trainer.config.classifier.adapter.clone(),
+        diversity: trainer.read_diversity()?,
+    }))
+}
+
+/// The image demo's verdict: the bundled open judge, a second judge, the grid, verdict.json.
+fn image_verdict(
+    args: &Args,
+    run_dir: &std::path::Path,
+    second_judge_name: &str,
+    diversity: DiversityReading,
+    device: &candle_core::Device,
+) -> Result<()> {
+    let device = device.clone();
+    let out = args.out.clone().unwrap_or_default();
 
     // Verdict from the bundled judge on fresh samples. It has a reject output, so a blank or
     // noise image is not counted as a recognised garment (the closed judge calls an all-black
     // image "Sneaker").
-    let sampler = load_sampler(&run_dir, &device)?;
+    let sampler = load_sampler(run_dir, &device)?;
     let judge = setup::embedded_classifier("judge_open", &device)?;
     let unseen = sampler.unseen()[0];
+    let unseen_name = sampler.class_names()[unseen].clone();
     let rate = |class: usize, n: usize, seed: u64| -> Result<f64> {
         recognition_rate(&sampler, judge.as_ref(), class, n, seed)
     };
@@ -139,7 +199,7 @@ pub fn run(args: Args) -> Result<()> {
         1,
     )?;
 
-    let grid = args.out.join("demo_grid.png");
+    let grid = out.join("demo_grid.png");
     let mut rows = vec![];
     for c in 0..sampler.class_names().len() {
         rows.push(sampler.sample(c, 10, 100 + c as u64)?);
@@ -176,7 +236,7 @@ pub fn run(args: Args) -> Result<()> {
         grid.display()
     );
     std::fs::write(
-        args.out.join("verdict.json"),
+        out.join("verdict.json"),
         serde_json::to_string_pretty(&serde_json::json!({
             "unseen": unseen_name, "unseen_recognition": unseen_rate, "seen_recognition": seen_rate,
             "judge_samples": args.judge_samples, "grid": grid,
@@ -211,6 +271,6 @@ pub fn recognition_rate(
     Ok(hits as f64 / n as f64)
 }
 
-fn toml_string(s: &str) -> String {
+pub(super) fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }

@@ -484,14 +484,15 @@ pub fn print_summary(report: &EvalReport, out_dir: &Path) {
         out_dir.join(EVAL_FILE).display()
     );
     println!(
-        "{:<16} {:>8} {:>8} {:>10} {:>10}",
-        "class", "judge", "target", "intra-FID", "diversity"
+        "{:<16} {:>8} {:>10} {:>8} {:>10} {:>10}",
+        "class", "judge", "judge real", "target", "intra-FID", "diversity"
     );
     for c in &report.classes {
         println!(
-            "{:<16} {:>8} {:>8} {:>10} {:>10}{}",
+            "{:<16} {:>8} {:>10} {:>8} {:>10} {:>10}{}",
             c.name,
             pct(c.judge_recognition),
+            pct(c.real_judge_recognition),
             pct(c.target_confidence),
             num(c.intra_fid),
             num(c.diversity.map(|d| d.mean_pairwise_distance)),

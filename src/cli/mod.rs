@@ -9,6 +9,7 @@ pub mod bench;
 pub mod check;
 pub mod classify;
 pub mod demo;
+mod demo_audio;
 pub mod eval;
 pub mod inspect;
 pub mod report;

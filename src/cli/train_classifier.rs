@@ -250,7 +250,7 @@ pub fn run(a: Args) -> Result<()> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let adapter_text = match (&source, &opts.mel) {
-        (DataSource::WavFolder(_), mel) => crate::train_classifier::mel_adapter_toml(
+        (s, mel) if s.is_audio() => crate::train_classifier::mel_adapter_toml(
             &mel.clone().unwrap_or_else(crate::data::MelFeatures::voices),
             &output_names,
             &file_name,

@@ -277,8 +277,22 @@ fn subfolder_names(dir: &Path) -> Result<Vec<String>> {
 /// Decode one WAV file to mono samples in `[-1, 1]` and its sample rate. Errors name the file.
 pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
     let name = path.display();
-    let mut reader =
+    let reader =
         hound::WavReader::open(path).with_context(|| format!("{name}: not a readable WAV file"))?;
+    decode_wav_mono(reader, &name.to_string())
+}
+
+/// [`read_wav_mono`] on a WAV file held in memory (`name` for errors).
+pub fn read_wav_mono_bytes(bytes: &[u8], name: &str) -> Result<(Vec<f32>, u32)> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes))
+        .with_context(|| format!("{name}: not a readable WAV file"))?;
+    decode_wav_mono(reader, name)
+}
+
+fn decode_wav_mono<R: std::io::Read>(
+    mut reader: hound::WavReader<R>,
+    name: &str,
+) -> Result<(Vec<f32>, u32)> {
     let spec = reader.spec();
     if spec.sample_rate == 0 {
         bail!("{name}: the header says 0 samples per second");

@@ -14,6 +14,9 @@ use anyhow::{bail, Result};
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rustfft::num_complex::Complex;
+use rustfft::{Fft, FftPlanner};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy)]
 pub struct GriffinLim {
@@ -140,9 +143,8 @@ struct Stft {
     pad: usize,
     reflect: bool,
     window: Vec<f64>,
-    /// `cos(2π m / n)`, `sin(2π m / n)` for `m` in `0..n` (angles taken mod n).
-    cos: Vec<f64>,
-    sin: Vec<f64>,
+    forward_fft: Arc<dyn Fft<f64>>,
+    inverse_fft: Arc<dyn Fft<f64>>,
 }
 
 impl Stft {
@@ -152,7 +154,7 @@ impl Stft {
             Padding::None => 0,
             Padding::Zeros | Padding::Reflect => n / 2,
         };
-        let tau = 2.0 * std::f64::consts::PI;
+        let mut planner = FftPlanner::new();
         Stft {
             n,
             f: spec.n_freqs(),
@@ -162,8 +164,8 @@ impl Stft {
             pad,
             reflect: spec.padding == Padding::Reflect,
             window: spec.window.values(n),
-            cos: (0..n).map(|m| (tau * m as f64 / n as f64).cos()).collect(),
-            sin: (0..n).map(|m| (tau * m as f64 / n as f64).sin()).collect(),
+            forward_fft: planner.plan_fft_forward(n),
+            inverse_fft: planner.plan_fft_inverse(n),
         }
     }
 
@@ -187,52 +189,40 @@ impl Stft {
         }
     }
 
-    /// `[frames, n_freqs]` complex spectrum of `x`.
+    /// `[frames, n_freqs]` complex spectrum of `x`: `X[k] = Σ_m w[m] x[m] e^{-2πikm/n}`.
     fn forward(&self, x: &[f64]) -> Vec<(f64, f64)> {
         let mut out = Vec::with_capacity(self.frames * self.f);
-        let mut frame = vec![0.0; self.n];
+        let mut frame = vec![Complex::new(0.0, 0.0); self.n];
         for t in 0..self.frames {
             for (i, v) in frame.iter_mut().enumerate() {
-                *v = self.window[i] * self.padded(x, t * self.hop + i);
+                *v = Complex::new(self.window[i] * self.padded(x, t * self.hop + i), 0.0);
             }
-            for k in 0..self.f {
-                let (mut re, mut im, mut m) = (0.0, 0.0, 0);
-                for v in &frame {
-                    re += v * self.cos[m];
-                    im -= v * self.sin[m];
-                    // m = i·k mod n, stepped instead of divided (k < n).
-                    m += k;
-                    if m >= self.n {
-                        m -= self.n;
-                    }
-                }
-                out.push((re, im));
-            }
+            self.forward_fft.process(&mut frame);
+            out.extend(frame[..self.f].iter().map(|c| (c.re, c.im)));
         }
         out
     }
 
     /// The signal whose windowed frames are closest (least squares) to the inverse DFTs of
-    /// `spectrum`: windowed overlap-add divided by the summed squared window.
+    /// `spectrum`: windowed overlap-add divided by the summed squared window. Each frame's
+    /// one-sided spectrum is mirrored (bin n−k is bin k's conjugate) before the inverse FFT.
     fn inverse(&self, spectrum: &[(f64, f64)]) -> Vec<f64> {
         let len = self.samples + 2 * self.pad;
         let mut acc = vec![0.0; len];
         let mut weight = vec![0.0; len];
+        let mut frame = vec![Complex::new(0.0, 0.0); self.n];
         for t in 0..self.frames {
             let bins = &spectrum[t * self.f..(t + 1) * self.f];
-            for i in 0..self.n {
-                let (mut v, mut m) = (0.0, 0);
-                for (k, &(re, im)) in bins.iter().enumerate() {
-                    // Bins other than 0 and n/2 stand for their mirrored twin too.
-                    let twice = if k == 0 || 2 * k == self.n { 1.0 } else { 2.0 };
-                    v += twice * (re * self.cos[m] - im * self.sin[m]);
-                    m += i;
-                    if m >= self.n {
-                        m -= self.n;
-                    }
+            for (k, &(re, im)) in bins.iter().enumerate() {
+                frame[k] = Complex::new(re, im);
+                if k > 0 && self.n - k >= self.f {
+                    frame[self.n - k] = Complex::new(re, -im);
                 }
+            }
+            self.inverse_fft.process(&mut frame);
+            for (i, v) in frame.iter().enumerate() {
                 let p = t * self.hop + i;
-                acc[p] += self.window[i] * v / self.n as f64;
+                acc[p] += self.window[i] * v.re / self.n as f64;
                 weight[p] += self.window[i] * self.window[i];
             }
         }
@@ -268,6 +258,43 @@ mod tests {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0, f64::max);
             assert!(worst < 1e-9, "{padding:?}: off by {worst}");
+        }
+    }
+
+    #[test]
+    fn forward_matches_the_dft_definition() {
+        // Odd and even frame lengths: the FFT's bins against Σ w x e^{-2πikm/n} directly.
+        for n_fft in [64, 63] {
+            let spec = MelSpec::new(8000, n_fft, 16, 8);
+            let x: Vec<f64> = (0..200)
+                .map(|i| ((i * 13 % 29) as f64 / 14.0) - 1.0)
+                .collect();
+            let stft = Stft::new(&spec, x.len());
+            let got = stft.forward(&x);
+            let tau = 2.0 * std::f64::consts::PI;
+            for t in [0, 3, stft.frames - 1] {
+                for k in 0..stft.f {
+                    let (mut re, mut im) = (0.0, 0.0);
+                    for m in 0..n_fft {
+                        let v = stft.window[m] * stft.padded(&x, t * stft.hop + m);
+                        let a = tau * (k * m) as f64 / n_fft as f64;
+                        re += v * a.cos();
+                        im -= v * a.sin();
+                    }
+                    let (gr, gi) = got[t * stft.f + k];
+                    assert!(
+                        (gr - re).abs() < 1e-9 && (gi - im).abs() < 1e-9,
+                        "n {n_fft} frame {t} bin {k}"
+                    );
+                }
+            }
+            let y = stft.inverse(&got);
+            let worst = x
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(worst < 1e-9, "n {n_fft}: round trip off by {worst}");
         }
     }
 

@@ -10,6 +10,7 @@ pub mod classes;
 mod csv_metadata;
 mod dataset;
 mod embedded_subset;
+mod embedded_voices;
 pub mod griffin_lim;
 pub mod idx;
 mod idx_dataset;
@@ -27,6 +28,7 @@ pub use classes::ClassSpace;
 pub use csv_metadata::{load_csv, split_matches, CsvSpec};
 pub use dataset::{Augment, Batch, Batches, Dataset};
 pub use embedded_subset::{fashion_mnist_subset, fashion_mnist_subset_split};
+pub use embedded_voices::{voices_subset, voices_subset_clips, VOICES_CLASSES};
 pub use idx_dataset::{
     dataset_from_idx_bytes, is_idx_dir, load_idx_dir, system_fashion_mnist, Split,
     FASHION_MNIST_CLASSES, SYSTEM_FASHION_MNIST,

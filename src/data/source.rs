@@ -1,7 +1,7 @@
 //! The `--data` argument: which loader a string means.
 //!
 //! * `embedded` (or `embedded:fashion-mnist`): the stratified Fashion-MNIST subset compiled
-//!   into the binary;
+//!   into the binary; `embedded:voices`: the bundled audio clips as mel features;
 //! * `fashion-mnist`: the full set from Debian's package (`/usr/share/datasets/fashion-mnist`);
 //! * a folder of IDX files (`train-images-idx3-ubyte[.gz]`, ...);
 //! * an image folder (`<class>/*.png`, optionally under `train/` and `test/`);
@@ -28,6 +28,8 @@ pub const UNSPLIT_TRAIN_FRACTION: f64 = 0.8;
 #[derive(Debug, Clone)]
 pub enum DataSource {
     Embedded,
+    /// `embedded:voices`: the bundled men / non-human / women clips.
+    EmbeddedVoices,
     SystemFashionMnist,
     Idx(PathBuf),
     ImageFolder(PathBuf),
@@ -46,6 +48,7 @@ impl DataSource {
             "embedded" | "embedded:fashion-mnist" | "embedded:fashion-mnist-subset" => {
                 return Ok(DataSource::Embedded)
             }
+            "embedded:voices" => return Ok(DataSource::EmbeddedVoices),
             "fashion-mnist" | "fashion_mnist" | "fmnist" => {
                 return Ok(DataSource::SystemFashionMnist)
             }
@@ -97,6 +100,11 @@ impl DataSource {
         };
         match self {
             DataSource::Embedded => Ok(whole(fashion_mnist_subset_split(split)?)),
+            DataSource::EmbeddedVoices => {
+                let voices = super::MelFeatures::voices();
+                let mel = opts.mel.as_ref().unwrap_or(&voices);
+                Ok(whole(super::voices_subset(split, mel)?))
+            }
             DataSource::SystemFashionMnist => Ok(whole(system_fashion_mnist(split)?)),
             DataSource::Idx(dir) => Ok(whole(load_idx_dir(dir, split)?)),
             DataSource::ImageFolder(dir) => {
@@ -125,6 +133,11 @@ impl DataSource {
                 }
             }
         }
+    }
+
+    /// Whether this source holds sound (loaded as mel features of `LoadOptions::mel`).
+    pub fn is_audio(&self) -> bool {
+        matches!(self, DataSource::WavFolder(_) | DataSource::EmbeddedVoices)
     }
 
     /// Whether this source has groups (CSV with a group column).

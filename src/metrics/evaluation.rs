@@ -118,6 +118,10 @@ pub struct ClassEval {
     pub unseen: bool,
     /// Share of this class's samples the judge labels as this class.
     pub judge_recognition: Option<f64>,
+    /// The same share on the class's real images: the judge's own ceiling, beside which a
+    /// generated class's rate is read.
+    #[serde(default)]
+    pub real_judge_recognition: Option<f64>,
     /// Mean target-classifier probability of this class.
     pub target_confidence: Option<f64>,
     pub intra_fid: Option<f64>,

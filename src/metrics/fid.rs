@@ -9,15 +9,68 @@
 //! are clamped to zero.
 
 use super::gaussian::GaussianStats;
+use super::pairwise::as_f64_matrix;
 use anyhow::{bail, Result};
 use candle_core::Tensor;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
-/// FID between two feature matrices `[N, D]` and `[M, D]`.
+/// FID between two feature matrices `[N, D]` and `[M, D]`. Features wider than the two sets
+/// together (a judge whose last layer reads a flattened conv map: 8,192 values for 64
+/// clips) go through [`fid_in_sample_space`]: a `[D, D]` eigendecomposition at D = 8,192
+/// took hours, and the covariances have rank below N + M anyway.
 pub fn fid(real: &Tensor, fake: &Tensor) -> Result<f64> {
+    let (n, d) = real.dims2()?;
+    let m = fake.dim(0)?;
+    if d > n + m {
+        return fid_in_sample_space(real, fake);
+    }
     let a = GaussianStats::from_features(real, "FID real features")?;
     let b = GaussianStats::from_features(fake, "FID generated features")?;
     frechet_distance(&a, &b)
+}
+
+/// The same Fréchet distance without forming a `[D, D]` matrix. With centred features
+/// `A [N, D]`, `B [M, D]`: `Σ₁ = AᵀA/(N−1)`, `Σ₂ = BᵀB/(M−1)`, and the non-zero eigenvalues
+/// of `Σ₁Σ₂` are the squared singular values of `K = ABᵀ/√((N−1)(M−1))` (an `[N, M]` matrix),
+/// so `tr((Σ₁Σ₂)^½)` is the sum of K's singular values and `tr(Σ)` is `|A|²/(N−1)`.
+pub fn fid_in_sample_space(real: &Tensor, fake: &Tensor) -> Result<f64> {
+    let centred = |x: &Tensor, what: &str| -> Result<(Tensor, Tensor, f64)> {
+        let x = as_f64_matrix(x, what)?;
+        let n = x.dim(0)?;
+        if n < 2 {
+            bail!("{what}: need at least 2 samples for a covariance, got {n}");
+        }
+        let mean = x.mean_keepdim(0)?;
+        let c = x.broadcast_sub(&mean)?;
+        Ok((c, mean, n as f64 - 1.0))
+    };
+    let (a, mean_a, da) = centred(real, "FID real features")?;
+    let (b, mean_b, db) = centred(fake, "FID generated features")?;
+    if a.dim(1)? != b.dim(1)? {
+        bail!(
+            "FID: feature dimensions differ ({} vs {})",
+            a.dim(1)?,
+            b.dim(1)?
+        );
+    }
+    let scalar = |t: Tensor| -> Result<f64> { Ok(t.to_scalar::<f64>()?) };
+    let mean_gap = scalar((mean_a - mean_b)?.sqr()?.sum_all()?)?;
+    let trace_a = scalar(a.sqr()?.sum_all()?)? / da;
+    let trace_b = scalar(b.sqr()?.sum_all()?)? / db;
+    let k = a.matmul(&b.t()?)?.affine(1.0 / (da * db).sqrt(), 0.0)?;
+    let (rows, cols) = k.dims2()?;
+    let k = DMatrix::from_row_slice(rows, cols, &k.flatten_all()?.to_vec1::<f64>()?);
+    if k.iter().any(|v| !v.is_finite()) {
+        bail!("FID: features contain NaN or infinite values");
+    }
+    let Some(singular) = k.try_svd(false, false, f64::EPSILON, 100_000) else {
+        bail!("FID: the singular value decomposition did not converge");
+    };
+    let fid = mean_gap + trace_a + trace_b - 2.0 * singular.singular_values.sum();
+    if !fid.is_finite() {
+        bail!("FID: result is not finite ({fid})");
+    }
+    Ok(fid.max(0.0))
 }
 
 /// Fréchet distance between two Gaussians.
@@ -117,6 +170,39 @@ mod tests {
             cov,
             count: 10,
         }
+    }
+
+    #[test]
+    fn sample_space_route_matches_the_covariance_route() {
+        // 12 and 9 samples of 40-dimensional features: rank-deficient covariances, the case
+        // `fid` sends through the singular values of A Bᵀ.
+        let values = |n: usize, seed: u64, shift: f64| -> Tensor {
+            let mut state = seed;
+            let v: Vec<f64> = (0..n * 40)
+                .map(|i| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5 + shift * (i % 3) as f64
+                })
+                .collect();
+            Tensor::from_vec(v, (n, 40), &candle_core::Device::Cpu).unwrap()
+        };
+        let real = values(12, 1, 0.0);
+        let fake = values(9, 2, 0.3);
+        let direct = frechet_distance(
+            &GaussianStats::from_features(&real, "real").unwrap(),
+            &GaussianStats::from_features(&fake, "fake").unwrap(),
+        )
+        .unwrap();
+        let via_samples = fid_in_sample_space(&real, &fake).unwrap();
+        assert!(direct > 1.0, "a shifted set should be far: {direct}");
+        assert!(
+            (direct - via_samples).abs() < 1e-6 * direct,
+            "{direct} vs {via_samples}"
+        );
+        assert_eq!(fid(&real, &fake).unwrap(), via_samples);
+        assert!(fid_in_sample_space(&real, &real).unwrap() < 1e-6);
     }
 
     #[test]

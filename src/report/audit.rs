@@ -375,6 +375,7 @@ fn class_table(eval: &EvalReport) -> String {
     let header: Vec<String> = [
         "class",
         "judge recognition",
+        "judge on real",
         "target confidence",
         "intra-FID",
         "mean pairwise dist.",
@@ -394,6 +395,7 @@ fn class_table(eval: &EvalReport) -> String {
                     escape(&c.name)
                 },
                 pct(c.judge_recognition),
+                pct(c.real_judge_recognition),
                 pct(c.target_confidence),
                 num(c.intra_fid),
                 num(c.diversity.map(|d| d.mean_pairwise_distance)),

@@ -26,8 +26,8 @@ pub fn load_dataset_split(config: &Config, split: Split) -> Result<Dataset> {
             skip_bad: false,
             mel: None,
         },
-        // WAV folders become the features the audited audio model reads.
-        DataSource::WavFolder(_) => LoadOptions {
+        // Sound becomes the features the audited audio model reads.
+        ref s if s.is_audio() => LoadOptions {
             mel: classifier_mel_features(config)?,
             ..LoadOptions::default()
         },

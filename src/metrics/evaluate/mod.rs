@@ -147,6 +147,7 @@ pub fn evaluate(
     // Nearest real neighbours are shown for unseen samples (or the first class if none).
     let show = inputs.unseen.first().copied().unwrap_or(0);
     let real = RealClasses::gather(inputs, opts, &fakes[show])?;
+    per_class::real_judge_recognition(inputs, &real.images, &mut classes)?;
     report.spectrum = distribution::spectrum(&real, &fakes, &mut report.overall)?;
 
     let mut panels = vec![];

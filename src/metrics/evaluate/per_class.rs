@@ -62,3 +62,22 @@ pub(super) fn target_confidence(
     }
     Ok(())
 }
+
+/// The judge's recognition of each class's real images (`real[c]`, None without any).
+pub(super) fn real_judge_recognition(
+    inputs: &EvalInputs,
+    real: &[Option<Tensor>],
+    classes: &mut [ClassEval],
+) -> Result<()> {
+    let Some(j) = inputs.judge else {
+        return Ok(());
+    };
+    let map = map_classes(&inputs.class_names, j.class_names())?;
+    for (c, images) in real.iter().enumerate() {
+        if let Some(x) = images {
+            let r = judge(j, x, &vec![map[c]; x.dim(0)?])?;
+            classes[c].real_judge_recognition = r.recognition_rate(map[c]);
+        }
+    }
+    Ok(())
+}
