@@ -88,3 +88,59 @@ fn demo_rejects_an_unknown_class_by_name() {
     assert!(err.contains("Hat"), "error should name the class: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn audio_demo_runs_from_an_empty_directory_and_writes_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    // Narrow nets: the plumbing, not quality (scripts/voices_table.sh has the quality runs).
+    let out = demo(
+        dir.path(),
+        &[
+            "--audio",
+            "--unseen",
+            "men",
+            "--set",
+            "model.g_widths=[32, 16, 16, 8, 8]",
+            "--set",
+            "model.d_widths=[8, 16, 16, 16]",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo --audio failed:\n{}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("verdict:") && stdout.contains("`men`"), "{stdout}");
+    let v = verdict(dir.path());
+    assert_eq!(v["unseen"], "men");
+    assert_eq!(v["judge"], "voices_judge");
+    for key in [
+        "unseen_recognition",
+        "real_unseen_recognition",
+        "seen_recognition",
+    ] {
+        let rate = v[key].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&rate), "{key} = {rate}");
+    }
+    // The judge knows the bundled real clips: its ceiling for the unseen class.
+    assert!(v["real_unseen_recognition"].as_f64().unwrap() >= 0.7, "{v}");
+    let classes = v["audio"]["per_class"].as_array().unwrap();
+    assert_eq!(classes.len(), 3);
+    for c in classes {
+        for wav in c["wavs"].as_array().unwrap() {
+            let path = dir.path().join("my-demo").join(wav.as_str().unwrap());
+            let reader = hound::WavReader::open(&path).unwrap();
+            assert_eq!(reader.spec().sample_rate, 16_000, "{}", path.display());
+        }
+        // The bundled real clips of each class were heard beside the generated ones.
+        assert!(c["real"]["clips"].as_u64().unwrap() >= 8, "{c}");
+    }
+    assert!(dir.path().join("my-demo/demo_grid.png").is_file());
+
+    // An image class name is refused by name.
+    let bad = demo(dir.path(), &["--audio", "--unseen", "Trouser"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("men, non-human, women"));
+}
