@@ -112,7 +112,10 @@ fn audio_demo_runs_from_an_empty_directory_and_writes_sound() {
         stdout,
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("verdict:") && stdout.contains("`men`"), "{stdout}");
+    assert!(
+        stdout.contains("verdict:") && stdout.contains("`men`"),
+        "{stdout}"
+    );
     let v = verdict(dir.path());
     assert_eq!(v["unseen"], "men");
     assert_eq!(v["judge"], "voices_judge");
