@@ -54,11 +54,11 @@ pub fn run(args: &Args, device: &Device) -> Result<()> {
         let idx: Vec<usize> = (0..real.len())
             .filter(|&i| real.labels[i] as usize == class)
             .collect();
-        let (c, h, w) = real.image_shape();
-        let values: Vec<f32> = idx.iter().flat_map(|&i| real.image(i).to_vec()).collect();
-        let x = Tensor::from_vec(values, (idx.len(), c, h, w), device)?;
-        let pred = judge.logits(&x)?.argmax(1)?.to_vec1::<u32>()?;
-        Ok(pred.iter().filter(|&&p| p as usize == class).count() as f64 / idx.len() as f64)
+        let x = real.batch(&idx, device)?.images;
+        let judged = crate::metrics::judge::judge(judge.as_ref(), &x, &vec![class; idx.len()])?;
+        judged
+            .recognition_rate(class)
+            .context("the bundled test clips hold no clip of the unseen class")
     };
     let unseen_real_rate = real_rate(unseen_class)?;
     let seen: Vec<usize> = (0..names.len()).filter(|&c| c != unseen_class).collect();
