@@ -4,10 +4,11 @@
 
 use base64::Engine;
 use probegan::data::audio::write_wav_mono;
+use probegan::image_io::spectrogram_png;
 use probegan::metrics::audio_eval::{
     audio_stats, AudioClassEval, AudioEval, FEMALE_F0_HZ, MALE_F0_HZ,
 };
-use probegan::report::audio::{section, spectrogram_png};
+use probegan::report::audio::section;
 use std::io::Cursor;
 
 const SR: u32 = 16000;

@@ -9,8 +9,8 @@
 use super::SampleFn;
 use crate::data::mel_clips::MelFeatures;
 use crate::data::Dataset;
+use crate::image_io::spectrogram_png_in;
 use crate::metrics::audio_eval::{audio_stats, AudioClassEval, AudioEval, AudioStats};
-use crate::report::audio::spectrogram_png_in;
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
 use std::path::Path;
