@@ -1,7 +1,9 @@
 //! `probegan audit` through the binary with tiny nets and a few steps: the whole pipeline on
 //! the bundled data (judged by the bundled open judge), `--resume` to a larger budget, the
-//! judge-free path on a folder of images with a guessed adapter and a `--minutes` budget, and
-//! bad input refused with messages that name the problem. Plumbing, not quality.
+//! judge-free path on a folder of images with a guessed adapter and a `--minutes` budget, an
+//! audio audit inferred from a mel classifier (judged by the bundled audio judge and by pitch,
+//! with sound in the report), and bad input refused with messages that name the problem.
+//! Plumbing, not quality.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -151,6 +153,99 @@ fn audit_on_the_bundled_data_judges_reports_and_resumes() {
     assert!(
         t.contains("--unseen") && t.contains("Trouser") && t.contains("Bag"),
         "{t}"
+    );
+}
+
+/// The bundled mel classifier and clips, no --mode: the adapter's modality makes it an audio
+/// audit, the bundled audio judge is chosen, the verdict speaks of clips and pitch, and the
+/// report carries players.
+#[test]
+fn audit_of_a_mel_classifier_is_an_audio_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = probegan(
+        dir.path(),
+        &[
+            "audit",
+            "embedded:voices_regular",
+            "--data",
+            "embedded:voices",
+            "--unseen",
+            "women",
+            "--out",
+            "run",
+            "--steps",
+            "2",
+            "--eval-samples",
+            "8",
+            "--set",
+            "model.g_widths=[32, 16, 16, 8, 8]",
+            "--set",
+            "model.d_widths=[8, 16, 16, 16]",
+            "--set",
+            "train.batch_size=4",
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("generated `women` clips") && stdout.contains("Pitch"),
+        "{stdout}"
+    );
+    let run = dir.path().join("run");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("audit.json")).unwrap()).unwrap();
+    assert!(v["judge"].as_str().unwrap().contains("voices_judge"), "{v}");
+    assert_eq!(v["unseen"], serde_json::json!(["women"]));
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("size = [\n    64,\n    64,\n]") || config.contains("size = [64, 64]"),
+        "{config}"
+    );
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval/eval.json")).unwrap())
+            .unwrap();
+    let women = &eval["classes"][2];
+    assert_eq!(women["name"], "women");
+    // The judge heard the bundled real women's clips too: the ceiling is in the report.
+    assert!(
+        women["real_judge_recognition"].as_f64().unwrap() > 0.5,
+        "{women}"
+    );
+    assert!(eval["audio"]["per_class"].as_array().unwrap().len() == 3);
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("<audio") && html.contains("data:audio/wav;base64,"));
+
+    // Clips with an image classifier, images with a mel one: refused before training.
+    let fails = |args: &[&str], wanted: &str| {
+        let out = probegan(dir.path(), args);
+        let t = text(&out);
+        assert!(
+            !out.status.success() && t.contains(wanted),
+            "expected `{wanted}` in:\n{t}"
+        );
+    };
+    fails(
+        &[
+            "audit",
+            "embedded:voices_regular",
+            "--data",
+            "embedded",
+            "--out",
+            "b",
+        ],
+        "an audio audit reads clips",
+    );
+    fails(
+        &[
+            "audit",
+            "embedded:regular",
+            "--data",
+            "embedded:voices",
+            "--out",
+            "c",
+        ],
+        "WAV clips need a classifier with a mel adapter",
     );
 }
 

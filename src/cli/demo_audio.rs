@@ -129,7 +129,7 @@ pub fn run(args: &Args, device: &Device) -> Result<()> {
 
 /// "generated men 128 Hz (72% in 85–155 Hz), generated women 214 Hz (…)": each voice class's
 /// median pitch and the share of its clips in its adult band.
-fn pitch_summary(audio: &AudioEval) -> String {
+pub(crate) fn pitch_summary(audio: &AudioEval) -> String {
     audio
         .per_class
         .iter()

@@ -6,7 +6,9 @@
 //!
 //! Each stage reuses its command's code: `check::run_checks`, `adapter_guess::guess_adapter`,
 //! the `Trainer`, `eval::evaluate_run` and `report::write_report_with`. `--mode` names the
-//! kinds of audit; only `classes` (a class-conditional generator) is built so far.
+//! kinds of audit: `classes` (a class-conditional generator of images) and `audio` (the same
+//! generator drawing mel spectrograms, heard through Griffin-Lim) are built; without the
+//! flag the adapter's modality and the data decide.
 
 mod plan;
 mod target;
@@ -21,7 +23,7 @@ use crate::train::{setup, Config, StopReason, Trainer};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use plan::{
-    build_config, load_options, measure_step_seconds, stand_in_data, stored_config, TEMPLATE,
+    build_config, load_options, measure_step_seconds, stand_in_data, stored_config, template,
     TIMED_STEPS,
 };
 use std::path::{Path, PathBuf};
@@ -42,14 +44,16 @@ pub enum Mode {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// ONNX file, zoo name, or a bundled classifier (`embedded:regular`, `embedded:robust`).
+    /// ONNX file, zoo name, or a bundled classifier (`embedded:regular`, `embedded:robust`,
+    /// `embedded:voices_regular`).
     pub model: String,
     /// Adapter TOML; without one the zoo's, or one guessed from the model (said, and written
     /// to RUN/adapter.toml).
     #[arg(long)]
     pub adapter: Option<PathBuf>,
-    /// The data you have: a folder (class subfolders or IDX files), a CSV, `fashion-mnist`,
-    /// or `embedded` (the bundled Fashion-MNIST subset).
+    /// The data you have: a folder (class subfolders of images or WAV files, or IDX files), a
+    /// CSV, `fashion-mnist`, `embedded` (the bundled Fashion-MNIST subset) or `embedded:voices`
+    /// (bundled men / non-human / women clips).
     #[arg(long)]
     pub data: String,
     /// Classes to withhold (names or indices): learned from the classifier alone.
@@ -58,8 +62,9 @@ pub struct Args {
     #[arg(long, default_value = "probegan",
           value_parser = ["probegan", "naive", "am", "oracle", "soft-label"])]
     pub method: String,
-    #[arg(long, value_enum, default_value_t = Mode::Classes)]
-    pub mode: Mode,
+    /// What kind of audit (default: `audio` for a mel adapter or WAV data, else `classes`).
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
     /// Training budget in minutes: a step count from a few timed steps.
     #[arg(long, conflicts_with = "steps")]
     pub minutes: Option<f64>,
@@ -97,13 +102,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let wall = Instant::now();
-    match args.mode {
-        Mode::Classes => {}
-        Mode::Substrate => bail!(
+    if args.mode == Some(Mode::Substrate) {
+        bail!(
             "--mode substrate is not built into `audit` yet; train it with \
              `probegan train --config configs/substrate_imagenet.toml` (README, \"Substrate method\")"
-        ),
-        Mode::Audio => bail!("--mode audio is not built yet: probegan has no audio generator"),
+        );
     }
     if let Some(m) = args.minutes {
         if !(m.is_finite() && m > 0.0) {
@@ -130,6 +133,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let target = resolve_target(&args, &args.out, true)?;
+    let mode = audit_mode(&args, &target, &source)?;
     let names = target.adapter.class_names().to_vec();
     let unseen = crate::data::ClassSpace::new(names.clone()).indices(&args.unseen, "--unseen")?;
     let checkpoints = crate::run::list_checkpoints(&args.out)?;
@@ -146,15 +150,15 @@ pub fn run(args: Args) -> Result<()> {
             args.out.display()
         );
     }
-    let template_steps = Config::from_toml_str(TEMPLATE, &[])?.run.steps;
-    let mut config = build_config(&args, &target, args.steps.unwrap_or(template_steps))?;
+    let template_steps = Config::from_toml_str(template(mode), &[])?.run.steps;
+    let mut config = build_config(&args, &target, mode, args.steps.unwrap_or(template_steps))?;
     if resume_from.is_some() {
         config = stored_config(&args, &config)?;
         if let Some(n) = args.steps {
             config.run.steps = n;
         }
     }
-    let load_options = load_options(&config);
+    let load_options = load_options(&config, &target.adapter);
     let data = source
         .load(Split::Train, &load_options)
         .with_context(|| format!("--data {}", args.data))?
@@ -183,7 +187,7 @@ pub fn run(args: Args) -> Result<()> {
             config.run.steps = total;
         } else {
             // A fresh config: the budget decides G's learning rate.
-            config = build_config(&args, &target, total)?;
+            config = build_config(&args, &target, mode, total)?;
         }
         seconds_per_step = Some(s);
     }
@@ -199,6 +203,43 @@ pub fn run(args: Args) -> Result<()> {
         wall,
         &device,
     )
+}
+
+/// The audit's kind: `--mode` when given (and consistent with the adapter and data), else
+/// `audio` for a mel adapter, `classes` for an image one.
+fn audit_mode(args: &Args, target: &target::Target, source: &DataSource) -> Result<Mode> {
+    let mel = target.adapter.audio().is_some();
+    let mode = args
+        .mode
+        .unwrap_or(if mel { Mode::Audio } else { Mode::Classes });
+    match mode {
+        Mode::Audio if !mel => bail!(
+            "--mode audio: the adapter of {} is an image adapter (modality = \"image\"); an audio audit \
+             needs a modality = \"mel\" adapter (--adapter), which says how clips become the model's input",
+            args.model
+        ),
+        Mode::Classes if mel => bail!(
+            "--mode classes: {} has a mel adapter (audio); drop --mode, or pass --mode audio",
+            args.model
+        ),
+        _ => {}
+    }
+    if mode == Mode::Audio && !source.is_audio() {
+        bail!(
+            "--data {}: an audio audit reads clips, a folder with one sub-folder of WAV files per class \
+             (or `embedded:voices`)",
+            args.data
+        );
+    }
+    if mode == Mode::Classes && source.is_audio() {
+        bail!(
+            "--data {}: WAV clips need a classifier with a mel adapter (`modality = \"mel\"`, \
+             --adapter); {} has an image adapter",
+            args.data,
+            args.model
+        );
+    }
+    Ok(mode)
 }
 
 /// What one training step of `audit MODEL` costs here, for `bench`: the audit's own config
@@ -247,8 +288,13 @@ pub fn estimate_step(model: &str, adapter: Option<&Path>, device: &Device) -> Re
         if let Some(toml) = &target.guessed_toml {
             std::fs::write(&target.adapter_config, toml)?;
         }
-        let steps = Config::from_toml_str(TEMPLATE, &[])?.run.steps;
-        let config = build_config(&args, &target, steps)?;
+        let mode = if target.adapter.audio().is_some() {
+            Mode::Audio
+        } else {
+            Mode::Classes
+        };
+        let steps = Config::from_toml_str(template(mode), &[])?.run.steps;
+        let config = build_config(&args, &target, mode, steps)?;
         let data = stand_in_data(&config, &names)?;
         let (s, timings) = measure_step_seconds(&config, &data, device)?;
         let (h, w) = config.model.dims();

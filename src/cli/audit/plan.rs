@@ -3,7 +3,7 @@
 //! `--minutes`' step budget from timed steps.
 
 use super::target::Target;
-use super::Args;
+use super::{Args, Mode};
 use crate::data::{Dataset, LoadOptions};
 use crate::run::CONFIG_TOML;
 use crate::train::trainer::Timings;
@@ -11,8 +11,17 @@ use crate::train::{setup, Config, Trainer};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 
-/// The audit's training template: the demo's config, tuned for a few hundred CPU steps.
-pub(super) const TEMPLATE: &str = crate::cli::demo::DEMO_CONFIG;
+/// The audit's training template: the demo's config (images) or the audio demo's (mel
+/// spectrograms), each tuned for a few hundred CPU steps.
+pub(super) fn template(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Audio => crate::cli::demo_audio::DEMO_AUDIO_CONFIG,
+        Mode::Classes | Mode::Substrate => crate::cli::demo::DEMO_CONFIG,
+    }
+}
+/// The audio template's generator widths (base, then up-blocks); a spectrogram whose sides
+/// take fewer doublings gets the last ones.
+const AUDIO_G_WIDTHS: [usize; 5] = [96, 64, 48, 32, 16];
 /// The demo's collapse study (README, "Collapse guard"): past ~1,000 steps a generator as fast
 /// as D collapses; the long configs train G at a quarter of D's rate.
 const LONG_RUN_STEPS: usize = 1000;
@@ -24,7 +33,12 @@ fn toml_string(s: &str) -> String {
 }
 
 /// The training config: the template, the flags, the budget, then the user's `--set`s.
-pub(super) fn build_config(args: &Args, target: &Target, steps: usize) -> Result<Config> {
+pub(super) fn build_config(
+    args: &Args,
+    target: &Target,
+    mode: Mode,
+    steps: usize,
+) -> Result<Config> {
     let unseen: Vec<String> = args.unseen.iter().map(|u| toml_string(u)).collect();
     let mut o = vec![
         format!(
@@ -40,19 +54,24 @@ pub(super) fn build_config(args: &Args, target: &Target, steps: usize) -> Result
     if let Some(m) = &target.model_config {
         o.push(format!("classifier.model={}", toml_string(m)));
     }
-    // The template's nets draw 32x32 grey images; a larger or colour model gets 64x64 and its
-    // channels (the adapter resizes to the model's input).
     let input = target.adapter.input();
-    o.push(format!("model.channels={}", input.channels));
-    if input.height.max(input.width) > 32 {
+    if mode == Mode::Audio {
+        o.extend(audio_nets(input.height, input.width)?);
+    } else if input.height.max(input.width) > 32 {
+        // The template's nets draw 32x32 grey images; a larger or colour model gets 64x64 and
+        // its channels (the adapter resizes to the model's input).
+        o.push(format!("model.channels={}", input.channels));
         o.push("model.resolution=64".into());
         o.push("model.g_widths=[64, 64, 32, 32, 16]".into());
         o.push("model.d_widths=[16, 32, 32, 32]".into());
         // Hierarchical z splits z over the linear layer and the 4 up-blocks.
         o.push("model.z_dim=40".into());
+    } else {
+        o.push(format!("model.channels={}", input.channels));
     }
     o.extend(args.overrides.iter().cloned());
-    let mut config = Config::from_toml_str(TEMPLATE, &o).context("the audit's training config")?;
+    let mut config =
+        Config::from_toml_str(template(mode), &o).context("the audit's training config")?;
     let lr_g_given = args
         .overrides
         .iter()
@@ -63,15 +82,44 @@ pub(super) fn build_config(args: &Args, target: &Target, steps: usize) -> Result
     Ok(config)
 }
 
+/// The generator for a mel model's `[n_mels, frames]` input: the spectrogram's own size (no
+/// resizing: bands and frames are the model's), as many doublings (up to the template's 4)
+/// as both sides allow, and z split evenly over the base and each up-block.
+fn audio_nets(n_mels: usize, frames: usize) -> Result<Vec<String>> {
+    let doublings = (n_mels.trailing_zeros().min(frames.trailing_zeros()) as usize).min(4);
+    if doublings < 2 || n_mels >> doublings == 0 || frames >> doublings == 0 {
+        bail!(
+            "the model's mel input is {n_mels} bands x {frames} frames; the audio generator doubles \
+             both sides from a small base, so both must be multiples of 4 (better 16): choose \
+             the adapter's n_mels and clip_samples (frames = 1 + clip_samples / hop with centred \
+             frames) to give such sizes"
+        );
+    }
+    let widths = &AUDIO_G_WIDTHS[AUDIO_G_WIDTHS.len() - doublings - 1..];
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(vec![
+        format!("model.size=[{n_mels}, {frames}]"),
+        "model.channels=1".into(),
+        format!("model.g_widths=[{}]", list(widths)),
+        format!("model.z_dim={}", 8 * (doublings + 1)),
+    ])
+}
+
 /// Image folders and CSVs are decoded at the generator's size and channels, so photos of
-/// mixed sizes and colour images for a grey model load (Fashion-MNIST and IDX ignore this).
-pub(super) fn load_options(config: &Config) -> LoadOptions {
+/// mixed sizes and colour images for a grey model load (Fashion-MNIST and IDX ignore this);
+/// WAV clips become features of the adapter's own mel front end.
+pub(super) fn load_options(config: &Config, adapter: &crate::adapter::Adapter) -> LoadOptions {
     let c = config.model.channels;
     LoadOptions {
         size: Some(config.model.dims()),
         channels: matches!(c, 1 | 3).then_some(c),
         skip_bad: false,
-        mel: None,
+        mel: adapter.mel_loading(),
     }
 }
 
@@ -184,7 +232,7 @@ mod tests {
             "train.batch_size=8",
         ]);
         let target = resolve_target(&a, &a.out, true).unwrap();
-        let c = build_config(&a, &target, 300).unwrap();
+        let c = build_config(&a, &target, Mode::Classes, 300).unwrap();
         assert_eq!(c.classifier.adapter, "embedded:regular");
         assert_eq!(
             (c.data.source.as_str(), c.data.unseen.clone()),
@@ -195,7 +243,7 @@ mod tests {
             ("naive", 300, 8)
         );
         assert_eq!(c.train.lr_g, c.train.lr_d);
-        let long = build_config(&a, &target, 2000).unwrap();
+        let long = build_config(&a, &target, Mode::Classes, 2000).unwrap();
         assert_eq!(long.train.lr_g * 4.0, long.train.lr_d);
     }
 
@@ -214,7 +262,7 @@ mod tests {
             model_file: None,
         };
         let a = args(&["--unseen", "c"]);
-        let c = build_config(&a, &target, 400).unwrap();
+        let c = build_config(&a, &target, Mode::Classes, 400).unwrap();
         assert_eq!(
             (c.model.resolution, c.model.channels),
             (64, 3),
