@@ -249,6 +249,86 @@ fn audit_of_a_mel_classifier_is_an_audio_audit() {
     );
 }
 
+/// Photographs with no labels as `substrates:DIR`: a substrate audit of every class of the
+/// bundled classifier, judged by the bundled Fashion-MNIST judge over the same labels; the
+/// flags it cannot honour are refused before training.
+#[test]
+fn audit_of_a_substrate_folder_paints_every_class_and_is_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let subs = dir.path().join("photos");
+    std::fs::create_dir_all(&subs).unwrap();
+    for i in 0..10u32 {
+        let img = image::RgbImage::from_fn(40, 36, |x, y| {
+            image::Rgb([(x * 6 + i * 20) as u8, (y * 7) as u8, ((x ^ y) * 5) as u8])
+        });
+        img.save(subs.join(format!("p{i}.png"))).unwrap();
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let judge = format!("{root}/models/fmnist_judge.onnx");
+    let judge_adapter = format!("{root}/adapters/fmnist_judge.toml");
+    let base = ["audit", "embedded:regular", "--data", "substrates:photos"];
+    let out = probegan(
+        dir.path(),
+        &[
+            &base[..],
+            &[
+                "--judge",
+                &judge,
+                "--judge-adapter",
+                &judge_adapter,
+                "--out",
+                "run",
+                "--steps",
+                "2",
+                "--json",
+                "--set",
+                "method.unet_widths=[8, 16]",
+                "--set",
+                "method.patch_widths=[8, 16]",
+                "--set",
+                "run.sample_every=2",
+            ],
+        ]
+        .concat(),
+    );
+    let v = summary(&out);
+    assert_eq!(v["steps"], 2, "{v}");
+    for key in ["painted_top1", "painted_top5"] {
+        let r = v[key].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&r), "{key}: {v}");
+    }
+    let run = dir.path().join("run");
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("name = \"substrate\"") && config.contains("resolution = 32"),
+        "{config}"
+    );
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval/eval.json")).unwrap())
+            .unwrap();
+    assert_eq!(eval["substrate"]["classes"].as_array().unwrap().len(), 10);
+    assert!(run.join("report.html").is_file());
+
+    let fails = |args: &[&str], wanted: &str| {
+        let out = probegan(dir.path(), args);
+        let t = text(&out);
+        assert!(
+            !out.status.success() && t.contains(wanted),
+            "expected `{wanted}` in:\n{t}"
+        );
+    };
+    fails(&[&base[..], &["--out", "b"]].concat(), "pass --judge");
+    fails(
+        &[
+            &base[..],
+            &["--judge", &judge, "--unseen", "Bag", "--out", "c"],
+        ]
+        .concat(),
+        "drop --unseen",
+    );
+    assert!(!dir.path().join("b/checkpoints").exists());
+}
+
 /// A folder of PNGs named by class index and the bundled model given as a file with no
 /// adapter: the adapter is guessed (and said), no judge exists for this data (and that is
 /// said), and `--minutes` picks the step budget from timed steps.
@@ -354,7 +434,7 @@ fn bad_input_is_refused_with_a_message_naming_it() {
     );
     fails(
         &[&audit[..], &["--mode", "substrate"]].concat(),
-        &["--mode substrate", "substrate_imagenet"],
+        &["--mode substrate", "substrates:DIR"],
     );
     fails(
         &["audit", "no_such_model.onnx", "--data", "embedded"],

@@ -6,9 +6,10 @@
 //!
 //! Each stage reuses its command's code: `check::run_checks`, `adapter_guess::guess_adapter`,
 //! the `Trainer`, `eval::evaluate_run` and `report::write_report_with`. `--mode` names the
-//! kinds of audit: `classes` (a class-conditional generator of images) and `audio` (the same
-//! generator drawing mel spectrograms, heard through Griffin-Lim) are built; without the
-//! flag the adapter's modality and the data decide.
+//! kinds of audit: `classes` (a class-conditional generator of images), `audio` (the same
+//! generator drawing mel spectrograms, heard through Griffin-Lim) and `substrate` (the
+//! substrate method painting every class onto the user's photographs); without the flag the
+//! adapter's modality and the data decide.
 
 mod plan;
 mod target;
@@ -53,16 +54,19 @@ pub struct Args {
     pub adapter: Option<PathBuf>,
     /// The data you have: a folder (class subfolders of images or WAV files, or IDX files), a
     /// CSV, `fashion-mnist`, `embedded` (the bundled Fashion-MNIST subset) or `embedded:voices`
-    /// (bundled men / non-human / women clips).
+    /// (bundled men / non-human / women clips); for a substrate audit `substrates:DIR`, any
+    /// photographs to paint on (no labels).
     #[arg(long)]
     pub data: String,
     /// Classes to withhold (names or indices): learned from the classifier alone.
     #[arg(long, num_args = 1..)]
     pub unseen: Vec<String>,
+    /// The method of a class or audio audit (a substrate audit trains the substrate method).
     #[arg(long, default_value = "probegan",
-          value_parser = ["probegan", "naive", "am", "oracle", "soft-label"])]
+          value_parser = ["probegan", "naive", "am", "oracle", "soft-label", "substrate"])]
     pub method: String,
-    /// What kind of audit (default: `audio` for a mel adapter or WAV data, else `classes`).
+    /// What kind of audit (default: `audio` for a mel adapter, `substrate` for
+    /// `--data substrates:DIR`, else `classes`).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// Training budget in minutes: a step count from a few timed steps.
@@ -102,12 +106,6 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let wall = Instant::now();
-    if args.mode == Some(Mode::Substrate) {
-        bail!(
-            "--mode substrate is not built into `audit` yet; train it with \
-             `probegan train --config configs/substrate_imagenet.toml` (README, \"Substrate method\")"
-        );
-    }
     if let Some(m) = args.minutes {
         if !(m.is_finite() && m > 0.0) {
             bail!("--minutes {m}: expected a positive number of minutes");
@@ -126,16 +124,13 @@ pub fn run(args: Args) -> Result<()> {
     // Cheap checks of the flags first, so that bad input fails before any training.
     let source = DataSource::parse(&args.data, CsvSpec::default())
         .with_context(|| format!("--data {}", args.data))?;
-    if matches!(source, DataSource::Substrates(_)) {
-        bail!(
-            "--data {}: substrate folders are for --mode substrate",
-            args.data
-        );
-    }
     let target = resolve_target(&args, &args.out, true)?;
     let mode = audit_mode(&args, &target, &source)?;
     let names = target.adapter.class_names().to_vec();
     let unseen = crate::data::ClassSpace::new(names.clone()).indices(&args.unseen, "--unseen")?;
+    if mode == Mode::Substrate {
+        substrate_flags(&args)?;
+    }
     let checkpoints = crate::run::list_checkpoints(&args.out)?;
     if !checkpoints.is_empty() && !args.resume {
         bail!(
@@ -163,7 +158,12 @@ pub fn run(args: Args) -> Result<()> {
         .load(Split::Train, &load_options)
         .with_context(|| format!("--data {}", args.data))?
         .0;
-    let data = align_classes(data, &names, &unseen, &args.data)?;
+    // Substrates carry no labels: every class is painted, none is matched to the data.
+    let data = if mode == Mode::Substrate {
+        data
+    } else {
+        align_classes(data, &names, &unseen, &args.data)?
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     if let Some(toml) = &target.guessed_toml {
@@ -197,6 +197,7 @@ pub fn run(args: Args) -> Result<()> {
     evaluate_and_report(
         &args,
         &target,
+        mode,
         &source,
         load_options,
         trained,
@@ -206,20 +207,26 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// The audit's kind: `--mode` when given (and consistent with the adapter and data), else
-/// `audio` for a mel adapter, `classes` for an image one.
+/// `audio` for a mel adapter, `substrate` for a substrate folder, `classes` otherwise.
 fn audit_mode(args: &Args, target: &target::Target, source: &DataSource) -> Result<Mode> {
     let mel = target.adapter.audio().is_some();
-    let mode = args
-        .mode
-        .unwrap_or(if mel { Mode::Audio } else { Mode::Classes });
+    let substrates = matches!(source, DataSource::Substrates(_));
+    let mode = args.mode.unwrap_or(if mel {
+        Mode::Audio
+    } else if substrates {
+        Mode::Substrate
+    } else {
+        Mode::Classes
+    });
     match mode {
         Mode::Audio if !mel => bail!(
             "--mode audio: the adapter of {} is an image adapter (modality = \"image\"); an audio audit \
              needs a modality = \"mel\" adapter (--adapter), which says how clips become the model's input",
             args.model
         ),
-        Mode::Classes if mel => bail!(
-            "--mode classes: {} has a mel adapter (audio); drop --mode, or pass --mode audio",
+        Mode::Classes | Mode::Substrate if mel => bail!(
+            "--mode {}: {} has a mel adapter (audio); drop --mode, or pass --mode audio",
+            if mode == Mode::Classes { "classes" } else { "substrate" },
             args.model
         ),
         _ => {}
@@ -239,7 +246,44 @@ fn audit_mode(args: &Args, target: &target::Target, source: &DataSource) -> Resu
             args.model
         );
     }
+    if mode == Mode::Substrate && !substrates {
+        bail!(
+            "--mode substrate paints onto photographs: give them as --data substrates:DIR (any folder \
+             of images, no labels; `scripts/substrates.sh` builds one from the wallpapers package)"
+        );
+    }
+    if mode == Mode::Classes && substrates {
+        bail!(
+            "--data {}: substrate folders are for --mode substrate",
+            args.data
+        );
+    }
     Ok(mode)
+}
+
+/// A substrate audit paints every class of the adapter and is judged by a second classifier
+/// over the same labels; flags that ask for something else are refused before any training.
+fn substrate_flags(args: &Args) -> Result<()> {
+    if !args.unseen.is_empty() {
+        bail!(
+            "--unseen: a substrate audit has no labelled data, so every class is learned from the \
+             classifier alone; drop --unseen (the adapter's [classes] choose what is painted)"
+        );
+    }
+    if !matches!(args.method.as_str(), "probegan" | "substrate") {
+        bail!(
+            "--method {}: a substrate audit trains the substrate method",
+            args.method
+        );
+    }
+    if args.judge.is_none() {
+        bail!(
+            "a substrate audit is judged by a second classifier over the same labels (e.g. \
+             ../shared/models/efficientnet_lite1.onnx with adapters/efficientnet_lite1_judge.toml): \
+             pass --judge J.onnx"
+        );
+    }
+    Ok(())
 }
 
 /// What one training step of `audit MODEL` costs here, for `bench`: the audit's own config
@@ -293,6 +337,7 @@ pub fn estimate_step(model: &str, adapter: Option<&Path>, device: &Device) -> Re
         } else {
             Mode::Classes
         };
+        // (`bench` times the class audit; a substrate audit's step is the painter's.)
         let steps = Config::from_toml_str(template(mode), &[])?.run.steps;
         let config = build_config(&args, &target, mode, steps)?;
         let data = stand_in_data(&config, &names)?;

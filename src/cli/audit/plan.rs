@@ -16,9 +16,13 @@ use candle_core::Device;
 pub(super) fn template(mode: Mode) -> &'static str {
     match mode {
         Mode::Audio => crate::cli::demo_audio::DEMO_AUDIO_CONFIG,
-        Mode::Classes | Mode::Substrate => crate::cli::demo::DEMO_CONFIG,
+        Mode::Classes => crate::cli::demo::DEMO_CONFIG,
+        Mode::Substrate => SUBSTRATE_CONFIG,
     }
 }
+/// The substrate audit's template: the ImageNet substrate run (U-Net painter at 128x128,
+/// PatchGAN, the paper's loss weights as tuned for a CPU hour).
+const SUBSTRATE_CONFIG: &str = include_str!("../../../configs/substrate_imagenet.toml");
 /// The audio template's generator widths (base, then up-blocks); a spectrogram whose sides
 /// take fewer doublings gets the last ones.
 const AUDIO_G_WIDTHS: [usize; 5] = [96, 64, 48, 32, 16];
@@ -40,6 +44,11 @@ pub(super) fn build_config(
     steps: usize,
 ) -> Result<Config> {
     let unseen: Vec<String> = args.unseen.iter().map(|u| toml_string(u)).collect();
+    let method = if mode == Mode::Substrate {
+        "substrate"
+    } else {
+        args.method.as_str()
+    };
     let mut o = vec![
         format!(
             "run.out_dir={}",
@@ -49,7 +58,7 @@ pub(super) fn build_config(
         format!("data.source={}", toml_string(&args.data)),
         format!("data.unseen=[{}]", unseen.join(", ")),
         format!("classifier.adapter={}", toml_string(&target.adapter_config)),
-        format!("method.name={}", toml_string(&args.method)),
+        format!("method.name={}", toml_string(method)),
     ];
     if let Some(m) = &target.model_config {
         o.push(format!("classifier.model={}", toml_string(m)));
@@ -57,6 +66,13 @@ pub(super) fn build_config(
     let input = target.adapter.input();
     if mode == Mode::Audio {
         o.extend(audio_nets(input.height, input.width)?);
+    } else if mode == Mode::Substrate {
+        // The painter works at 128x128 (the adapter resizes to the model); a small model's
+        // own size is enough.
+        o.push(format!("model.channels={}", input.channels));
+        if input.height.max(input.width) <= 32 {
+            o.push("model.resolution=32".into());
+        }
     } else if input.height.max(input.width) > 32 {
         // The template's nets draw 32x32 grey images; a larger or colour model gets 64x64 and
         // its channels (the adapter resizes to the model's input).
@@ -76,7 +92,8 @@ pub(super) fn build_config(
         .overrides
         .iter()
         .any(|o| o.trim_start().starts_with("train.lr_g"));
-    if steps > LONG_RUN_STEPS && !lr_g_given {
+    // (The substrate painter's rates are the template's own.)
+    if steps > LONG_RUN_STEPS && !lr_g_given && mode != Mode::Substrate {
         config.train.lr_g = config.train.lr_d / 4.0;
     }
     Ok(config)

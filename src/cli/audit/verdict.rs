@@ -3,7 +3,7 @@
 //! with its one-sentence verdict.
 
 use super::target::Target;
-use super::Args;
+use super::{Args, Mode};
 use crate::adapter::Adapter;
 use crate::cli::eval;
 use crate::data::{DataSource, LoadOptions};
@@ -25,8 +25,13 @@ fn bundled_judge(name: &str, run_dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let m = crate::embedded::bundled_model(name)?;
     let dir = run_dir.join("judge");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let model = dir.join(format!("{name}.onnx"));
-    let adapter = dir.join(format!("{name}.toml"));
+    // Named as in the repository (models/fmnist_judge_open.onnx, …), which the report shows.
+    let stem = Path::new(m.file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(name);
+    let model = dir.join(format!("{stem}.onnx"));
+    let adapter = dir.join(format!("{stem}.toml"));
     std::fs::write(&model, m.onnx).with_context(|| format!("writing {}", model.display()))?;
     // Its `model` line points at the repository's models/; beside it here.
     std::fs::write(&adapter, m.adapter_toml.replace("../models/", ""))
@@ -97,6 +102,7 @@ pub(super) struct Trained {
 pub(super) fn evaluate_and_report(
     args: &Args,
     target: &Target,
+    mode: Mode,
     source: &DataSource,
     real_options: LoadOptions,
     trained: Trained,
@@ -109,7 +115,8 @@ pub(super) fn evaluate_and_report(
         checkpoint: None,
         judge: judge.as_ref().map(|(j, _)| j.clone()),
         judge_adapter: judge.as_ref().and_then(|(_, a)| a.clone()),
-        real: Some(args.data.clone()),
+        // A substrate run is judged on its held-out substrates, not against class images.
+        real: (mode != Mode::Substrate).then(|| args.data.clone()),
         real_split: "test".into(),
         feature_model: None,
         feature_adapter: None,
@@ -155,6 +162,14 @@ pub(super) fn evaluate_and_report(
                 .filter(|c| c.unseen)
                 .filter_map(|c| c.target_confidence),
         ),
+        painted_top1: report
+            .substrate
+            .as_ref()
+            .and_then(|s| mean(s.classes.iter().map(|c| c.judge_top1))),
+        painted_top5: report
+            .substrate
+            .as_ref()
+            .and_then(|s| mean(s.classes.iter().map(|c| c.judge_top5))),
         fid: report.overall.fid,
         coverage: report.overall.prdc.map(|p| p.coverage),
         collapsed: trained.collapsed,
@@ -200,6 +215,10 @@ pub struct AuditSummary {
     pub seen_recognition: Option<f64>,
     /// The audited classifier's mean confidence in each unseen class on its samples.
     pub unseen_target_confidence: Option<f64>,
+    /// A substrate audit: the judge's top-1 / top-5 on painted held-out substrates, mean
+    /// over the painted classes.
+    pub painted_top1: Option<f64>,
+    pub painted_top5: Option<f64>,
     pub fid: Option<f64>,
     pub coverage: Option<f64>,
     pub collapsed: Vec<String>,
@@ -248,14 +267,22 @@ fn verdict(s: &AuditSummary, report: &EvalReport) -> String {
     } else {
         "images"
     };
-    let mut out = match &s.judge {
-        Some(_) => format!(
+    let mut out = match (&s.judge, &report.substrate) {
+        (Some(_), Some(sub)) => format!(
+            "verdict: painted onto {} held-out substrates, the independent judge names the painted class first on {} of them and among its top 5 on {} (mean over {} classes; the unpainted substrates: {} top-1 for any painted class)",
+            sub.substrates,
+            pct(s.painted_top1),
+            pct(s.painted_top5),
+            sub.classes.len(),
+            pct(Some(sub.none.substrate_top1))
+        ),
+        (Some(_), None) => format!(
             "verdict: the independent judge recognises {} of generated {unseen} {what} (no data for them in training; seen classes: {}{})",
             pct(s.unseen_recognition),
             pct(s.seen_recognition),
             real_rate(report)
         ),
-        None => format!(
+        (None, _) => format!(
             "verdict: no independent judge was available for this data, so these are judge-free figures: \
              the audited classifier's own confidence in {unseen} on its samples is {}, FID in its own features {}. \
              They say whether samples are diverse and convince the classifier, not that another model sees the class \
