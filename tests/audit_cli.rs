@@ -45,6 +45,17 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// The command fails without a panic, and its message holds every `wanted` piece.
+fn refused(cwd: &Path, args: &[&str], wanted: &[&str]) {
+    let out = probegan(cwd, args);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    for w in wanted {
+        assert!(t.contains(w), "expected `{w}` in:\n{t}");
+    }
+}
+
 fn summary(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "{}", text(out));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
@@ -217,14 +228,7 @@ fn audit_of_a_mel_classifier_is_an_audio_audit() {
     assert!(html.contains("<audio") && html.contains("data:audio/wav;base64,"));
 
     // Clips with an image classifier, images with a mel one: refused before training.
-    let fails = |args: &[&str], wanted: &str| {
-        let out = probegan(dir.path(), args);
-        let t = text(&out);
-        assert!(
-            !out.status.success() && t.contains(wanted),
-            "expected `{wanted}` in:\n{t}"
-        );
-    };
+    let fails = |args: &[&str], wanted: &str| refused(dir.path(), args, &[wanted]);
     fails(
         &[
             "audit",
@@ -309,14 +313,7 @@ fn audit_of_a_substrate_folder_paints_every_class_and_is_judged() {
     assert_eq!(eval["substrate"]["classes"].as_array().unwrap().len(), 10);
     assert!(run.join("report.html").is_file());
 
-    let fails = |args: &[&str], wanted: &str| {
-        let out = probegan(dir.path(), args);
-        let t = text(&out);
-        assert!(
-            !out.status.success() && t.contains(wanted),
-            "expected `{wanted}` in:\n{t}"
-        );
-    };
+    let fails = |args: &[&str], wanted: &str| refused(dir.path(), args, &[wanted]);
     fails(&[&base[..], &["--out", "b"]].concat(), "pass --judge");
     fails(
         &[
@@ -402,15 +399,7 @@ fn audit_of_a_folder_is_judge_free_and_sized_by_minutes() {
 #[test]
 fn bad_input_is_refused_with_a_message_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let fails = |args: &[&str], wanted: &[&str]| {
-        let out = probegan(dir.path(), args);
-        let t = text(&out);
-        assert!(!out.status.success(), "{t}");
-        assert!(!t.contains("panicked"), "{t}");
-        for w in wanted {
-            assert!(t.contains(w), "expected `{w}` in:\n{t}");
-        }
-    };
+    let fails = |args: &[&str], wanted: &[&str]| refused(dir.path(), args, wanted);
     let audit = ["audit", "embedded:regular", "--data", "embedded"];
     fails(
         &[&audit[..], &["--unseen", "Hat"]].concat(),
