@@ -43,6 +43,19 @@ pub enum Mode {
     Audio,
 }
 
+impl Mode {
+    /// The audit a mel adapter (`mel`) or a substrate folder (`substrates`) asks for.
+    fn inferred(mel: bool, substrates: bool) -> Mode {
+        if mel {
+            Mode::Audio
+        } else if substrates {
+            Mode::Substrate
+        } else {
+            Mode::Classes
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// ONNX file, zoo name, or a bundled classifier (`embedded:regular`, `embedded:robust`,
@@ -211,13 +224,7 @@ pub fn run(args: Args) -> Result<()> {
 fn audit_mode(args: &Args, target: &target::Target, source: &DataSource) -> Result<Mode> {
     let mel = target.adapter.audio().is_some();
     let substrates = matches!(source, DataSource::Substrates(_));
-    let mode = args.mode.unwrap_or(if mel {
-        Mode::Audio
-    } else if substrates {
-        Mode::Substrate
-    } else {
-        Mode::Classes
-    });
+    let mode = args.mode.unwrap_or(Mode::inferred(mel, substrates));
     match mode {
         Mode::Audio if !mel => bail!(
             "--mode audio: the adapter of {} is an image adapter (modality = \"image\"); an audio audit \
@@ -332,12 +339,8 @@ pub fn estimate_step(model: &str, adapter: Option<&Path>, device: &Device) -> Re
         if let Some(toml) = &target.guessed_toml {
             std::fs::write(&target.adapter_config, toml)?;
         }
-        let mode = if target.adapter.audio().is_some() {
-            Mode::Audio
-        } else {
-            Mode::Classes
-        };
-        // (`bench` times the class audit; a substrate audit's step is the painter's.)
+        // (`bench` times the class or audio audit; a substrate audit's step is the painter's.)
+        let mode = Mode::inferred(target.adapter.audio().is_some(), false);
         let steps = Config::from_toml_str(template(mode), &[])?.run.steps;
         let config = build_config(&args, &target, mode, steps)?;
         let data = stand_in_data(&config, &names)?;

@@ -4,7 +4,6 @@
 
 use super::target::Target;
 use super::{Args, Mode};
-use crate::adapter::Adapter;
 use crate::cli::eval;
 use crate::data::{DataSource, LoadOptions};
 use crate::metrics::evaluation::{EvalReport, EVAL_FILE};
@@ -50,31 +49,22 @@ fn choose_judge(
     if let Some(j) = &args.judge {
         return Ok(Some((j.clone(), args.judge_adapter.clone())));
     }
-    if source.is_audio() {
-        // Another architecture and seed, trained on the voices data; its rate on the user's
-        // real clips (in the eval) says whether it suits them.
-        let judge = crate::embedded::bundled_adapter("voices_judge")?;
-        let same = class_names.len() == judge.class_names().len()
-            && class_names
-                .iter()
-                .zip(judge.class_names())
-                .all(|(a, b)| a.eq_ignore_ascii_case(b));
-        return Ok(if same {
-            let (model, adapter) = bundled_judge("voices_judge", run_dir)?;
-            Some((model, Some(adapter)))
-        } else {
-            None
-        });
-    }
-    if !matches!(
+    // The voices judge (another architecture and seed; its rate on the user's real clips, in
+    // the eval, says whether it suits them) for exactly its classes; the open judge for the
+    // first of Fashion-MNIST's classes (its last output, "not a garment", is never a target).
+    let (name, exact) = if source.is_audio() {
+        ("voices_judge", true)
+    } else if matches!(
         source,
         DataSource::Embedded | DataSource::SystemFashionMnist
     ) {
+        ("judge_open", false)
+    } else {
         return Ok(None);
-    }
-    let m = crate::embedded::bundled_model("judge_open")?;
-    let judge = Adapter::from_toml_str_in(m.adapter_toml, m.file, Path::new("adapters"))?;
-    let same = class_names.len() < judge.class_names().len()
+    };
+    let judge = crate::embedded::bundled_adapter(name)?;
+    let (n, m) = (class_names.len(), judge.class_names().len());
+    let same = (if exact { n == m } else { n < m })
         && class_names
             .iter()
             .zip(judge.class_names())
@@ -82,7 +72,7 @@ fn choose_judge(
     if !same {
         return Ok(None);
     }
-    let (model, adapter) = bundled_judge("judge_open", run_dir)?;
+    let (model, adapter) = bundled_judge(name, run_dir)?;
     Ok(Some((model, Some(adapter))))
 }
 
@@ -234,20 +224,20 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
 /// "; on real clips of them: 97%": the judge's rate on the unseen classes' real data, the
 /// ceiling its rate on generated ones is read against (empty when the data hold none).
 fn real_rate(report: &EvalReport) -> String {
-    let rates: Vec<f64> = report
-        .classes
-        .iter()
-        .filter(|c| c.unseen)
-        .filter_map(|c| c.real_judge_recognition)
-        .collect();
-    if rates.is_empty() {
-        return String::new();
+    let rate = mean(
+        report
+            .classes
+            .iter()
+            .filter(|c| c.unseen)
+            .filter_map(|c| c.real_judge_recognition),
+    );
+    match rate {
+        Some(r) => format!(
+            "; on real data of the unseen class: {}",
+            crate::report::html::pct(Some(r))
+        ),
+        None => String::new(),
     }
-    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
-    format!(
-        "; on real data of the unseen class: {}",
-        crate::report::html::pct(Some(mean))
-    )
 }
 
 /// One plain sentence on what the evidence says, and what it cannot say.
