@@ -150,6 +150,14 @@ fn a_short_audio_run_learns_the_unseen_voice_and_the_report_plays_it() {
         adapter_text.contains("modality = \"mel\""),
         "{adapter_text}"
     );
+    // The model carries its front end: `adapter init` reads back the same [mel] table.
+    let guessed = probegan(&["adapter", "init", model.to_str().unwrap()]);
+    let mel_table = |t: &str| -> String {
+        let start = t.find("\n[mel]").expect("a [mel] table");
+        let end = t[start..].find("[classes]").map_or(t.len(), |e| start + e);
+        t[start..end].trim().to_string()
+    };
+    assert_eq!(mel_table(&guessed), mel_table(&adapter_text), "{guessed}");
 
     let run = dir.path().join("run");
     let config = dir.path().join("config.toml");

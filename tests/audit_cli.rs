@@ -167,17 +167,18 @@ fn audit_on_the_bundled_data_judges_reports_and_resumes() {
     );
 }
 
-/// The bundled mel classifier and clips, no --mode: the adapter's modality makes it an audio
-/// audit, the bundled audio judge is chosen, the verdict speaks of clips and pitch, and the
-/// report carries players.
+/// The bundled mel classifier's file and clips, no adapter and no --mode: the model's
+/// metadata make its adapter a mel one, so this is an audio audit; the bundled audio judge is
+/// chosen, the verdict speaks of clips and pitch, and the report carries players.
 #[test]
 fn audit_of_a_mel_classifier_is_an_audio_audit() {
     let dir = tempfile::tempdir().unwrap();
+    let model = format!("{}/models/voices_regular.onnx", env!("CARGO_MANIFEST_DIR"));
     let out = probegan(
         dir.path(),
         &[
             "audit",
-            "embedded:voices_regular",
+            &model,
             "--data",
             "embedded:voices",
             "--unseen",
@@ -207,6 +208,7 @@ fn audit_of_a_mel_classifier_is_an_audio_audit() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("audit.json")).unwrap()).unwrap();
     assert!(v["judge"].as_str().unwrap().contains("voices_judge"), "{v}");
+    assert_eq!(v["adapter_origin"], "guessed", "{v}");
     assert_eq!(v["unseen"], serde_json::json!(["women"]));
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(

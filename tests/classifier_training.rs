@@ -147,8 +147,13 @@ fn exported_model_runs_on_our_engine_through_its_adapter() {
     // With its metadata the model explains itself: the adapter `adapter init` guesses from it
     // names the classes and scales the input as the written adapter does.
     let mut described = out.net.to_onnx("test").unwrap();
-    probegan::train_classifier::describe_in_metadata(&mut described, &out.net, &tr.class_names)
-        .unwrap();
+    probegan::train_classifier::describe_in_metadata(
+        &mut described,
+        &out.net,
+        &tr.class_names,
+        None,
+    )
+    .unwrap();
     let path = dir.path().join("described.onnx");
     probegan::onnx::export::write_model(&described, &path).unwrap();
     let model = probegan::onnx::OnnxModel::load(&path, &Device::Cpu).unwrap();

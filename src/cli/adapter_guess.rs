@@ -203,6 +203,144 @@ fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
 }
 
+/// Input names that say a model takes spectrogram features, not pixels (compared in lower case).
+const MEL_INPUT_NAMES: [&str; 5] = ["mel", "spectrogram", "spect", "fbank", "logmel"];
+
+/// A mel adapter for a model whose input is a one-channel `[N, 1, n_mels, frames]` (or
+/// `[N, n_mels, frames]`) map: read whole from the `[mel]` table that `train-classifier`
+/// writes into `metadata_props`, or, where the input's name says spectrogram but the model
+/// does not say how its features were made, sized from the input with every front-end
+/// setting a marked GUESS. `None`: nothing says this is a mel model.
+fn guess_mel_adapter(
+    model: &OnnxModel,
+    model_path: &Path,
+    k: usize,
+    names: &[String],
+    names_why: &str,
+) -> Result<Option<AdapterGuess>> {
+    let input = model.inputs().first().context("the model has no inputs")?;
+    let fixed: Vec<Option<usize>> = input
+        .dims
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    let (n_mels, frames) = match fixed.as_slice() {
+        [_, Some(1), Some(m), Some(f)] | [_, Some(m), Some(f)] => (*m, *f),
+        _ => return Ok(None),
+    };
+    let table = model
+        .metadata()
+        .iter()
+        .find(|(key, _)| key == crate::train_classifier::MEL_METADATA_KEY)
+        .map(|(_, v)| v.clone());
+    let lower = input.name.to_lowercase();
+    let named = MEL_INPUT_NAMES.iter().any(|n| lower.contains(n));
+    let (table, read) = match table {
+        Some(t) => (t, true),
+        None if named => {
+            // The common 16 kHz speech front end, at the model's own size.
+            let mut spec = crate::data::mel::MelSpec::new(16000, 512, 256, n_mels);
+            spec.log_offset = 1e-4;
+            let clip = (frames.max(1) - 1) * spec.hop;
+            let guessed: String = spec
+                .toml_table(clip)
+                .lines()
+                .map(|l| {
+                    if l.starts_with('[') || l.starts_with("input") || l.starts_with("n_mels") {
+                        format!("{l}\n")
+                    } else {
+                        format!("{l}    # GUESS\n")
+                    }
+                })
+                .collect();
+            (guessed, false)
+        }
+        None => return Ok(None),
+    };
+    let mut t = format!(
+        "# Adapter guessed by `probegan adapter init` from {}.\n",
+        model_path.display()
+    );
+    if read {
+        t.push_str(&format!(
+            "# READ from the model: a mel model; its front end is the `[mel]` table in its metadata_props `{}`.\n",
+            crate::train_classifier::MEL_METADATA_KEY
+        ));
+    } else {
+        t.push_str(&format!(
+            "# READ from the model: input '{}' [{n_mels} mel bands x {frames} frames] is named as a spectrogram.\n\
+             # GUESSED: every front-end setting marked GUESS (a 16 kHz speech front end); an ONNX graph\n\
+             # does not record how its features were made: check them against the model's documentation.\n",
+            input.name
+        ));
+    }
+    t.push_str("modality = \"mel\"\n");
+    t.push_str(&format!(
+        "model = {}\n\n",
+        quote(&model_path.display().to_string())
+    ));
+    t.push_str(&table);
+    t.push_str(&format!(
+        "\n[classes]\n# read: {k} outputs; {names_why}\nnames = [\n"
+    ));
+    for n in names {
+        t.push_str(&format!("    {},\n", quote(n)));
+    }
+    t.push_str("]\n");
+    let base = model_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let adapter = Adapter::from_toml_str_in(&t, "the guessed adapter", &base)
+        .context("the guessed mel adapter does not parse (a bug in the guess)")?;
+    let summary = if read {
+        format!(
+            "adapter read from the model's metadata: mel features {n_mels}x{frames}, {k} classes ({names_why})"
+        )
+    } else {
+        format!(
+            "adapter guessed from the model: mel features {n_mels}x{frames} (input '{}'), {k} classes ({names_why}); \
+             the front end (sample rate, n_fft, hop, scaling) is a guess: write the adapter out with \
+             `probegan adapter init MODEL > my.toml`, check it, and pass --adapter my.toml",
+            input.name
+        )
+    };
+    Ok(Some(AdapterGuess {
+        toml: t,
+        adapter,
+        summary,
+    }))
+}
+
+/// The number of classes: the output's last declared dimension, else one forward pass.
+fn class_count(model: &OnnxModel, shape: Vec<usize>) -> Result<usize> {
+    Ok(match model.outputs().first().and_then(|o| o.dims.last()) {
+        Some(Dim::Fixed(k)) => *k,
+        _ => {
+            let x = Tensor::zeros(shape, DType::F32, model.device())?;
+            model.forward(&[x])?[0].elem_count()
+        }
+    })
+}
+
+/// Class names for `k` outputs and where they came from: the model's metadata, else
+/// [`class_names_for`].
+fn names_of(model: &OnnxModel, k: usize) -> (Vec<String>, String) {
+    match names_from_metadata(model.metadata(), k) {
+        Some((names, key)) => (
+            names,
+            format!("named by the model's own metadata_props `{key}`"),
+        ),
+        None => {
+            let (names, why) = class_names_for(k);
+            (names, why.to_string())
+        }
+    }
+}
+
 /// Read what the model declares and write the adapter.
 pub fn guess_adapter(model: &OnnxModel, model_path: &Path) -> Result<AdapterGuess> {
     let input = model.inputs().first().context("the model has no inputs")?;
@@ -246,26 +384,18 @@ pub fn guess_adapter(model: &OnnxModel, model_path: &Path) -> Result<AdapterGues
             input.name
         ),
     };
-    let k = match model.outputs().first().and_then(|o| o.dims.last()) {
-        Some(Dim::Fixed(k)) => *k,
-        _ => {
-            let shape: Vec<usize> = match layout {
-                "NHWC" => vec![1, h, w, c],
-                "NHW" => vec![1, h, w],
-                _ => vec![1, c, h, w],
-            };
-            let x = Tensor::zeros(shape, DType::F32, model.device())?;
-            model.forward(&[x])?[0].elem_count()
-        }
+    let shape: Vec<usize> = match layout {
+        "NHWC" => vec![1, h, w, c],
+        "NHW" => vec![1, h, w],
+        _ => vec![1, c, h, w],
     };
-    let metadata_why;
-    let (names, names_why) = match names_from_metadata(model.metadata(), k) {
-        Some((names, key)) => {
-            metadata_why = format!("named by the model's own metadata_props `{key}`");
-            (names, metadata_why.as_str())
+    let k = class_count(model, shape)?;
+    let (names, names_why) = names_of(model, k);
+    if c == 1 && layout != "NHWC" {
+        if let Some(mel) = guess_mel_adapter(model, model_path, k, &names, &names_why)? {
+            return Ok(mel);
         }
-        None => class_names_for(k),
-    };
+    }
     let dims: Vec<String> = input
         .dims
         .iter()
@@ -507,5 +637,64 @@ mod tests {
             "{}",
             guess.summary
         );
+    }
+
+    /// The bundled voices classifier carries its front end in `metadata_props`: the adapter
+    /// read from it is the mel adapter it ships with.
+    #[test]
+    fn a_mel_model_with_its_front_end_in_metadata_gets_its_own_mel_adapter() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let path = root.join("models/voices_regular.onnx");
+        let model = OnnxModel::load(&path, &candle_core::Device::Cpu).unwrap();
+        let guess = guess_adapter(&model, &path).unwrap();
+        let shipped = Adapter::load(&root.join("adapters/voices_regular.toml")).unwrap();
+        let (got, want) = (guess.adapter.audio().unwrap(), shipped.audio().unwrap());
+        assert_eq!(got.mel, want.mel);
+        assert_eq!(
+            (got.clip_samples, got.frames),
+            (want.clip_samples, want.frames)
+        );
+        assert_eq!(guess.adapter.class_names(), shipped.class_names());
+        assert!(!guess.toml.contains("GUESS"), "{}", guess.toml);
+        guess.adapter.validate_against(&model).unwrap();
+    }
+
+    /// Without that metadata, an input named as a spectrogram still makes a mel adapter sized
+    /// from the input, every front-end setting marked as a guess; an image input does not.
+    #[test]
+    fn an_input_named_as_a_spectrogram_gets_a_mel_adapter_marked_as_guessed() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(root.join("models/voices_judge.onnx")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // The bundled voices judge without its metadata, its input renamed to `name`.
+        let third_party = |name: &str| {
+            let mut proto = crate::onnx::proto::decode_model(&bytes, "voices_judge").unwrap();
+            proto.metadata_props.clear();
+            let graph = proto.graph.as_mut().unwrap();
+            let old = graph.input[0].name.clone();
+            graph.input[0].name = name.into();
+            for input in graph.node.iter_mut().flat_map(|n| n.input.iter_mut()) {
+                if *input == old {
+                    *input = name.into();
+                }
+            }
+            let path = dir.path().join(format!("{name}.onnx"));
+            crate::onnx::export::write_model(&proto, &path).unwrap();
+            let model = OnnxModel::load(&path, &candle_core::Device::Cpu).unwrap();
+            let guess = guess_adapter(&model, &path).unwrap();
+            guess.adapter.validate_against(&model).unwrap();
+            guess
+        };
+        let guess = third_party("log_mel_spectrogram");
+        let audio = guess.adapter.audio().expect("a mel adapter");
+        assert_eq!((audio.mel.n_mels, audio.frames), (64, 64));
+        assert!(
+            guess.toml.contains("sample_rate = 16000    # GUESS"),
+            "{}",
+            guess.toml
+        );
+        assert!(guess.summary.contains("is a guess"), "{}", guess.summary);
+        // Named plainly, the same graph reads as a one-channel image.
+        assert!(third_party("input").adapter.audio().is_none());
     }
 }

@@ -232,7 +232,17 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(o) = &cfg.outliers {
         output_names.push(o.class_name.clone());
     }
-    crate::train_classifier::describe_in_metadata(&mut model, &outcome.net, &output_names)?;
+    let mel = source.is_audio().then(|| {
+        opts.mel
+            .clone()
+            .unwrap_or_else(crate::data::MelFeatures::voices)
+    });
+    crate::train_classifier::describe_in_metadata(
+        &mut model,
+        &outcome.net,
+        &output_names,
+        mel.as_ref(),
+    )?;
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create", parent.display()))?;
@@ -249,13 +259,9 @@ pub fn run(a: Args) -> Result<()> {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let adapter_text = match (&source, &opts.mel) {
-        (s, mel) if s.is_audio() => crate::train_classifier::mel_adapter_toml(
-            &mel.clone().unwrap_or_else(crate::data::MelFeatures::voices),
-            &output_names,
-            &file_name,
-        ),
-        _ => adapter_toml(&outcome.net, &output_names, &file_name),
+    let adapter_text = match &mel {
+        Some(mel) => crate::train_classifier::mel_adapter_toml(mel, &output_names, &file_name),
+        None => adapter_toml(&outcome.net, &output_names, &file_name),
     };
     std::fs::write(&adapter_path, adapter_text)
         .with_context(|| format!("{}: cannot write", adapter_path.display()))?;

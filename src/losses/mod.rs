@@ -45,6 +45,22 @@ pub fn wgan_d(real: &Tensor, fake: &Tensor) -> Result<Tensor> {
     Ok((fake.mean_all()? - real.mean_all()?)?)
 }
 
+/// WGAN critic loss with per-fake weights: Σ w·D(fake) / Σ w − E[D(real)]. ProbeGAN's class
+/// dilution made stronger: unseen-class fakes weighted below 1 give the critic less to gain
+/// from learning that their shapes never occur among the reals. All-zero weights drop the fake
+/// term.
+pub fn wgan_d_weighted(real: &Tensor, fake: &Tensor, weights: &[f32]) -> Result<Tensor> {
+    if weights.len() != fake.dim(0)? {
+        bail!("{} weights for {} fakes", weights.len(), fake.dim(0)?);
+    }
+    let total: f32 = weights.iter().sum();
+    if total <= 0.0 {
+        return Ok(real.mean_all()?.neg()?);
+    }
+    let w = Tensor::from_vec(weights.to_vec(), weights.len(), fake.device())?;
+    Ok(((fake * w)?.sum_all()? / total as f64 - real.mean_all()?)?)
+}
+
 /// Drift term keeping critic outputs near zero: weight * E[D²] (ProGAN's epsilon_drift).
 pub fn drift(out: &Tensor, weight: f64) -> Result<Tensor> {
     Ok((out.sqr()?.mean_all()? * weight)?)
@@ -198,6 +214,26 @@ mod tests {
         .to_scalar::<f32>()
         .unwrap();
         assert!((soft as f64 - e0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn weighted_wgan_critic_dilutes_the_weighted_fakes() {
+        let real = t(&[1.0, 3.0]);
+        let fake = t(&[2.0, -4.0, 6.0]);
+        let v = |w: &[f32]| {
+            wgan_d_weighted(&real, &fake, w)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        // (1*2 + 0.25*(-4) + 1*6) / 2.25 - 2 = 7/2.25 - 2
+        assert!((v(&[1.0, 0.25, 1.0]) - (7.0 / 2.25 - 2.0)).abs() < 1e-6);
+        // all-ones weights are the plain critic loss: 4/3 - 2
+        let plain = wgan_d(&real, &fake).unwrap().to_scalar::<f32>().unwrap();
+        assert!((v(&[1.0; 3]) - plain).abs() < 1e-6);
+        // no weight: only the real term remains
+        assert!((v(&[0.0; 3]) + 2.0).abs() < 1e-6);
+        assert!(wgan_d_weighted(&real, &fake, &[1.0]).is_err());
     }
 
     #[test]

@@ -116,7 +116,8 @@ pub fn d_loss_seen_cgan(ctx: &mut GanContext) -> Result<LossTerms> {
 }
 
 /// D_u's WGAN critic loss with drift on both outputs, plus the gradient penalty on
-/// interpolates of `x_real` and `x_fake` (D_u's inputs, possibly TileMixed).
+/// interpolates of `x_real` and `x_fake` (D_u's inputs, possibly TileMixed). `fake_weights`
+/// weigh the fakes in the critic's mean (the unseen class's dilution); `None` weighs all alike.
 #[allow(clippy::too_many_arguments)]
 pub fn d_wgan_gp_unconditional(
     ctx: &mut GanContext,
@@ -126,12 +127,17 @@ pub fn d_wgan_gp_unconditional(
     h_fake: &Tensor,
     x_real: &Tensor,
     x_fake: &Tensor,
+    fake_weights: Option<&[f32]>,
 ) -> Result<()> {
     let loss = options;
     let d = &ctx.nets.d;
     let real = d.head_unconditional(h_real, Mode::TRAIN)?;
     let fake = d.head_unconditional(h_fake, Mode::TRAIN)?;
-    terms.add("d_u_wgan", losses::wgan_d(&real, &fake)?, 1.0)?;
+    let critic = match fake_weights {
+        Some(w) => losses::wgan_d_weighted(&real, &fake, w)?,
+        None => losses::wgan_d(&real, &fake)?,
+    };
+    terms.add("d_u_wgan", critic, 1.0)?;
     terms.add(
         "d_u_drift",
         (losses::drift(&real, 1.0)? + losses::drift(&fake, 1.0)?)?,

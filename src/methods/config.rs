@@ -271,6 +271,7 @@ mod tests {
             drift: 0.5,
             d_u_weight: 0.25,
             tilemix: 2,
+            unseen_dilution: 1.0,
         };
         assert_eq!(oracle, MethodConfig::Oracle(want));
         assert!(oracle.trains_unconditional_critic());

@@ -35,6 +35,12 @@ pub struct ProbeGanConfig {
     /// TileMix on D_u's input: tiles per side (0 or 1 = off).
     #[serde(default)]
     pub tilemix: usize,
+    /// Weight of unseen-class fakes in D_u's critic loss (1 = labels uniform over all classes,
+    /// the paper's class dilution; below 1 dilutes the unseen class further, 0 leaves D_u
+    /// nothing to learn about it). G's D_u term is unchanged. Per-sample, so TileMix (which
+    /// mixes samples) ignores it.
+    #[serde(default = "d_one")]
+    pub unseen_dilution: f64,
 }
 
 fn d_gp_weight() -> f64 {
@@ -54,6 +60,7 @@ impl Default for ProbeGanConfig {
             drift: d_drift(),
             d_u_weight: d_one(),
             tilemix: 0,
+            unseen_dilution: d_one(),
         }
     }
 }
@@ -72,6 +79,25 @@ impl ProbeGan {
             options,
             oracle,
         }
+    }
+
+    /// Per-fake weights of D_u's critic loss when the unseen class is diluted below uniform.
+    fn dilution_weights(&self, ctx: &GanContext, labels: &[u32]) -> Option<Vec<f32>> {
+        let w = self.options.unseen_dilution;
+        if self.oracle || w == 1.0 || self.options.tilemix > 1 {
+            return None;
+        }
+        let weights = labels
+            .iter()
+            .map(|&l| {
+                if ctx.unseen.contains(&(l as usize)) {
+                    w as f32
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Some(weights)
     }
 
     fn mask(&self, ctx: &GanContext, labels: &[u32]) -> Result<Option<Tensor>> {
@@ -131,7 +157,17 @@ impl CganMethod for ProbeGan {
         };
         let hu = d.features_u(&Tensor::cat(&[&xr, &xf], 0)?, shared, Mode::TRAIN)?;
         let (hr, hf) = (hu.narrow(0, 0, n)?, hu.narrow(0, n, n)?);
-        d_wgan_gp_unconditional(ctx, &self.options, &mut terms, &hr, &hf, &xr, &xf)?;
+        let weights = self.dilution_weights(ctx, &fake.labels_host);
+        d_wgan_gp_unconditional(
+            ctx,
+            &self.options,
+            &mut terms,
+            &hr,
+            &hf,
+            &xr,
+            &xf,
+            weights.as_deref(),
+        )?;
         super::stabilisers::d_terms(ctx, &mut terms, &real.images, &x_fake)?;
         terms.finish()
     }

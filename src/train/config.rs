@@ -176,6 +176,14 @@ impl Config {
                 self.run.collapse_fraction
             );
         }
+        if let MethodConfig::Probegan(c) | MethodConfig::Oracle(c) = &self.method {
+            if !(0.0..=1.0).contains(&c.unseen_dilution) {
+                bail!(
+                    "method.unseen_dilution = {}: expected the unseen fakes' weight in D_u's critic, in [0, 1]",
+                    c.unseen_dilution
+                );
+            }
+        }
         if let Some(cap) = self.loss.ce_lambda_max {
             if !(cap.is_finite() && cap > 0.0) {
                 bail!("loss.ce_lambda_max = {cap}: expected a positive number");

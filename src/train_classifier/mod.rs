@@ -346,25 +346,43 @@ fn outlier_report(
     })
 }
 
+/// The `metadata_props` key holding a mel model's `[mel]` adapter table, which `adapter init`
+/// reads back: an ONNX graph that takes mel features cannot say how they were made.
+pub const MEL_METADATA_KEY: &str = "probegan.mel";
+
 /// Write into an exported model's `metadata_props` what `adapter init` reads back (its class
-/// names, and its input as a formula), so the model explains itself without its adapter file.
+/// names, its input as a formula, and for a model of mel features the front end as the
+/// adapter's `[mel]` table), so the model explains itself without its adapter file.
 pub fn describe_in_metadata(
     model: &mut tract_onnx::pb::ModelProto,
     net: &Net,
     class_names: &[String],
+    mel: Option<&crate::data::MelFeatures>,
 ) -> Result<()> {
     let colour = if net.input_shape.0 == 1 {
         "grey"
     } else {
         "RGB"
     };
-    for (key, value) in [
-        ("classes", serde_json::to_string(class_names)?),
-        (
+    let mut entries = vec![("classes", serde_json::to_string(class_names)?)];
+    match mel {
+        Some(m) => {
+            let (_, h, w) = net.input_shape;
+            entries.push((
+                "preprocessing",
+                format!(
+                    "log-mel features NCHW [N, 1, {h}, {w}] float32: (log(mel + {}) - {}) / {},                      clamped to [-1, 1]; the front end is `{MEL_METADATA_KEY}`",
+                    m.mel.log_offset, m.mel.mean, m.mel.std
+                ),
+            ));
+            entries.push((MEL_METADATA_KEY, m.mel.toml_table(m.clip_samples)));
+        }
+        None => entries.push((
             "preprocessing",
             format!("{colour} NCHW float32 in [-1, 1]: (x-127.5)/127.5 for 0..255 pixels"),
-        ),
-    ] {
+        )),
+    }
+    for (key, value) in entries {
         model.metadata_props.retain(|e| e.key != key);
         model
             .metadata_props
