@@ -92,6 +92,28 @@ fn lambda_cap_needs_the_adaptive_balance_and_a_positive_value() {
     }
 }
 
+/// `method.unseen_dilution` is the unseen fakes' weight in D_u's critic: a fraction, default 1
+/// (the paper's uniform dilution), and refused outside [0, 1].
+#[test]
+fn unseen_dilution_is_a_weight_in_zero_to_one() {
+    use probegan::methods::config::MethodConfig;
+    let weight = |c: &Config| match &c.method {
+        MethodConfig::Probegan(p) => p.unseen_dilution,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(weight(&Config::from_toml_str(&base(), &[]).unwrap()), 1.0);
+    let c = Config::from_toml_str(&base(), &["method.unseen_dilution=0.25".into()]).unwrap();
+    assert_eq!(weight(&c), 0.25);
+    for bad in ["-0.5", "1.5"] {
+        let err =
+            Config::from_toml_str(&base(), &[format!("method.unseen_dilution={bad}")]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unseen_dilution"),
+            "{bad}: {err:#}"
+        );
+    }
+}
+
 /// `--set method.name=X` starts from X's defaults (the previous method's options would be
 /// unknown keys to it); options set after the name apply to the new method.
 #[test]
