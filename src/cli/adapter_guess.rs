@@ -283,19 +283,7 @@ fn guess_mel_adapter(
         quote(&model_path.display().to_string())
     ));
     t.push_str(&table);
-    t.push_str(&format!(
-        "\n[classes]\n# read: {k} outputs; {names_why}\nnames = [\n"
-    ));
-    for n in names {
-        t.push_str(&format!("    {},\n", quote(n)));
-    }
-    t.push_str("]\n");
-    let base = model_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let adapter = Adapter::from_toml_str_in(&t, "the guessed adapter", &base)
-        .context("the guessed mel adapter does not parse (a bug in the guess)")?;
+    let adapter = finish_adapter(&mut t, model_path, k, names, names_why)?;
     let summary = if read {
         format!(
             "adapter read from the model's metadata: mel features {n_mels}x{frames}, {k} classes ({names_why})"
@@ -313,6 +301,30 @@ fn guess_mel_adapter(
         adapter,
         summary,
     }))
+}
+
+/// Append the `[classes]` table to the adapter text `t` and parse it, paths relative to the
+/// model's folder.
+fn finish_adapter(
+    t: &mut String,
+    model_path: &Path,
+    k: usize,
+    names: &[String],
+    names_why: &str,
+) -> Result<Adapter> {
+    t.push_str(&format!(
+        "\n[classes]\n# read: {k} outputs; {names_why}\nnames = [\n"
+    ));
+    for n in names {
+        t.push_str(&format!("    {},\n", quote(n)));
+    }
+    t.push_str("]\n");
+    let base = model_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Adapter::from_toml_str_in(t, "the guessed adapter", &base)
+        .context("the guessed adapter does not parse (a bug in the guess)")
 }
 
 /// The number of classes: the output's last declared dimension, else one forward pass.
@@ -469,19 +481,7 @@ pub fn guess_adapter(model: &OnnxModel, model_path: &Path) -> Result<AdapterGues
             None => t.push_str("channel_order = \"RGB\"     # GUESS\n"),
         }
     }
-    t.push_str("\n[classes]\n");
-    t.push_str(&format!("# read: {k} outputs; {names_why}\n"));
-    t.push_str("names = [\n");
-    for n in &names {
-        t.push_str(&format!("    {},\n", quote(n)));
-    }
-    t.push_str("]\n");
-    let base = model_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let adapter = Adapter::from_toml_str_in(&t, "the guessed adapter", &base)
-        .context("the guessed adapter does not parse (a bug in the guess)")?;
+    let adapter = finish_adapter(&mut t, model_path, k, &names, &names_why)?;
     let pixels = match &norm {
         Some(n) => format!(
             "pixels {} normalised by mean {} and std {} as its metadata_props `{}` say",
