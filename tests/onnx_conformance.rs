@@ -164,6 +164,17 @@ fn close(got: &Tensor, want: &Tensor, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The case folders under `root`, sorted (each holds `model.onnx` and its data sets).
+fn case_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    cases.sort();
+    cases
+}
+
 fn run_case(dir: &Path) -> Result<()> {
     let model_path = dir.join("model.onnx");
     let sets: Vec<PathBuf> = {
@@ -231,12 +242,7 @@ fn onnx_backend_conformance() {
     let mut report = String::new();
     let (mut total_pass, mut total) = (0, 0);
     for suite in ["node", "pytorch-converted", "pytorch-operator"] {
-        let mut cases: Vec<PathBuf> = std::fs::read_dir(root.join(suite))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        cases.sort();
+        let cases = case_dirs(&root.join(suite));
         let mut pass = 0;
         for case in &cases {
             let name = case.file_name().unwrap().to_string_lossy().to_string();
@@ -281,12 +287,7 @@ fn onnx_backend_conformance() {
 fn generated_cases_match_onnxruntime() {
     probegan::init();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx/generated");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    cases.sort();
+    let cases = case_dirs(&root);
     assert!(
         cases.len() >= 11,
         "expected the generated cases in {root:?}"
@@ -311,12 +312,7 @@ fn generated_cases_match_onnxruntime() {
 fn light_model_zoo_loads_runs_and_matches_reference_outputs() {
     probegan::init();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx/light");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    cases.sort();
+    let cases = case_dirs(&root);
     assert_eq!(
         cases.len(),
         9,
