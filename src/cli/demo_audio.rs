@@ -42,7 +42,7 @@ pub fn run(args: &Args, device: &Device) -> Result<()> {
 
     // The judge on generated clips, and on the bundled real test clips for the same classes:
     // its rate on real sound is the ceiling a generated class is measured against.
-    let real = voices_subset(Split::Test, &mel)?;
+    let (real, _) = voices_subset(Split::Test, &mel)?;
     let unseen_rate = recognition_rate(
         &sampler,
         judge.as_ref(),

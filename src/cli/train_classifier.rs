@@ -179,6 +179,9 @@ pub fn run(a: Args) -> Result<()> {
             test_report.summary()
         );
     }
+    if let Some(w) = train_report.clamp_warning(&format!("--data {}", a.data)) {
+        eprintln!("{w}");
+    }
     let robust = match a.robust.as_deref() {
         Some("pgd-linf") => Some(PgdConfig::new(Norm::Linf, a.eps, a.steps)?),
         Some("pgd-l2") => Some(PgdConfig::new(Norm::L2, a.eps, a.steps)?),

@@ -65,12 +65,14 @@ pub fn voices_subset_clips(
     Ok(clips)
 }
 
-/// One split of the bundled clips as mel features of `features`.
-pub fn voices_subset(split: Split, features: &MelFeatures) -> Result<Dataset> {
+/// One split of the bundled clips as mel features of `features`, and the fractions of feature
+/// values clamped to [-1, 1].
+pub fn voices_subset(
+    split: Split,
+    features: &MelFeatures,
+) -> Result<(Dataset, super::mel_clips::Clamped)> {
     let clips = voices_subset_clips(split, features.mel.sample_rate, features.clip_samples)?;
-    let (ds, _clamped) =
-        clips_to_features(&clips, features).context("embedded voices-subset: mel features")?;
-    Ok(ds)
+    clips_to_features(&clips, features).context("embedded voices-subset: mel features")
 }
 
 #[cfg(test)]
@@ -96,7 +98,12 @@ mod tests {
                 assert!(peak > 0.01, "clip {i} of {split:?} is silent");
             }
         }
-        let ds = voices_subset(Split::Test, &MelFeatures::voices()).unwrap();
+        let (ds, clamped) = voices_subset(Split::Test, &MelFeatures::voices()).unwrap();
+        // The voices front end's mean/std were chosen for these clips: little is clamped.
+        assert!(
+            clamped.above < crate::data::MAX_CLAMPED_FRACTION,
+            "{clamped:?}"
+        );
         assert_eq!(ds.class_names, VOICES_CLASSES);
         assert_eq!(ds.image_shape(), (1, 64, 64));
     }

@@ -102,22 +102,30 @@ impl MelFeatures {
     }
 }
 
-/// Mel features of clips as a dataset, and the fraction of values clamped to [-1, 1].
-pub fn clips_to_features(clips: &AudioClips, features: &MelFeatures) -> Result<(Dataset, f64)> {
+/// The fractions of mel feature values clamped at each end of [-1, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Clamped {
+    /// Above 1: the loudest detail, flattened.
+    pub above: f64,
+    /// Below −1: the quietest bins, down to the silence floor `(ln(log_offset) − mean) / std`.
+    pub below: f64,
+}
+
+/// Mel features of clips as a dataset, and the fractions of values clamped to [-1, 1].
+pub fn clips_to_features(clips: &AudioClips, features: &MelFeatures) -> Result<(Dataset, Clamped)> {
     let (n_mels, frames) = features.shape()?;
     let front = MelFrontEnd::new(&features.mel, &Device::Cpu, DType::F32)?;
     let per_clip = n_mels * frames;
     let mut values = Vec::with_capacity(clips.len() * per_clip);
-    let mut clamped = 0usize;
+    let (mut above, mut below) = (0usize, 0usize);
     for start in (0..clips.len()).step_by(CHUNK) {
         let n = CHUNK.min(clips.len() - start);
         let wave = &clips.samples[start * clips.clip_samples..(start + n) * clips.clip_samples];
         let x = Tensor::from_slice(wave, (n, clips.clip_samples), &Device::Cpu)?;
         let y: Vec<f32> = front.forward(&x)?.flatten_all()?.to_vec1()?;
         for v in y {
-            if !(-1.0..=1.0).contains(&v) {
-                clamped += 1;
-            }
+            above += usize::from(v > 1.0);
+            below += usize::from(v < -1.0);
             values.push(v.clamp(-1.0, 1.0));
         }
     }
@@ -129,7 +137,11 @@ pub fn clips_to_features(clips: &AudioClips, features: &MelFeatures) -> Result<(
         clips.class_names.clone(),
         None,
     )?;
-    Ok((ds, clamped as f64 / total as f64))
+    let clamped = Clamped {
+        above: above as f64 / total as f64,
+        below: below as f64 / total as f64,
+    };
+    Ok((ds, clamped))
 }
 
 /// One split of a WAV folder as mel features. A folder without `train/`/`test/` is split by
@@ -157,9 +169,15 @@ pub fn load_mel_folder(
             report,
         )
     };
-    let (ds, _clamped) = clips_to_features(&clips, features)
+    let (ds, clamped) = clips_to_features(&clips, features)
         .with_context(|| format!("{}: mel features", root.display()))?;
-    Ok((ds, report))
+    Ok((
+        ds,
+        LoadReport {
+            clamped: Some(clamped),
+            ..report
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -216,6 +234,8 @@ mod tests {
         );
         assert!(img[best * 64 + frame] > 0.0);
         // Silence (half the values) is below -1 before the clamp; the tone's bands are not.
-        assert!((0.45..0.99).contains(&clamped), "clamped {clamped}");
+        // Silence is below the range; the tone's loud band is not above it.
+        assert!((0.45..0.99).contains(&clamped.below), "{clamped:?}");
+        assert!(clamped.above < 0.05, "{clamped:?}");
     }
 }

@@ -35,7 +35,7 @@ pub use idx_dataset::{
 };
 pub use image_folder::load_image_folder;
 pub use images::{decode_image, image_file_to_generator_space};
-pub use load_report::{LoadOptions, LoadReport};
+pub use load_report::{LoadOptions, LoadReport, MAX_CLAMPED_FRACTION};
 pub use mel_clips::{load_mel_folder, MelFeatures};
 pub use source::DataSource;
 pub use train_data::TrainData;

@@ -103,7 +103,10 @@ impl DataSource {
             DataSource::EmbeddedVoices => {
                 let voices = super::MelFeatures::voices();
                 let mel = opts.mel.as_ref().unwrap_or(&voices);
-                Ok(whole(super::voices_subset(split, mel)?))
+                let (d, clamped) = super::voices_subset(split, mel)?;
+                let (d, mut report) = whole(d);
+                report.clamped = Some(clamped);
+                Ok((d, report))
             }
             DataSource::SystemFashionMnist => Ok(whole(system_fashion_mnist(split)?)),
             DataSource::Idx(dir) => Ok(whole(load_idx_dir(dir, split)?)),

@@ -33,7 +33,10 @@ pub fn load_dataset_split(config: &Config, split: Split) -> Result<Dataset> {
         },
         _ => LoadOptions::default(),
     };
-    let (ds, _report) = source.load(split, &opts)?;
+    let (ds, report) = source.load(split, &opts)?;
+    if let Some(w) = report.clamp_warning(&format!("data.source = {:?}", config.data.source)) {
+        eprintln!("{w}");
+    }
     Ok(ds)
 }
 

@@ -167,10 +167,12 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let load_options = load_options(&config, &target.adapter);
-    let data = source
+    let (data, report) = source
         .load(Split::Train, &load_options)
-        .with_context(|| format!("--data {}", args.data))?
-        .0;
+        .with_context(|| format!("--data {}", args.data))?;
+    if let Some(w) = report.clamp_warning(&format!("--data {}", args.data)) {
+        eprintln!("{w}");
+    }
     // Substrates carry no labels: every class is painted, none is matched to the data.
     let data = if mode == Mode::Substrate {
         data
