@@ -206,31 +206,21 @@ fn quote(s: &str) -> String {
 /// Input names that say a model takes spectrogram features, not pixels (compared in lower case).
 const MEL_INPUT_NAMES: [&str; 5] = ["mel", "spectrogram", "spect", "fbank", "logmel"];
 
-/// A mel adapter for a model whose input is a one-channel `[N, 1, n_mels, frames]` (or
-/// `[N, n_mels, frames]`) map: read whole from the `[mel]` table that `train-classifier`
-/// writes into `metadata_props`, or, where the input's name says spectrogram but the model
-/// does not say how its features were made, sized from the input with every front-end
-/// setting a marked GUESS. `None`: nothing says this is a mel model.
+/// A mel adapter for a model whose one-channel input (`[N, 1, n_mels, frames]` or
+/// `[N, n_mels, frames]`, sizes read by [`guess_adapter`]) is a mel map: read whole from the
+/// `[mel]` table that `train-classifier` writes into `metadata_props`, or, where the input's
+/// name says spectrogram but the model does not say how its features were made, sized from
+/// the input with every front-end setting a marked GUESS. `None`: nothing says this is a mel
+/// model.
 fn guess_mel_adapter(
     model: &OnnxModel,
     model_path: &Path,
+    (n_mels, frames): (usize, usize),
     k: usize,
     names: &[String],
     names_why: &str,
 ) -> Result<Option<AdapterGuess>> {
     let input = model.inputs().first().context("the model has no inputs")?;
-    let fixed: Vec<Option<usize>> = input
-        .dims
-        .iter()
-        .map(|d| match d {
-            Dim::Fixed(n) => Some(*n),
-            _ => None,
-        })
-        .collect();
-    let (n_mels, frames) = match fixed.as_slice() {
-        [_, Some(1), Some(m), Some(f)] | [_, Some(m), Some(f)] => (*m, *f),
-        _ => return Ok(None),
-    };
     let table = model
         .metadata()
         .iter()
@@ -404,7 +394,7 @@ pub fn guess_adapter(model: &OnnxModel, model_path: &Path) -> Result<AdapterGues
     let k = class_count(model, shape)?;
     let (names, names_why) = names_of(model, k);
     if c == 1 && layout != "NHWC" {
-        if let Some(mel) = guess_mel_adapter(model, model_path, k, &names, &names_why)? {
+        if let Some(mel) = guess_mel_adapter(model, model_path, (h, w), k, &names, &names_why)? {
             return Ok(mel);
         }
     }
