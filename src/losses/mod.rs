@@ -5,10 +5,12 @@
 //! (ProbeGAN's D_c ignores fakes of the unseen class).
 
 pub mod infonce;
+pub mod mode_seeking;
 pub mod neighbour_embedding;
 pub mod rotation;
 pub mod substrate;
 
+pub use mode_seeking::mode_seeking;
 pub use neighbour_embedding::neighbour_embedding;
 
 use anyhow::{bail, Result};

@@ -199,11 +199,15 @@ impl CganNets {
         let mut parts = vec![];
         for start in (0..n).step_by(SAMPLE_CHUNK) {
             let len = SAMPLE_CHUNK.min(n - start);
-            parts.push(g.forward_embedded(
+            // Detached: G's weights are variables, so each output would otherwise keep its
+            // chunk's whole forward graph alive (an audio eval of 500 clips per class held
+            // 10 GB).
+            let x = g.forward_embedded(
                 &z.narrow(0, start, len)?,
                 &embedding.narrow(0, start, len)?,
                 Mode::EVAL,
-            )?);
+            )?;
+            parts.push(x.detach());
         }
         Ok(Tensor::cat(&parts, 0)?)
     }

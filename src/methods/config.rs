@@ -153,6 +153,14 @@ pub struct LossConfig {
     /// samples of one class keep their codes' neighbourhoods), 0 = off.
     #[serde(default)]
     pub neighbour_embedding: f64,
+    /// Weight of MSGAN's mode-seeking term in G's loss (`losses::mode_seeking`: two codes of
+    /// one class must give different images), 0 = off.
+    #[serde(default)]
+    pub mode_seeking: f64,
+    /// Whose pairs the mode-seeking term counts: `unseen` (the class no discriminator sees
+    /// real images of, the one that collapses when D_u is diluted) or `all`.
+    #[serde(default)]
+    pub mode_seeking_classes: ModeSeekingClasses,
     /// Rotation self-supervision (`losses::rotation`): weight of D's rotation loss on real
     /// (and, with `rotation_minimax`, fake) images, 0 = off.
     #[serde(default)]
@@ -184,6 +192,15 @@ pub enum CeBalance {
     Adaptive,
 }
 
+/// `loss.mode_seeking_classes`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeSeekingClasses {
+    #[default]
+    Unseen,
+    All,
+}
+
 impl Default for LossConfig {
     fn default() -> Self {
         LossConfig {
@@ -191,6 +208,8 @@ impl Default for LossConfig {
             ce_balance: CeBalance::Fixed,
             ce_lambda_max: None,
             neighbour_embedding: 0.0,
+            mode_seeking: 0.0,
+            mode_seeking_classes: ModeSeekingClasses::Unseen,
             rotation_d: 0.0,
             rotation_g: 0.0,
             rotation_minimax: false,

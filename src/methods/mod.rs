@@ -122,7 +122,8 @@ pub enum RealImages {
     Substrates,
 }
 
-/// Samples in generator space (`[N, C, H, W]`, values in [-1, 1]), the same for the same seed.
+/// Samples in generator space (`[N, C, H, W]`, values in [-1, 1]), the same for the same seed,
+/// detached from the generator's graph (callers keep thousands of them).
 pub trait Sampler {
     fn sample(&self, condition: &Condition, n: usize, seed: u64) -> Result<Tensor>;
 }

@@ -5,13 +5,14 @@
 //! | option | paper | D step | G step |
 //! |---|---|---|---|
 //! | `neighbour_embedding` | GN-GAN | | KL between the codes' and the images' neighbourhoods, per class |
+//! | `mode_seeking` | MSGAN | | code distance over image distance, pairs of one class (the unseen by default) |
 //! | `rotation_d`, `rotation_g`, `rotation_minimax` | SS-GAN / MS-GAN | predict the turn of real images (and "fake" for turned fakes) | turned fakes read as their turn |
 //! | `dag` | DAG | one hinge head per turned copy (90°, 180°, 270°) | fool every head |
 //! | `infomax` | InfoMax-GAN | InfoNCE between D's global and local features, real and fake | the same on its fakes |
 
 use super::cgan::GanContext;
 use super::common::{Fake, Terms};
-use super::config::LossConfig;
+use super::config::{LossConfig, ModeSeekingClasses};
 use crate::losses::{self, rotation};
 use crate::nets::{Discriminator, Mode, Scope};
 use anyhow::Result;
@@ -130,6 +131,15 @@ pub fn g_terms(ctx: &GanContext, terms: &mut Terms, fake: &Fake, images: &Tensor
     if loss.neighbour_embedding > 0.0 {
         let l = losses::neighbour_embedding(&fake.z, images, Some(&fake.labels_host))?;
         terms.add("g_neighbour_embedding", l, loss.neighbour_embedding)?;
+    }
+    if loss.mode_seeking > 0.0 {
+        let classes = match loss.mode_seeking_classes {
+            ModeSeekingClasses::Unseen => Some(ctx.unseen),
+            ModeSeekingClasses::All => None,
+        };
+        let pairs = losses::mode_seeking::same_class_pairs(&fake.labels_host, classes);
+        let l = losses::mode_seeking(&fake.z, images, &pairs)?;
+        terms.add("g_mode_seeking", l, loss.mode_seeking)?;
     }
     if loss.rotation_g > 0.0 {
         let (logits, turns) = rotation_logits(ctx, images, Mode::TRAIN_FROZEN)?;

@@ -82,7 +82,7 @@ impl RunSampler {
         if n == 0 {
             bail!("asked for 0 samples");
         }
-        self.method.sample(condition, n, seed)
+        Ok(self.method.sample(condition, n, seed)?.detach())
     }
 
     pub fn class_names(&self) -> &[String] {
