@@ -3,7 +3,8 @@
 //! 1000 train + 300 test images per class, ~5.7 MB gzipped IDX; loaded by `data`, re-exported
 //! here) and the three bundled Fashion-MNIST classifiers with their adapters (~1.7 MB of ONNX).
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
 
 pub use crate::data::{fashion_mnist_subset, fashion_mnist_subset_split};
 
@@ -99,6 +100,24 @@ pub fn bundled_adapter(name: &str) -> Result<crate::adapter::Adapter> {
         &origin,
         std::path::Path::new("adapters"),
     )
+}
+
+/// A bundled model and its adapter written as files into `dir`, named as in the repository
+/// (`models/fmnist_judge_open.onnx` → `dir/fmnist_judge_open.onnx` and `.toml`), the
+/// adapter's `model` line pointing beside it: for commands that take model files.
+pub fn write_bundled_model(name: &str, dir: &std::path::Path) -> Result<(PathBuf, PathBuf)> {
+    let m = bundled_model(name)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stem = std::path::Path::new(m.file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(name);
+    let model = dir.join(format!("{stem}.onnx"));
+    let adapter = dir.join(format!("{stem}.toml"));
+    std::fs::write(&model, m.onnx).with_context(|| format!("writing {}", model.display()))?;
+    std::fs::write(&adapter, m.adapter_toml.replace("../models/", ""))
+        .with_context(|| format!("writing {}", adapter.display()))?;
+    Ok((model, adapter))
 }
 
 /// A bundled model compiled for `device` behind its adapter, ready for training.

@@ -195,10 +195,22 @@ fn a_short_audio_run_learns_the_unseen_voice_and_the_report_plays_it() {
         data.to_str().unwrap(),
         "--n",
         "8",
+        "--judge",
+        "embedded:voices_judge",
     ]);
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("eval/eval.json")).unwrap())
             .unwrap();
+    // The bundled judge, named like any other, written beside the record.
+    assert!(run.join("eval/judge/voices_judge.onnx").is_file());
+    assert!(
+        eval["judge"].as_str().unwrap().contains("voices_judge"),
+        "{}",
+        eval["judge"]
+    );
+    for c in eval["classes"].as_array().unwrap() {
+        assert!(c["judge_recognition"].as_f64().is_some(), "{c}");
+    }
     let classes = eval["audio"]["per_class"].as_array().unwrap();
     assert_eq!(classes.len(), 3);
     for c in classes {

@@ -5,6 +5,7 @@
 use candle_core::{Device, Tensor};
 use probegan::data::Dataset;
 use probegan::methods::testing::PooledLinearClassifier;
+use probegan::methods::Sampler;
 use probegan::run::{list_checkpoints, ClassifierInfo};
 use probegan::train::{load_sampler, Config, StopReason, Trainer};
 use std::sync::atomic::AtomicBool;
@@ -258,6 +259,13 @@ fn stop_flag_saves_and_sampler_loads() {
     assert_eq!(s.unseen(), &[1]);
     let x = s.sample(1, 5, 9).unwrap();
     assert_eq!(x.dims(), &[5, 1, 32, 32]);
+    // Samples carry no autodiff graph: callers keep thousands of them.
+    assert!(!x.track_op(), "a loaded run's samples must be detached");
+    let direct = t
+        .method()
+        .sample(&probegan::methods::Condition::Class(1), 5, 9)
+        .unwrap();
+    assert!(!direct.track_op(), "the method's samples must be detached");
     let again = s.sample(1, 5, 9).unwrap();
     assert_eq!(
         x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
@@ -362,6 +370,8 @@ fn stabilisers_and_architecture_options_train_and_resume() {
     let clf = classifier(&ds);
     let all_on = [
         "loss.neighbour_embedding=1.0",
+        "loss.mode_seeking=1.0",
+        "loss.mode_seeking_classes=\"all\"",
         "loss.rotation_d=1.0",
         "loss.rotation_g=0.2",
         "loss.rotation_minimax=true",
@@ -381,6 +391,7 @@ fn stabilisers_and_architecture_options_train_and_resume() {
         let logs = t.train_step().unwrap();
         for key in [
             "g_neighbour_embedding",
+            "g_mode_seeking",
             "g_rotation",
             "g_dag",
             "d_rotation_real",

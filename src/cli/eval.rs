@@ -33,9 +33,10 @@ pub struct Args {
     /// One checkpoint folder (RUN_DIR/checkpoints/step_NNNNNN).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// The judge: an ONNX classifier independent of the one used in training. Without one,
-    /// only the judge-free metrics are computed (target confidence, diversity, spectrum,
-    /// neighbours; FID/KID in the run's own classifier's features).
+    /// The judge: an ONNX classifier independent of the one used in training, or a bundled
+    /// one (`embedded:judge_open`, `embedded:voices_judge`). Without one, only the
+    /// judge-free metrics are computed (target confidence, diversity, spectrum, neighbours;
+    /// FID/KID in the run's own classifier's features).
     #[arg(long)]
     pub judge: Option<PathBuf>,
     /// The judge's adapter (default: the .toml beside the .onnx with the same stem).
@@ -94,6 +95,21 @@ pub struct Args {
     pub real_options: crate::data::LoadOptions,
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// The judge's model file and adapter as given; a bundled model (`embedded:voices_judge`) is
+/// first written into `out_dir/judge/` with its adapter, as `audit` does.
+fn judge_file(args: &Args, out_dir: &Path) -> Result<Option<(PathBuf, Option<PathBuf>)>> {
+    let Some(path) = &args.judge else {
+        return Ok(None);
+    };
+    match path.to_str().and_then(|p| p.strip_prefix("embedded:")) {
+        Some(name) => {
+            let (model, adapter) = crate::embedded::write_bundled_model(name, &out_dir.join("judge"))?;
+            Ok(Some((model, Some(args.judge_adapter.clone().unwrap_or(adapter)))))
+        }
+        None => Ok(Some((path.clone(), args.judge_adapter.clone()))),
+    }
 }
 
 fn adapter_beside(model: &Path, given: &Option<PathBuf>) -> Result<PathBuf> {
@@ -242,12 +258,13 @@ pub fn evaluate_run(args: &Args, device: &Device) -> Result<(EvalReport, PathBuf
     let sampler = crate::train::load_sampler(&ckpt, &device)?;
     let info = sampler.info().clone();
 
-    let judge = match &args.judge {
-        Some(path) => {
-            let adapter = adapter_beside(path, &args.judge_adapter)?;
+    let out_dir = args.out.clone().unwrap_or_else(|| run_dir.join("eval"));
+    let judge = match judge_file(args, &out_dir)? {
+        Some((path, given_adapter)) => {
+            let adapter = adapter_beside(&path, &given_adapter)?;
             let judge =
-                OnnxClassifier::load(path, &adapter, &device).context("loading the judge")?;
-            Some((judge, path.clone(), adapter))
+                OnnxClassifier::load(&path, &adapter, &device).context("loading the judge")?;
+            Some((judge, path, adapter))
         }
         None => None,
     };
@@ -276,7 +293,6 @@ pub fn evaluate_run(args: &Args, device: &Device) -> Result<(EvalReport, PathBuf
         let Some((judge, _, _)) = &judge else {
             bail!("a substrate run is evaluated by a second classifier: pass --judge");
         };
-        let out_dir = args.out.clone().unwrap_or_else(|| run_dir.join("eval"));
         let paint = |x: &candle_core::Tensor, target: &[(usize, f32)], seed: u64| {
             paint_each(&sampler, x, target, seed)
         };

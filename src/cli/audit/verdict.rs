@@ -8,7 +8,7 @@ use crate::cli::eval;
 use crate::data::{DataSource, LoadOptions};
 use crate::metrics::evaluation::{EvalReport, EVAL_FILE};
 use crate::run::EVAL_DIR;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,27 +16,6 @@ use std::time::Instant;
 /// The summary `audit` leaves in the run directory (what `--json` prints).
 pub const AUDIT_JSON: &str = "audit.json";
 pub const REPORT_HTML: &str = "report.html";
-
-/// A bundled judge (`judge_open`: Fashion-MNIST with a "not a garment" output;
-/// `voices_judge`: men / non-human / women), written into the run directory so that `eval`
-/// and the report read it like any judge file.
-fn bundled_judge(name: &str, run_dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    let m = crate::embedded::bundled_model(name)?;
-    let dir = run_dir.join("judge");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    // Named as in the repository (models/fmnist_judge_open.onnx, …), which the report shows.
-    let stem = Path::new(m.file)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(name);
-    let model = dir.join(format!("{stem}.onnx"));
-    let adapter = dir.join(format!("{stem}.toml"));
-    std::fs::write(&model, m.onnx).with_context(|| format!("writing {}", model.display()))?;
-    // Its `model` line points at the repository's models/; beside it here.
-    std::fs::write(&adapter, m.adapter_toml.replace("../models/", ""))
-        .with_context(|| format!("writing {}", adapter.display()))?;
-    Ok((model, adapter))
-}
 
 /// The judge: a given one, the bundled open judge when the data and classes are
 /// Fashion-MNIST's, the bundled audio judge for clips of its three classes, or none.
@@ -72,7 +51,8 @@ fn choose_judge(
     if !same {
         return Ok(None);
     }
-    let (model, adapter) = bundled_judge(name, run_dir)?;
+    // Written into the run directory, so `eval` and the report read it like any judge file.
+    let (model, adapter) = crate::embedded::write_bundled_model(name, &run_dir.join("judge"))?;
     Ok(Some((model, Some(adapter))))
 }
 
