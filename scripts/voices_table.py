@@ -36,15 +36,21 @@ for run in sorted(root.glob("*-*")):
     rec, real = u.get("judge_recognition"), u.get("real_judge_recognition")
     ratio = f"{rec / real:.2f}" if rec is not None and real else "—"
     seen_rec = sum(c["judge_recognition"] or 0 for c in seen) / max(len(seen), 1)
+    tp = u.get("target_confidence")
+    target = f"{100 * tp:.0f}%" if tp is not None else "—"
+    ifid = u.get("intra_fid")
+    intra = f"{ifid:,.0f}" if ifid is not None else "—"
     rows.append(
         f"| {method} | {unseen} | {100 * rec:.0f}% | {100 * real:.0f}% | {ratio} | {100 * seen_rec:.0f}% "
+        f"| {target} | {intra} "
         f"| {f0('men')} ({f0('men', 'real')}) | {f0('women')} ({f0('women', 'real')}) "
         f"| {voiced('non-human')} ({step(e)}) |"
     )
 
 
 print("| method | unseen | judge: unseen generated | judge: unseen real | ratio | judge: seen generated "
+      "| target p(unseen) | unseen intra-FID (judge features) "
       "| median F0 men, Hz (real) | median F0 women, Hz (real) | non-human voiced frames (step) |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     print(r)

@@ -4,7 +4,7 @@
 # judged by models/voices_judge.onnx (another architecture and seed) and by pitch.
 #
 #   scripts/audio_data.sh .cache/audio-voices            # the data, once
-#   scripts/voices_table.sh train probegan women [ROOT]  # one run (resumable; 500 steps, batch 16)
+#   scripts/voices_table.sh train probegan women [ROOT]  # one run (resumable; 400 steps, batch 16)
 #   scripts/voices_table.sh eval [ROOT]                  # eval every finished run
 #   scripts/voices_table.sh table [ROOT]                 # the markdown table
 #
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${PROBEGAN:-target/release/probegan}
-steps=${STEPS:-500}
+steps=${STEPS:-400}
 cmd=${1:?train, eval or table}
 case "$cmd" in
   train)
