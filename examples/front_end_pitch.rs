@@ -54,7 +54,10 @@ fn judge(clips: &[Vec<f32>], sample_rate: u32) -> Result<(Option<f32>, f32, f32)
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let root = PathBuf::from(args.next().context("usage: front_end_pitch WAV_FOLDER [CLIPS]")?);
+    let root = PathBuf::from(
+        args.next()
+            .context("usage: front_end_pitch WAV_FOLDER [CLIPS]")?,
+    );
     let per_class: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(40);
     println!("| front end | class | raw F0 | raw with pitch | round-trip F0 | round trip with pitch | voiced frames raw / round trip | round trip resampled to {LOW_RATE} Hz: F0 / with pitch / voiced frames |");
     println!("|---|---|---|---|---|---|---|---|");

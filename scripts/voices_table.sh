@@ -8,12 +8,13 @@
 #   scripts/voices_table.sh eval [ROOT]                  # eval every finished run
 #   scripts/voices_table.sh table [ROOT]                 # the markdown table
 #
-# Runs go to ROOT (default runs/voices-table)/METHOD-UNSEEN. Two lanes in parallel on 2 cores:
+# Runs go to ROOT (default runs/voices-table)/METHOD-UNSEEN; SEED=1 (default 0) for another seed. Two lanes in parallel on 2 cores:
 # prefix each with RAYON_NUM_THREADS=1. Measured 2026-12-05: ~1.5 s/step per 1-thread lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${PROBEGAN:-target/release/probegan}
 steps=${STEPS:-400}
+seed=${SEED:-0}
 cmd=${1:?train, eval or table}
 case "$cmd" in
   train)
@@ -25,7 +26,7 @@ case "$cmd" in
     if ls "$out/checkpoints" 2>/dev/null | grep -q step_; then extra+=(--resume); fi
     "$bin" train --config configs/probegan_voices.toml \
       --set "run.out_dir=\"$out\"" --set "data.unseen=[\"$unseen\"]" --set "method.name=\"$method\"" \
-      --set train.batch_size=16 --set run.steps="$steps" --set run.checkpoint_every=100 \
+      --set train.batch_size=16 --set run.steps="$steps" --set run.seed="$seed" --set run.checkpoint_every=100 \
       --set run.sample_every=100 "${extra[@]}" --quiet
     ;;
   eval)

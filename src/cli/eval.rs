@@ -105,8 +105,12 @@ fn judge_file(args: &Args, out_dir: &Path) -> Result<Option<(PathBuf, Option<Pat
     };
     match path.to_str().and_then(|p| p.strip_prefix("embedded:")) {
         Some(name) => {
-            let (model, adapter) = crate::embedded::write_bundled_model(name, &out_dir.join("judge"))?;
-            Ok(Some((model, Some(args.judge_adapter.clone().unwrap_or(adapter)))))
+            let (model, adapter) =
+                crate::embedded::write_bundled_model(name, &out_dir.join("judge"))?;
+            Ok(Some((
+                model,
+                Some(args.judge_adapter.clone().unwrap_or(adapter)),
+            )))
         }
         None => Ok(Some((path.clone(), args.judge_adapter.clone()))),
     }

@@ -10,6 +10,14 @@ pub mod neighbour_embedding;
 pub mod rotation;
 pub mod substrate;
 
+/// d`loss`/d`x` flattened, for the loss tests that take a descent step by hand.
+#[cfg(test)]
+pub(crate) fn gradient_of(loss: &Tensor, x: &candle_core::Var) -> Vec<f64> {
+    let grads = loss.backward().unwrap();
+    let g = grads.get(x.as_tensor()).expect("x takes part in the loss");
+    g.flatten_all().unwrap().to_vec1().unwrap()
+}
+
 pub use mode_seeking::mode_seeking;
 pub use neighbour_embedding::neighbour_embedding;
 

@@ -103,14 +103,7 @@ mod tests {
         let x = Var::from_tensor(&Tensor::from_vec(x0.to_vec(), (2, 2), &Device::Cpu).unwrap())
             .unwrap();
         let l = mode_seeking(&z, x.as_tensor(), &[(0, 1)]).unwrap();
-        let g = l.backward().unwrap();
-        let g: Vec<f64> = g
-            .get(x.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let g = crate::losses::gradient_of(&l, &x);
         let x1: Vec<f64> = x0.iter().zip(&g).map(|(x, g)| x - 0.01 * g).collect();
         let gap = |x: &[f64]| (x[0] - x[2]).abs() + (x[1] - x[3]).abs();
         assert!(gap(&x1) > gap(&x0), "descent must spread the pair: {g:?}");
