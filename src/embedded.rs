@@ -4,7 +4,7 @@
 //! here) and the three bundled Fashion-MNIST classifiers with their adapters (~1.7 MB of ONNX).
 
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use crate::data::{fashion_mnist_subset, fashion_mnist_subset_split};
 
@@ -24,7 +24,7 @@ pub struct BundledModel {
 impl BundledModel {
     /// The adapter's file in the repository (`adapters/<model file's stem>.toml`).
     pub fn adapter_file(&self) -> String {
-        let stem = std::path::Path::new(self.file)
+        let stem = Path::new(self.file)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -95,20 +95,16 @@ pub fn bundled_model(name: &str) -> Result<&'static BundledModel> {
 pub fn bundled_adapter(name: &str) -> Result<crate::adapter::Adapter> {
     let m = bundled_model(name)?;
     let origin = format!("embedded {}", m.adapter_file());
-    crate::adapter::Adapter::from_toml_str_in(
-        m.adapter_toml,
-        &origin,
-        std::path::Path::new("adapters"),
-    )
+    crate::adapter::Adapter::from_toml_str_in(m.adapter_toml, &origin, Path::new("adapters"))
 }
 
 /// A bundled model and its adapter written as files into `dir`, named as in the repository
 /// (`models/fmnist_judge_open.onnx` → `dir/fmnist_judge_open.onnx` and `.toml`), the
 /// adapter's `model` line pointing beside it: for commands that take model files.
-pub fn write_bundled_model(name: &str, dir: &std::path::Path) -> Result<(PathBuf, PathBuf)> {
+pub fn write_bundled_model(name: &str, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let m = bundled_model(name)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stem = std::path::Path::new(m.file)
+    let stem = Path::new(m.file)
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or(name);
