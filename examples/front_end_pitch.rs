@@ -19,20 +19,21 @@ use std::path::PathBuf;
 const LOW_RATE: u32 = 4000;
 
 fn variants() -> Vec<(&'static str, MelFeatures)> {
+    // The voices front end (n_fft 512, 64 mels to 4 kHz since 2026-12-06) and its variants.
     let base = MelFeatures::voices();
-    let mut fmax4k = base.clone();
-    fmax4k.mel.fmax = 4000.0;
+    let mut fmax8k = base.clone();
+    fmax8k.mel.fmax = 8000.0;
     let mut fft1024 = base.clone();
     fft1024.mel.n_fft = 1024;
-    let mut both = fft1024.clone();
-    both.mel.fmax = 4000.0;
-    let mut mels128 = both.clone();
+    let mut mels128 = fft1024.clone();
     mels128.mel.n_mels = 128;
     vec![
-        ("voices (n_fft 512, 64 mels to 8 kHz)", base),
-        ("fmax 4 kHz", fmax4k),
-        ("n_fft 1024", fft1024),
-        ("n_fft 1024, fmax 4 kHz", both),
+        (
+            "64 mels to 8 kHz (the voices front end before 2026-12-06)",
+            fmax8k,
+        ),
+        ("voices (n_fft 512, 64 mels to 4 kHz)", base),
+        ("n_fft 1024, fmax 4 kHz", fft1024),
         ("n_fft 1024, fmax 4 kHz, 128 mels", mels128),
     ]
 }

@@ -647,6 +647,17 @@ mod tests {
         assert_eq!(guess.adapter.class_names(), shipped.class_names());
         assert!(!guess.toml.contains("GUESS"), "{}", guess.toml);
         guess.adapter.validate_against(&model).unwrap();
+        // The human-readable line a model viewer shows is one sentence, not a code artefact.
+        let (_, line) = model
+            .metadata()
+            .iter()
+            .find(|(k, _)| k == "preprocessing")
+            .cloned()
+            .unwrap();
+        assert!(
+            line.starts_with("log-mel features") && !line.contains("  "),
+            "{line}"
+        );
     }
 
     /// Without that metadata, an input named as a spectrogram still makes a mel adapter sized

@@ -20,6 +20,7 @@ use super::{
 use crate::adapter::crops::{crop_boxes, cut};
 use crate::classifier::Classifier;
 use crate::losses::{self, substrate as sl};
+use crate::metrics::ssim::gaussian_blur;
 use crate::nets::patchgan::PatchGan;
 use crate::nets::unet::{UNet, UNetConfig};
 use crate::nets::{EmaPairs, Mode, ParamStore};
@@ -94,6 +95,13 @@ pub struct SubstrateConfig {
     pub view_jitter: f64,
     #[serde(default)]
     pub view_resample: f64,
+    /// Largest σ (pixels at the painted resolution) of a Gaussian blur applied to the
+    /// positive term's view, σ drawn uniformly in [0, view_blur] per batch (ours, 0 = off).
+    /// With `view_resample` it spans the family of degradations `eval` checks
+    /// (`metrics::evaluate::substrate::degrade`: 2× resampling, then σ = 1), so only content
+    /// that survives them raises the target class: painted shapes, not pixel patterns.
+    #[serde(default)]
+    pub view_blur: f64,
     /// Substrate augmentation: colour-channel swaps and horizontal flips.
     #[serde(default = "yes")]
     pub augment: bool,
@@ -171,6 +179,12 @@ impl SubstrateConfig {
             bail!(
                 "method.view_jitter = {}: expected a fraction of the side in [0, 0.9)",
                 self.view_jitter
+            );
+        }
+        if !(0.0..=4.0).contains(&self.view_blur) {
+            bail!(
+                "method.view_blur = {}: expected a blur σ in [0, 4] pixels",
+                self.view_blur
             );
         }
         if self.none_frequency + self.mix_frequency > 1.0 {
@@ -361,23 +375,6 @@ impl SubstrateMethod {
         Ok(classifier.class_log_probs(&x)?.exp()?)
     }
 
-    /// The whole image as the positive term sees it (see `view_jitter`, `view_resample`).
-    fn whole_view(&self, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor> {
-        let c = &self.config;
-        let (n, _, r, _) = images.dims4()?;
-        let mut x = images.clone();
-        if c.view_resample > 0.0 && rng.random_bool(c.view_resample) && r % 2 == 0 {
-            // 2×2 means, repeated back (candle has no bilinear backward; the adapter's
-            // resize to the classifier smooths the blocks).
-            x = x.avg_pool2d(2)?.upsample_nearest2d(r, r)?;
-        }
-        if c.view_jitter > 0.0 {
-            let boxes = crop_boxes(rng, n, r, 1, (1.0 - c.view_jitter, 1.0));
-            x = cut(&x, &boxes[0])?;
-        }
-        Ok(x)
-    }
-
     /// `crops` random square crops of every image, distinct within an image; one batch per
     /// crop (all images cropped to the same side, so the classifier takes them together).
     fn random_crops(&self, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Vec<Tensor>> {
@@ -413,7 +410,7 @@ impl SubstrateMethod {
             .forward(&p.substrates, &p.images, Mode::TRAIN_FROZEN)?;
         let gan = losses::non_saturating_g(&score)?;
         let sub = sl::substrate_loss(&p.substrates, &p.images)?;
-        let view = self.whole_view(&p.images, ctx.rng)?;
+        let view = positive_view(&self.config, &p.images, ctx.rng)?;
         let whole = self.probabilities(ctx.classifier, &view)?;
         let mut negatives = vec![];
         for view in self.random_crops(&p.images, ctx.rng)? {
@@ -610,6 +607,30 @@ impl Method for SubstrateMethod {
     }
 }
 
+/// The whole image as the positive term sees it (see `view_jitter`, `view_resample`, `view_blur`).
+fn positive_view(c: &SubstrateConfig, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor> {
+    let (n, _, r, _) = images.dims4()?;
+    let mut x = images.clone();
+    if c.view_resample > 0.0 && rng.random_bool(c.view_resample) && r % 2 == 0 {
+        // 2×2 means, repeated back (candle has no bilinear backward; the adapter's
+        // resize to the classifier smooths the blocks).
+        x = x.avg_pool2d(2)?.upsample_nearest2d(r, r)?;
+    }
+    if c.view_blur > 0.0 {
+        let sigma = rng.random_range(0.0..=c.view_blur);
+        // Below a third of a pixel a blur's outer taps are ~0: not worth the convolution.
+        if sigma > 0.3 {
+            let taps = ((sigma * 3.0).ceil() as usize) * 2 + 1;
+            x = gaussian_blur(&x, sigma, taps)?;
+        }
+    }
+    if c.view_jitter > 0.0 {
+        let boxes = crop_boxes(rng, n, r, 1, (1.0 - c.view_jitter, 1.0));
+        x = cut(&x, &boxes[0])?;
+    }
+    Ok(x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,6 +666,53 @@ mod tests {
         };
         assert!(bad("view_jitter = 0.95"));
         assert!(bad("view_resample = 1.5"));
-        assert!(!bad("view_jitter = 0.2\nview_resample = 0.5"));
+        assert!(bad("view_blur = -1.0"));
+        assert!(bad("view_blur = 5.0"));
+        assert!(!bad(
+            "view_jitter = 0.2\nview_resample = 0.5\nview_blur = 1.5"
+        ));
+    }
+
+    #[test]
+    fn a_blurred_view_smooths_a_pixel_pattern_and_passes_gradients_back() {
+        // A one-pixel checkerboard: the pattern an adversarial texture is made of.
+        let r = 16;
+        let v: Vec<f32> = (0..3 * r * r)
+            .map(|i| if (i % r + i / r) % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let image = candle_core::Var::from_vec(v, (1, 3, r, r), &Device::Cpu).unwrap();
+        let config: SubstrateConfig = toml::from_str("view_blur = 2.0").unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut blurred = 0;
+        for _ in 0..10 {
+            let view = positive_view(&config, image.as_tensor(), &mut rng).unwrap();
+            assert_eq!(view.dims(), &[1, 3, r, r]);
+            let contrast = view
+                .abs()
+                .unwrap()
+                .mean_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            if contrast < 0.999 {
+                blurred += usize::from(contrast < 0.5);
+                let grads = view.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+                let g = grads.get(&image).expect("the blur is differentiable");
+                let norm = g
+                    .abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert!(norm > 0.0);
+            } else {
+                // σ ≤ 0.3 is skipped: the view is the image itself.
+                assert!((contrast - 1.0).abs() < 1e-6, "{contrast}");
+            }
+        }
+        // σ is uniform in [0, 2]: most draws blur, and a blur past ~0.4 px halves the
+        // checkerboard's contrast.
+        assert!(blurred >= 6, "{blurred} of 10 views blurred");
     }
 }

@@ -371,7 +371,8 @@ pub fn describe_in_metadata(
             entries.push((
                 "preprocessing",
                 format!(
-                    "log-mel features NCHW [N, 1, {h}, {w}] float32: (log(mel + {}) - {}) / {},                      clamped to [-1, 1]; the front end is `{MEL_METADATA_KEY}`",
+                    "log-mel features NCHW [N, 1, {h}, {w}] float32: (log(mel + {}) - {}) / {}, \
+                     clamped to [-1, 1]; the front end is `{MEL_METADATA_KEY}`",
                     m.mel.log_offset, m.mel.mean, m.mel.std
                 ),
             ));
