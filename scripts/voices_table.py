@@ -24,10 +24,12 @@ for run in sorted(root.glob("*-*")):
     seen = [c for c in e["classes"] if not c["unseen"]]
 
     def f0(name, side="generated"):
+        """Median F0 over the clips that have a pitch, and how many of the clips do."""
         a = audio.get(name) or {}
         s = a.get(side) or {}
         v = s.get("median_f0_hz")
-        return f"{v:.0f}" if v is not None else "unv."
+        share = f"{len(s.get('f0_per_clip') or [])}/{s.get('clips', 0)}"
+        return f"{v:.0f} [{share}]" if v is not None else f"unv. [{share}]"
 
     def voiced(name):
         a = audio.get(name) or {}
@@ -50,7 +52,7 @@ for run in sorted(root.glob("*-*")):
 
 print("| method | unseen | judge: unseen generated | judge: unseen real | ratio | judge: seen generated "
       "| target p(unseen) | unseen intra-FID (judge features) "
-      "| median F0 men, Hz (real) | median F0 women, Hz (real) | non-human voiced frames (step) |")
+      "| median F0 men, Hz [clips with a pitch] (real) | median F0 women, Hz [clips with a pitch] (real) | non-human voiced frames (step) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     print(r)
