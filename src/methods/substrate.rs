@@ -20,7 +20,7 @@ use super::{
 use crate::adapter::crops::{crop_boxes, cut};
 use crate::classifier::Classifier;
 use crate::losses::{self, substrate as sl};
-use crate::metrics::ssim::gaussian_blur;
+use crate::metrics::ssim::gaussian_blur_3sigma;
 use crate::nets::patchgan::PatchGan;
 use crate::nets::unet::{UNet, UNetConfig};
 use crate::nets::{EmaPairs, Mode, ParamStore};
@@ -620,8 +620,7 @@ fn positive_view(c: &SubstrateConfig, images: &Tensor, rng: &mut ChaCha8Rng) -> 
         let sigma = rng.random_range(0.0..=c.view_blur);
         // Below a third of a pixel a blur's outer taps are ~0: not worth the convolution.
         if sigma > 0.3 {
-            let taps = ((sigma * 3.0).ceil() as usize) * 2 + 1;
-            x = gaussian_blur(&x, sigma, taps)?;
+            x = gaussian_blur_3sigma(&x, sigma)?;
         }
     }
     if c.view_jitter > 0.0 {

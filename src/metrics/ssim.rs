@@ -34,6 +34,12 @@ pub fn gaussian_blur(x: &Tensor, sigma: f64, taps: usize) -> Result<Tensor> {
     Ok(both.reshape((n, c, h, w))?.to_dtype(dtype)?)
 }
 
+/// Gaussian blur of `x` [N, C, H, W] with taps out to ±3σ (rounded up), where the kernel's
+/// tail is down to about 1% of its peak.
+pub fn gaussian_blur_3sigma(x: &Tensor, sigma: f64) -> Result<Tensor> {
+    gaussian_blur(x, sigma, ((sigma * 3.0).ceil() as usize) * 2 + 1)
+}
+
 /// Pad the last two axes by `r` on every side with copies of the edge pixels.
 fn replicate_pad(x: &Tensor, r: usize) -> Result<Tensor> {
     if r == 0 {

@@ -21,7 +21,7 @@ use crate::metrics::evaluation::{
     SubstrateClassEval, SubstrateEval, SubstrateMixEval, SubstrateNoneEval,
 };
 use crate::metrics::judge::softmax_in_batches_of;
-use crate::metrics::ssim::{gaussian_blur, ssim};
+use crate::metrics::ssim::{gaussian_blur_3sigma, ssim};
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
 use rand::SeedableRng;
@@ -99,8 +99,7 @@ pub fn judge_indices(ours: &[String], judge_names: &[String]) -> Result<Vec<usiz
 pub fn degrade(x: &Tensor, sigma: f64) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
     let back = x.avg_pool2d(2)?.upsample_bilinear2d(h, w, false)?;
-    let taps = ((sigma * 3.0).ceil() as usize) * 2 + 1;
-    gaussian_blur(&back, sigma, taps)
+    gaussian_blur_3sigma(&back, sigma)
 }
 
 /// Rank of `class` in a probability row (0 = top-1).
