@@ -114,6 +114,43 @@ fn unseen_dilution_is_a_weight_in_zero_to_one() {
     }
 }
 
+/// `method.class_blind` is a gradient-reversal weight: 0 or more, and only with D_u's own
+/// trunk (a shared one would blind D_c's projection) and without TileMix.
+#[test]
+fn class_blind_needs_its_own_trunk_and_a_non_negative_weight() {
+    let own = "model.separate_du_trunk=true".to_string();
+    let ok = Config::from_toml_str(&base(), &["method.class_blind=1.0".into(), own.clone()]);
+    assert!(ok.is_ok(), "{:#}", ok.unwrap_err());
+    for (sets, needle) in [
+        (
+            vec!["method.class_blind=-1.0".to_string(), own.clone()],
+            "class_blind",
+        ),
+        (
+            vec![
+                "method.class_blind=1.0".to_string(),
+                "model.separate_du_trunk=false".into(),
+            ],
+            "separate_du_trunk",
+        ),
+        (
+            vec![
+                "method.class_blind=1.0".to_string(),
+                own.clone(),
+                "method.tilemix=2".into(),
+            ],
+            "tilemix",
+        ),
+        (
+            vec!["method.class_blind_classes=\"some\"".to_string()],
+            "expected `all` or `unseen`",
+        ),
+    ] {
+        let err = Config::from_toml_str(&base(), &sets).unwrap_err();
+        assert!(format!("{err:#}").contains(needle), "{sets:?}: {err:#}");
+    }
+}
+
 /// `--set method.name=X` starts from X's defaults (the previous method's options would be
 /// unknown keys to it); options set after the name apply to the new method.
 #[test]
@@ -155,4 +192,30 @@ fn old_format_keys_are_errors_that_name_their_new_place() {
         Config::from_toml_str(&base(), &["loss.tilemix=2".into()]).unwrap_err()
     );
     assert!(e.contains("`loss.tilemix` is now `method.tilemix`"), "{e}");
+}
+
+/// `loss.ce_margin` is a probability in [0, 1); `loss.ce_view_*` are a crop fraction below
+/// 0.9, a probability and a blur σ of at most 4 pixels; each bad value names its key.
+#[test]
+fn classifier_term_margin_and_views_are_checked() {
+    let ok = Config::from_toml_str(
+        &base(),
+        &[
+            "loss.ce_margin=0.9".into(),
+            "loss.ce_view_jitter=0.15".into(),
+            "loss.ce_view_resample=0.5".into(),
+            "loss.ce_view_blur=1.0".into(),
+        ],
+    );
+    assert!(ok.is_ok(), "{:#}", ok.unwrap_err());
+    for (set, needle) in [
+        ("loss.ce_margin=1.0", "ce_margin"),
+        ("loss.ce_margin=-0.1", "ce_margin"),
+        ("loss.ce_view_jitter=0.95", "ce_view_jitter"),
+        ("loss.ce_view_resample=2.0", "ce_view_resample"),
+        ("loss.ce_view_blur=5.0", "ce_view_blur"),
+    ] {
+        let err = Config::from_toml_str(&base(), &[set.into()]).unwrap_err();
+        assert!(format!("{err:#}").contains(needle), "{set}: {err:#}");
+    }
 }

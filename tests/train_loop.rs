@@ -5,7 +5,6 @@
 use candle_core::{Device, Tensor};
 use probegan::data::Dataset;
 use probegan::methods::testing::PooledLinearClassifier;
-use probegan::methods::Sampler;
 use probegan::run::{list_checkpoints, ClassifierInfo};
 use probegan::train::{load_sampler, Config, StopReason, Trainer};
 use std::sync::atomic::AtomicBool;
@@ -377,6 +376,10 @@ fn stabilisers_and_architecture_options_train_and_resume() {
         "loss.rotation_minimax=true",
         "loss.dag=0.5",
         "loss.infomax=0.2",
+        "loss.ce_margin=0.5",
+        "loss.ce_view_jitter=0.1",
+        "loss.ce_view_resample=0.5",
+        "loss.ce_view_blur=1.0",
         "model.hierarchical_z=true",
         "model.separate_du_trunk=true",
         "model.sn_projection=true",
@@ -412,6 +415,46 @@ fn stabilisers_and_architecture_options_train_and_resume() {
             params(&resumed),
             params(&t),
             "{method}: resumed weights differ"
+        );
+    }
+}
+
+/// The class-blind D_u: a probe reads the class from D_u's features, the trunk hides it
+/// through the frozen probe; both targets train, log the terms, and resume exactly.
+#[test]
+fn class_blind_du_trains_and_resumes() {
+    let ds = dataset();
+    let clf = classifier(&ds);
+    for target in ["all", "unseen"] {
+        let dir = tempfile::tempdir().unwrap();
+        let target_set = format!("method.class_blind_classes=\"{target}\"");
+        let sets = [
+            "method.class_blind=1.0",
+            target_set.as_str(),
+            "model.separate_du_trunk=true",
+            "run.steps=3",
+        ];
+        let mut t = trainer(config(dir.path(), &sets), &ds, clf.clone());
+        let logs = t.train_step().unwrap();
+        let loss = logs["d_u_class_probe"];
+        let accuracy = logs["d_u_probe_accuracy"];
+        let confusion = logs["d_u_confusion"];
+        assert!(loss.is_finite() && loss > 0.0, "{target}: {loss}");
+        // Cross-entropy against the base rates is at least their entropy: ln 10 for ten
+        // equally likely classes; for the unseen share, more than 0.
+        let floor = if target == "all" { 10f64.ln() } else { 0.0 };
+        assert!(
+            confusion >= floor - 1e-4 && confusion.is_finite(),
+            "{target}: {confusion}"
+        );
+        assert!((0.0..=1.0).contains(&accuracy), "{target}: {accuracy}");
+        t.run(&AtomicBool::new(false)).unwrap();
+        let mut resumed = trainer(config(dir.path(), &sets), &ds, clf.clone());
+        assert_eq!(resumed.resume().unwrap(), 3, "{target}");
+        assert_eq!(
+            params(&resumed),
+            params(&t),
+            "{target}: resumed weights differ"
         );
     }
 }

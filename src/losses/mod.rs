@@ -4,6 +4,7 @@
 //! Masked variants take a 0/1 f32 mask [N] and average over the selected entries only
 //! (ProbeGAN's D_c ignores fakes of the unseen class).
 
+pub mod confusion;
 pub mod infonce;
 pub mod mode_seeking;
 pub mod neighbour_embedding;
@@ -18,6 +19,7 @@ pub(crate) fn gradient_of(loss: &Tensor, x: &candle_core::Var) -> Vec<f64> {
     g.flatten_all().unwrap().to_vec1().unwrap()
 }
 
+pub use confusion::confusion;
 pub use mode_seeking::mode_seeking;
 pub use neighbour_embedding::neighbour_embedding;
 
@@ -104,6 +106,19 @@ pub fn log_softmax(logits: &Tensor) -> Result<Tensor> {
 pub fn cross_entropy_per_sample(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     let lp = log_softmax(logits)?;
     Ok(lp.gather(&labels.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?)
+}
+
+/// Mean of per-sample cross-entropies `ce` [N] above −ln `margin`: a sample whose label
+/// already has probability ≥ `margin` adds nothing, so a satisfied classifier stops pulling
+/// it towards its most confident prototype (AC-GAN's loss of diversity). 0 = the plain mean.
+pub fn ce_above_margin(ce: &Tensor, margin: f64) -> Result<Tensor> {
+    if !(0.0..1.0).contains(&margin) {
+        bail!("a probability margin must lie in [0, 1), got {margin}");
+    }
+    if margin == 0.0 {
+        return Ok(ce.mean_all()?);
+    }
+    Ok(ce.affine(1.0, margin.ln())?.relu()?.mean_all()?)
 }
 
 /// Mean cross-entropy.
@@ -244,6 +259,17 @@ mod tests {
         // no weight: only the real term remains
         assert!((v(&[0.0; 3]) + 2.0).abs() < 1e-6);
         assert!(wgan_d_weighted(&real, &fake, &[1.0]).is_err());
+    }
+
+    /// ce (0.05, 0.5, 2.0) with margin 0.9 (−ln 0.9 = 0.10536): (0 + 0.39464 + 1.89464) / 3.
+    #[test]
+    fn ce_above_margin_by_hand() {
+        let ce = t(&[0.05, 0.5, 2.0]);
+        let v = |m: f64| ce_above_margin(&ce, m).unwrap().to_scalar::<f32>().unwrap();
+        let floor = -(0.9f32.ln());
+        assert!((v(0.9) - (0.5 - floor + 2.0 - floor) / 3.0).abs() < 1e-6);
+        assert!((v(0.0) - 2.55 / 3.0).abs() < 1e-6);
+        assert!(ce_above_margin(&ce, 1.0).is_err());
     }
 
     #[test]

@@ -168,7 +168,8 @@ pub fn classifier_ce(
     labels: &Tensor,
     weight: f64,
 ) -> Result<()> {
-    add_classifier_ce(ctx, terms, "g_cls_ce", images, labels, weight)
+    let margin = ctx.config.loss.ce_margin;
+    add_classifier_ce_with_margin(ctx, terms, "g_cls_ce", images, labels, weight, margin)
 }
 
 /// The classifier's mean cross-entropy on `images` against `labels` as the term `name`, and
@@ -181,6 +182,20 @@ pub fn add_classifier_ce(
     labels: &Tensor,
     weight: f64,
 ) -> Result<()> {
+    add_classifier_ce_with_margin(ctx, terms, name, images, labels, weight, 0.0)
+}
+
+/// [`add_classifier_ce`] where a fake the classifier gives at least `margin` probability of
+/// its label adds nothing (0 = every fake counts; `losses::ce_above_margin`).
+fn add_classifier_ce_with_margin(
+    ctx: &GanContext,
+    terms: &mut Terms,
+    name: &str,
+    images: &Tensor,
+    labels: &Tensor,
+    weight: f64,
+    margin: f64,
+) -> Result<()> {
     let logits = ctx.classifier.logits(images)?;
     let ce = losses::cross_entropy_per_sample(&logits, labels)?;
     let p = ce
@@ -190,7 +205,7 @@ pub fn add_classifier_ce(
         .mean_all()?
         .to_dtype(candle_core::DType::F64)?
         .to_scalar::<f64>()?;
-    terms.add(name, ce.mean_all()?, weight)?;
+    terms.add(name, losses::ce_above_margin(&ce, margin)?, weight)?;
     terms.log("g_cls_p", p);
     Ok(())
 }
@@ -209,10 +224,14 @@ where
         adversarial(ctx, images, terms)?;
         super::stabilisers::g_terms(ctx, terms, fake, images)
     };
+    // The classifier term's view (`loss.ce_view_*`; the identity by default).
+    let (n, _, h, w) = fake.images.dims4()?;
+    let view = ctx.config.loss.ce_view().draw(ctx.rng, n, h, w)?;
     if ctx.config.loss.ce_balance == CeBalance::Fixed {
         let mut terms = Terms::default();
         adversarial(ctx, &fake.images, &mut terms)?;
-        classifier_ce(ctx, &mut terms, &fake.images, &fake.labels, weight)?;
+        let seen = view.apply(&fake.images)?;
+        classifier_ce(ctx, &mut terms, &seen, &fake.labels, weight)?;
         return terms.finish();
     }
     let x = Var::from_tensor(&fake.images.detach())?;
@@ -224,7 +243,7 @@ where
         (x, adv),
         |x| {
             let mut terms = Terms::default();
-            classifier_ce(ctx, &mut terms, x, &fake.labels, 1.0)?;
+            classifier_ce(ctx, &mut terms, &view.apply(x)?, &fake.labels, 1.0)?;
             terms.finish()
         },
         BalanceLimits {

@@ -7,6 +7,7 @@
 use super::am::AmConfig;
 use super::probegan::ProbeGanConfig;
 use super::substrate::SubstrateConfig;
+use super::views::ViewSpec;
 use crate::nets::NetConfig;
 use serde::{Deserialize, Serialize};
 
@@ -178,6 +179,31 @@ pub struct LossConfig {
     /// D's loss (real and fake) and G's (fake), 0 = off.
     #[serde(default)]
     pub infomax: f64,
+    /// A fake whose label the classifier already gives this probability adds nothing to G's
+    /// classifier term (`losses::ce_above_margin`), 0 = off.
+    #[serde(default)]
+    pub ce_margin: f64,
+    /// G's classifier term sees a random view of its images (`methods::views`): a crop of
+    /// side in [1 − ce_view_jitter, 1], 0 = off ...
+    #[serde(default)]
+    pub ce_view_jitter: f64,
+    /// ... with this probability a 2×2 resample ...
+    #[serde(default)]
+    pub ce_view_resample: f64,
+    /// ... and a Gaussian blur of σ in [0, ce_view_blur] pixels.
+    #[serde(default)]
+    pub ce_view_blur: f64,
+}
+
+impl LossConfig {
+    /// The views G's classifier term sees.
+    pub fn ce_view(&self) -> ViewSpec {
+        ViewSpec {
+            jitter: self.ce_view_jitter,
+            resample: self.ce_view_resample,
+            blur: self.ce_view_blur,
+        }
+    }
 }
 
 /// `loss.ce_balance`. `adaptive` exists because the scale of the classifier's input gradient
@@ -215,6 +241,10 @@ impl Default for LossConfig {
             rotation_minimax: false,
             dag: 0.0,
             infomax: 0.0,
+            ce_margin: 0.0,
+            ce_view_jitter: 0.0,
+            ce_view_resample: 0.0,
+            ce_view_blur: 0.0,
         }
     }
 }
@@ -291,6 +321,7 @@ mod tests {
             d_u_weight: 0.25,
             tilemix: 2,
             unseen_dilution: 1.0,
+            ..ProbeGanConfig::default()
         };
         assert_eq!(oracle, MethodConfig::Oracle(want));
         assert!(oracle.trains_unconditional_critic());

@@ -36,6 +36,7 @@ pub mod stabilisers;
 pub mod substrate;
 pub mod testing;
 pub mod tilemix;
+pub mod views;
 
 pub use config::{CeBalance, LossConfig, MethodConfig, Settings, TrainConfig};
 
@@ -189,9 +190,9 @@ pub fn build(
         .collect();
     Ok(match config {
         MethodConfig::Probegan(c) => {
-            Box::new(probegan::ProbeGan::new(nets(all)?, c.clone(), false))
+            Box::new(probegan::ProbeGan::new(nets(all)?, c.clone(), false)?)
         }
-        MethodConfig::Oracle(c) => Box::new(oracle::oracle(nets(all)?, c.clone())),
+        MethodConfig::Oracle(c) => Box::new(oracle::oracle(nets(all)?, c.clone())?),
         MethodConfig::Naive {} => Box::new(naive::Naive::new(nets(all)?)),
         // AM's second phase optimises the new embedding against statistics of the seen classes.
         MethodConfig::Am(c) => Box::new(am::Am::new(nets(seen)?, c.clone(), settings)),

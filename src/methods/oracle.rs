@@ -5,6 +5,6 @@ use super::cgan::CganNets;
 use super::probegan::{ProbeGan, ProbeGanConfig};
 
 /// ProbeGAN with nothing masked; it reads every class's real images.
-pub fn oracle(nets: CganNets, options: ProbeGanConfig) -> ProbeGan {
+pub fn oracle(nets: CganNets, options: ProbeGanConfig) -> anyhow::Result<ProbeGan> {
     ProbeGan::new(nets, options, true)
 }

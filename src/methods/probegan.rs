@@ -41,7 +41,30 @@ pub struct ProbeGanConfig {
     /// mixes samples) ignores it.
     #[serde(default = "d_one")]
     pub unseen_dilution: f64,
+    /// A class-blind D_u: weight of the confusion loss (`losses::confusion`) that D_u's trunk
+    /// minimises through a linear probe learning to read the class from D_u's features
+    /// (0 = off). The trunk learns to hide what the probe reads, so D_u's critic cannot single out the unseen class's shapes
+    /// as never-real and chase them (the drift of docs/results.md, 2026-12-05). Needs
+    /// `model.separate_du_trunk` (D_c's projection must keep the class).
+    #[serde(default)]
+    pub class_blind: f64,
+    /// What the class-blind probe reads: `all` (every class, on reals and fakes) or `unseen`
+    /// (whether a fake is of the unseen class).
+    #[serde(default)]
+    pub class_blind_classes: ClassBlindTarget,
 }
+
+/// `method.class_blind_classes`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassBlindTarget {
+    #[default]
+    All,
+    Unseen,
+}
+
+/// Name of D's extra head that probes D_u's features for the class.
+const CLASS_PROBE: &str = "class_probe";
 
 fn d_gp_weight() -> f64 {
     10.0
@@ -61,6 +84,8 @@ impl Default for ProbeGanConfig {
             d_u_weight: d_one(),
             tilemix: 0,
             unseen_dilution: d_one(),
+            class_blind: 0.0,
+            class_blind_classes: ClassBlindTarget::All,
         }
     }
 }
@@ -73,12 +98,80 @@ pub struct ProbeGan {
 }
 
 impl ProbeGan {
-    pub fn new(nets: CganNets, options: ProbeGanConfig, oracle: bool) -> Self {
-        ProbeGan {
+    pub fn new(mut nets: CganNets, options: ProbeGanConfig, oracle: bool) -> Result<Self> {
+        if options.class_blind > 0.0 {
+            let outputs = match options.class_blind_classes {
+                ClassBlindTarget::All => nets.num_classes(),
+                ClassBlindTarget::Unseen => 2,
+            };
+            let width = nets.d.width()?;
+            let root = nets.d_store.root();
+            nets.d.add_head(&root, CLASS_PROBE, width, outputs)?;
+        }
+        Ok(ProbeGan {
             nets,
             options,
             oracle,
-        }
+        })
+    }
+
+    /// The class-blind terms on D_u's features `hu` of [reals; fakes]: the probe learns to
+    /// read the class from detached features, and D_u's trunk learns, through the frozen
+    /// probe, to leave it nothing to read beyond the base rates.
+    fn class_probe(
+        &self,
+        ctx: &GanContext,
+        terms: &mut Terms,
+        hu: &Tensor,
+        real_labels: &Tensor,
+        fake_labels: &[u32],
+    ) -> Result<()> {
+        let n = fake_labels.len();
+        let (h, labels) = match self.options.class_blind_classes {
+            ClassBlindTarget::All => {
+                let fake = Tensor::from_vec(fake_labels.to_vec(), n, hu.device())?;
+                (hu.clone(), Tensor::cat(&[real_labels, &fake], 0)?)
+            }
+            ClassBlindTarget::Unseen => {
+                let is_unseen: Vec<u32> = fake_labels
+                    .iter()
+                    .map(|&l| u32::from(ctx.unseen.contains(&(l as usize))))
+                    .collect();
+                let start = hu.dim(0)? - n;
+                (
+                    hu.narrow(0, start, n)?,
+                    Tensor::from_vec(is_unseen, n, hu.device())?,
+                )
+            }
+        };
+        let d = &ctx.nets.d;
+        let probe = d.head(CLASS_PROBE, &h.detach(), Mode::TRAIN)?;
+        // How much the probe reads: near chance when D_u is blind.
+        let predicted: Vec<u32> = probe.argmax(1)?.to_vec1()?;
+        let truth: Vec<u32> = labels.to_vec1()?;
+        let hits = predicted.iter().zip(&truth).filter(|(p, t)| p == t).count();
+        terms.log("d_u_probe_accuracy", hits as f64 / truth.len() as f64);
+        terms.add(
+            "d_u_class_probe",
+            losses::cross_entropy(&probe, &labels)?,
+            1.0,
+        )?;
+        // The probe may learn the base rates and nothing more: uniform over every class
+        // (near enough the batch's frequencies), or the share of unseen fakes in this batch.
+        let k = probe.dim(1)?;
+        let rates = match self.options.class_blind_classes {
+            ClassBlindTarget::All => vec![1.0 / k as f32; k],
+            ClassBlindTarget::Unseen => {
+                let share = truth.iter().sum::<u32>() as f32 / truth.len() as f32;
+                vec![1.0 - share, share]
+            }
+        };
+        let through_frozen_probe = d.head(CLASS_PROBE, &h, Mode::TRAIN_FROZEN)?;
+        terms.add(
+            "d_u_confusion",
+            losses::confusion(&through_frozen_probe, &rates)?,
+            self.options.class_blind,
+        )
     }
 
     /// Per-fake weights of D_u's critic loss when the unseen class is diluted below uniform.
@@ -168,6 +261,9 @@ impl CganMethod for ProbeGan {
             &xf,
             weights.as_deref(),
         )?;
+        if self.options.class_blind > 0.0 {
+            self.class_probe(ctx, &mut terms, &hu, &real.labels, &fake.labels_host)?;
+        }
         super::stabilisers::d_terms(ctx, &mut terms, &real.images, &x_fake)?;
         terms.finish()
     }

@@ -13,6 +13,7 @@
 //! image as well as the crops: our addition, so "none" means none anywhere), and with
 //! `mix_frequency` it mixes 2..=`mix_max` classes.
 
+use super::views::ViewSpec;
 use super::{
     AdamSettings, Condition, LossTerms, Method, ParamGroup, Phase, RealImages, Sampler, Settings,
     StepContext,
@@ -20,7 +21,6 @@ use super::{
 use crate::adapter::crops::{crop_boxes, cut};
 use crate::classifier::Classifier;
 use crate::losses::{self, substrate as sl};
-use crate::metrics::ssim::gaussian_blur_3sigma;
 use crate::nets::patchgan::PatchGan;
 use crate::nets::unet::{UNet, UNetConfig};
 use crate::nets::{EmaPairs, Mode, ParamStore};
@@ -609,25 +609,13 @@ impl Method for SubstrateMethod {
 
 /// The whole image as the positive term sees it (see `view_jitter`, `view_resample`, `view_blur`).
 fn positive_view(c: &SubstrateConfig, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor> {
-    let (n, _, r, _) = images.dims4()?;
-    let mut x = images.clone();
-    if c.view_resample > 0.0 && rng.random_bool(c.view_resample) && r % 2 == 0 {
-        // 2×2 means, repeated back (candle has no bilinear backward; the adapter's
-        // resize to the classifier smooths the blocks).
-        x = x.avg_pool2d(2)?.upsample_nearest2d(r, r)?;
-    }
-    if c.view_blur > 0.0 {
-        let sigma = rng.random_range(0.0..=c.view_blur);
-        // Below a third of a pixel a blur's outer taps are ~0: not worth the convolution.
-        if sigma > 0.3 {
-            x = gaussian_blur_3sigma(&x, sigma)?;
-        }
-    }
-    if c.view_jitter > 0.0 {
-        let boxes = crop_boxes(rng, n, r, 1, (1.0 - c.view_jitter, 1.0));
-        x = cut(&x, &boxes[0])?;
-    }
-    Ok(x)
+    let (n, _, h, w) = images.dims4()?;
+    let spec = ViewSpec {
+        jitter: c.view_jitter,
+        resample: c.view_resample,
+        blur: c.view_blur,
+    };
+    spec.draw(rng, n, h, w)?.apply(images)
 }
 
 #[cfg(test)]

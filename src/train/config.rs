@@ -183,6 +183,27 @@ impl Config {
                     c.unseen_dilution
                 );
             }
+            if !(c.class_blind.is_finite() && c.class_blind >= 0.0) {
+                bail!(
+                    "method.class_blind = {}: expected the gradient reversal's weight, 0 or more",
+                    c.class_blind
+                );
+            }
+            if c.class_blind > 0.0 && !self.model.separate_du_trunk {
+                bail!(
+                    "method.class_blind needs model.separate_du_trunk = true: a shared trunk would hide the class from D_c's projection too"
+                );
+            }
+            if c.class_blind > 0.0 && c.tilemix > 1 {
+                bail!("method.class_blind does not combine with method.tilemix: TileMix mixes samples, so D_u's inputs have no single class");
+            }
+        }
+        self.loss.ce_view().validate("loss.ce_view")?;
+        if !(0.0..1.0).contains(&self.loss.ce_margin) {
+            bail!(
+                "loss.ce_margin = {}: expected the probability above which a fake stops counting, in [0, 1)",
+                self.loss.ce_margin
+            );
         }
         if let Some(cap) = self.loss.ce_lambda_max {
             if !(cap.is_finite() && cap > 0.0) {

@@ -38,7 +38,12 @@ pub fn load_discriminator(checkpoint: &Path, device: &Device) -> Result<Checkpoi
     }
     let store = ParamStore::new(device, 0);
     let discriminator = Discriminator::new(&store.root(), &info.net, info.class_names.len())?;
-    store.load(&file)?;
+    // The extra heads of stabilisers and of a class-blind D_u (`head_NAME.`) play no part in
+    // D_u's score; the bare discriminator built here has none of them.
+    let mut tensors = candle_core::safetensors::load(&file, device)
+        .with_context(|| format!("reading {}", file.display()))?;
+    tensors.retain(|name, _| store.get(name).is_some() || !name.starts_with("head_"));
+    store.load_tensors(&tensors, &file.display().to_string())?;
     Ok(CheckpointDiscriminator {
         discriminator,
         _store: store,
@@ -122,7 +127,9 @@ mod tests {
         std::fs::create_dir_all(&ckpt).unwrap();
         std::fs::write(ckpt.join("state.json"), "{}").unwrap();
         let store = ParamStore::new(&dev, 42);
-        let d = Discriminator::new(&store.root(), &run.net, 2).unwrap();
+        let mut d = Discriminator::new(&store.root(), &run.net, 2).unwrap();
+        // An extra head (a stabiliser's, or the class-blind probe) is saved but not needed.
+        d.add_head(&store.root(), "class_probe", 8, 2).unwrap();
         store.save(&ckpt.join("discriminator.safetensors")).unwrap();
         let x = Tensor::rand(-1f32, 1.0, (300, 1, 8, 8), &dev).unwrap();
         let want = d
