@@ -16,7 +16,8 @@ pub mod substrate;
 pub(crate) fn gradient_of(loss: &Tensor, x: &candle_core::Var) -> Vec<f64> {
     let grads = loss.backward().unwrap();
     let g = grads.get(x.as_tensor()).expect("x takes part in the loss");
-    g.flatten_all().unwrap().to_vec1().unwrap()
+    let g = g.flatten_all().unwrap();
+    g.to_dtype(candle_core::DType::F64).unwrap().to_vec1().unwrap()
 }
 
 pub use confusion::confusion;

@@ -145,7 +145,7 @@ impl CganMethod for Am {
             },
         )?;
         let x = g.forward_embedded(&z, &e, Mode::EVAL)?;
-        add_classifier_ce(ctx, &mut terms, "am_cls_ce", &x, &labels, 1.0)?;
+        add_classifier_ce(ctx, &mut terms, "am_cls_ce", &x, &labels, 1.0, 0.0)?;
         terms.finish()
     }
 }

@@ -169,25 +169,14 @@ pub fn classifier_ce(
     weight: f64,
 ) -> Result<()> {
     let margin = ctx.config.loss.ce_margin;
-    add_classifier_ce_with_margin(ctx, terms, "g_cls_ce", images, labels, weight, margin)
+    add_classifier_ce(ctx, terms, "g_cls_ce", images, labels, weight, margin)
 }
 
 /// The classifier's mean cross-entropy on `images` against `labels` as the term `name`, and
-/// the mean probability it gives the labels as `g_cls_p`.
+/// the mean probability it gives the labels as `g_cls_p`. A fake the classifier gives at least
+/// `margin` probability of its label adds nothing (0 = every fake counts;
+/// `losses::ce_above_margin`).
 pub fn add_classifier_ce(
-    ctx: &GanContext,
-    terms: &mut Terms,
-    name: &str,
-    images: &Tensor,
-    labels: &Tensor,
-    weight: f64,
-) -> Result<()> {
-    add_classifier_ce_with_margin(ctx, terms, name, images, labels, weight, 0.0)
-}
-
-/// [`add_classifier_ce`] where a fake the classifier gives at least `margin` probability of
-/// its label adds nothing (0 = every fake counts; `losses::ce_above_margin`).
-fn add_classifier_ce_with_margin(
     ctx: &GanContext,
     terms: &mut Terms,
     name: &str,

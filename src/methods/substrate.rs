@@ -154,6 +154,15 @@ impl Default for SubstrateConfig {
 }
 
 impl SubstrateConfig {
+    /// The positive term's views (`view_jitter`, `view_resample`, `view_blur`).
+    pub fn view(&self) -> ViewSpec {
+        ViewSpec {
+            jitter: self.view_jitter,
+            resample: self.view_resample,
+            blur: self.view_blur,
+        }
+    }
+
     pub fn validate(&self, channels: usize) -> Result<()> {
         if self.crops == 0 {
             bail!("method.crops must be at least 1 (the negatives are judged on crops)");
@@ -169,24 +178,12 @@ impl SubstrateConfig {
         for (name, f) in [
             ("none_frequency", self.none_frequency),
             ("mix_frequency", self.mix_frequency),
-            ("view_resample", self.view_resample),
         ] {
             if !(0.0..=1.0).contains(&f) {
                 bail!("method.{name} = {f}: expected a fraction in [0, 1]");
             }
         }
-        if !(0.0..0.9).contains(&self.view_jitter) {
-            bail!(
-                "method.view_jitter = {}: expected a fraction of the side in [0, 0.9)",
-                self.view_jitter
-            );
-        }
-        if !(0.0..=4.0).contains(&self.view_blur) {
-            bail!(
-                "method.view_blur = {}: expected a blur σ in [0, 4] pixels",
-                self.view_blur
-            );
-        }
+        self.view().validate("method.view")?;
         if self.none_frequency + self.mix_frequency > 1.0 {
             bail!("method.none_frequency + mix_frequency exceed 1");
         }
@@ -610,12 +607,7 @@ impl Method for SubstrateMethod {
 /// The whole image as the positive term sees it (see `view_jitter`, `view_resample`, `view_blur`).
 fn positive_view(c: &SubstrateConfig, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor> {
     let (n, _, h, w) = images.dims4()?;
-    let spec = ViewSpec {
-        jitter: c.view_jitter,
-        resample: c.view_resample,
-        blur: c.view_blur,
-    };
-    spec.draw(rng, n, h, w)?.apply(images)
+    c.view().draw(rng, n, h, w)?.apply(images)
 }
 
 #[cfg(test)]
