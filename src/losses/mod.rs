@@ -17,7 +17,10 @@ pub(crate) fn gradient_of(loss: &Tensor, x: &candle_core::Var) -> Vec<f64> {
     let grads = loss.backward().unwrap();
     let g = grads.get(x.as_tensor()).expect("x takes part in the loss");
     let g = g.flatten_all().unwrap();
-    g.to_dtype(candle_core::DType::F64).unwrap().to_vec1().unwrap()
+    g.to_dtype(candle_core::DType::F64)
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
 
 pub use confusion::confusion;
