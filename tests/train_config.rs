@@ -114,7 +114,7 @@ fn unseen_dilution_is_a_weight_in_zero_to_one() {
     }
 }
 
-/// `method.class_blind` is a gradient-reversal weight: 0 or more, and only with D_u's own
+/// `method.class_blind` is the confusion loss's weight: 0 or more, and only with D_u's own
 /// trunk (a shared one would blind D_c's projection) and without TileMix.
 #[test]
 fn class_blind_needs_its_own_trunk_and_a_non_negative_weight() {

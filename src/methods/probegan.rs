@@ -43,8 +43,9 @@ pub struct ProbeGanConfig {
     pub unseen_dilution: f64,
     /// A class-blind D_u: weight of the confusion loss (`losses::confusion`) that D_u's trunk
     /// minimises through a linear probe learning to read the class from D_u's features
-    /// (0 = off). The trunk learns to hide what the probe reads, so D_u's critic cannot single out the unseen class's shapes
-    /// as never-real and chase them (the drift of docs/results.md, 2026-12-05). Needs
+    /// (0 = off). The trunk learns to hide what the probe reads, so D_u's critic cannot single
+    /// out the unseen class's shapes as never-real and chase them (the drift of
+    /// docs/results.md, 2026-12-05; measured 2026-12-07: it does not help). Needs
     /// `model.separate_du_trunk` (D_c's projection must keep the class).
     #[serde(default)]
     pub class_blind: f64,

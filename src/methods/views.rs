@@ -2,9 +2,9 @@
 //! and a random crop (shift and rescale; the adapter resizes it to the classifier's input).
 //! A classifier term that must hold under every view cannot be met by a pixel pattern that
 //! only one exact rendering carries, the texture a non-robust classifier likes (feature
-//! visualisation's transformation robustness). The substrate method's positive term and
-//! ProbeGAN's classifier term (`loss.ce_view_*`) draw their views here. All steps are
-//! differentiable.
+//! visualisation's transformation robustness). The substrate method's positive term and the
+//! class-conditional methods' classifier term in G's loss (`loss.ce_view_*`) draw their views
+//! here. All steps are differentiable.
 
 use crate::adapter::crops::{crop_boxes, cut};
 use crate::metrics::ssim::gaussian_blur_3sigma;
@@ -33,10 +33,6 @@ pub struct View {
 }
 
 impl ViewSpec {
-    pub fn is_identity(&self) -> bool {
-        self.jitter == 0.0 && self.resample == 0.0 && self.blur == 0.0
-    }
-
     /// `name`: the config prefix the three keys live under, for the error.
     pub fn validate(&self, name: &str) -> Result<()> {
         if !(0.0..0.9).contains(&self.jitter) {

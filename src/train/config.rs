@@ -185,7 +185,7 @@ impl Config {
             }
             if !(c.class_blind.is_finite() && c.class_blind >= 0.0) {
                 bail!(
-                    "method.class_blind = {}: expected the gradient reversal's weight, 0 or more",
+                    "method.class_blind = {}: expected the confusion loss's weight, 0 or more",
                     c.class_blind
                 );
             }
