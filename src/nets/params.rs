@@ -169,8 +169,16 @@ impl ParamStore {
     }
 
     pub fn load(&self, path: &Path) -> Result<()> {
-        let tensors = candle_core::safetensors::load(path, &self.device)
+        self.load_except(path, |_| false)
+    }
+
+    /// [`Self::load`], leaving out the file's tensors that this store lacks and `unused`
+    /// accepts: parts of the saved network that the one built here has no use for. Any other
+    /// missing or extra tensor is still an error.
+    pub fn load_except(&self, path: &Path, unused: impl Fn(&str) -> bool) -> Result<()> {
+        let mut tensors = candle_core::safetensors::load(path, &self.device)
             .with_context(|| format!("reading {}", path.display()))?;
+        tensors.retain(|name, _| self.get(name).is_some() || !unused(name));
         self.load_tensors(&tensors, &path.display().to_string())
     }
 

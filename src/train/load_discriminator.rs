@@ -40,10 +40,7 @@ pub fn load_discriminator(checkpoint: &Path, device: &Device) -> Result<Checkpoi
     let discriminator = Discriminator::new(&store.root(), &info.net, info.class_names.len())?;
     // The extra heads of stabilisers and of a class-blind D_u (`head_NAME.`) play no part in
     // D_u's score; the bare discriminator built here has none of them.
-    let mut tensors = candle_core::safetensors::load(&file, device)
-        .with_context(|| format!("reading {}", file.display()))?;
-    tensors.retain(|name, _| store.get(name).is_some() || !name.starts_with("head_"));
-    store.load_tensors(&tensors, &file.display().to_string())?;
+    store.load_except(&file, |name| name.starts_with("head_"))?;
     Ok(CheckpointDiscriminator {
         discriminator,
         _store: store,
