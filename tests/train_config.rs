@@ -151,6 +151,38 @@ fn class_blind_needs_its_own_trunk_and_a_non_negative_weight() {
     }
 }
 
+/// `method.unseen_anchor_step` needs an unseen class (not ORACLE), a non-empty pool, and no
+/// class probe (which would read the pool under the seen reals' labels).
+#[test]
+fn unseen_anchor_is_refused_where_it_cannot_work() {
+    let anchor = "method.unseen_anchor_step=2000".to_string();
+    let c = Config::from_toml_str(&base(), &[anchor.clone()]).unwrap();
+    match &c.method {
+        MethodConfig::Probegan(p) => {
+            assert_eq!((p.unseen_anchor_step, p.unseen_anchor_size), (2000, 1024))
+        }
+        other => panic!("{other:?}"),
+    }
+    for (sets, needle) in [
+        (
+            vec![anchor.clone(), "method.unseen_anchor_size=0".into()],
+            "unseen_anchor_size",
+        ),
+        (vec!["method.name=oracle".into(), anchor.clone()], "ORACLE"),
+        (
+            vec![
+                anchor.clone(),
+                "model.separate_du_trunk=true".into(),
+                "method.class_blind=1.0".into(),
+            ],
+            "class_blind",
+        ),
+    ] {
+        let err = Config::from_toml_str(&base(), &sets).unwrap_err();
+        assert!(format!("{err:#}").contains(needle), "{sets:?}: {err:#}");
+    }
+}
+
 /// `--set method.name=X` starts from X's defaults (the previous method's options would be
 /// unknown keys to it); options set after the name apply to the new method.
 #[test]

@@ -459,6 +459,63 @@ fn class_blind_du_trains_and_resumes() {
     }
 }
 
+/// The anchor's saved pool and flag in a checkpoint directory.
+fn anchor_in(ckpt: &std::path::Path) -> (f32, Vec<f32>) {
+    let t = candle_core::safetensors::load(ckpt.join("unseen_anchor.safetensors"), &Device::Cpu)
+        .unwrap();
+    let flat = |k: &str| t[k].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    (flat("filled")[0], flat("pool"))
+}
+
+/// The unseen anchor: from its step D_u's reals hold a frozen pool of the EMA generator's
+/// unseen samples, saved with checkpoints. A run resumes bit-identically across the fill, and
+/// from a checkpoint written before the pool existed (the pool then fills at its step).
+#[test]
+fn unseen_anchor_fills_at_its_step_and_resumes() {
+    let ds = dataset();
+    let clf = classifier(&ds);
+    for (anchor_step, drop_pool_file) in [(2, false), (4, true)] {
+        let step_set = format!("method.unseen_anchor_step={anchor_step}");
+        let sets = [step_set.as_str(), "method.unseen_anchor_size=8"];
+        let a_dir = tempfile::tempdir().unwrap();
+        let mut a = trainer(config(a_dir.path(), &sets), &ds, clf.clone());
+        a.run(&AtomicBool::new(false)).unwrap();
+        let b_dir = tempfile::tempdir().unwrap();
+        let mut with_steps = sets.to_vec();
+        with_steps.push("run.steps=3");
+        let mut b = trainer(config(b_dir.path(), &with_steps), &ds, clf.clone());
+        b.run(&AtomicBool::new(false)).unwrap();
+        let b3 = b.run_dir.join("checkpoints/step_000003");
+        let (filled, pool) = anchor_in(&b3);
+        assert_eq!(
+            filled,
+            f32::from(anchor_step <= 3),
+            "anchor step {anchor_step}"
+        );
+        if anchor_step <= 3 {
+            assert_eq!(pool.len(), 8 * 32 * 32);
+            assert!(pool.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
+            assert!(pool.iter().any(|&v| v != 0.0), "the pool was never filled");
+        }
+        if drop_pool_file {
+            std::fs::remove_file(b3.join("unseen_anchor.safetensors")).unwrap();
+        }
+        drop(b);
+        let mut c = trainer(config(b_dir.path(), &sets), &ds, clf.clone());
+        assert_eq!(c.resume().unwrap(), 3);
+        c.run(&AtomicBool::new(false)).unwrap();
+        assert_eq!(
+            params(&a),
+            params(&c),
+            "anchor step {anchor_step}: resumed weights differ"
+        );
+        let a6 = anchor_in(&a.run_dir.join("checkpoints/step_000006"));
+        let c6 = anchor_in(&c.run_dir.join("checkpoints/step_000006"));
+        assert_eq!(a6.0, 1.0);
+        assert_eq!(a6, c6, "anchor step {anchor_step}: resumed pool differs");
+    }
+}
+
 /// The collapse guard writes per-class diversity (relative to real) and the collapsed list
 /// at every preview; a threshold above any reading flags every class.
 #[test]

@@ -246,6 +246,11 @@ pub trait CganMethod: Send {
         vec![]
     }
 
+    /// [`Method::optional_stores`]: state beyond the shared networks.
+    fn optional_stores(&self) -> Vec<(&'static str, &ParamStore)> {
+        vec![]
+    }
+
     fn schedule(&self, _step: usize) -> Vec<Phase> {
         self.nets().schedule()
     }
@@ -280,6 +285,10 @@ impl<T: CganMethod> Method for T {
 
     fn stores(&self) -> Vec<(&'static str, &ParamStore)> {
         self.nets().stores()
+    }
+
+    fn optional_stores(&self) -> Vec<(&'static str, &ParamStore)> {
+        CganMethod::optional_stores(self)
     }
 
     fn schedule(&self, step: usize) -> Vec<Phase> {

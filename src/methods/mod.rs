@@ -36,6 +36,7 @@ pub mod stabilisers;
 pub mod substrate;
 pub mod testing;
 pub mod tilemix;
+pub mod unseen_anchor;
 pub mod views;
 
 pub use config::{CeBalance, LossConfig, MethodConfig, Settings, TrainConfig};
@@ -154,6 +155,13 @@ pub trait Method: Sampler + Send {
 
     /// Every store the method owns, by name: checkpoints save and load `NAME.safetensors`.
     fn stores(&self) -> Vec<(&'static str, &ParamStore)>;
+
+    /// Stores a checkpoint may lack: state that starts empty and is filled during training
+    /// (ProbeGAN's unseen anchor), so that a run can resume from checkpoints written before it
+    /// existed. Saved like `stores`, loaded when present; sampling never needs them.
+    fn optional_stores(&self) -> Vec<(&'static str, &ParamStore)> {
+        vec![]
+    }
 
     /// The groups that step at `step`, in order.
     fn schedule(&self, step: usize) -> Vec<Phase>;

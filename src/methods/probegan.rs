@@ -12,10 +12,11 @@ use super::common::{
     d_hinge_conditional, d_wgan_gp_unconditional, draw_fakes, generator_loss, Terms,
 };
 use super::tilemix::tilemix;
+use super::unseen_anchor::UnseenAnchor;
 use super::LossTerms;
 use crate::losses;
 use crate::nets::Mode;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +54,15 @@ pub struct ProbeGanConfig {
     /// (whether a fake is of the unseen class).
     #[serde(default)]
     pub class_blind_classes: ClassBlindTarget,
+    /// From this step on, D_u's real batch holds a frozen pool of the EMA generator's samples
+    /// of the unseen classes, at their share of the fake batch (0 = off;
+    /// `methods::unseen_anchor`): D_u stops learning that the unseen class never occurs among
+    /// the reals, the cause of its drift past ~2,000 steps.
+    #[serde(default)]
+    pub unseen_anchor_step: usize,
+    /// Images in the unseen anchor's pool.
+    #[serde(default = "d_anchor_size")]
+    pub unseen_anchor_size: usize,
 }
 
 /// `method.class_blind_classes`.
@@ -76,6 +86,9 @@ fn d_drift() -> f64 {
 fn d_one() -> f64 {
     1.0
 }
+fn d_anchor_size() -> usize {
+    1024
+}
 
 impl Default for ProbeGanConfig {
     fn default() -> Self {
@@ -87,6 +100,8 @@ impl Default for ProbeGanConfig {
             unseen_dilution: d_one(),
             class_blind: 0.0,
             class_blind_classes: ClassBlindTarget::All,
+            unseen_anchor_step: 0,
+            unseen_anchor_size: d_anchor_size(),
         }
     }
 }
@@ -96,6 +111,8 @@ pub struct ProbeGan {
     options: ProbeGanConfig,
     /// All classes are seen (the ORACLE upper bound): nothing is masked.
     oracle: bool,
+    /// The unseen classes' pool in D_u's reals (`unseen_anchor_step > 0`).
+    anchor: Option<UnseenAnchor>,
 }
 
 impl ProbeGan {
@@ -109,10 +126,27 @@ impl ProbeGan {
             let root = nets.d_store.root();
             nets.d.add_head(&root, CLASS_PROBE, width, outputs)?;
         }
+        let anchor = if options.unseen_anchor_step > 0 {
+            // Refused by the config's validation; kept for methods built directly.
+            if oracle || options.class_blind > 0.0 {
+                bail!("method.unseen_anchor_step needs an unseen class and no class_blind probe");
+            }
+            let model = &nets.g.config;
+            let device = nets.g_store.device();
+            Some(UnseenAnchor::new(
+                device,
+                options.unseen_anchor_size,
+                model.channels,
+                model.dims(),
+            )?)
+        } else {
+            None
+        };
         Ok(ProbeGan {
             nets,
             options,
             oracle,
+            anchor,
         })
     }
 
@@ -194,6 +228,27 @@ impl ProbeGan {
         Some(weights)
     }
 
+    /// D_u's real images: `real`, with the unseen classes' share of the batch taken from the
+    /// anchor's pool once the anchor step is reached (the pool is filled then). `None` while
+    /// D_u reads the plain reals.
+    fn anchored_reals(&self, ctx: &mut GanContext, real: &Tensor) -> Result<Option<Tensor>> {
+        let Some(anchor) = &self.anchor else {
+            return Ok(None);
+        };
+        if ctx.step < self.options.unseen_anchor_step {
+            return Ok(None);
+        }
+        if !anchor.is_filled()? {
+            let seed = ctx.config.seed ^ 0xa9c4_0000 ^ ctx.step as u64;
+            anchor.fill(ctx.nets, ctx.classifier, ctx.unseen, ctx.step, seed)?;
+        }
+        let n = real.dim(0)?;
+        let share = ctx.unseen.len() as f64 / ctx.num_classes() as f64;
+        let m = ((n as f64 * share).round() as usize).clamp(1, n);
+        let pool = anchor.draw(ctx.rng, m)?;
+        Ok(Some(Tensor::cat(&[&pool, &real.narrow(0, m, n - m)?], 0)?))
+    }
+
     fn mask(&self, ctx: &GanContext, labels: &[u32]) -> Result<Option<Tensor>> {
         if self.oracle {
             Ok(None)
@@ -222,6 +277,13 @@ impl CganMethod for ProbeGan {
             .collect()
     }
 
+    fn optional_stores(&self) -> Vec<(&'static str, &crate::nets::ParamStore)> {
+        match &self.anchor {
+            Some(anchor) => vec![("unseen_anchor", anchor.store())],
+            None => vec![],
+        }
+    }
+
     fn d_loss(&self, ctx: &mut GanContext) -> Result<LossTerms> {
         let n = ctx.config.train.batch_size;
         let real = ctx.data.sample(ctx.rng, n)?;
@@ -243,9 +305,20 @@ impl CganMethod for ProbeGan {
             &fake.labels,
             mask.as_ref(),
         )?;
+        let anchored = self.anchored_reals(ctx, &real.images)?;
+        if anchored.is_some() {
+            terms.log("d_u_anchored", 1.0);
+        }
         let (xr, xf, shared) = if self.options.tilemix > 1 {
-            let xr = tilemix(&real.images, self.options.tilemix, ctx.rng)?;
+            let xr = tilemix(
+                anchored.as_ref().unwrap_or(&real.images),
+                self.options.tilemix,
+                ctx.rng,
+            )?;
             (xr, tilemix(&x_fake, self.options.tilemix, ctx.rng)?, None)
+        } else if let Some(xr) = anchored {
+            // A shared trunk's features of the plain reals do not describe these.
+            (xr, x_fake.clone(), None)
         } else {
             (real.images.clone(), x_fake.clone(), Some(&h))
         };

@@ -197,6 +197,19 @@ impl Config {
             if c.class_blind > 0.0 && c.tilemix > 1 {
                 bail!("method.class_blind does not combine with method.tilemix: TileMix mixes samples, so D_u's inputs have no single class");
             }
+            if c.unseen_anchor_step > 0 {
+                if matches!(self.method, MethodConfig::Oracle(_)) {
+                    bail!("method.unseen_anchor_step: ORACLE sees every class; there is no unseen class to anchor");
+                }
+                if c.unseen_anchor_size == 0 {
+                    bail!(
+                        "method.unseen_anchor_size = 0: the anchor's pool needs at least one image"
+                    );
+                }
+                if c.class_blind > 0.0 {
+                    bail!("method.unseen_anchor_step does not combine with method.class_blind: the class probe would read the pool's images under the seen reals' labels");
+                }
+            }
         }
         self.loss.ce_view().validate("loss.ce_view")?;
         if !(0.0..1.0).contains(&self.loss.ce_margin) {

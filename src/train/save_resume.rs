@@ -52,7 +52,8 @@ impl Trainer {
             self.step,
             self.config.run.keep_checkpoints,
             |dir| {
-                for (name, store) in self.method.stores() {
+                let optional = self.method.optional_stores();
+                for (name, store) in self.method.stores().into_iter().chain(optional) {
                     store.save(&dir.join(format!("{name}.safetensors")))?;
                 }
                 let mut opt = HashMap::new();
@@ -89,6 +90,12 @@ impl Trainer {
         .with_context(|| format!("{}/state.json: invalid", ckpt.display()))?;
         for (name, store) in self.method.stores() {
             store.load(&ckpt.join(format!("{name}.safetensors")))?;
+        }
+        for (name, store) in self.method.optional_stores() {
+            let path = ckpt.join(format!("{name}.safetensors"));
+            if path.exists() {
+                store.load(&path)?;
+            }
         }
         let opt_path = ckpt.join("optimizers.safetensors");
         let device = self.data.images.device().clone();
