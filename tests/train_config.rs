@@ -168,6 +168,10 @@ fn unseen_anchor_is_refused_where_it_cannot_work() {
             vec![anchor.clone(), "method.unseen_anchor_size=0".into()],
             "unseen_anchor_size",
         ),
+        (
+            vec![anchor.clone(), "method.unseen_anchor_candidates=0".into()],
+            "unseen_anchor_candidates",
+        ),
         (vec!["method.name=oracle".into(), anchor.clone()], "ORACLE"),
         (
             vec![

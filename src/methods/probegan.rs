@@ -63,6 +63,10 @@ pub struct ProbeGanConfig {
     /// Images in the unseen anchor's pool.
     #[serde(default = "d_anchor_size")]
     pub unseen_anchor_size: usize,
+    /// EMA samples drawn per pool image: the pool keeps those the target classifier is surest
+    /// of (1 = every sample, no selection).
+    #[serde(default = "d_anchor_candidates")]
+    pub unseen_anchor_candidates: usize,
 }
 
 /// `method.class_blind_classes`.
@@ -89,6 +93,9 @@ fn d_one() -> f64 {
 fn d_anchor_size() -> usize {
     1024
 }
+fn d_anchor_candidates() -> usize {
+    2
+}
 
 impl Default for ProbeGanConfig {
     fn default() -> Self {
@@ -102,6 +109,7 @@ impl Default for ProbeGanConfig {
             class_blind_classes: ClassBlindTarget::All,
             unseen_anchor_step: 0,
             unseen_anchor_size: d_anchor_size(),
+            unseen_anchor_candidates: d_anchor_candidates(),
         }
     }
 }
@@ -136,6 +144,7 @@ impl ProbeGan {
             Some(UnseenAnchor::new(
                 device,
                 options.unseen_anchor_size,
+                options.unseen_anchor_candidates,
                 model.channels,
                 model.dims(),
             )?)

@@ -4,7 +4,7 @@
 //! shapes never occur among them, and G's D_u term pushes the unseen class off the garment
 //! manifold while the classifier term holds its label: the drift into texture of
 //! docs/results.md (2026-12-05). At the anchor step the EMA generator's samples of each unseen
-//! class (the half the target classifier is surest of) are frozen into a pool; from then on
+//! class (by default the half the target classifier is surest of) are frozen into a pool; from then on
 //! D_u's real batch holds pool images at the unseen classes' share of the fake batch. D_u then
 //! has real-labelled examples of the unseen class and stops chasing its shape, and it still
 //! keeps the unseen fakes as varied as the pool, as it does the seen ones. No unseen data is
@@ -19,8 +19,6 @@ use candle_core::{Device, Tensor, Var};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-/// Candidates drawn per pool image; the target keeps the ones it is surest of.
-const CANDIDATES_PER_IMAGE: usize = 2;
 /// Images per classifier pass when ranking candidates.
 const RANK_CHUNK: usize = 256;
 
@@ -32,18 +30,23 @@ pub struct UnseenAnchor {
     pool: Var,
     /// [1]: 1 once the pool holds the anchor step's samples.
     filled: Var,
+    /// Candidates drawn per pool image; the target keeps the ones it is surest of (1 keeps
+    /// every sample).
+    candidates: usize,
 }
 
 impl UnseenAnchor {
-    /// An empty pool of `size` images of `channels` × `dims`.
+    /// An empty pool of `size` images of `channels` × `dims`, each to be chosen from
+    /// `candidates` samples.
     pub fn new(
         device: &Device,
         size: usize,
+        candidates: usize,
         channels: usize,
         dims: (usize, usize),
     ) -> Result<Self> {
-        if size == 0 {
-            bail!("method.unseen_anchor_size must be at least 1");
+        if size == 0 || candidates == 0 {
+            bail!("method.unseen_anchor_size and unseen_anchor_candidates must be at least 1");
         }
         let store = ParamStore::new(device, 0);
         let root = store.root();
@@ -53,6 +56,7 @@ impl UnseenAnchor {
             store,
             pool,
             filled,
+            candidates,
         })
     }
 
@@ -65,7 +69,7 @@ impl UnseenAnchor {
     }
 
     /// Freeze the EMA generator's current samples of the `unseen` classes into the pool: for
-    /// each class, `CANDIDATES_PER_IMAGE` times its share drawn (seeded by `seed`), the ones
+    /// each class, `candidates` times its share drawn (seeded by `seed`), the ones
     /// the classifier gives the class the highest probability kept.
     pub fn fill(
         &self,
@@ -97,7 +101,7 @@ impl UnseenAnchor {
             };
             let candidates = nets.sample(
                 &Condition::Class(class),
-                keep * CANDIDATES_PER_IMAGE,
+                keep * self.candidates,
                 seed ^ class as u64,
             )?;
             blocks.push(most_confident(classifier, &candidates, class, keep)?);

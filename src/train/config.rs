@@ -206,6 +206,9 @@ impl Config {
                         "method.unseen_anchor_size = 0: the anchor's pool needs at least one image"
                     );
                 }
+                if c.unseen_anchor_candidates == 0 {
+                    bail!("method.unseen_anchor_candidates = 0: each pool image is chosen from at least one sample");
+                }
                 if c.class_blind > 0.0 {
                     bail!("method.unseen_anchor_step does not combine with method.class_blind: the class probe would read the pool's images under the seen reals' labels");
                 }
