@@ -550,6 +550,19 @@ pub fn print_summary(report: &EvalReport, out_dir: &Path) {
             unseen.join(", "),
             num(l.unseen_relative())
         );
+        for u in &l.unseen {
+            let taken: Vec<String> = l
+                .unseen_taken_for(u)
+                .iter()
+                .map(|(name, share)| format!("{name} {}", pct(Some(*share))))
+                .collect();
+            if !taken.is_empty() {
+                println!(
+                    "  real {u} images the generated-trained student took for: {}",
+                    taken.join(", ")
+                );
+            }
+        }
     }
     if let Some(p) = &report.neighbours {
         let nearest: Vec<String> = p

@@ -3,12 +3,13 @@
 //! D_u's reals are the seen classes' images, so with time it learns that the unseen class's
 //! shapes never occur among them, and G's D_u term pushes the unseen class off the garment
 //! manifold while the classifier term holds its label: the drift into texture of
-//! docs/results.md (2026-12-05). At the anchor step the EMA generator's samples of each unseen
-//! class (by default the half the target classifier is surest of) are frozen into a pool; from then on
-//! D_u's real batch holds pool images at the unseen classes' share of the fake batch. D_u then
-//! has real-labelled examples of the unseen class and stops chasing its shape, and it still
-//! keeps the unseen fakes as varied as the pool, as it does the seen ones. No unseen data is
-//! used: the pool is the generator's own output, chosen by the target.
+//! docs/results.md (2026-12-05). At the anchor step the EMA generator's samples of each
+//! unseen class (by default the half the target classifier is surest of) are frozen into a
+//! pool; from then on D_u's real batch holds pool images at the unseen classes' share of the
+//! fake batch. D_u then has real-labelled examples of the unseen class and stops chasing its
+//! shape, and it still keeps the unseen fakes as varied as the pool, as it does the seen ones.
+//! No unseen data is used: the pool is the generator's own output, chosen by the target.
+//! Measured 2026-12-07: the judges' drift stops, but the pool's quality is all it can keep.
 
 use super::cgan::CganNets;
 use super::Condition;

@@ -41,6 +41,30 @@ impl Default for LeakageOptions {
 pub struct StudentAccuracy {
     pub accuracy: f64,
     pub per_class: Vec<NamedAccuracy>,
+    /// Real test images by true class (rows) and the student's answer (columns); empty in
+    /// reports written before it was kept.
+    #[serde(default)]
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl StudentAccuracy {
+    /// What the student took the real images of class `row` for, other than the class itself:
+    /// (class index, share of that class's images), largest first, at most `top`, none at 0.
+    pub fn taken_for(&self, row: usize, top: usize) -> Vec<(usize, f64)> {
+        let Some(counts) = self.confusion.get(row) else {
+            return vec![];
+        };
+        let total: usize = counts.iter().sum();
+        let mut others: Vec<(usize, f64)> = counts
+            .iter()
+            .enumerate()
+            .filter(|&(c, &n)| c != row && n > 0)
+            .map(|(c, &n)| (c, n as f64 / total as f64))
+            .collect();
+        others.sort_by(|a, b| b.1.total_cmp(&a.1));
+        others.truncate(top);
+        others
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -74,6 +98,20 @@ impl LeakageScore {
             })
             .collect();
         (!ratios.is_empty()).then(|| ratios.iter().sum::<f64>() / ratios.len() as f64)
+    }
+
+    /// What the generated-trained student took the real images of the unseen class `name`
+    /// for: the classes that took them instead, with their shares (at most three).
+    pub fn unseen_taken_for(&self, name: &str) -> Vec<(String, f64)> {
+        let names: Vec<&String> = self.generated.per_class.iter().map(|c| &c.name).collect();
+        let Some(row) = names.iter().position(|n| *n == name) else {
+            return vec![];
+        };
+        self.generated
+            .taken_for(row, 3)
+            .into_iter()
+            .map(|(c, share)| (names[c].clone(), share))
+            .collect()
     }
 
     /// Generated-trained accuracy of one class.
@@ -148,6 +186,7 @@ pub fn leakage_score(
         Ok(StudentAccuracy {
             accuracy: outcome.test.accuracy,
             per_class: outcome.test.per_class,
+            confusion: outcome.test.confusion,
         })
     };
     Ok(LeakageScore {
@@ -219,5 +258,14 @@ mod tests {
         assert!(bad.generated_accuracy("dark").unwrap() < 0.1, "{bad:?}");
         assert!(bad.unseen_relative().unwrap() < 0.1);
         assert!(bad.real.accuracy > 0.9);
+        // The swapped student takes the real dark images for bright ones; the faithful one
+        // takes almost none for anything else.
+        let taken = bad.unseen_taken_for("dark");
+        assert_eq!(taken.len(), 1, "{taken:?}");
+        assert_eq!(taken[0].0, "bright");
+        assert!(taken[0].1 > 0.9, "{taken:?}");
+        assert!(good.unseen_taken_for("dark").iter().all(|(_, s)| *s < 0.1));
+        let rows: usize = bad.generated.confusion.iter().flatten().sum();
+        assert_eq!(rows, test.len());
     }
 }

@@ -135,8 +135,30 @@ fn leakage(eval: &EvalReport) -> String {
             pct(real.map(|r| r.accuracy))
         ));
     }
+    let taken: Vec<String> = l
+        .unseen
+        .iter()
+        .filter_map(|u| {
+            let shares = l.unseen_taken_for(u);
+            (!shares.is_empty()).then(|| {
+                let list: Vec<String> = shares
+                    .iter()
+                    .map(|(name, share)| format!("{} {}", escape(name), pct(Some(*share))))
+                    .collect();
+                format!("real {} taken for {}", escape(u), list.join(", "))
+            })
+        })
+        .collect();
+    let taken = if taken.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"muted\">Where the generated-trained student puts the unseen class's real images instead: {}.</p>",
+            taken.join("; ")
+        )
+    };
     format!(
-        "<h2>Leakage score</h2><p class=\"muted\">No judge involved: a {} student trained only on {} generated samples per class, tested on {} real test images, beside the same student trained on as many real images. The unseen class's student saw no real image of it: what it recognises came out of the audited classifier. Unseen class: <b>{}</b> of the real-trained student's accuracy.</p><table><tr><th>class</th><th>trained on generated</th><th>trained on real</th></tr>{rows}<tr><td><b>all</b></td><td>{}</td><td>{}</td></tr></table>",
+        "<h2>Leakage score</h2><p class=\"muted\">No judge involved: a {} student trained only on {} generated samples per class, tested on {} real test images, beside the same student trained on as many real images. The unseen class's student saw no real image of it: what it recognises came out of the audited classifier. Unseen class: <b>{}</b> of the real-trained student's accuracy.</p><table><tr><th>class</th><th>trained on generated</th><th>trained on real</th></tr>{rows}<tr><td><b>all</b></td><td>{}</td><td>{}</td></tr></table>{taken}",
         escape(&l.arch),
         l.per_class,
         l.test_images,

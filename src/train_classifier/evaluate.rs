@@ -28,6 +28,8 @@ pub struct Evaluation {
     pub per_group: Vec<NamedAccuracy>,
     pub worst_group_accuracy: Option<f64>,
     pub pgd: Option<PgdAccuracy>,
+    /// Counts of test images by true class (rows) and predicted class (columns).
+    pub confusion: Vec<Vec<usize>>,
 }
 
 fn named(names: &[String], correct: &[usize], total: &[usize]) -> Vec<NamedAccuracy> {
@@ -55,6 +57,7 @@ pub fn evaluate(
 ) -> Result<Evaluation> {
     let k = data.num_classes();
     let (mut cc, mut ct) = (vec![0usize; k], vec![0usize; k]);
+    let mut confusion = vec![vec![0usize; k]; k];
     let (mut gc, mut gt) = (
         vec![0usize; data.num_groups()],
         vec![0usize; data.num_groups()],
@@ -67,6 +70,9 @@ pub fn evaluate(
         for (j, (&p, &l)) in pred.iter().zip(&labels).enumerate() {
             ct[l as usize] += 1;
             cc[l as usize] += (p == l) as usize;
+            if let Some(slot) = confusion[l as usize].get_mut(p as usize) {
+                *slot += 1;
+            }
             if let Some(g) = &groups {
                 gt[g[j] as usize] += 1;
                 gc[g[j] as usize] += (p == l) as usize;
@@ -109,5 +115,6 @@ pub fn evaluate(
         per_group,
         worst_group_accuracy,
         pgd: pgd_acc,
+        confusion,
     })
 }
