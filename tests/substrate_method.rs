@@ -35,6 +35,8 @@ substrate_weight = 10.0
 # The robustness views (shift, rescale, 2x2 means) on the positive term.
 view_jitter = 0.1
 view_resample = 0.5
+# Draw the classes the classifier does not see yet more often.
+class_focus = 2.0
 
 [data]
 # Garment photos as substrates for a classifier of three unrelated "classes".
@@ -105,6 +107,20 @@ fn training_paints_the_target_class_onto_substrates_and_a_stored_run_samples_aga
         "p(target) on painted samples: {before:.3} before, {after:.3} after 400 steps"
     );
 
+    // Each class's running p(target) is logged (class_focus steers the draw by it) and
+    // saved with the checkpoints; every class was drawn and gained on the zero it started at.
+    let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    for c in 0..3 {
+        let p = last[format!("p_class{c}")].as_f64().unwrap();
+        assert!(p > 0.0 && p <= 1.0, "p_class{c} = {p}: {last}");
+    }
+    let saved = walk_names(&dir.path().join("run"));
+    assert!(
+        saved.iter().any(|n| n == "class_focus.safetensors"),
+        "{saved:?}"
+    );
+
     // Painted, not redrawn: each output stays closer to its substrate than two substrates
     // are to each other.
     let x = t.method().sample(&Condition::Class(0), 8, 0).unwrap();
@@ -164,4 +180,18 @@ fn training_paints_the_target_class_onto_substrates_and_a_stored_run_samples_aga
     assert!(sampler
         .sample_condition(&Condition::Group { class: 0, group: 0 }, 1, 0)
         .is_err());
+}
+
+/// File names anywhere under `dir`.
+fn walk_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            names.extend(walk_names(&path));
+        } else {
+            names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    names
 }

@@ -26,6 +26,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub mod am;
 pub mod cgan;
+pub mod class_focus;
 pub mod common;
 pub mod config;
 pub mod naive;

@@ -13,6 +13,7 @@
 //! image as well as the crops: our addition, so "none" means none anywhere), and with
 //! `mix_frequency` it mixes 2..=`mix_max` classes.
 
+use super::class_focus::ClassFocus;
 use super::views::ViewSpec;
 use super::{
     AdamSettings, Condition, LossTerms, Method, ParamGroup, Phase, RealImages, Sampler, Settings,
@@ -105,6 +106,11 @@ pub struct SubstrateConfig {
     /// Substrate augmentation: colour-channel swaps and horizontal flips.
     #[serde(default = "yes")]
     pub augment: bool,
+    /// Favour the classes the target does not see yet when drawing a batch's class (ours;
+    /// 0 = the paper's uniform draw): weight `1 + class_focus · (1 − p̄_c)`, see
+    /// `methods::class_focus`.
+    #[serde(default)]
+    pub class_focus: f64,
 }
 
 fn yes() -> bool {
@@ -184,6 +190,12 @@ impl SubstrateConfig {
             }
         }
         self.view().validate("method.view")?;
+        if !(0.0..=100.0).contains(&self.class_focus) {
+            bail!(
+                "method.class_focus = {}: expected a weight in [0, 100] (0 draws uniformly)",
+                self.class_focus
+            );
+        }
         if self.none_frequency + self.mix_frequency > 1.0 {
             bail!("method.none_frequency + mix_frequency exceed 1");
         }
@@ -224,10 +236,14 @@ pub struct SubstrateMethod {
     batch: usize,
     d_steps: usize,
     previews: Option<Tensor>,
+    /// Per-class running p(target): logged always, steers the draw when `class_focus > 0`.
+    focus: ClassFocus,
 }
 
 /// One batch's substrates, targets and painted images.
 struct Painted {
+    /// (class, weight) pairs of the batch's target; empty for none.
+    target: Vec<(usize, f32)>,
     substrates: Tensor,
     /// 0/1 targets [N, classes].
     targets: Tensor,
@@ -258,6 +274,7 @@ impl SubstrateMethod {
         unet.validate()
             .map_err(|e| anyhow::anyhow!("method.unet_widths with [model] resolution: {e}"))?;
         let seed = settings.seed;
+        let config_focus = config.class_focus;
         let painter_store = ParamStore::new(device, seed ^ 0x5b57_0001);
         let painter = UNet::new(&painter_store.root(), &unet, classes)?;
         let ema_store = ParamStore::new(device, seed ^ 0x5b57_0001);
@@ -287,22 +304,26 @@ impl SubstrateMethod {
             batch: t.batch_size,
             d_steps: t.d_steps,
             previews: None,
+            focus: ClassFocus::new(device, classes, config_focus)?,
         })
     }
 
     /// The batch's target: one class (uniform), none, or a mix, by the configured odds.
-    fn draw_target(&self, rng: &mut ChaCha8Rng) -> Vec<(usize, f32)> {
+    fn draw_target(&self, rng: &mut ChaCha8Rng) -> Result<Vec<(usize, f32)>> {
         let u: f64 = rng.random();
         if u < self.config.none_frequency {
-            return vec![];
+            return Ok(vec![]);
         }
         if u < self.config.none_frequency + self.config.mix_frequency && self.classes >= 2 {
             let k = rng.random_range(2..=self.config.mix_max.min(self.classes));
             let mut all: Vec<usize> = (0..self.classes).collect();
             all.shuffle(rng);
-            return all[..k].iter().map(|&c| (c, 1.0 / k as f32)).collect();
+            return Ok(all[..k].iter().map(|&c| (c, 1.0 / k as f32)).collect());
         }
-        vec![(rng.random_range(0..self.classes), 1.0)]
+        if self.config.class_focus > 0.0 {
+            return Ok(vec![(self.focus.draw(rng)?, 1.0)]);
+        }
+        Ok(vec![(rng.random_range(0..self.classes), 1.0)])
     }
 
     /// Channel swaps and mirror images of a substrate batch (host-side: it is small).
@@ -338,7 +359,7 @@ impl SubstrateMethod {
         let n = self.batch;
         let raw = ctx.data.sample(ctx.rng, n)?.images;
         let substrates = self.augment(&raw, ctx.rng)?;
-        let target = self.draw_target(ctx.rng);
+        let target = self.draw_target(ctx.rng)?;
         let targets: Vec<Vec<(usize, f32)>> = vec![target.clone(); n];
         let maps = net.class_input(ctx.rng, &targets, substrates.device())?;
         let images = net.forward(&substrates, &maps)?;
@@ -353,9 +374,10 @@ impl SubstrateMethod {
         let targets = Tensor::from_vec(t, (n, self.classes), substrates.device())?
             .to_dtype(images.dtype())?;
         Ok(Painted {
+            none: target.is_empty(),
+            target,
             substrates,
             targets,
-            none: target.is_empty(),
             images,
         })
     }
@@ -439,6 +461,13 @@ impl SubstrateMethod {
                 .to_dtype(DType::F64)?
                 .to_scalar::<f64>()?;
             logs.push(("p_target".into(), hit / active));
+            if let [(class, _)] = p.target[..] {
+                self.focus.record(class, hit / active)?;
+            }
+        }
+        // Each class's running p(target), so a run's log shows which classes lag.
+        for (c, mean) in self.focus.progress()?.into_iter().enumerate() {
+            logs.push((format!("p_class{c}"), mean));
         }
         logs.extend([
             ("g_gan".into(), scalar(&gan)?),
@@ -580,6 +609,10 @@ impl Method for SubstrateMethod {
             ("painter_ema", &self.ema_store),
             ("critic", &self.critic_store),
         ]
+    }
+
+    fn optional_stores(&self) -> Vec<(&'static str, &ParamStore)> {
+        vec![("class_focus", self.focus.store())]
     }
 
     fn schedule(&self, _step: usize) -> Vec<Phase> {

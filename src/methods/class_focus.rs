@@ -1,0 +1,120 @@
+//! Which class a substrate batch paints (`method.class_focus`, ours; the paper draws uniformly).
+//!
+//! Under the shared EfficientNet-Lite2 the five classes are learned one after another:
+//! goldfish within 2,000 steps, Labrador retriever and horse cart only in a second CPU hour
+//! (README, 2026-12-07). A uniform draw keeps spending a fifth of the steps on classes the
+//! target already sees. Here each class keeps a running mean of the target's probability of
+//! it on its own batches, and class `c` is drawn with weight `1 + focus · (1 − p̄_c)`: equal
+//! while nothing is learned, up to `1 + focus` times a learned class's share for one that
+//! lags. Learned classes keep weight ≥ 1, so they are still rehearsed.
+
+use crate::nets::{Init, ParamStore};
+use anyhow::Result;
+use candle_core::{Device, Tensor, Var};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// Weight of one batch's probability in a class's running mean.
+const RATE: f64 = 0.05;
+
+pub struct ClassFocus {
+    /// Saved with checkpoints (`class_focus.safetensors`), so a resumed run keeps its means.
+    store: ParamStore,
+    /// [classes]: the running mean of p(target) per class, starting at 0.
+    progress: Var,
+    focus: f64,
+}
+
+impl ClassFocus {
+    pub fn new(device: &Device, classes: usize, focus: f64) -> Result<Self> {
+        let store = ParamStore::new(device, 0);
+        let progress = store.root().buffer("progress", &[classes], Init::Zeros)?;
+        Ok(ClassFocus {
+            store,
+            progress,
+            focus,
+        })
+    }
+
+    pub fn store(&self) -> &ParamStore {
+        &self.store
+    }
+
+    /// The running means, one per class.
+    pub fn progress(&self) -> Result<Vec<f64>> {
+        let v = self.progress.as_tensor().to_vec1::<f32>()?;
+        Ok(v.into_iter().map(f64::from).collect())
+    }
+
+    /// One class, drawn with weight `1 + focus · (1 − p̄_c)`.
+    pub fn draw(&self, rng: &mut ChaCha8Rng) -> Result<usize> {
+        let weights: Vec<f64> = self
+            .progress()?
+            .into_iter()
+            .map(|p| 1.0 + self.focus * (1.0 - p.clamp(0.0, 1.0)))
+            .collect();
+        let mut u = rng.random::<f64>() * weights.iter().sum::<f64>();
+        for (c, w) in weights.iter().enumerate() {
+            if u < *w {
+                return Ok(c);
+            }
+            u -= w;
+        }
+        Ok(weights.len() - 1)
+    }
+
+    /// Fold a batch's mean p(target) for `class` into its running mean.
+    pub fn record(&self, class: usize, p_target: f64) -> Result<()> {
+        let mut v = self.progress.as_tensor().to_vec1::<f32>()?;
+        let old = f64::from(v[class]);
+        v[class] = (old + RATE * (p_target.clamp(0.0, 1.0) - old)) as f32;
+        let n = v.len();
+        let t = Tensor::from_vec(v, n, self.progress.device())?.to_dtype(self.progress.dtype())?;
+        self.progress.set(&t)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn counts(focus: &ClassFocus, draws: usize) -> Vec<usize> {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut n = vec![0; 3];
+        for _ in 0..draws {
+            n[focus.draw(&mut rng).unwrap()] += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn draws_are_uniform_until_a_class_is_learned_then_favour_the_laggards() {
+        let focus = ClassFocus::new(&Device::Cpu, 3, 4.0).unwrap();
+        let even = counts(&focus, 6000);
+        for n in &even {
+            assert!((*n as f64 - 2000.0).abs() < 150.0, "{even:?}");
+        }
+        // Class 0 learned (p̄ → 1): weights 1, 5, 5, so class 0 gets about 1/11 of draws.
+        for _ in 0..400 {
+            focus.record(0, 1.0).unwrap();
+        }
+        let p = focus.progress().unwrap();
+        assert!(p[0] > 0.99 && p[1] == 0.0, "{p:?}");
+        let skewed = counts(&focus, 11000);
+        assert!((skewed[0] as f64 - 1000.0).abs() < 150.0, "{skewed:?}");
+        assert!(skewed[1] > 4500 && skewed[2] > 4500, "{skewed:?}");
+    }
+
+    #[test]
+    fn zero_focus_is_the_papers_uniform_draw_whatever_is_learned() {
+        let focus = ClassFocus::new(&Device::Cpu, 3, 0.0).unwrap();
+        for _ in 0..100 {
+            focus.record(2, 1.0).unwrap();
+        }
+        for n in counts(&focus, 6000) {
+            assert!((n as f64 - 2000.0).abs() < 150.0);
+        }
+    }
+}
