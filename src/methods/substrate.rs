@@ -247,7 +247,6 @@ struct Painted {
     substrates: Tensor,
     /// 0/1 targets [N, classes].
     targets: Tensor,
-    none: bool,
     images: Tensor,
 }
 
@@ -274,7 +273,7 @@ impl SubstrateMethod {
         unet.validate()
             .map_err(|e| anyhow::anyhow!("method.unet_widths with [model] resolution: {e}"))?;
         let seed = settings.seed;
-        let config_focus = config.class_focus;
+        let focus = ClassFocus::new(device, classes, config.class_focus)?;
         let painter_store = ParamStore::new(device, seed ^ 0x5b57_0001);
         let painter = UNet::new(&painter_store.root(), &unet, classes)?;
         let ema_store = ParamStore::new(device, seed ^ 0x5b57_0001);
@@ -304,7 +303,7 @@ impl SubstrateMethod {
             batch: t.batch_size,
             d_steps: t.d_steps,
             previews: None,
-            focus: ClassFocus::new(device, classes, config_focus)?,
+            focus,
         })
     }
 
@@ -374,7 +373,6 @@ impl SubstrateMethod {
         let targets = Tensor::from_vec(t, (n, self.classes), substrates.device())?
             .to_dtype(images.dtype())?;
         Ok(Painted {
-            none: target.is_empty(),
             target,
             substrates,
             targets,
@@ -435,7 +433,7 @@ impl SubstrateMethod {
         for view in self.random_crops(&p.images, ctx.rng)? {
             negatives.push(self.probabilities(ctx.classifier, &view)?);
         }
-        if p.none {
+        if p.target.is_empty() {
             negatives.push(whole.clone());
         }
         let (cls, lp, ln) = sl::classifier_presence_loss(&whole, &negatives, &p.targets)?;
