@@ -5,7 +5,8 @@ use crate::train::{setup, Config, StopReason, Trainer};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -63,18 +64,52 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// A second SIGINT this soon after the first is the same interrupt delivered twice: GNU
+/// `timeout -s INT` signals its child and then the child's process group, and a run stopped
+/// that way (2026-12-07) exited without its checkpoint.
+const SAME_INTERRUPT: Duration = Duration::from_millis(1000);
+
+/// Whether a Ctrl-C at `now` quits at once, given when the first one came.
+fn quits_at_once(first: Option<Instant>, now: Instant) -> bool {
+    first.is_some_and(|t| now.duration_since(t) >= SAME_INTERRUPT)
+}
+
 /// A flag the first Ctrl-C raises (the trainer checkpoints after the step and stops); a second
-/// Ctrl-C exits at once. Shared by `train` and `audit`.
+/// Ctrl-C, a second or more later, exits at once. Shared by `train` and `audit`.
 pub fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let first: Mutex<Option<Instant>> = Mutex::new(None);
     ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
+        let now = Instant::now();
+        let mut first = first.lock().unwrap_or_else(|e| e.into_inner());
+        if quits_at_once(*first, now) {
             eprintln!("\nsecond Ctrl-C: exiting without a checkpoint");
             std::process::exit(130);
         }
+        if first.is_some() {
+            return;
+        }
+        *first = Some(now);
+        flag.store(true, Ordering::SeqCst);
         eprintln!("\nCtrl-C: saving a checkpoint after this step (press again to quit at once)");
     })
     .context("installing the Ctrl-C handler")?;
     Ok(stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_doubled_signal_is_one_interrupt_and_a_later_press_quits() {
+        let t0 = Instant::now();
+        assert!(!quits_at_once(None, t0), "the first Ctrl-C checkpoints");
+        assert!(
+            !quits_at_once(Some(t0), t0 + Duration::from_millis(5)),
+            "timeout's second delivery"
+        );
+        assert!(quits_at_once(Some(t0), t0 + Duration::from_secs(2)));
+    }
 }
