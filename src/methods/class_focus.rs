@@ -11,7 +11,7 @@
 use crate::nets::{Init, ParamStore};
 use anyhow::Result;
 use candle_core::{Device, Tensor, Var};
-use rand::Rng;
+use rand::distr::{weighted::WeightedIndex, Distribution};
 use rand_chacha::ChaCha8Rng;
 
 /// Weight of one batch's probability in a class's running mean.
@@ -48,19 +48,11 @@ impl ClassFocus {
 
     /// One class, drawn with weight `1 + focus · (1 − p̄_c)`.
     pub fn draw(&self, rng: &mut ChaCha8Rng) -> Result<usize> {
-        let weights: Vec<f64> = self
+        let weights = self
             .progress()?
             .into_iter()
-            .map(|p| 1.0 + self.focus * (1.0 - p.clamp(0.0, 1.0)))
-            .collect();
-        let mut u = rng.random::<f64>() * weights.iter().sum::<f64>();
-        for (c, w) in weights.iter().enumerate() {
-            if u < *w {
-                return Ok(c);
-            }
-            u -= w;
-        }
-        Ok(weights.len() - 1)
+            .map(|p| 1.0 + self.focus * (1.0 - p.clamp(0.0, 1.0)));
+        Ok(WeightedIndex::new(weights)?.sample(rng))
     }
 
     /// Fold a batch's mean p(target) for `class` into its running mean.

@@ -307,7 +307,8 @@ impl SubstrateMethod {
         })
     }
 
-    /// The batch's target: one class (uniform), none, or a mix, by the configured odds.
+    /// The batch's target: one class (uniform, or by `class_focus`), none, or a mix, by the
+    /// configured odds.
     fn draw_target(&self, rng: &mut ChaCha8Rng) -> Result<Vec<(usize, f32)>> {
         let u: f64 = rng.random();
         if u < self.config.none_frequency {
@@ -319,6 +320,7 @@ impl SubstrateMethod {
             all.shuffle(rng);
             return Ok(all[..k].iter().map(|&c| (c, 1.0 / k as f32)).collect());
         }
+        // At 0 the paper's uniform draw, random stream included, so older runs reproduce.
         if self.config.class_focus > 0.0 {
             return Ok(vec![(self.focus.draw(rng)?, 1.0)]);
         }
