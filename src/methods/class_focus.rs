@@ -7,6 +7,9 @@
 //! it on its own batches, and class `c` is drawn with weight `1 + focus · (1 − p̄_c)`: equal
 //! while nothing is learned, up to `1 + focus` times a learned class's share for one that
 //! lags. Learned classes keep weight ≥ 1, so they are still rehearsed.
+//!
+//! The same running means set how hard the substrate method holds a batch to its tile
+//! (`method.substrate_weight_unlearned`, see `learned`).
 
 use crate::nets::{Init, ParamStore};
 use anyhow::Result;
@@ -55,6 +58,12 @@ impl ClassFocus {
         Ok(WeightedIndex::new(weights)?.sample(rng))
     }
 
+    /// How far `class` is learned: its running mean as a fraction of `learned_at`, capped at 1.
+    pub fn learned(&self, class: usize, learned_at: f64) -> Result<f64> {
+        let p = self.progress()?[class];
+        Ok((p / learned_at).clamp(0.0, 1.0))
+    }
+
     /// Fold a batch's mean p(target) for `class` into its running mean.
     pub fn record(&self, class: usize, p_target: f64) -> Result<()> {
         let mut v = self.progress.as_tensor().to_vec1::<f32>()?;
@@ -97,6 +106,20 @@ mod tests {
         let skewed = counts(&focus, 11000);
         assert!((skewed[0] as f64 - 1000.0).abs() < 150.0, "{skewed:?}");
         assert!(skewed[1] > 4500 && skewed[2] > 4500, "{skewed:?}");
+    }
+
+    #[test]
+    fn learned_is_the_running_mean_over_the_threshold_capped_at_one() {
+        let focus = ClassFocus::new(&Device::Cpu, 2, 0.0).unwrap();
+        assert_eq!(focus.learned(0, 0.5).unwrap(), 0.0);
+        focus.record(0, 0.5).unwrap(); // p̄ = 0.05 · 0.5 = 0.025
+        let l = focus.learned(0, 0.5).unwrap();
+        assert!((l - 0.05).abs() < 1e-6, "{l}");
+        for _ in 0..400 {
+            focus.record(0, 1.0).unwrap();
+        }
+        assert_eq!(focus.learned(0, 0.5).unwrap(), 1.0);
+        assert_eq!(focus.learned(1, 0.5).unwrap(), 0.0);
     }
 
     #[test]

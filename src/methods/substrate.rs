@@ -57,6 +57,17 @@ pub struct SubstrateConfig {
     pub classifier_weight: f64,
     #[serde(default = "d_substrate")]
     pub substrate_weight: f64,
+    /// The substrate weight for a class the target does not see yet (ours; unset = always
+    /// `substrate_weight`). A batch of one class uses
+    /// `unlearned + (substrate_weight − unlearned) · min(1, p̄ / learned_at)`, p̄ the class's
+    /// running p(target) (`methods::class_focus`): a class finds its content under a loose
+    /// hold on the tile, then keeps it under the full one. All-zero batches always get the
+    /// full weight, mixes that of their least learned class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substrate_weight_unlearned: Option<f64>,
+    /// The running p(target) at which a class counts as learned (full substrate weight).
+    #[serde(default = "d_learned_at")]
+    pub learned_at: f64,
     /// Random crops per image for the negative classes (the paper's three).
     #[serde(default = "d_crops")]
     pub crops: usize,
@@ -134,6 +145,9 @@ fn d_classifier() -> f64 {
 fn d_substrate() -> f64 {
     150.0
 }
+fn d_learned_at() -> f64 {
+    0.5
+}
 fn d_crops() -> usize {
     3
 }
@@ -194,6 +208,20 @@ impl SubstrateConfig {
             bail!(
                 "method.class_focus = {}: expected a weight in [0, 100] (0 draws uniformly)",
                 self.class_focus
+            );
+        }
+        if let Some(w) = self.substrate_weight_unlearned {
+            if !(0.0..=self.substrate_weight).contains(&w) {
+                bail!(
+                    "method.substrate_weight_unlearned = {w}: expected 0 <= it <= substrate_weight ({})",
+                    self.substrate_weight
+                );
+            }
+        }
+        if !(self.learned_at > 0.0 && self.learned_at <= 1.0) {
+            bail!(
+                "method.learned_at = {}: expected a probability in (0, 1]",
+                self.learned_at
             );
         }
         if self.none_frequency + self.mix_frequency > 1.0 {
@@ -439,7 +467,11 @@ impl SubstrateMethod {
             negatives.push(whole.clone());
         }
         let (cls, lp, ln) = sl::classifier_presence_loss(&whole, &negatives, &p.targets)?;
-        let mut total = ((gan.clone() * c.gan_weight)? + (sub.clone() * c.substrate_weight)?)?;
+        let hold = substrate_hold(c, &self.focus, &p.target)?;
+        if c.substrate_weight_unlearned.is_some() {
+            logs.push(("substrate_weight".into(), hold));
+        }
+        let mut total = ((gan.clone() * c.gan_weight)? + (sub.clone() * hold)?)?;
         total = (total + (cls.clone() * c.classifier_weight)?)?;
         if let Some(colour) = &c.mask_colour {
             let mask = sl::background_mask(&p.substrates, colour, c.mask_tolerance)?;
@@ -637,6 +669,18 @@ impl Method for SubstrateMethod {
     }
 }
 
+/// The substrate loss's weight for a batch painting `target` (`substrate_weight_unlearned`).
+fn substrate_hold(c: &SubstrateConfig, focus: &ClassFocus, target: &[(usize, f32)]) -> Result<f64> {
+    let Some(low) = c.substrate_weight_unlearned else {
+        return Ok(c.substrate_weight);
+    };
+    let mut learned: f64 = 1.0;
+    for &(class, _) in target {
+        learned = learned.min(focus.learned(class, c.learned_at)?);
+    }
+    Ok(low + (c.substrate_weight - low) * learned)
+}
+
 /// The whole image as the positive term sees it (see `view_jitter`, `view_resample`, `view_blur`).
 fn positive_view(c: &SubstrateConfig, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor> {
     let (n, _, h, w) = images.dims4()?;
@@ -669,6 +713,36 @@ mod tests {
     }
 
     #[test]
+    fn the_substrate_weight_rises_with_the_class_learned_and_is_full_for_none() {
+        let c: SubstrateConfig =
+            toml::from_str("substrate_weight = 450.0\nsubstrate_weight_unlearned = 150.0").unwrap();
+        let focus = ClassFocus::new(&Device::Cpu, 3, 0.0).unwrap();
+        assert_eq!(substrate_hold(&c, &focus, &[(1, 1.0)]).unwrap(), 150.0);
+        assert_eq!(substrate_hold(&c, &focus, &[]).unwrap(), 450.0);
+        for _ in 0..400 {
+            focus.record(0, 1.0).unwrap();
+        }
+        assert_eq!(substrate_hold(&c, &focus, &[(0, 1.0)]).unwrap(), 450.0);
+        // A mix is held as its least learned class.
+        assert_eq!(
+            substrate_hold(&c, &focus, &[(0, 0.5), (2, 0.5)]).unwrap(),
+            150.0
+        );
+        // Halfway to learned_at (p̄ = 0.25 of 0.5): halfway between the two weights.
+        let half = ClassFocus::new(&Device::Cpu, 1, 0.0).unwrap();
+        let mut p = 0.0;
+        while p < 0.25 {
+            half.record(0, 0.26).unwrap();
+            p = half.progress().unwrap()[0];
+        }
+        let w = substrate_hold(&c, &half, &[(0, 1.0)]).unwrap();
+        assert!((w - (150.0 + 300.0 * p / 0.5)).abs() < 1e-6, "{w}");
+        // Unset: the paper's constant weight.
+        let plain: SubstrateConfig = toml::from_str("substrate_weight = 450.0").unwrap();
+        assert_eq!(substrate_hold(&plain, &focus, &[(1, 1.0)]).unwrap(), 450.0);
+    }
+
+    #[test]
     fn out_of_range_view_options_are_refused() {
         let bad = |text: &str| {
             toml::from_str::<SubstrateConfig>(text)
@@ -680,6 +754,10 @@ mod tests {
         assert!(bad("view_resample = 1.5"));
         assert!(bad("view_blur = -1.0"));
         assert!(bad("view_blur = 5.0"));
+        assert!(bad(
+            "substrate_weight = 450.0\nsubstrate_weight_unlearned = 500.0"
+        ));
+        assert!(bad("learned_at = 0.0"));
         assert!(!bad(
             "view_jitter = 0.2\nview_resample = 0.5\nview_blur = 1.5"
         ));
