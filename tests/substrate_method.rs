@@ -35,8 +35,11 @@ substrate_weight = 10.0
 # The robustness views (shift, rescale, 2x2 means) on the positive term.
 view_jitter = 0.1
 view_resample = 0.5
-# Draw the classes the classifier does not see yet more often.
+# Draw the classes the classifier does not see yet more often, hold them to the substrate
+# loosely until they are learned, and keep each class low on a small crop.
 class_focus = 2.0
+substrate_weight_unlearned = 5.0
+object_crop = 0.1
 
 [data]
 # Garment photos as substrates for a classifier of three unrelated "classes".
@@ -115,6 +118,20 @@ fn training_paints_the_target_class_onto_substrates_and_a_stored_run_samples_aga
         let p = last[format!("p_class{c}")].as_f64().unwrap();
         assert!(p > 0.0 && p <= 1.0, "p_class{c} = {p}: {last}");
     }
+    // The substrate weight in force is logged and lies between the loose and the full hold.
+    let held: Vec<f64> = metrics
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["substrate_weight"].as_f64())
+        .collect();
+    assert!(
+        !held.is_empty() && held.iter().all(|w| (5.0..=10.0).contains(w)),
+        "{held:?}"
+    );
+    assert!(
+        metrics.contains("\"g_object\""),
+        "the object-crop term is not logged"
+    );
     let saved = dir
         .path()
         .join("run/checkpoints/step_000400/class_focus.safetensors");

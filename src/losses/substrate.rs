@@ -53,6 +53,14 @@ pub fn classifier_presence_loss(
     Ok(((lp + ln)?.mean_all()?, lp_mean, ln_mean))
 }
 
+/// How present the *target* classes are on a small crop, `L(v ⊙ t)` per image ([N]) (ours:
+/// the paper's negatives look only at the other classes). A whole instance of the class
+/// inside a crop a third of the image's side is a sign of a tiled pattern; a painted
+/// object larger than the crop shows only part of itself there.
+pub fn target_on_crop(v: &Tensor, t: &Tensor) -> Result<Tensor> {
+    presence(&v.mul(t)?)
+}
+
 /// `L_s = |T − G| − log(1 − |(T − G)/2|²)`, averaged over pixels: close to L1 for small
 /// changes, and a wall as a pixel swings across the whole range (|T − G| → 2).
 pub fn substrate_loss(substrate: &Tensor, image: &Tensor) -> Result<Tensor> {
@@ -99,6 +107,16 @@ mod tests {
 
     fn scalar(x: &Tensor) -> f64 {
         x.to_scalar::<f64>().unwrap()
+    }
+
+    #[test]
+    fn target_on_crop_scores_only_the_target_classes_by_hand() {
+        // Row 0 targets class 1 (p = 0.5): (0.5 − ln 0.5) / 2; row 1 has no target: 0.
+        let v = t2(&[0.9, 0.5, 0.3, 0.7], 2);
+        let t = t2(&[0.0, 1.0, 0.0, 0.0], 2);
+        let got = target_on_crop(&v, &t).unwrap().to_vec1::<f64>().unwrap();
+        assert!((got[0] - (0.5 + 2f64.ln()) / 2.0).abs() < 1e-12, "{got:?}");
+        assert_eq!(got[1], 0.0);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! lags. Learned classes keep weight ≥ 1, so they are still rehearsed.
 //!
 //! The same running means set how hard the substrate method holds a batch to its tile
-//! (`method.substrate_weight_unlearned`, see `learned`).
+//! (`method.substrate_weight_unlearned`, see `learned`), and their highest values so far how
+//! hard its positive views are (`method.view_ramp`, see `ever_learned`).
 
 use crate::nets::{Init, ParamStore};
 use anyhow::Result;
@@ -25,6 +26,10 @@ pub struct ClassFocus {
     store: ParamStore,
     /// [classes]: the running mean of p(target) per class, starting at 0.
     progress: Var,
+    /// The highest running mean each class has reached, in a store of its own
+    /// (`class_peak.safetensors`) so checkpoints written before it still load.
+    peak_store: ParamStore,
+    peak: Var,
     focus: f64,
 }
 
@@ -32,15 +37,23 @@ impl ClassFocus {
     pub fn new(device: &Device, classes: usize, focus: f64) -> Result<Self> {
         let store = ParamStore::new(device, 0);
         let progress = store.root().buffer("progress", &[classes], Init::Zeros)?;
+        let peak_store = ParamStore::new(device, 0);
+        let peak = peak_store.root().buffer("peak", &[classes], Init::Zeros)?;
         Ok(ClassFocus {
             store,
             progress,
+            peak_store,
+            peak,
             focus,
         })
     }
 
-    pub fn store(&self) -> &ParamStore {
-        &self.store
+    /// The checkpointed state: (file stem, store).
+    pub fn stores(&self) -> Vec<(&'static str, &ParamStore)> {
+        vec![
+            ("class_focus", &self.store),
+            ("class_peak", &self.peak_store),
+        ]
     }
 
     /// The running means, one per class.
@@ -64,15 +77,47 @@ impl ClassFocus {
         Ok((p / learned_at).clamp(0.0, 1.0))
     }
 
+    /// [`Self::learned`] of the highest running mean `class` has reached: once learned, a
+    /// class stays learned here when its mean dips.
+    pub fn ever_learned(&self, class: usize, learned_at: f64) -> Result<f64> {
+        let p = f64::from(self.peak.as_tensor().to_vec1::<f32>()?[class]);
+        Ok((p / learned_at).clamp(0.0, 1.0))
+    }
+
     /// Fold a batch's mean p(target) for `class` into its running mean.
     pub fn record(&self, class: usize, p_target: f64) -> Result<()> {
         let mut v = self.progress.as_tensor().to_vec1::<f32>()?;
         let old = f64::from(v[class]);
         v[class] = (old + RATE * (p_target.clamp(0.0, 1.0) - old)) as f32;
-        let n = v.len();
-        let t = Tensor::from_vec(v, n, self.progress.device())?.to_dtype(self.progress.dtype())?;
-        self.progress.set(&t)?;
-        Ok(())
+        let mut peak = self.peak.as_tensor().to_vec1::<f32>()?;
+        peak[class] = peak[class].max(v[class]);
+        set(&self.progress, v)?;
+        set(&self.peak, peak)
+    }
+}
+
+fn set(var: &Var, v: Vec<f32>) -> Result<()> {
+    let n = v.len();
+    var.set(&Tensor::from_vec(v, n, var.device())?.to_dtype(var.dtype())?)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod peak_tests {
+    use super::*;
+
+    #[test]
+    fn ever_learned_keeps_the_highest_mean_when_the_running_mean_falls() {
+        let focus = ClassFocus::new(&Device::Cpu, 2, 0.0).unwrap();
+        for _ in 0..400 {
+            focus.record(0, 1.0).unwrap();
+        }
+        for _ in 0..400 {
+            focus.record(0, 0.0).unwrap();
+        }
+        assert!(focus.learned(0, 0.5).unwrap() < 0.01);
+        assert_eq!(focus.ever_learned(0, 0.5).unwrap(), 1.0);
+        assert_eq!(focus.ever_learned(1, 0.5).unwrap(), 0.0);
     }
 }
 

@@ -77,6 +77,17 @@ pub struct SubstrateConfig {
     pub crop_min: f64,
     #[serde(default = "d_crop_max")]
     pub crop_max: f64,
+    /// Weight, relative to `classifier_weight`, of keeping the *target* class low on one
+    /// small random crop (ours; 0 = off, the paper). The paper's crop negatives look only at
+    /// the other classes, so a painter may tile small copies of the class over the image;
+    /// a crop of `object_crop_min..object_crop_max` of the side that holds a whole copy
+    /// costs this much (`losses::substrate::target_on_crop`), so fewer, larger shapes pay.
+    #[serde(default)]
+    pub object_crop: f64,
+    #[serde(default = "d_object_crop_min")]
+    pub object_crop_min: f64,
+    #[serde(default = "d_object_crop_max")]
+    pub object_crop_max: f64,
     /// Fraction of batches whose target is all-zero.
     #[serde(default = "d_none")]
     pub none_frequency: f64,
@@ -114,6 +125,14 @@ pub struct SubstrateConfig {
     /// that survives them raises the target class: painted shapes, not pixel patterns.
     #[serde(default)]
     pub view_blur: f64,
+    /// Grow the positive views with each class (ours; off = full views from the start): a
+    /// class's views are `min(1, peak p̄ / learned_at)` as strong as configured, p̄ its running
+    /// p(target) (`methods::class_focus`). A class the target does not see yet is sought on
+    /// the exact image, where the classifier's gradient is least noisy; once it is found it
+    /// must hold through every view. The highest p̄ so far counts, so a class does not win
+    /// back easy views by losing what it painted.
+    #[serde(default)]
+    pub view_ramp: bool,
     /// Substrate augmentation: colour-channel swaps and horizontal flips.
     #[serde(default = "yes")]
     pub augment: bool,
@@ -144,6 +163,12 @@ fn d_classifier() -> f64 {
 }
 fn d_substrate() -> f64 {
     150.0
+}
+fn d_object_crop_min() -> f64 {
+    0.25
+}
+fn d_object_crop_max() -> f64 {
+    0.35
 }
 fn d_learned_at() -> f64 {
     0.5
@@ -193,6 +218,21 @@ impl SubstrateConfig {
                 "method.crop_min = {}, crop_max = {}: expected 0.05 <= min <= max <= 1",
                 self.crop_min,
                 self.crop_max
+            );
+        }
+        if !(0.0..=10.0).contains(&self.object_crop) {
+            bail!(
+                "method.object_crop = {}: expected a weight in [0, 10] (0 = off)",
+                self.object_crop
+            );
+        }
+        if !(0.05..=1.0).contains(&self.object_crop_min)
+            || !(self.object_crop_min..=1.0).contains(&self.object_crop_max)
+        {
+            bail!(
+                "method.object_crop_min = {}, object_crop_max = {}: expected 0.05 <= min <= max <= 1",
+                self.object_crop_min,
+                self.object_crop_max
             );
         }
         for (name, f) in [
@@ -457,7 +497,14 @@ impl SubstrateMethod {
             .forward(&p.substrates, &p.images, Mode::TRAIN_FROZEN)?;
         let gan = losses::non_saturating_g(&score)?;
         let sub = sl::substrate_loss(&p.substrates, &p.images)?;
-        let view = positive_view(&self.config, &p.images, ctx.rng)?;
+        let strength = if c.view_ramp {
+            let s = view_strength(c, &self.focus, &p.target)?;
+            logs.push(("view_strength".into(), s));
+            s
+        } else {
+            1.0
+        };
+        let view = positive_view(&self.config, strength, &p.images, ctx.rng)?;
         let whole = self.probabilities(ctx.classifier, &view)?;
         let mut negatives = vec![];
         for view in self.random_crops(&p.images, ctx.rng)? {
@@ -473,6 +520,14 @@ impl SubstrateMethod {
         }
         let mut total = ((gan.clone() * c.gan_weight)? + (sub.clone() * hold)?)?;
         total = (total + (cls.clone() * c.classifier_weight)?)?;
+        if c.object_crop > 0.0 && !p.target.is_empty() {
+            let (n, _, r, _) = p.images.dims4()?;
+            let boxes = crop_boxes(ctx.rng, n, r, 1, (c.object_crop_min, c.object_crop_max));
+            let v = self.probabilities(ctx.classifier, &cut(&p.images, &boxes[0])?)?;
+            let obj = sl::target_on_crop(&v, &p.targets)?.mean_all()?;
+            logs.push(("g_object".into(), scalar(&obj)?));
+            total = (total + (obj * (c.object_crop * c.classifier_weight))?)?;
+        }
         if let Some(colour) = &c.mask_colour {
             let mask = sl::background_mask(&p.substrates, colour, c.mask_tolerance)?;
             let m = sl::mask_loss(&p.images, &mask, colour)?;
@@ -644,7 +699,7 @@ impl Method for SubstrateMethod {
     }
 
     fn optional_stores(&self) -> Vec<(&'static str, &ParamStore)> {
-        vec![("class_focus", self.focus.store())]
+        self.focus.stores()
     }
 
     fn schedule(&self, _step: usize) -> Vec<Phase> {
@@ -682,9 +737,25 @@ fn substrate_hold(c: &SubstrateConfig, focus: &ClassFocus, target: &[(usize, f32
 }
 
 /// The whole image as the positive term sees it (see `view_jitter`, `view_resample`, `view_blur`).
-fn positive_view(c: &SubstrateConfig, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor> {
+/// `strength` scales the views (`view_ramp`).
+fn positive_view(
+    c: &SubstrateConfig,
+    strength: f64,
+    images: &Tensor,
+    rng: &mut ChaCha8Rng,
+) -> Result<Tensor> {
     let (n, _, h, w) = images.dims4()?;
-    c.view().draw(rng, n, h, w)?.apply(images)
+    c.view().scaled(strength).draw(rng, n, h, w)?.apply(images)
+}
+
+/// How strong the positive views are for a batch painting `target` (`view_ramp`): full for
+/// the all-zero target, that of the least learned class for a mix.
+fn view_strength(c: &SubstrateConfig, focus: &ClassFocus, target: &[(usize, f32)]) -> Result<f64> {
+    let mut s: f64 = 1.0;
+    for &(class, _) in target {
+        s = s.min(focus.ever_learned(class, c.learned_at)?);
+    }
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -743,6 +814,31 @@ mod tests {
     }
 
     #[test]
+    fn the_views_grow_with_the_class_once_learned_and_are_full_for_none() {
+        let c: SubstrateConfig = toml::from_str("view_ramp = true\nview_blur = 1.5").unwrap();
+        let focus = ClassFocus::new(&Device::Cpu, 2, 0.0).unwrap();
+        assert_eq!(view_strength(&c, &focus, &[(0, 1.0)]).unwrap(), 0.0);
+        assert_eq!(view_strength(&c, &focus, &[]).unwrap(), 1.0);
+        for _ in 0..400 {
+            focus.record(0, 1.0).unwrap();
+        }
+        for _ in 0..400 {
+            focus.record(0, 0.0).unwrap();
+        }
+        assert_eq!(view_strength(&c, &focus, &[(0, 1.0)]).unwrap(), 1.0);
+        assert_eq!(
+            view_strength(&c, &focus, &[(0, 0.5), (1, 0.5)]).unwrap(),
+            0.0
+        );
+        // Strength 0 leaves the image as it is.
+        let image = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &Device::Cpu).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let view = positive_view(&c, 0.0, &image, &mut rng).unwrap();
+        let diff = (view - &image).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+    }
+
+    #[test]
     fn out_of_range_view_options_are_refused() {
         let bad = |text: &str| {
             toml::from_str::<SubstrateConfig>(text)
@@ -758,6 +854,8 @@ mod tests {
             "substrate_weight = 450.0\nsubstrate_weight_unlearned = 500.0"
         ));
         assert!(bad("learned_at = 0.0"));
+        assert!(bad("object_crop = -1.0"));
+        assert!(bad("object_crop_min = 0.5\nobject_crop_max = 0.3"));
         assert!(!bad(
             "view_jitter = 0.2\nview_resample = 0.5\nview_blur = 1.5"
         ));
@@ -781,7 +879,7 @@ mod tests {
         };
         let mut blurred = 0;
         for _ in 0..10 {
-            let view = positive_view(&config, image.as_tensor(), &mut rng).unwrap();
+            let view = positive_view(&config, 1.0, image.as_tensor(), &mut rng).unwrap();
             assert_eq!(view.dims(), &[1, 3, r, r]);
             let contrast = mean_abs(&view);
             if contrast < 0.999 {

@@ -56,6 +56,16 @@ impl ViewSpec {
         Ok(())
     }
 
+    /// The same views made `s` (in [0, 1]) as strong: 0 is the identity.
+    pub fn scaled(&self, s: f64) -> ViewSpec {
+        let s = s.clamp(0.0, 1.0);
+        ViewSpec {
+            jitter: self.jitter * s,
+            resample: self.resample * s,
+            blur: self.blur * s,
+        }
+    }
+
     /// Draw a view for `n` images of `h` × `w` pixels.
     pub fn draw(&self, rng: &mut ChaCha8Rng, n: usize, h: usize, w: usize) -> Result<View> {
         let resample =
