@@ -73,15 +73,14 @@ impl ClassFocus {
 
     /// How far `class` is learned: its running mean as a fraction of `learned_at`, capped at 1.
     pub fn learned(&self, class: usize, learned_at: f64) -> Result<f64> {
-        let p = self.progress()?[class];
-        Ok((p / learned_at).clamp(0.0, 1.0))
+        Ok(fraction(self.progress()?[class], learned_at))
     }
 
     /// [`Self::learned`] of the highest running mean `class` has reached: once learned, a
     /// class stays learned here when its mean dips.
     pub fn ever_learned(&self, class: usize, learned_at: f64) -> Result<f64> {
-        let p = f64::from(self.peak.as_tensor().to_vec1::<f32>()?[class]);
-        Ok((p / learned_at).clamp(0.0, 1.0))
+        let peak = self.peak.as_tensor().to_vec1::<f32>()?[class];
+        Ok(fraction(f64::from(peak), learned_at))
     }
 
     /// Fold a batch's mean p(target) for `class` into its running mean.
@@ -96,29 +95,14 @@ impl ClassFocus {
     }
 }
 
+fn fraction(p: f64, learned_at: f64) -> f64 {
+    (p / learned_at).clamp(0.0, 1.0)
+}
+
 fn set(var: &Var, v: Vec<f32>) -> Result<()> {
     let n = v.len();
     var.set(&Tensor::from_vec(v, n, var.device())?.to_dtype(var.dtype())?)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod peak_tests {
-    use super::*;
-
-    #[test]
-    fn ever_learned_keeps_the_highest_mean_when_the_running_mean_falls() {
-        let focus = ClassFocus::new(&Device::Cpu, 2, 0.0).unwrap();
-        for _ in 0..400 {
-            focus.record(0, 1.0).unwrap();
-        }
-        for _ in 0..400 {
-            focus.record(0, 0.0).unwrap();
-        }
-        assert!(focus.learned(0, 0.5).unwrap() < 0.01);
-        assert_eq!(focus.ever_learned(0, 0.5).unwrap(), 1.0);
-        assert_eq!(focus.ever_learned(1, 0.5).unwrap(), 0.0);
-    }
 }
 
 #[cfg(test)]
@@ -151,6 +135,20 @@ mod tests {
         let skewed = counts(&focus, 11000);
         assert!((skewed[0] as f64 - 1000.0).abs() < 150.0, "{skewed:?}");
         assert!(skewed[1] > 4500 && skewed[2] > 4500, "{skewed:?}");
+    }
+
+    #[test]
+    fn ever_learned_keeps_the_highest_mean_when_the_running_mean_falls() {
+        let focus = ClassFocus::new(&Device::Cpu, 2, 0.0).unwrap();
+        for _ in 0..400 {
+            focus.record(0, 1.0).unwrap();
+        }
+        for _ in 0..400 {
+            focus.record(0, 0.0).unwrap();
+        }
+        assert!(focus.learned(0, 0.5).unwrap() < 0.01);
+        assert_eq!(focus.ever_learned(0, 0.5).unwrap(), 1.0);
+        assert_eq!(focus.ever_learned(1, 0.5).unwrap(), 0.0);
     }
 
     #[test]

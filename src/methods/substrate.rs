@@ -462,12 +462,17 @@ impl SubstrateMethod {
         Ok(classifier.class_log_probs(&x)?.exp()?)
     }
 
-    /// `crops` random square crops of every image, distinct within an image; one batch per
-    /// crop (all images cropped to the same side, so the classifier takes them together).
-    fn random_crops(&self, images: &Tensor, rng: &mut ChaCha8Rng) -> Result<Vec<Tensor>> {
+    /// `count` random square crops of every image, sides a fraction `range` of the image's,
+    /// distinct within an image; one batch per crop (all images cropped to the same side, so
+    /// the classifier takes them together).
+    fn random_crops(
+        images: &Tensor,
+        rng: &mut ChaCha8Rng,
+        count: usize,
+        range: (f64, f64),
+    ) -> Result<Vec<Tensor>> {
         let (n, _, r, _) = images.dims4()?;
-        let c = &self.config;
-        crop_boxes(rng, n, r, c.crops, (c.crop_min, c.crop_max))
+        crop_boxes(rng, n, r, count, range)
             .into_iter()
             .map(|boxes| cut(images, &boxes))
             .collect()
@@ -507,7 +512,7 @@ impl SubstrateMethod {
         let view = positive_view(&self.config, strength, &p.images, ctx.rng)?;
         let whole = self.probabilities(ctx.classifier, &view)?;
         let mut negatives = vec![];
-        for view in self.random_crops(&p.images, ctx.rng)? {
+        for view in Self::random_crops(&p.images, ctx.rng, c.crops, (c.crop_min, c.crop_max))? {
             negatives.push(self.probabilities(ctx.classifier, &view)?);
         }
         if p.target.is_empty() {
@@ -521,9 +526,9 @@ impl SubstrateMethod {
         let mut total = ((gan.clone() * c.gan_weight)? + (sub.clone() * hold)?)?;
         total = (total + (cls.clone() * c.classifier_weight)?)?;
         if c.object_crop > 0.0 && !p.target.is_empty() {
-            let (n, _, r, _) = p.images.dims4()?;
-            let boxes = crop_boxes(ctx.rng, n, r, 1, (c.object_crop_min, c.object_crop_max));
-            let v = self.probabilities(ctx.classifier, &cut(&p.images, &boxes[0])?)?;
+            let range = (c.object_crop_min, c.object_crop_max);
+            let crop = Self::random_crops(&p.images, ctx.rng, 1, range)?.remove(0);
+            let v = self.probabilities(ctx.classifier, &crop)?;
             let obj = sl::target_on_crop(&v, &p.targets)?.mean_all()?;
             logs.push(("g_object".into(), scalar(&obj)?));
             total = (total + (obj * (c.object_crop * c.classifier_weight))?)?;
@@ -729,11 +734,15 @@ fn substrate_hold(c: &SubstrateConfig, focus: &ClassFocus, target: &[(usize, f32
     let Some(low) = c.substrate_weight_unlearned else {
         return Ok(c.substrate_weight);
     };
-    let mut learned: f64 = 1.0;
-    for &(class, _) in target {
-        learned = learned.min(focus.learned(class, c.learned_at)?);
-    }
+    let learned = least(target, |class| focus.learned(class, c.learned_at))?;
     Ok(low + (c.substrate_weight - low) * learned)
+}
+
+/// The smallest of `of(class)` over the target's classes; 1 for the all-zero target.
+fn least(target: &[(usize, f32)], of: impl Fn(usize) -> Result<f64>) -> Result<f64> {
+    target
+        .iter()
+        .try_fold(1.0f64, |m, &(class, _)| Ok(m.min(of(class)?)))
 }
 
 /// The whole image as the positive term sees it (see `view_jitter`, `view_resample`, `view_blur`).
@@ -751,11 +760,7 @@ fn positive_view(
 /// How strong the positive views are for a batch painting `target` (`view_ramp`): full for
 /// the all-zero target, that of the least learned class for a mix.
 fn view_strength(c: &SubstrateConfig, focus: &ClassFocus, target: &[(usize, f32)]) -> Result<f64> {
-    let mut s: f64 = 1.0;
-    for &(class, _) in target {
-        s = s.min(focus.ever_learned(class, c.learned_at)?);
-    }
-    Ok(s)
+    least(target, |class| focus.ever_learned(class, c.learned_at))
 }
 
 #[cfg(test)]
