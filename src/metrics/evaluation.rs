@@ -63,6 +63,10 @@ pub struct SubstrateEval {
     /// Grid of substrate → painted rows (one row per class, then the all-zero target), a
     /// PNG relative to the eval directory.
     pub grid: Option<String>,
+    /// Where each class's paint goes (mean absolute change over substrates), then all
+    /// classes together, on one scale (`paint_overlap::where_painted`).
+    #[serde(default)]
+    pub paint_maps: Option<String>,
     pub mixes_grid: Option<String>,
 }
 
@@ -90,6 +94,15 @@ pub struct SubstrateClassEval {
     /// Mean SSIM and mean absolute difference (in [0, 1] units) to the substrate.
     pub ssim: f64,
     pub l1: f64,
+    /// Mean cosine between this class's painted change (painted − substrate) and the other
+    /// classes' on the same substrate (`metrics::paint_overlap`): near 1, the classes share
+    /// what is painted. None in records written before it.
+    #[serde(default)]
+    pub paint_shared_with_classes: Option<f64>,
+    /// Mean cosine between this class's changes on different substrates: near 1, the same
+    /// stamp on every photograph.
+    #[serde(default)]
+    pub paint_shared_across_substrates: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]

@@ -22,6 +22,7 @@
 //! - [`diversity`]: mean pairwise distance and near-duplicates,
 //! - [`spectrum`]: azimuthally averaged power spectrum (spectral-decay artefacts),
 //! - [`ssim`]: structural similarity (how much of a substrate survives painting),
+//!   [`paint_overlap`]: how much of the painted change is shared by classes or substrates,
 //! - [`neighbours`]: nearest real neighbours in feature or pixel space (near-copies of
 //!   training images), [`generator_space`]: real images resampled as the generator sees them,
 //! - [`evaluation`]: the record `probegan eval` writes and `probegan report` reads,
@@ -42,6 +43,7 @@ pub mod judge;
 pub mod kid;
 pub mod leakage;
 pub mod neighbours;
+pub mod paint_overlap;
 pub mod pairwise;
 pub mod pitch;
 pub mod prdc;

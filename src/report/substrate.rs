@@ -37,7 +37,7 @@ pub fn section(eval: &EvalReport, dir: &Path) -> Result<String> {
     let mut rows = String::new();
     for c in &s.classes {
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td></tr>",
             escape(&c.name),
             pct(Some(c.judge_top1)),
             pct(Some(c.judge_top5)),
@@ -48,17 +48,26 @@ pub fn section(eval: &EvalReport, dir: &Path) -> Result<String> {
             pct(Some(c.crop_probability)),
             pct(c.target_probability),
             c.ssim,
-            c.l1
+            c.l1,
+            cosine(c.paint_shared_with_classes),
+            cosine(c.paint_shared_across_substrates)
         ));
     }
     out.push_str(&format!(
-        "<p class=\"muted\">Judge: {} over {} labels (chance: top-1 {:.1}%, top-5 {:.1}%). Degraded: {}. Control: the unpainted substrates. Crops: random squares of 45–60% of the side; the method asks for the class at the scale of the whole image.</p><table><tr><th>class</th><th>top-1</th><th>top-5</th><th>degraded top-1</th><th>degraded top-5</th><th>control top-5</th><th>judge p, whole</th><th>judge p, crops</th><th>target p</th><th>SSIM</th><th>L1</th></tr>{rows}</table>",
+        "<p class=\"muted\">Judge: {} over {} labels (chance: top-1 {:.1}%, top-5 {:.1}%). Degraded: {}. Control: the unpainted substrates. Crops: random squares of 45–60% of the side; the method asks for the class at the scale of the whole image. Paint shared: mean cosine between painted changes (painted − substrate) of different classes on one substrate, and of one class on different substrates; 1 is the same change.</p><table><tr><th>class</th><th>top-1</th><th>top-5</th><th>degraded top-1</th><th>degraded top-5</th><th>control top-5</th><th>judge p, whole</th><th>judge p, crops</th><th>target p</th><th>SSIM</th><th>L1</th><th>paint shared with other classes</th><th>paint shared across substrates</th></tr>{rows}</table>",
         escape(&eval.judge),
         s.judge_classes,
         100.0 / s.judge_classes.max(1) as f64,
         500.0 / s.judge_classes.max(1) as f64,
         escape(&s.degradation)
     ));
+    out.push_str(&shared_paint_flag(s));
+    if let Some(m) = &s.paint_maps {
+        out.push_str(&format!(
+            "<p class=\"muted\">Where the paint goes: the mean absolute change over the substrates for each class in row order, then for all classes together, on one scale (white: the largest). A bright spot in the same place for every class is a figure painted whatever the class.</p><img src=\"{}\" alt=\"paint maps\">",
+            file_data_uri(&dir.join(m))?
+        ));
+    }
     out.push_str(&format!(
         "<p>All-zero target: taken for one of the target classes by the judge's top-1 in <b>{}</b> of images (top-5: {}); unpainted substrates: {} (top-5: {}). SSIM to the substrate {:.3}.</p>",
         pct(Some(s.none.as_target_top1)),
@@ -88,6 +97,36 @@ pub fn section(eval: &EvalReport, dir: &Path) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// Mean cosine between one class's painted change and the others' above which the report
+/// warns: most of what is painted is then common to the classes. Calibrated on the
+/// EfficientNet-Lite2 runs of docs/results.md (2026-12-07): 0.14–0.29 in four runs without
+/// a shared figure, 0.42–0.50 in the one whose grid shows the same figure for every class.
+pub const SHARED_PAINT_WARN: f64 = 0.35;
+
+fn cosine(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{v:.2}"))
+}
+
+/// A warning naming the classes whose painted change is mostly shared with the others.
+fn shared_paint_flag(s: &crate::metrics::evaluation::SubstrateEval) -> String {
+    let shared: Vec<String> = s
+        .classes
+        .iter()
+        .filter_map(|c| {
+            c.paint_shared_with_classes
+                .filter(|&v| v >= SHARED_PAINT_WARN)
+                .map(|v| format!("{} ({v:.2})", escape(&c.name)))
+        })
+        .collect();
+    if shared.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<div class=\"verdict warn\">Shared paint: what is painted for {} is mostly what is painted for the other classes too (mean cosine of the changes ≥ {SHARED_PAINT_WARN}). A figure the target likes for every class is not evidence of any one class: look at the grid before reading the judge's rates.</div>",
+        shared.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -121,6 +160,18 @@ mod tests {
         assert!(html.contains("<td>goldfish</td>") && html.contains("<td>toilet seat</td>"));
         // Mean top-5 over the classes: 75%.
         assert!(html.contains("<b>75.0%</b>"), "{html}");
+        assert!(!html.contains("Shared paint"));
+        // One class whose change is mostly the others' is flagged by name.
+        if let Some(s) = eval.substrate.as_mut() {
+            s.classes[1].paint_shared_with_classes = Some(SHARED_PAINT_WARN + 0.1);
+            s.classes[0].paint_shared_with_classes = Some(SHARED_PAINT_WARN - 0.1);
+        }
+        let html = section(&eval, dir.path()).unwrap();
+        assert!(
+            html.contains("Shared paint: what is painted for toilet seat ("),
+            "{html}"
+        );
+        assert!(!html.contains("painted for goldfish"));
         eval.substrate = None;
         assert_eq!(section(&eval, dir.path()).unwrap(), "");
     }

@@ -6,6 +6,8 @@
 //! - the judge's probability of the class on random crops beside the whole image (the
 //!   method asks for the class at the scale of the whole image, not of every patch);
 //! - SSIM and L1 to the substrate: how much of the photograph is left;
+//! - how much of the painted change every class shares, and every substrate
+//!   (`metrics::paint_overlap`): a figure the target likes for all classes is not a class;
 //! - the all-zero target: how often its images are taken for any target class;
 //! - class mixes: how often the judge's top-5 holds every mixed class;
 //! - grids of substrate → painted images.
@@ -21,6 +23,7 @@ use crate::metrics::evaluation::{
     SubstrateClassEval, SubstrateEval, SubstrateMixEval, SubstrateNoneEval,
 };
 use crate::metrics::judge::softmax_in_batches_of;
+use crate::metrics::paint_overlap;
 use crate::metrics::ssim::{gaussian_blur_3sigma, ssim};
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
@@ -202,6 +205,7 @@ pub fn evaluate_substrate(
     let cols = opts.grid_columns.min(m).max(1);
     let mut rows: Vec<Tensor> = vec![spread(subs, cols)?];
     let mut classes = vec![];
+    let mut deltas = vec![];
     for (c, name) in inputs.class_names.iter().enumerate() {
         let jc = idx[c];
         let painted = (inputs.paint)(subs, &[(c, 1.0)], opts.seed ^ (c as u64 + 1))?;
@@ -213,6 +217,7 @@ pub fn evaluate_substrate(
             crop_p.extend(judge_probs(inputs.judge, &crop)?.into_iter().map(|r| r[jc]));
         }
         let s = ssim(&painted, subs)?;
+        let delta = (&painted - subs)?;
         classes.push(SubstrateClassEval {
             name: name.clone(),
             judge_index: jc,
@@ -230,7 +235,25 @@ pub fn evaluate_substrate(
                 .transpose()?,
             ssim: mean(s.into_iter()),
             l1: mean_abs_unit(&painted, subs)?,
+            paint_shared_with_classes: None,
+            paint_shared_across_substrates: if m > 1 {
+                Some(paint_overlap::across_substrates(&delta)?)
+            } else {
+                None
+            },
         });
+        deltas.push(delta);
+    }
+    let maps_file = "substrate_paint_maps.png";
+    let maps = to_rgb_images(&paint_overlap::where_painted(&deltas)?)?;
+    save_png(&grid(&maps, maps.len(), 2)?, &out_dir.join(maps_file))?;
+    if deltas.len() > 1 {
+        for (c, shared) in classes
+            .iter_mut()
+            .zip(paint_overlap::across_classes(&deltas)?)
+        {
+            c.paint_shared_with_classes = Some(shared);
+        }
     }
     // The all-zero target, and the untouched substrates as its control.
     let none = (inputs.paint)(subs, &[], opts.seed ^ 0x0e0e)?;
@@ -297,6 +320,7 @@ pub fn evaluate_substrate(
         none: none_eval,
         mixes,
         grid: Some(grid_file.to_string()),
+        paint_maps: Some(maps_file.to_string()),
         mixes_grid,
     })
 }
@@ -386,6 +410,10 @@ mod tests {
             // A uniform 0.6 shift: L1 = 0.3 in [0, 1] units on one channel of three.
             assert!((c.l1 - 0.1).abs() < 1e-5, "{}", c.l1);
             assert!(c.ssim < 1.0 && c.target_probability.unwrap() > 0.4);
+            // Each class shifts its own channel by the same amount everywhere: nothing shared
+            // with the other classes, one stamp on every substrate.
+            assert!(c.paint_shared_with_classes.unwrap().abs() < 1e-6, "{c:?}");
+            assert!((c.paint_shared_across_substrates.unwrap() - 1.0).abs() < 1e-6);
         }
         // The all-zero target leaves the substrate as it is.
         assert!((r.none.ssim - 1.0).abs() < 1e-6);
@@ -393,5 +421,6 @@ mod tests {
         assert!(r.mixes.iter().all(|m| m.any_top1 == 1.0));
         assert!(dir.path().join("substrate_grid.png").exists());
         assert!(dir.path().join("substrate_mixes.png").exists());
+        assert!(dir.path().join("substrate_paint_maps.png").exists());
     }
 }
