@@ -8,7 +8,8 @@
 #   scripts/voices_table.sh eval [ROOT]                  # eval every finished run
 #   scripts/voices_table.sh table [ROOT]                 # the markdown table
 #
-# Runs go to ROOT (default runs/voices-table)/METHOD-UNSEEN; SEED=1 (default 0) for another seed. Two lanes in parallel on 2 cores:
+# Runs go to ROOT (default runs/voices-table)/METHOD-UNSEEN; SEED=1 (default 0) for another seed;
+# SET='model.harmonic={}' (space-separated) for config overrides. Two lanes in parallel on 2 cores:
 # prefix each with RAYON_NUM_THREADS=1. Measured 2026-12-05: ~1.5 s/step per 1-thread lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ case "$cmd" in
     # AM: the last 150 steps optimise the unseen class's embedding on the frozen generator.
     if [ "$method" = am ]; then extra=(--set method.steps=150 --set method.batch_size=16); fi
     if ls "$out/checkpoints" 2>/dev/null | grep -q step_; then extra+=(--resume); fi
+    # SET="key=value ..." adds config overrides (no spaces inside a value).
+    for kv in ${SET:-}; do extra+=(--set "$kv"); done
     "$bin" train --config configs/probegan_voices.toml \
       --set "run.out_dir=\"$out\"" --set "data.unseen=[\"$unseen\"]" --set "method.name=\"$method\"" \
       --set train.batch_size=16 --set run.steps="$steps" --set run.seed="$seed" --set run.checkpoint_every=100 \
