@@ -17,6 +17,7 @@ fn cfg(res: usize) -> NetConfig {
         hierarchical_z: false,
         separate_du_trunk: false,
         sn_projection: false,
+        harmonic: None,
     }
 }
 
@@ -165,6 +166,7 @@ fn gradient_penalty_gradient_matches_finite_differences() {
         hierarchical_z: false,
         separate_du_trunk: false,
         sn_projection: false,
+        harmonic: None,
     };
     let s = ParamStore::with_dtype(&dev, 7, DType::F64);
     let d = Discriminator::new(&s.root(), &c, 2).unwrap();

@@ -42,6 +42,7 @@ fn run_info(method: &str) -> RunInfo {
             hierarchical_z: false,
             separate_du_trunk: false,
             sn_projection: false,
+            harmonic: None,
         },
         config: serde_json::json!({}),
     }

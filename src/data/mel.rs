@@ -188,6 +188,12 @@ impl MelSpec {
         }
     }
 
+    /// The multiplier that turns a natural log into the features' log (before `std`), or
+    /// None for linear (unlogged) features.
+    pub fn log_factor(&self) -> Option<f64> {
+        (self.log != LogScale::None).then(|| self.log.factor())
+    }
+
     /// The adapter's `[mel]` table for a model that takes these features (`input = "mel"`),
     /// every key written out so the file says exactly what the model was trained on.
     pub fn toml_table(&self, clip_samples: usize) -> String {

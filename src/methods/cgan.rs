@@ -54,9 +54,10 @@ impl CganNets {
         }
         let seed = settings.seed;
         let g_store = ParamStore::new(device, seed ^ 0x6e6e_0001);
-        let g = Generator::new(&g_store.root(), &settings.model, num_classes)?;
+        let mel = settings.mel.as_ref();
+        let g = Generator::with_mel(&g_store.root(), &settings.model, num_classes, mel)?;
         let ema_store = ParamStore::new(device, seed ^ 0x6e6e_0001);
-        let g_ema = Generator::new(&ema_store.root(), &settings.model, num_classes)?;
+        let g_ema = Generator::with_mel(&ema_store.root(), &settings.model, num_classes, mel)?;
         ema_store.copy_from(&g_store)?;
         let d_store = ParamStore::new(device, seed ^ 0x6e6e_0002);
         let mut d = Discriminator::new(&d_store.root(), &settings.model, num_classes)?;

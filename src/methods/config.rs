@@ -8,6 +8,7 @@ use super::am::AmConfig;
 use super::probegan::ProbeGanConfig;
 use super::substrate::SubstrateConfig;
 use super::views::ViewSpec;
+use crate::data::mel::MelSpec;
 use crate::nets::NetConfig;
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +115,9 @@ pub struct Settings {
     /// The run's total number of steps (AM's second phase is its last steps).
     pub steps: usize,
     pub seed: u64,
+    /// The classifier's mel front end, for a generator with a harmonic head
+    /// (`model.harmonic`); None otherwise.
+    pub mel: Option<MelSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

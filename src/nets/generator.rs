@@ -10,9 +10,11 @@
 //! every resolution instead of only the 4x4 base, where the per-class BN gains can wash it out.
 
 use super::batchnorm::{BatchNorm, ConditionalBatchNorm};
+use super::harmonic::{HarmonicConfig, HarmonicHead};
 use super::mode::Mode;
 use super::params::{Init, Scope};
 use super::spectral::{Embedding, SnConv2d, SnLinear};
+use crate::data::mel::MelSpec;
 use crate::kernels;
 use anyhow::{bail, Result};
 use candle_core::Tensor;
@@ -58,6 +60,10 @@ pub struct NetConfig {
     /// and BigGAN do. Off in runs made before it.
     #[serde(default)]
     pub sn_projection: bool,
+    /// Draw a harmonic comb at a learned per-frame pitch on log-mel outputs
+    /// (`nets::harmonic`); needs an audio classifier's mel front end. Absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harmonic: Option<HarmonicConfig>,
 }
 
 impl NetConfig {
@@ -137,6 +143,9 @@ impl NetConfig {
         }
         if self.g_widths.iter().chain(&self.d_widths).any(|&w| w == 0) {
             bail!("model widths must be positive");
+        }
+        if let Some(h) = &self.harmonic {
+            h.validate()?;
         }
         if self.hierarchical_z && self.z_dim % (ups + 1) != 0 {
             bail!(
@@ -226,10 +235,22 @@ pub struct Generator {
     blocks: Vec<UpBlock>,
     out_bn: BatchNorm,
     out_conv: SnConv2d,
+    harmonic: Option<HarmonicHead>,
 }
 
 impl Generator {
+    /// A generator without a harmonic head (`config.harmonic` must be unset).
     pub fn new(s: &Scope, config: &NetConfig, num_classes: usize) -> Result<Self> {
+        Self::with_mel(s, config, num_classes, None)
+    }
+
+    /// `mel`: the classifier's mel front end, which `config.harmonic` needs.
+    pub fn with_mel(
+        s: &Scope,
+        config: &NetConfig,
+        num_classes: usize,
+        mel: Option<&MelSpec>,
+    ) -> Result<Self> {
         config.validate()?;
         let w = &config.g_widths;
         let embedding = Embedding::new(
@@ -246,6 +267,13 @@ impl Generator {
             .map(|i| UpBlock::new(&s.pp(&format!("block{}", i - 1)), w[i - 1], w[i], cond))
             .collect::<Result<Vec<_>>>()?;
         let last = *w.last().unwrap();
+        let harmonic = match (&config.harmonic, mel) {
+            (None, _) => None,
+            (Some(h), Some(mel)) => Some(HarmonicHead::new(&s.pp("harmonic"), h, mel, last)?),
+            (Some(_), None) => bail!(
+                "model.harmonic draws on the classifier's mel bands, but the classifier's adapter has no mel front end (modality = \"mel\")"
+            ),
+        };
         Ok(Generator {
             config: config.clone(),
             num_classes,
@@ -254,6 +282,7 @@ impl Generator {
             blocks,
             out_bn: BatchNorm::new(&s.pp("out_bn"), last)?,
             out_conv: SnConv2d::new(&s.pp("out_conv"), last, config.channels, 3, 1)?,
+            harmonic,
         })
     }
 
@@ -284,7 +313,13 @@ impl Generator {
             h = block.forward(&h, &cond, mode)?;
         }
         let h = kernels::relu(&self.out_bn.forward(&h, mode)?)?;
-        Ok(self.out_conv.forward(&h, mode)?.tanh()?)
+        let out = self.out_conv.forward(&h, mode)?;
+        // The harmonic ripple joins before the tanh, so outputs stay in [-1, 1].
+        let out = match &self.harmonic {
+            Some(head) => out.broadcast_add(&head.forward(&h, mode)?)?,
+            None => out,
+        };
+        Ok(out.tanh()?)
     }
 
     pub fn forward(&self, z: &Tensor, labels: &Tensor, mode: Mode) -> Result<Tensor> {

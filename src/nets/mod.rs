@@ -4,6 +4,7 @@
 //! - [`spectral`]: spectral normalisation for conv and linear layers, class embeddings;
 //! - [`batchnorm`]: plain and class-conditional batch norm;
 //! - [`generator`]: conditional G(z, y) with residual nearest-upsampling blocks;
+//! - [`harmonic`]: a pitch-and-voicing head that draws a harmonic comb on log-mel outputs;
 //! - [`discriminator`]: residual trunk with a projection head D_c and a linear head D_u;
 //! - [`ema`]: exponential moving average of G;
 //! - [`weight_norm`], [`unet`], [`patchgan`]: the substrate method's painter and critic.
@@ -14,7 +15,7 @@
 //! use probegan::nets::{Generator, NetConfig, ParamStore, Mode};
 //! let cfg = NetConfig { resolution: 32, size: None, channels: 1, z_dim: 32, embed_dim: 32,
 //!     g_widths: vec![64, 32, 32, 32], d_widths: vec![32, 32, 32],
-//!     hierarchical_z: true, separate_du_trunk: true, sn_projection: true };
+//!     hierarchical_z: true, separate_du_trunk: true, sn_projection: true, harmonic: None };
 //! let store = ParamStore::new(&candle_core::Device::Cpu, 0);
 //! let g = Generator::new(&store.root(), &cfg, 10).unwrap();
 //! ```
@@ -23,6 +24,7 @@ pub mod batchnorm;
 pub mod discriminator;
 pub mod ema;
 pub mod generator;
+pub mod harmonic;
 pub mod mode;
 pub mod params;
 pub mod patchgan;

@@ -127,7 +127,8 @@ impl Config {
         Ok(serde_json::from_value(value)?)
     }
 
-    /// What a method is built from.
+    /// What a method is built from, less the classifier's mel front end
+    /// (`setup::method_settings` adds it where `model.harmonic` needs it).
     pub fn settings(&self) -> Settings {
         Settings {
             train: self.train.clone(),
@@ -135,6 +136,7 @@ impl Config {
             model: self.model.clone(),
             steps: self.run.steps,
             seed: self.run.seed,
+            mel: None,
         }
     }
 

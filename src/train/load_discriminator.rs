@@ -109,6 +109,7 @@ mod tests {
                 hierarchical_z: false,
                 separate_du_trunk: false,
                 sn_projection: false,
+                harmonic: None,
             },
             config: serde_json::json!({ "method": method }),
         }

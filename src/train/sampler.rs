@@ -32,7 +32,7 @@ pub fn load_sampler(checkpoint: &Path, device: &Device) -> Result<RunSampler> {
         .with_context(|| format!("{}/run.json: its config", run_dir.display()))?;
     let mut method = methods::build(
         &config.method,
-        &config.settings(),
+        &super::setup::method_settings(&config)?,
         info.class_names.len(),
         &info.unseen_indices,
         device,

@@ -3,8 +3,9 @@
 use super::config::Config;
 use crate::classifier::{Classifier, OnnxClassifier};
 use crate::data::{CsvSpec, DataSource, Dataset, LoadOptions, MelFeatures, Split};
+use crate::methods::Settings;
 use crate::run::ClassifierInfo;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use std::path::Path;
 use std::sync::Arc;
@@ -49,6 +50,22 @@ pub fn classifier_mel_features(config: &Config) -> Result<Option<MelFeatures>> {
             .with_context(|| format!("classifier.adapter = {adapter:?}"))?,
     };
     Ok(parsed.mel_loading())
+}
+
+/// What a method is built from: the config's tables and, for a generator with a harmonic
+/// head (`model.harmonic`), the classifier's mel front end.
+pub fn method_settings(config: &Config) -> Result<Settings> {
+    let mut settings = config.settings();
+    if config.model.harmonic.is_some() {
+        let Some(features) = classifier_mel_features(config)? else {
+            bail!(
+                "model.harmonic draws on the classifier's mel bands, but classifier.adapter = {:?} is not an audio adapter (modality = \"mel\")",
+                config.classifier.adapter
+            );
+        };
+        settings.mel = Some(features.mel);
+    }
+    Ok(settings)
 }
 
 /// `embedded:NAME` uses a bundled model; otherwise an adapter file (with an optional model

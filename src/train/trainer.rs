@@ -108,7 +108,7 @@ impl Trainer {
         let unseen = resolve_classes(class_names, &config.data.unseen)?;
         let method = methods::build(
             &config.method,
-            &config.settings(),
+            &super::setup::method_settings(&config)?,
             class_names.len(),
             &unseen,
             device,
@@ -141,7 +141,7 @@ impl Trainer {
                 class_names.join(", ")
             );
         }
-        let settings = config.settings();
+        let settings = super::setup::method_settings(&config)?;
         // Substrates: every image of the data, whatever folder (class) it came from.
         let real_classes = match real_images {
             RealImages::Classes(c) => c,
