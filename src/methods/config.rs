@@ -8,7 +8,7 @@ use super::am::AmConfig;
 use super::probegan::ProbeGanConfig;
 use super::substrate::SubstrateConfig;
 use super::views::ViewSpec;
-use crate::data::mel::MelSpec;
+use crate::adapter::mel::MelSpec;
 use crate::nets::NetConfig;
 use serde::{Deserialize, Serialize};
 

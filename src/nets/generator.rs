@@ -14,7 +14,7 @@ use super::harmonic::{HarmonicConfig, HarmonicHead};
 use super::mode::Mode;
 use super::params::{Init, Scope};
 use super::spectral::{Embedding, SnConv2d, SnLinear};
-use crate::data::mel::MelSpec;
+use crate::adapter::mel::MelSpec;
 use crate::kernels;
 use anyhow::{bail, Result};
 use candle_core::Tensor;

@@ -1,29 +1,40 @@
 //! A source–filter prior for generators that draw log-mel spectrograms: per frame, a pitch
-//! F0 and a voicing weight, turned into the log-mel ripple of a harmonic comb.
+//! and a voicing weight, turned into the log-mel ripple of a harmonic comb.
 //!
 //! A voice is a harmonic source (lines at F0, 2·F0, …) shaped by a smooth envelope. On a
 //! log-mel spectrogram that is the envelope plus the log of the comb as the mel filterbank
 //! sees it: stripes a few bands apart in the low bands, where the bands are narrower than
 //! F0, fading where they are wider. A convolutional generator does not find such thin,
 //! gliding stripes by itself (its men carried no pitch: docs/results.md, issue 18), so the
-//! head draws them and the generator only chooses F0 and how voiced each frame is:
+//! head draws them and the generator only chooses the pitch and how voiced each frame is.
+//!
+//! The pitch is a distribution over `pitches` candidates spaced evenly in log F0 from
+//! `f0_min` to `f0_max`, not one number: the comb of a regressed F0 is periodic in F0, so its
+//! gradient points to the nearest octave or fifth that lines up with the real stripes
+//! (a regressed head drew men at 213–268 Hz against real men's 118), while a mixture's
+//! gradient moves weight to whichever candidate fits. Per candidate F0_b, precomputed:
 //!
 //! ```text
-//! comb(f)  = exp(κ · (cos(2π f / F0) − 1)),  κ = (F0 / (2π · σ))²   (peaks σ = 0.6 bins wide)
-//! r_m      = (filterbank · comb)_m / (filterbank · 1)_m
-//! ripple_m = gain · voicing · log_c(r_m + floor) / std,  less its mean over the bands
+//! comb_b(f) = exp(κ_b · (cos(2π f / F0_b) − 1)),  κ_b = (F0_b / (2π · σ))²   (peaks σ wide)
+//! R_b,m     = (filterbank · comb_b)_m / (filterbank · 1)_m
+//! ```
+//!
+//! and per frame, with `p` the pitch distribution:
+//!
+//! ```text
+//! ripple_m = gain · voicing · log_c(Σ_b p_b R_b,m + floor) / std,  less its mean over the bands
 //! ```
 //!
 //! `log_c` and `std` are the adapter's, so the ripple is in the classifier's feature units.
-//! The generator adds it before its final tanh. F0 spans `[f0_min, f0_max]` on a log scale
-//! and starts at their geometric mean.
+//! The generator adds it before its final tanh.
 
+use super::mode::weight;
 use super::mode::Mode;
+use super::params::Init;
 use super::params::Scope;
-use super::spectral::SnLinear;
-use crate::data::mel::MelSpec;
+use crate::adapter::mel::MelSpec;
 use anyhow::{bail, Result};
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor, Var, D};
 use serde::{Deserialize, Serialize};
 
 /// `[model.harmonic]`: the pitch range the head may draw and the comb's depth.
@@ -49,6 +60,10 @@ pub struct HarmonicConfig {
     /// envelope (`tests/harmonic_head.rs`).
     #[serde(default = "default_gain")]
     pub gain: f64,
+    /// Pitch candidates between `f0_min` and `f0_max`, evenly spaced in log F0 (64 over
+    /// 60–400 Hz: 3 % apart, half a semitone).
+    #[serde(default = "default_pitches")]
+    pub pitches: usize,
 }
 
 fn default_f0_min() -> f64 {
@@ -66,6 +81,9 @@ fn default_peak_bins() -> f64 {
 fn default_gain() -> f64 {
     3.0
 }
+fn default_pitches() -> usize {
+    64
+}
 
 impl Default for HarmonicConfig {
     fn default() -> Self {
@@ -75,11 +93,20 @@ impl Default for HarmonicConfig {
             floor: default_floor(),
             peak_bins: default_peak_bins(),
             gain: default_gain(),
+            pitches: default_pitches(),
         }
     }
 }
 
 impl HarmonicConfig {
+    /// The pitch candidates in Hz, lowest first.
+    pub fn candidates(&self) -> Vec<f64> {
+        let span = (self.f0_max / self.f0_min).ln();
+        (0..self.pitches)
+            .map(|b| self.f0_min * (span * b as f64 / (self.pitches - 1) as f64).exp())
+            .collect()
+    }
+
     pub fn validate(&self) -> Result<()> {
         if !(self.f0_min > 0.0 && self.f0_max > self.f0_min) {
             bail!(
@@ -90,6 +117,12 @@ impl HarmonicConfig {
         }
         if !(self.floor > 0.0 && self.floor.is_finite()) {
             bail!("model.harmonic.floor = {}: must be positive", self.floor);
+        }
+        if self.pitches < 2 {
+            bail!(
+                "model.harmonic.pitches = {}: needs at least 2 candidates",
+                self.pitches
+            );
         }
         if !(self.gain > 0.0 && self.gain.is_finite()) {
             bail!("model.harmonic.gain = {}: must be positive", self.gain);
@@ -104,24 +137,26 @@ impl HarmonicConfig {
     }
 }
 
-/// Per-frame pitch and voicing of a batch, `[N, frames]` each.
+/// Per-frame pitch and voicing of a batch.
 pub struct Voicing {
-    pub f0: Tensor,
+    /// `[N, frames, pitches]`: each frame's distribution over the pitch candidates.
+    pub pitch: Tensor,
+    /// `[N, frames]` in [0, 1].
     pub voicing: Tensor,
 }
 
 pub struct HarmonicHead {
     config: HarmonicConfig,
-    /// Generator features pooled over the bands → (F0 logit, voicing logit) per frame.
-    proj: SnLinear,
-    // Constants in f64, cast to the pitch's dtype on use.
-    /// `[1, n_freqs]`: each STFT bin's frequency in Hz.
-    bin_hz: Tensor,
-    /// `[n_freqs, n_mels]`.
-    filterbank_t: Tensor,
-    /// `[1, n_mels]`: each band's response to a flat spectrum.
-    flat: Tensor,
-    bin_width: f64,
+    /// Generator features pooled over the bands → (pitch logits, voicing logit) per frame; a
+    /// plain linear layer, since a spectrally normalised one could not make the pitch
+    /// distribution peak.
+    weight: Var,
+    bias: Var,
+    /// `[pitches, n_mels]`: each candidate's comb as the mel bands see it (R above), in f64,
+    /// cast to the pitch's dtype on use.
+    band_combs: Tensor,
+    /// `[pitches]` in Hz.
+    candidates: Vec<f64>,
     /// Natural log → the adapter's log, over the adapter's std.
     log_to_features: f64,
     n_mels: usize,
@@ -134,32 +169,56 @@ impl HarmonicHead {
         let Some(log_factor) = mel.log_factor() else {
             bail!("model.harmonic: the classifier's front end takes linear mel power (log = \"none\"); the harmonic ripple is drawn in log-mel units");
         };
-        let device = s.device();
         let (f, m) = (mel.n_freqs(), mel.n_mels);
-        let bin_width = mel.sample_rate as f64 / mel.n_fft as f64;
-        let fb = Tensor::from_vec(mel.filterbank(), (m, f), device)?;
-        let flat = fb.sum_keepdim(1)?.t()?.contiguous()?;
-        if flat.min_all()?.to_scalar::<f64>()? <= 0.0 {
+        let fb = mel.filterbank();
+        let flat: Vec<f64> = (0..m)
+            .map(|b| fb[b * f..(b + 1) * f].iter().sum())
+            .collect();
+        if flat.iter().any(|&v| v <= 0.0) {
             bail!(
                 "model.harmonic: a mel band of the classifier's front end covers no STFT bin \
                  (n_mels = {m} is too many for n_fft = {})",
                 mel.n_fft
             );
         }
-        let bins: Vec<f64> = (0..f).map(|k| k as f64 * bin_width).collect();
+        let bin_width = mel.sample_rate as f64 / mel.n_fft as f64;
+        let sigma = bin_width * config.peak_bins;
+        let tau = 2.0 * std::f64::consts::PI;
+        let candidates = config.candidates();
+        let mut band_combs = Vec::with_capacity(candidates.len() * m);
+        for &f0 in &candidates {
+            let kappa = (f0 / (tau * sigma)).powi(2);
+            let comb: Vec<f64> = (0..f)
+                .map(|k| (kappa * ((tau * k as f64 * bin_width / f0).cos() - 1.0)).exp())
+                .collect();
+            for b in 0..m {
+                let row = &fb[b * f..(b + 1) * f];
+                let seen: f64 = row.iter().zip(&comb).map(|(w, c)| w * c).sum();
+                band_combs.push(seen / flat[b]);
+            }
+        }
+        let n_out = config.pitches + 1;
+        let init = Init::Xavier {
+            fan_in: c_in,
+            fan_out: n_out,
+        };
         Ok(HarmonicHead {
             config: config.clone(),
-            proj: SnLinear::new(&s.pp("proj"), c_in, 2, true)?,
-            bin_hz: Tensor::from_vec(bins, (1, f), device)?,
-            filterbank_t: fb.t()?.contiguous()?,
-            flat,
-            bin_width,
+            weight: s.param("weight", &[n_out, c_in], init)?,
+            bias: s.param("bias", &[n_out], Init::Zeros)?,
+            band_combs: Tensor::from_vec(band_combs, (candidates.len(), m), s.device())?,
+            candidates,
             log_to_features: log_factor / mel.std,
             n_mels: m,
         })
     }
 
-    /// F0 and voicing per frame from generator features `[N, C, n_mels, frames]`.
+    /// The pitch candidates in Hz.
+    pub fn candidates(&self) -> &[f64] {
+        &self.candidates
+    }
+
+    /// Pitch and voicing per frame from generator features `[N, C, n_mels, frames]`.
     pub fn voicing(&self, h: &Tensor, mode: Mode) -> Result<Voicing> {
         let (n, c, bands, frames) = h.dims4()?;
         if bands != self.n_mels {
@@ -169,34 +228,32 @@ impl HarmonicHead {
             );
         }
         let pooled = h.mean(2)?.transpose(1, 2)?.reshape((n * frames, c))?;
+        let w = weight(&self.weight, mode);
         // The comb's arithmetic runs in f32 whatever the generator's dtype.
-        let logits = self.proj.forward(&pooled, mode)?.to_dtype(DType::F32)?;
-        let span = (self.config.f0_max / self.config.f0_min).ln();
-        let f0 = sigmoid(&logits.narrow(1, 0, 1)?)?
-            .affine(span, self.config.f0_min.ln())?
-            .exp()?
-            .reshape((n, frames))?;
-        let voicing = sigmoid(&logits.narrow(1, 1, 1)?)?.reshape((n, frames))?;
-        Ok(Voicing { f0, voicing })
+        let logits = pooled
+            .matmul(&w.t()?)?
+            .broadcast_add(&weight(&self.bias, mode))?
+            .to_dtype(DType::F32)?;
+        let k = self.config.pitches;
+        let pitch = softmax_rows(&logits.narrow(1, 0, k)?)?.reshape((n, frames, k))?;
+        let voicing = sigmoid(&logits.narrow(1, k, 1)?)?.reshape((n, frames))?;
+        Ok(Voicing { pitch, voicing })
     }
 
-    /// The log-mel ripple `[N, 1, n_mels, frames]` of the voiced comb at each frame's F0.
+    /// The log-mel ripple `[N, 1, n_mels, frames]` of each frame's voiced comb.
     pub fn ripple(&self, v: &Voicing) -> Result<Tensor> {
-        let (n, frames) = v.f0.dims2()?;
-        let dtype = v.f0.dtype();
-        let f0 = v.f0.reshape((n * frames, 1))?;
-        let cycles = self.bin_hz.to_dtype(dtype)?.broadcast_div(&f0)?;
-        let phase = cycles.affine(2.0 * std::f64::consts::PI, 0.0)?.cos()?;
-        let kappa = f0
-            .affine(
-                1.0 / (2.0 * std::f64::consts::PI * self.bin_width * self.config.peak_bins),
-                0.0,
-            )?
-            .sqr()?;
-        let comb = (phase - 1.0)?.broadcast_mul(&kappa)?.exp()?;
-        let ratio = comb
-            .matmul(&self.filterbank_t.to_dtype(dtype)?)?
-            .broadcast_div(&self.flat.to_dtype(dtype)?)?;
+        let (n, frames, k) = v.pitch.dims3()?;
+        if k != self.candidates.len() {
+            bail!(
+                "harmonic head: {k} pitch weights per frame for {} candidates",
+                self.candidates.len()
+            );
+        }
+        let dtype = v.pitch.dtype();
+        let ratio = v
+            .pitch
+            .reshape((n * frames, k))?
+            .matmul(&self.band_combs.to_dtype(dtype)?)?;
         let log = (ratio + self.config.floor)?.log()?;
         let centred = log.broadcast_sub(&log.mean_keepdim(D::Minus1)?)?;
         let voiced = centred
@@ -214,6 +271,13 @@ impl HarmonicHead {
         let v = self.voicing(h, mode)?;
         Ok(self.ripple(&v)?.to_dtype(h.dtype())?)
     }
+}
+
+/// Softmax over the last axis of `[rows, k]`, from stock ops (a backward on every device).
+fn softmax_rows(x: &Tensor) -> Result<Tensor> {
+    let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?;
+    let e = shifted.exp()?;
+    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
 }
 
 /// 1 / (1 + e^(−x)) from stock ops, so it has a backward on every device.
