@@ -209,3 +209,46 @@ fn a_harmonic_head_against_an_image_classifier_is_refused_with_the_adapter_named
         "{err}"
     );
 }
+
+/// The reason the pitch is a distribution: fitted by gradient descent to the ripple of a
+/// 120 Hz comb, from the uniform start, the head's most likely pitch lands on 120 Hz, not on
+/// an octave or another candidate whose comb shares some of its stripes.
+#[test]
+fn gradient_descent_finds_the_pitch_of_a_target_ripple() {
+    let store = ParamStore::new(&Device::Cpu, 0);
+    let (head, _) = head(&store);
+    let k = head.candidates().len();
+    let frames = 4;
+    let (b, f0) = nearest(&head, 120.0);
+    let target = head
+        .ripple(&Voicing {
+            pitch: one_hot(b, k, 1, frames).to_dtype(DType::F32).unwrap(),
+            voicing: constant(1.0, 1, frames).to_dtype(DType::F32).unwrap(),
+        })
+        .unwrap();
+    let h = Tensor::randn(0f32, 1.0, (1, 8, 64, frames), &Device::Cpu)
+        .unwrap()
+        .relu()
+        .unwrap();
+    let vars = store.trainable();
+    for _ in 0..300 {
+        let loss = (head.forward(&h, Mode::TRAIN).unwrap() - &target)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .mean_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        for (_, v) in &vars {
+            let g = grads.get(v.as_tensor()).unwrap();
+            v.set(&(v.as_tensor() - (g * 0.01).unwrap()).unwrap())
+                .unwrap();
+        }
+    }
+    let v = head.voicing(&h, Mode::EVAL).unwrap();
+    let best = to_vec(&v.pitch.mean((0, 1)).unwrap());
+    let top = (0..k).max_by(|&a, &c| best[a].total_cmp(&best[c])).unwrap();
+    let got = head.candidates()[top];
+    assert_eq!(top, b, "learned {got:.1} Hz for a {f0:.1} Hz comb");
+    assert!(best[top] > 0.5, "top weight only {:.2}", best[top]);
+}

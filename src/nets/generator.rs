@@ -10,7 +10,7 @@
 //! every resolution instead of only the 4x4 base, where the per-class BN gains can wash it out.
 
 use super::batchnorm::{BatchNorm, ConditionalBatchNorm};
-use super::harmonic::{HarmonicConfig, HarmonicHead};
+use super::harmonic::{HarmonicConfig, HarmonicHead, Voicing};
 use super::mode::Mode;
 use super::params::{Init, Scope};
 use super::spectral::{Embedding, SnConv2d, SnLinear};
@@ -293,6 +293,27 @@ impl Generator {
 
     /// `z`: [N, z_dim]; `e`: [N, embed_dim]. Returns [N, C, H, W] in [-1, 1].
     pub fn forward_embedded(&self, z: &Tensor, e: &Tensor, mode: Mode) -> Result<Tensor> {
+        let h = self.features(z, e, mode)?;
+        let out = self.out_conv.forward(&h, mode)?;
+        // The harmonic ripple joins before the tanh, so outputs stay in [-1, 1].
+        let out = match &self.harmonic {
+            Some(head) => out.broadcast_add(&head.forward(&h, mode)?)?,
+            None => out,
+        };
+        Ok(out.tanh()?)
+    }
+
+    /// The harmonic head's pitch and voicing per frame for (z, labels); None without a head.
+    pub fn voicing(&self, z: &Tensor, labels: &Tensor, mode: Mode) -> Result<Option<Voicing>> {
+        let Some(head) = &self.harmonic else {
+            return Ok(None);
+        };
+        let h = self.features(z, &self.embed(labels, mode)?, mode)?;
+        Ok(Some(head.voicing(&h, mode)?))
+    }
+
+    /// The last feature map, before the output convolution.
+    fn features(&self, z: &Tensor, e: &Tensor, mode: Mode) -> Result<Tensor> {
         let n = z.dim(0)?;
         let chunk = self.config.z_chunk();
         let mut h = self
@@ -312,14 +333,12 @@ impl Generator {
             };
             h = block.forward(&h, &cond, mode)?;
         }
-        let h = kernels::relu(&self.out_bn.forward(&h, mode)?)?;
-        let out = self.out_conv.forward(&h, mode)?;
-        // The harmonic ripple joins before the tanh, so outputs stay in [-1, 1].
-        let out = match &self.harmonic {
-            Some(head) => out.broadcast_add(&head.forward(&h, mode)?)?,
-            None => out,
-        };
-        Ok(out.tanh()?)
+        Ok(kernels::relu(&self.out_bn.forward(&h, mode)?)?)
+    }
+
+    /// The harmonic head, when the config has one.
+    pub fn harmonic(&self) -> Option<&HarmonicHead> {
+        self.harmonic.as_ref()
     }
 
     pub fn forward(&self, z: &Tensor, labels: &Tensor, mode: Mode) -> Result<Tensor> {

@@ -64,6 +64,12 @@ pub struct HarmonicConfig {
     /// 60–400 Hz: 3 % apart, half a semitone).
     #[serde(default = "default_pitches")]
     pub pitches: usize,
+    /// The head's logits are its linear layer's output times this. Adam moves a weight by
+    /// about the learning rate per step whatever the gradient's size, so at the generator's
+    /// 1e-4 an unscaled head left its pitch distribution uniform after 400 steps (top weight
+    /// 0.02–0.04 of 64 candidates); the scale lets it choose a pitch within such a run.
+    #[serde(default = "default_logit_scale")]
+    pub logit_scale: f64,
 }
 
 fn default_f0_min() -> f64 {
@@ -84,6 +90,9 @@ fn default_gain() -> f64 {
 fn default_pitches() -> usize {
     64
 }
+fn default_logit_scale() -> f64 {
+    16.0
+}
 
 impl Default for HarmonicConfig {
     fn default() -> Self {
@@ -94,6 +103,7 @@ impl Default for HarmonicConfig {
             peak_bins: default_peak_bins(),
             gain: default_gain(),
             pitches: default_pitches(),
+            logit_scale: default_logit_scale(),
         }
     }
 }
@@ -117,6 +127,12 @@ impl HarmonicConfig {
         }
         if !(self.floor > 0.0 && self.floor.is_finite()) {
             bail!("model.harmonic.floor = {}: must be positive", self.floor);
+        }
+        if !(self.logit_scale > 0.0 && self.logit_scale.is_finite()) {
+            bail!(
+                "model.harmonic.logit_scale = {}: must be positive",
+                self.logit_scale
+            );
         }
         if self.pitches < 2 {
             bail!(
@@ -198,13 +214,11 @@ impl HarmonicHead {
             }
         }
         let n_out = config.pitches + 1;
-        let init = Init::Xavier {
-            fan_in: c_in,
-            fan_out: n_out,
-        };
         Ok(HarmonicHead {
             config: config.clone(),
-            weight: s.param("weight", &[n_out, c_in], init)?,
+            // Zero: every frame starts with a uniform pitch distribution (no ripple) and
+            // voicing 0.5, and the scaled logits are not random octaves from the start.
+            weight: s.param("weight", &[n_out, c_in], Init::Zeros)?,
             bias: s.param("bias", &[n_out], Init::Zeros)?,
             band_combs: Tensor::from_vec(band_combs, (candidates.len(), m), s.device())?,
             candidates,
@@ -233,7 +247,8 @@ impl HarmonicHead {
         let logits = pooled
             .matmul(&w.t()?)?
             .broadcast_add(&weight(&self.bias, mode))?
-            .to_dtype(DType::F32)?;
+            .to_dtype(DType::F32)?
+            .affine(self.config.logit_scale, 0.0)?;
         let k = self.config.pitches;
         let pitch = softmax_rows(&logits.narrow(1, 0, k)?)?.reshape((n, frames, k))?;
         let voicing = sigmoid(&logits.narrow(1, k, 1)?)?.reshape((n, frames))?;
