@@ -56,8 +56,8 @@ pub struct HarmonicConfig {
     pub peak_bins: f64,
     /// The ripple of a fully voiced frame, as a multiple of the comb's log ratio. At 1 the
     /// ripple is shallower than a real voice's after Griffin-Lim, and the pitch tracker
-    /// heard no pitch in it; at 3 it hears 110, 130 and 210 Hz combs on a voice-like
-    /// envelope (`tests/harmonic_head.rs`).
+    /// heard no pitch in it; at 3 it hears 110, 210 and 240 Hz combs on a voice-like
+    /// envelope (`tests/harmonic_head.rs`), though a steady 130–180 Hz comb only now and then.
     #[serde(default = "default_gain")]
     pub gain: f64,
     /// Pitch candidates between `f0_min` and `f0_max`, evenly spaced in log F0 (64 over
