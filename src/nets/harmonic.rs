@@ -96,17 +96,18 @@ fn default_logit_scale() -> f64 {
 }
 
 impl Default for HarmonicConfig {
+    /// The serde defaults above (what `model.harmonic = {}` gives).
     fn default() -> Self {
-        HarmonicConfig {
-            f0_min: default_f0_min(),
-            f0_max: default_f0_max(),
-            floor: default_floor(),
-            peak_bins: default_peak_bins(),
-            gain: default_gain(),
-            pitches: default_pitches(),
-            logit_scale: default_logit_scale(),
-        }
+        toml::from_str("").expect("every field has a default")
     }
+}
+
+/// `model.harmonic.KEY` must be a positive finite number.
+fn positive(key: &str, v: f64) -> Result<()> {
+    if !(v > 0.0 && v.is_finite()) {
+        bail!("model.harmonic.{key} = {v}: must be positive");
+    }
+    Ok(())
 }
 
 impl HarmonicConfig {
@@ -126,30 +127,16 @@ impl HarmonicConfig {
                 self.f0_max
             );
         }
-        if !(self.floor > 0.0 && self.floor.is_finite()) {
-            bail!("model.harmonic.floor = {}: must be positive", self.floor);
-        }
-        if !(self.logit_scale > 0.0 && self.logit_scale.is_finite()) {
-            bail!(
-                "model.harmonic.logit_scale = {}: must be positive",
-                self.logit_scale
-            );
-        }
+        positive("floor", self.floor)?;
+        positive("logit_scale", self.logit_scale)?;
         if self.pitches < 2 {
             bail!(
                 "model.harmonic.pitches = {}: needs at least 2 candidates",
                 self.pitches
             );
         }
-        if !(self.gain > 0.0 && self.gain.is_finite()) {
-            bail!("model.harmonic.gain = {}: must be positive", self.gain);
-        }
-        if !(self.peak_bins > 0.0 && self.peak_bins.is_finite()) {
-            bail!(
-                "model.harmonic.peak_bins = {}: must be positive",
-                self.peak_bins
-            );
-        }
+        positive("gain", self.gain)?;
+        positive("peak_bins", self.peak_bins)?;
         Ok(())
     }
 }
