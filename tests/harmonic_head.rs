@@ -252,3 +252,62 @@ fn gradient_descent_finds_the_pitch_of_a_target_ripple() {
     assert_eq!(top, b, "learned {got:.1} Hz for a {f0:.1} Hz comb");
     assert!(best[top] > 0.5, "top weight only {:.2}", best[top]);
 }
+
+/// `straight_through`: the forward pass is each row's one-hot at its largest weight, the
+/// backward pass the identity on the weights.
+#[test]
+fn straight_through_draws_the_top_pitch_alone_and_passes_the_gradient_unchanged() {
+    use probegan::nets::harmonic::straight_through;
+    let p = candle_core::Var::from_vec(
+        vec![0.1f32, 0.5, 0.4, 0.7, 0.2, 0.1],
+        (1, 2, 3),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let st = straight_through(p.as_tensor()).unwrap();
+    assert_eq!(to_vec(&st), [0.0, 1.0, 0.0, 1.0, 0.0, 0.0]);
+    let c = Tensor::new(&[[[1f32, -2.0, 3.0], [0.5, 4.0, -1.0]]], &Device::Cpu).unwrap();
+    let grads = (st * &c).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(to_vec(grads.get(p.as_tensor()).unwrap()), to_vec(&c));
+
+    // In the head: the ripple is that of the most likely candidate alone.
+    let store = ParamStore::new(&Device::Cpu, 0);
+    let cfg = HarmonicConfig {
+        straight_through: true,
+        ..HarmonicConfig::default()
+    };
+    let features = MelFeatures::voices();
+    let head = HarmonicHead::new(&store.root(), &cfg, &features.mel, 8).unwrap();
+    let vars = store.trainable();
+    let (_, w) = vars.iter().find(|(n, _)| n.ends_with("weight")).unwrap();
+    w.set(&rand_t(w.dims(), 3).to_dtype(w.dtype()).unwrap())
+        .unwrap();
+    let h = rand_t(&[1, 8, 64, 3], 4)
+        .to_dtype(DType::F32)
+        .unwrap()
+        .relu()
+        .unwrap();
+    let v = head.voicing(&h, Mode::EVAL).unwrap();
+    let k = head.candidates().len();
+    let top: Vec<usize> = (0..3)
+        .map(|f| {
+            let row = to_vec(&v.pitch.get(0).unwrap().get(f).unwrap());
+            (0..k).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap()
+        })
+        .collect();
+    let hard: Vec<f64> = (0..3 * k)
+        .map(|i| if i % k == top[i / k] { 1.0 } else { 0.0 })
+        .collect();
+    let expect = head
+        .ripple(&Voicing {
+            pitch: Tensor::from_vec(hard, (1, 3, k), &Device::Cpu)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap(),
+            voicing: v.voicing.clone(),
+        })
+        .unwrap();
+    let got = head.forward(&h, Mode::EVAL).unwrap();
+    let diff = (got - expect).unwrap().abs().unwrap().max_all().unwrap();
+    assert!(diff.to_scalar::<f32>().unwrap() < 1e-5);
+}
