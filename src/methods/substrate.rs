@@ -133,6 +133,13 @@ pub struct SubstrateConfig {
     /// back easy views by losing what it painted.
     #[serde(default)]
     pub view_ramp: bool,
+    /// Under `view_ramp`, the weakest views a class gets, as a fraction of full (ours; 0 =
+    /// the exact image until the class is found): `floor + (1 − floor) · ramp`. With the
+    /// exact image, one figure in the same corner of every class's tiles, the all-zero
+    /// target's too, raised the target (docs/results.md, 2026-12-07); a figure that only
+    /// one framing carries cannot survive views that shift the frame.
+    #[serde(default)]
+    pub view_floor: f64,
     /// Substrate augmentation: colour-channel swaps and horizontal flips.
     #[serde(default = "yes")]
     pub augment: bool,
@@ -244,6 +251,12 @@ impl SubstrateConfig {
             }
         }
         self.view().validate("method.view")?;
+        if !(0.0..=1.0).contains(&self.view_floor) {
+            bail!(
+                "method.view_floor = {}: expected a fraction of the full views in [0, 1]",
+                self.view_floor
+            );
+        }
         if !(0.0..=100.0).contains(&self.class_focus) {
             bail!(
                 "method.class_focus = {}: expected a weight in [0, 100] (0 draws uniformly)",
@@ -760,7 +773,8 @@ fn positive_view(
 /// How strong the positive views are for a batch painting `target` (`view_ramp`): full for
 /// the all-zero target, that of the least learned class for a mix.
 fn view_strength(c: &SubstrateConfig, focus: &ClassFocus, target: &[(usize, f32)]) -> Result<f64> {
-    least(target, |class| focus.ever_learned(class, c.learned_at))
+    let ramp = least(target, |class| focus.ever_learned(class, c.learned_at))?;
+    Ok(c.view_floor + (1.0 - c.view_floor) * ramp)
 }
 
 #[cfg(test)]
@@ -835,6 +849,11 @@ mod tests {
             view_strength(&c, &focus, &[(0, 0.5), (1, 0.5)]).unwrap(),
             0.0
         );
+        // A floor: a class not yet found gets the floor, a found one the full views.
+        let floored: SubstrateConfig =
+            toml::from_str("view_ramp = true\nview_blur = 1.5\nview_floor = 0.4").unwrap();
+        assert_eq!(view_strength(&floored, &focus, &[(1, 1.0)]).unwrap(), 0.4);
+        assert_eq!(view_strength(&floored, &focus, &[(0, 1.0)]).unwrap(), 1.0);
         // Strength 0 leaves the image as it is.
         let image = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &Device::Cpu).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -855,6 +874,7 @@ mod tests {
         assert!(bad("view_resample = 1.5"));
         assert!(bad("view_blur = -1.0"));
         assert!(bad("view_blur = 5.0"));
+        assert!(bad("view_floor = 1.5"));
         assert!(bad(
             "substrate_weight = 450.0\nsubstrate_weight_unlearned = 500.0"
         ));
