@@ -178,6 +178,7 @@ fn a_generator_with_the_head_needs_the_mel_front_end_and_draws_in_range() {
         separate_du_trunk: false,
         sn_projection: false,
         harmonic: Some(HarmonicConfig::default()),
+        d_band_detail: false,
     };
     let store = ParamStore::new(&Device::Cpu, 0);
     let err = Generator::new(&store.root(), &cfg, 3)

@@ -18,6 +18,7 @@ fn cfg(res: usize) -> NetConfig {
         separate_du_trunk: false,
         sn_projection: false,
         harmonic: None,
+        d_band_detail: false,
     }
 }
 
@@ -167,6 +168,7 @@ fn gradient_penalty_gradient_matches_finite_differences() {
         separate_du_trunk: false,
         sn_projection: false,
         harmonic: None,
+        d_band_detail: false,
     };
     let s = ParamStore::with_dtype(&dev, 7, DType::F64);
     let d = Discriminator::new(&s.root(), &c, 2).unwrap();
@@ -367,4 +369,61 @@ fn non_square_sizes_build_and_impossible_ones_are_clear_errors() {
         e.contains("halves both sides 3 times") && e.contains("multiples of 8"),
         "{e}"
     );
+}
+
+/// `model.d_band_detail`: D reads each image and its detail across rows (the image less a
+/// 5-row moving average, edge rows repeated), which is zero where the rows are alike and
+/// keeps stripes one row apart; D with it takes those two channels and passes gradients.
+#[test]
+fn band_detail_keeps_stripes_across_rows_and_d_reads_it() {
+    use probegan::nets::discriminator::{band_detail, BAND_DETAIL_ROWS};
+    assert_eq!(BAND_DETAIL_ROWS, 5);
+    let dev = Device::Cpu;
+    // Rows 0..8 of one column: a ramp down the rows, then alternating stripes.
+    let ramp: Vec<f32> = (0..8).map(|r| r as f32).collect();
+    let x = Tensor::from_vec(ramp, (1, 1, 8, 1), &dev).unwrap();
+    let out = band_detail(&x).unwrap();
+    assert_eq!(out.dims(), [1, 2, 8, 1]);
+    let v: Vec<f32> = out.flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(&v[..8], &[0., 1., 2., 3., 4., 5., 6., 7.]);
+    // Row 0 averages 0, 0, 0, 1, 2 (edge repeated): 0.6; inner rows of a ramp are their own mean.
+    let expect = [-0.6f32, -0.2, 0.0, 0.0, 0.0, 0.0, 0.2, 0.6];
+    for (got, want) in v[8..].iter().zip(expect) {
+        assert!((got - want).abs() < 1e-6, "{:?}", &v[8..]);
+    }
+    let stripes: Vec<f32> = (0..8).map(|r| (r % 2) as f32).collect();
+    let s = Tensor::from_vec(stripes, (1, 1, 8, 1), &dev).unwrap();
+    let d: Vec<f32> = band_detail(&s)
+        .unwrap()
+        .narrow(1, 1, 1)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    // Row 3 (a 1): its five rows hold 1, 0, 1, 0, 1 → mean 0.6, detail 0.4; row 4: −0.4.
+    assert!(
+        (d[3] - 0.4).abs() < 1e-6 && (d[4] + 0.4).abs() < 1e-6,
+        "{d:?}"
+    );
+
+    let mut c = cfg(32);
+    c.d_band_detail = true;
+    let ds = ParamStore::new(&dev, 2);
+    let disc = Discriminator::new(&ds.root(), &c, 3).unwrap();
+    let x = candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 1, 32, 32), &dev).unwrap())
+        .unwrap();
+    let h = disc.features(x.as_tensor(), Mode::TRAIN).unwrap();
+    let y = Tensor::new(&[0u32, 2], &dev).unwrap();
+    let score = disc.head_conditional(&h, &y, Mode::TRAIN).unwrap();
+    let g = score.sum_all().unwrap().backward().unwrap();
+    let gx = g.get(x.as_tensor()).unwrap();
+    assert_eq!(gx.dims(), [2, 1, 32, 32]);
+    let norm: f32 = gx.sqr().unwrap().sum_all().unwrap().to_scalar().unwrap();
+    assert!(norm > 0.0);
+    // The first block's convolution takes two channels per image channel.
+    assert!(ds
+        .trainable()
+        .iter()
+        .any(|(n, v)| n.starts_with("block0.conv1") && v.dims().get(1) == Some(&2)));
 }

@@ -43,6 +43,7 @@ fn run_info(method: &str) -> RunInfo {
             separate_du_trunk: false,
             sn_projection: false,
             harmonic: None,
+            d_band_detail: false,
         },
         config: serde_json::json!({}),
     }

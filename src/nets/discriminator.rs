@@ -78,11 +78,31 @@ impl DownBlock {
     }
 }
 
+/// Rows averaged by `band_detail`: a man's harmonics lie 2–4 mel bands apart in the voices
+/// front end's low bands, so 5 rows span more than one stripe period.
+pub const BAND_DETAIL_ROWS: usize = 5;
+
+/// `[N, C, H, W]` → `[N, 2C, H, W]`: the image, then the image less its moving average over
+/// `BAND_DETAIL_ROWS` rows (the edge rows repeated), which keeps only detail across rows.
+pub fn band_detail(x: &Tensor) -> Result<Tensor> {
+    let h = x.dim(2)?;
+    let half = BAND_DETAIL_ROWS / 2;
+    let top = x.narrow(2, 0, 1)?.repeat((1, 1, half, 1))?;
+    let bottom = x.narrow(2, h - 1, 1)?.repeat((1, 1, half, 1))?;
+    let padded = Tensor::cat(&[&top, x, &bottom], 2)?;
+    let mut sum = padded.narrow(2, 0, h)?;
+    for k in 1..BAND_DETAIL_ROWS {
+        sum = (sum + padded.narrow(2, k, h)?)?;
+    }
+    let detail = (x - (sum / BAND_DETAIL_ROWS as f64)?)?;
+    Ok(Tensor::cat(&[x, &detail], 1)?)
+}
+
 /// The residual trunk: the first `NetConfig::d_halvings` blocks halve both sides.
 fn trunk(s: &Scope, config: &NetConfig) -> Result<Vec<DownBlock>> {
     let downs = config.d_halvings();
     let mut blocks = Vec::new();
-    let mut c_in = config.channels;
+    let mut c_in = config.channels * if config.d_band_detail { 2 } else { 1 };
     for (i, &w) in config.d_widths.iter().enumerate() {
         blocks.push(DownBlock::new(
             &s.pp(&format!("block{i}")),
@@ -127,6 +147,8 @@ pub struct Discriminator {
     /// InfoMax's projections), by name.
     aux_heads: Vec<(String, SnLinear)>,
     local_width: usize,
+    /// `model.d_band_detail`: the trunks read `band_detail(x)`.
+    band_detail: bool,
 }
 
 impl Discriminator {
@@ -160,7 +182,17 @@ impl Discriminator {
             head_u: SnLinear::new(&s.pp("head_u"), c_in, 1, true)?,
             aux_heads: vec![],
             local_width: config.d_widths[0],
+            band_detail: config.d_band_detail,
         })
+    }
+
+    /// What the trunks read: `x`, or `x` with its band detail (`model.d_band_detail`).
+    fn input(&self, x: &Tensor) -> Result<Tensor> {
+        if self.band_detail {
+            band_detail(x)
+        } else {
+            Ok(x.clone())
+        }
     }
 
     /// Width of D_c's pooled features.
@@ -187,12 +219,12 @@ impl Discriminator {
     /// D_c's features (and D_u's, when the trunk is shared): residual trunk, ReLU, global sum
     /// pooling -> [N, width].
     pub fn features(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        run_trunk(&self.blocks, x, mode)
+        run_trunk(&self.blocks, &self.input(x)?, mode)
     }
 
     /// D_c's features and its first block's map (local features), from one trunk pass.
     pub fn features_with_local(&self, x: &Tensor, mode: Mode) -> Result<(Tensor, Tensor)> {
-        run_trunk_with_local(&self.blocks, x, mode)
+        run_trunk_with_local(&self.blocks, &self.input(x)?, mode)
     }
 
     /// Channels of the first block's map (`features_with_local`'s local features).
@@ -204,7 +236,7 @@ impl Discriminator {
     /// the caller already has them for the same `x`, so the trunk does not run twice.
     pub fn features_u(&self, x: &Tensor, shared: Option<&Tensor>, mode: Mode) -> Result<Tensor> {
         match (&self.blocks_u, shared) {
-            (Some(own), _) => run_trunk(own, x, mode),
+            (Some(own), _) => run_trunk(own, &self.input(x)?, mode),
             (None, Some(h)) => Ok(h.clone()),
             (None, None) => self.features(x, mode),
         }

@@ -64,6 +64,12 @@ pub struct NetConfig {
     /// (`nets::harmonic`); needs an audio classifier's mel front end. Absent: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harmonic: Option<HarmonicConfig>,
+    /// Show D each image twice: as it is, and less its moving average over
+    /// `discriminator::BAND_DETAIL_ROWS` rows. On a log-mel spectrogram that second copy is
+    /// the harmonic stripes alone, the pitch the generated men went without while D_c passed
+    /// them as men (docs/results.md, issue 18). Off: the image alone.
+    #[serde(default)]
+    pub d_band_detail: bool,
 }
 
 impl NetConfig {

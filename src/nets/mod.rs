@@ -15,7 +15,8 @@
 //! use probegan::nets::{Generator, NetConfig, ParamStore, Mode};
 //! let cfg = NetConfig { resolution: 32, size: None, channels: 1, z_dim: 32, embed_dim: 32,
 //!     g_widths: vec![64, 32, 32, 32], d_widths: vec![32, 32, 32],
-//!     hierarchical_z: true, separate_du_trunk: true, sn_projection: true, harmonic: None };
+//!     hierarchical_z: true, separate_du_trunk: true, sn_projection: true, harmonic: None,
+//!     d_band_detail: false };
 //! let store = ParamStore::new(&candle_core::Device::Cpu, 0);
 //! let g = Generator::new(&store.root(), &cfg, 10).unwrap();
 //! ```

@@ -110,6 +110,7 @@ mod tests {
                 separate_du_trunk: false,
                 sn_projection: false,
                 harmonic: None,
+                d_band_detail: false,
             },
             config: serde_json::json!({ "method": method }),
         }
