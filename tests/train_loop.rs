@@ -666,3 +666,45 @@ fn checkpoints_of_the_format_before_named_groups_resume_bit_identically() {
         "resumed from the old format, weights differ"
     );
 }
+
+/// `method.gp_every = 3`: D_u's gradient penalty is measured on one step in three.
+#[test]
+fn lazy_gradient_penalty_runs_on_one_step_in_gp_every() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset();
+    let clf = classifier(&ds);
+    let mut t = trainer(
+        config(
+            dir.path(),
+            &["run.steps=6", "run.checkpoint_every=100", "method.gp_every=3"],
+        ),
+        &ds,
+        clf,
+    );
+    let with_gp: Vec<usize> = (0..6)
+        .filter(|_| t.train_step().unwrap().contains_key("d_u_gp"))
+        .collect();
+    assert_eq!(with_gp.len(), 2, "steps with a penalty: {with_gp:?}");
+    assert_eq!(with_gp[1] - with_gp[0], 3, "{with_gp:?}");
+    let err = Config::from_toml_str(
+        &TINY.replace("OUT", &dir.path().join("r2").display().to_string()),
+        &["method.gp_every=0".to_string()],
+    )
+    .and_then(|c| {
+        Trainer::new(
+            c,
+            &ds,
+            classifier(&ds),
+            ClassifierInfo {
+                adapter: "test".into(),
+                model: None,
+            },
+            &Device::Cpu,
+        )
+        .map(|_| ())
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("gp_every"), "{err}");
+}

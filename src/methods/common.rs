@@ -143,7 +143,7 @@ pub fn d_wgan_gp_unconditional(
         (losses::drift(&real, 1.0)? + losses::drift(&fake, 1.0)?)?,
         loss.drift,
     )?;
-    if loss.gp_weight > 0.0 {
+    if loss.gp_weight > 0.0 && ctx.step % loss.gp_every == 0 {
         let n = x_real.dim(0)?;
         let alpha: Vec<f32> = (0..n).map(|_| rand::Rng::random::<f32>(ctx.rng)).collect();
         let alpha = Tensor::from_vec(alpha, n, x_real.device())?;
@@ -153,7 +153,7 @@ pub fn d_wgan_gp_unconditional(
         terms.add(
             "d_u_gp",
             losses::gradient_penalty(critic, x_real, x_fake, &alpha)?,
-            loss.gp_weight,
+            loss.gp_weight * loss.gp_every as f64,
         )?;
     }
     Ok(())

@@ -27,6 +27,12 @@ pub struct ProbeGanConfig {
     /// WGAN-GP weight on D_u.
     #[serde(default = "d_gp_weight")]
     pub gp_weight: f64,
+    /// Lazy regularisation (StyleGAN2's): the gradient penalty runs on one step in
+    /// `gp_every`, at `gp_every` times the weight. Its double backward through D_u's trunk
+    /// is the dearest part of a D step, and a penalty that keeps D_u's slope near 1 need
+    /// not be re-measured every step (1 = every step, the paper's).
+    #[serde(default = "d_gp_every")]
+    pub gp_every: usize,
     /// Drift weight: drift * E[D_u²] on real and fake outputs.
     #[serde(default = "d_drift")]
     pub drift: f64,
@@ -84,6 +90,9 @@ const CLASS_PROBE: &str = "class_probe";
 fn d_gp_weight() -> f64 {
     10.0
 }
+fn d_gp_every() -> usize {
+    1
+}
 fn d_drift() -> f64 {
     1e-4
 }
@@ -101,6 +110,7 @@ impl Default for ProbeGanConfig {
     fn default() -> Self {
         ProbeGanConfig {
             gp_weight: d_gp_weight(),
+            gp_every: d_gp_every(),
             drift: d_drift(),
             d_u_weight: d_one(),
             tilemix: 0,
@@ -125,6 +135,9 @@ pub struct ProbeGan {
 
 impl ProbeGan {
     pub fn new(mut nets: CganNets, options: ProbeGanConfig, oracle: bool) -> Result<Self> {
+        if options.gp_every == 0 {
+            bail!("method.gp_every = 0: the gradient penalty runs on one step in gp_every, so it must be at least 1");
+        }
         if options.class_blind > 0.0 {
             let outputs = match options.class_blind_classes {
                 ClassBlindTarget::All => nets.num_classes(),
