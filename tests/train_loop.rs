@@ -676,7 +676,11 @@ fn lazy_gradient_penalty_runs_on_one_step_in_gp_every() {
     let mut t = trainer(
         config(
             dir.path(),
-            &["run.steps=6", "run.checkpoint_every=100", "method.gp_every=3"],
+            &[
+                "run.steps=6",
+                "run.checkpoint_every=100",
+                "method.gp_every=3",
+            ],
         ),
         &ds,
         clf,
