@@ -257,6 +257,9 @@ impl SubstrateConfig {
                 self.view_floor
             );
         }
+        if self.view_floor > 0.0 && !self.view_ramp {
+            bail!("method.view_floor = {} does nothing without method.view_ramp = true (the views are full from the start)", self.view_floor);
+        }
         if !(0.0..=100.0).contains(&self.class_focus) {
             bail!(
                 "method.class_focus = {}: expected a weight in [0, 100] (0 draws uniformly)",
@@ -874,7 +877,8 @@ mod tests {
         assert!(bad("view_resample = 1.5"));
         assert!(bad("view_blur = -1.0"));
         assert!(bad("view_blur = 5.0"));
-        assert!(bad("view_floor = 1.5"));
+        assert!(bad("view_ramp = true\nview_floor = 1.5"));
+        assert!(bad("view_floor = 0.5"));
         assert!(bad(
             "substrate_weight = 450.0\nsubstrate_weight_unlearned = 500.0"
         ));

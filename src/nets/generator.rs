@@ -67,7 +67,8 @@ pub struct NetConfig {
     /// Show D each image twice: as it is, and less its moving average over
     /// `discriminator::BAND_DETAIL_ROWS` rows. On a log-mel spectrogram that second copy is
     /// the harmonic stripes alone, the pitch the generated men went without while D_c passed
-    /// them as men (docs/results.md, issue 18). Off: the image alone.
+    /// them as men. With it the men stayed unvoiced (docs/results.md, "Why the generated men
+    /// carry no pitch", 2026-12-08). Off: the image alone.
     #[serde(default)]
     pub d_band_detail: bool,
 }

@@ -75,6 +75,8 @@ pub struct HarmonicConfig {
     /// distribution (straight-through). A distribution spread over neighbouring candidates
     /// draws a blurred comb, whose upper harmonics cancel; the pitch tracker heard no pitch in
     /// the generated men, whose top weight stayed at 0.13–0.21 (docs/results.md, 2026-12-07).
+    /// Trained with it, the generator unvoiced its men instead (docs/results.md, "Why the
+    /// generated men carry no pitch", 2026-12-08).
     #[serde(default)]
     pub straight_through: bool,
 }
