@@ -14,28 +14,17 @@ use candle_core::{Device, Tensor};
 use probegan::classifier::{Classifier, OnnxClassifier};
 use probegan::data::mel_clips::clips_to_features;
 use probegan::data::{load_wav_folder, MelFeatures};
+use probegan::nets::discriminator::band_detail;
 use probegan::nets::harmonic::{HarmonicConfig, HarmonicHead, Voicing};
 use probegan::nets::ParamStore;
 use std::path::{Path, PathBuf};
 
-/// Bands averaged when the stripes are smoothed out: a man's harmonics are 2–4 bands apart
-/// in the low bands of the voices front end.
-const SMOOTH: usize = 5;
-
-/// A moving average of `SMOOTH` bands along the mel axis of `[N, 1, bands, frames]`.
-fn smooth_bands(x: &[f32], n: usize, bands: usize, frames: usize) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
-    let half = SMOOTH / 2;
-    for i in 0..n {
-        for b in 0..bands {
-            let (lo, hi) = (b.saturating_sub(half), (b + half).min(bands - 1));
-            for f in 0..frames {
-                let s: f32 = (lo..=hi).map(|k| x[(i * bands + k) * frames + f]).sum();
-                out[(i * bands + b) * frames + f] = s / (hi - lo + 1) as f32;
-            }
-        }
-    }
-    out
+/// `x` less its band detail (`nets::discriminator::band_detail`): each band replaced by its
+/// moving average over the neighbouring bands, which smooths a man's harmonics (2–4 bands
+/// apart in the voices front end's low bands) away and keeps the envelope.
+fn smooth_bands(x: &Tensor) -> Result<Tensor> {
+    let detail = band_detail(x)?.narrow(1, 1, 1)?;
+    Ok((x - detail)?)
 }
 
 fn mean_probs(models: &[(String, OnnxClassifier)], x: &Tensor) -> Result<Vec<Vec<f32>>> {
@@ -74,7 +63,6 @@ fn main() -> Result<()> {
         .iter()
         .flat_map(|&i| ds.images[i * per..(i + 1) * per].to_vec())
         .collect();
-    let smooth = smooth_bands(&real, n, bands, frames);
     let models: Vec<(String, OnnxClassifier)> = args[3..]
         .iter()
         .map(|a| {
@@ -90,15 +78,12 @@ fn main() -> Result<()> {
     let store = ParamStore::new(&dev, 0);
     let head = HarmonicHead::new(&store.root(), &HarmonicConfig::default(), &features.mel, 1)?;
     let k = head.candidates().len();
-    let shape = (n, 1, bands, frames);
+    let real = Tensor::from_vec(real, (n, 1, bands, frames), &dev)?;
+    let smooth = smooth_bands(&real)?;
     let mut rows: Vec<(String, Tensor)> = vec![
-        ("real".into(), Tensor::from_vec(real, shape, &dev)?),
-        (
-            "stripes smoothed".into(),
-            Tensor::from_vec(smooth.clone(), shape, &dev)?,
-        ),
+        ("real".into(), real),
+        ("stripes smoothed".into(), smooth.clone()),
     ];
-    let smooth = Tensor::from_vec(smooth, shape, &dev)?;
     for hz in [
         70.0, 90.0, 110.0, 120.0, 135.0, 150.0, 170.0, 200.0, 220.0, 250.0, 300.0,
     ] {
